@@ -1,0 +1,1 @@
+"""The `cbdc` command: thin click commands over node/ and the gRPC API."""

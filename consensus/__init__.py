@@ -1,0 +1,1 @@
+"""Tendermint BFT consensus as a pure, deterministic state machine."""

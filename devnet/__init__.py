@@ -1,0 +1,1 @@
+"""Local devnet: keys, genesis, process supervision, load generation."""

@@ -1,0 +1,38 @@
+"""The one error type the ledger raises, with a stable machine code and a human sentence.
+
+Codes are part of the public API (gRPC status messages, CLI output, tests): never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    MALFORMED = "malformed"                        # undecodable, wrong sizes, over caps
+    WRONG_CHAIN = "wrong_chain"                    # chain_id differs from this network's
+    BAD_SIGNATURE = "bad_signature"                # missing, extra or invalid signature
+    UNKNOWN_INPUT = "unknown_input"                # outpoint never existed or already spent
+    DOUBLE_SPEND = "double_spend"                  # same outpoint twice (one tx, block or mempool)
+    INSUFFICIENT_FUNDS = "insufficient_funds"      # inputs do not cover outputs
+    UNBALANCED = "unbalanced"                      # inputs exceed outputs (no fees: must be equal)
+    ZERO_AMOUNT = "zero_amount"                    # an output or amount of 0 fen
+    AMOUNT_OVERFLOW = "amount_overflow"            # a sum does not fit in uint64
+    TIER_LIMIT_EXCEEDED = "tier_limit_exceeded"    # per-payment, daily, yearly or balance cap
+    UNREGISTERED_RECIPIENT = "unregistered_recipient"  # output to an address not whitelisted
+    NOT_AUTHORIZED = "not_authorized"              # signer lacks the role (issuer, institution, owner)
+    UNKNOWN_TIER = "unknown_tier"                  # tier id not in the genesis tier table
+    DUPLICATE = "duplicate"                        # transaction already committed or pending
+    INVALID_BLOCK = "invalid_block"                # header does not match its contents or the chain
+
+
+class LedgerError(Exception):
+    """A rejected input. `code` is for machines, `message` is a sentence a person can act on."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+    def __reduce__(self):  # keep code/message across process boundaries (pickling)
+        return (LedgerError, (self.code, self.message))
