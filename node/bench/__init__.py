@@ -1,0 +1,1 @@
+"""Benchmark logic behind `cbdc bench ...` (the CLI only formats what these return)."""
