@@ -1,0 +1,194 @@
+"""Process supervision for the local devnet: start, find, and stop node processes.
+
+A devnet directory holds one home per validator and `devnet.json`, the record of what
+was started (names, addresses, pids). Every pid is checked against its command line before
+it is trusted or signalled, so a stale record (reboot, pid reuse) never kills a stranger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STATE_FILE = "devnet.json"
+LOCK_FILE = "devnet.lock"
+
+
+class DevnetError(Exception):
+    """Something a person must act on (already running, busy port, node failed to start)."""
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    role: str
+    home: str
+    api: str    # host:port of the public gRPC API
+    peer: str   # host:port of the validator-to-validator service
+    pid: int = 0
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.home) / "node.log"
+
+
+@dataclass
+class DevnetRecord:
+    chain_id: str
+    nodes: list[NodeRecord]
+    started_at: float = 0.0
+
+    def save(self, directory: Path) -> None:
+        tmp = directory / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, directory / STATE_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> DevnetRecord | None:
+        path = directory / STATE_FILE
+        if not path.exists():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                chain_id=raw["chain_id"],
+                nodes=[NodeRecord(**n) for n in raw["nodes"]],
+                started_at=raw.get("started_at", 0.0),
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            raise DevnetError(f"{path} is damaged ({err}); remove the directory to start afresh") from err
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    """Hold the devnet directory's lock: two `up`/`down` at once must not interleave."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise DevnetError(f"another cbdc devnet command is working on {directory}") from err
+        yield
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the kernel says are free right now (held open together so they are distinct)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def port_is_free(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def is_running(node: NodeRecord) -> bool:
+    """True only when the pid is alive AND is a cbdc node for this home."""
+    if node.pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"node" in cmdline and b"start" in cmdline and os.fsencode(node.home) in cmdline
+
+
+def spawn(node: NodeRecord, extra_args: tuple[str, ...] = ()) -> int:
+    """Start `cbdc node start --home HOME` detached from our terminal and session, so a
+    Ctrl-C in the foreground reaches the supervisor, which then stops nodes in order."""
+    log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "node", "start", "--home", node.home, *extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    node.pid = proc.pid
+    return proc.pid
+
+
+def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
+    """SIGTERM every running node, wait for clean exits, SIGKILL what outlives `timeout`.
+
+    Returns the names that had to be killed.
+    """
+    running = [n for n in nodes if is_running(n)]
+    for node in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(node.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(n.pid) for n in running):
+        _reap([n.pid for n in running])
+        time.sleep(0.05)
+    killed = []
+    for node in running:
+        if _alive(node.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(node.pid, signal.SIGKILL)
+            killed.append(node.name)
+    _reap([n.pid for n in running])
+    for node in nodes:
+        node.pid = 0
+    return killed
+
+
+def tail(path: Path, lines: int) -> str:
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 64 * 1024))
+        data = f.read().decode(errors="replace")
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours is dead for our purposes.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _reap(pids: list[int]) -> None:
+    """Collect exit statuses of nodes we started ourselves (others are not our children)."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
