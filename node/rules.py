@@ -1,0 +1,336 @@
+"""The stateful ledger rules: one small function per transaction kind.
+
+Each rule reads through the overlay, checks everything, and only then mutates it, so a
+rejected transaction leaves the overlay exactly as it was. Signatures and every stateless
+property (sizes, amounts > 0, no duplicate input, issuer threshold) were checked by
+node.txcodec.decode_tx and the caller's signature verification before these run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+
+from node.address import encode_address
+from node.errors import Code, LedgerError
+from node.genesis import Genesis, Tier
+from node.state import Overlay, StateView
+from node.txcodec import DecodedTx
+from node.types import U64_MAX, OutPoint, Supply, Wallet
+
+MS_PER_DAY = 86_400_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    height: int
+    time_ms: int  # the block's time (unix ms); decides the day and year of outflow limits
+
+
+def period(time_ms: int, utc_offset_minutes: int) -> tuple[int, int]:
+    """(day number since 1970-01-01, calendar year) of `time_ms` in the chain's UTC offset."""
+    day = (time_ms + utc_offset_minutes * 60_000) // MS_PER_DAY
+    return day, date.fromordinal(_EPOCH_ORDINAL + day).year
+
+
+def apply_tx(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Apply one decoded, signature-checked transaction to `state`, or raise LedgerError and
+    leave `state` untouched."""
+    _RULES[tx.kind](state, tx, genesis, ctx)
+
+
+def check_tx(view: StateView, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Raise LedgerError if `tx` would be rejected on top of `view`; never mutates `view`.
+    The same code path as apply_tx, on a throwaway overlay, so the two cannot disagree."""
+    apply_tx(Overlay(view), tx, genesis, ctx)
+
+
+# --- the four kinds -----------------------------------------------------------------------
+
+
+def _issue(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    for i, out in enumerate(tx.outputs):
+        if not genesis.is_institution(out.owner):
+            raise LedgerError(
+                Code.UNREGISTERED_RECIPIENT,
+                f"outputs[{i}] pays {_addr(out.owner)}, which is not a registered institution; "
+                "the central bank issues only to institutions",
+            )
+    total = _sum_outputs(tx)
+    supply = state.supply()
+    if supply.outstanding + total > U64_MAX:
+        raise LedgerError(
+            Code.AMOUNT_OVERFLOW,
+            f"issuing {_yuan(total)} would take the money supply past 2^64-1 fen",
+        )
+
+    _add_outputs(state, tx)
+    state.set_supply(Supply(supply.issued + total, supply.redeemed))
+    state.add_tx(tx.txid)
+
+
+def _redeem(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    institution = tx.signers[0]
+    if not genesis.is_institution(institution):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(institution)} is not a registered institution; only institutions redeem",
+        )
+    for i, out in enumerate(tx.outputs):
+        if out.owner != institution:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"change[{i}] pays {_addr(out.owner)}; change of a redemption goes back to the institution",
+            )
+    total_in = _input_total(state, tx, institution)
+    amount = tx.msg.redeem.amount
+    _check_balanced(total_in, amount + _sum_outputs(tx), "the redeemed amount plus change")
+    supply = state.supply()
+
+    _spend_inputs(state, tx)
+    _add_outputs(state, tx)
+    state.set_supply(Supply(supply.issued, supply.redeemed + amount))
+    state.add_tx(tx.txid)
+
+
+def _register(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    m = tx.msg.register_wallet
+    institution, address = m.institution, m.address
+    if not genesis.is_institution(institution):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(institution)} is not a registered institution; only institutions register wallets",
+        )
+    if genesis.tier(m.tier) is None:
+        known = ", ".join(str(t) for t in sorted(genesis.tiers))
+        raise LedgerError(Code.UNKNOWN_TIER, f"tier {m.tier} is not in this network's tier table ({known})")
+    if genesis.is_institution(address) or genesis.is_issuer(address):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(address)} is an institution or issuer key and cannot be registered as a wallet",
+        )
+    existing = state.wallet(address)
+    if existing is not None and existing.institution != institution:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"wallet {_addr(address)} was registered by {_addr(existing.institution)}; "
+            "only that institution can change it",
+        )
+
+    if existing is None:
+        wallet = Wallet(address, m.tier, institution, m.kyc_commitment)
+    else:
+        # A tier change keeps the running outflow totals: re-registering must not reset
+        # today's limit. The commitment is replaced as given (empty clears it). A lower
+        # balance cap applies to later incoming payments; money already held stays.
+        wallet = replace(existing, tier=m.tier, kyc_commitment=m.kyc_commitment)
+    state.put_wallet(wallet)
+    state.add_tx(tx.txid)
+
+
+def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    sender = tx.signers[0]
+    payer = state.wallet(sender)
+    if payer is None and not genesis.is_institution(sender):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"sender {_addr(sender)} is not a registered wallet or institution; "
+            "ask an institution to register it",
+        )
+    total_in = _input_total(state, tx, sender)
+    _check_balanced(total_in, _sum_outputs(tx), "the outputs")
+    received, payee_wallets = _payees(state, tx, genesis, sender)
+    updated_payer = None
+    if payer is not None and received:
+        updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx)
+    _check_balance_caps(state, received, payee_wallets, genesis)
+
+    _spend_inputs(state, tx)
+    _add_outputs(state, tx)
+    if updated_payer is not None:
+        state.put_wallet(updated_payer)
+    state.add_tx(tx.txid)
+
+
+_RULES: dict[str, Callable[[Overlay, DecodedTx, Genesis, BlockContext], None]] = {
+    "issue": _issue,
+    "redeem": _redeem,
+    "register_wallet": _register,
+    "transfer": _transfer,
+}
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def _reject_replay(state: StateView, tx: DecodedTx) -> None:
+    # Input-less kinds have nothing that can be spent only once, so their id must be unique.
+    if state.has_tx(tx.txid):
+        raise LedgerError(
+            Code.DUPLICATE,
+            f"transaction {tx.txid.hex()} is already committed; use a new nonce to make a new one",
+        )
+
+
+def _input_total(state: Overlay, tx: DecodedTx, owner: bytes) -> int:
+    """Sum of the inputs, each of which must exist unspent and belong to `owner`."""
+    total = 0
+    for i, op in enumerate(tx.inputs):
+        out = state.utxo(op)
+        if out is None:
+            raise _missing_input(state, tx, i, op)
+        if out.owner != owner:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"inputs[{i}] belongs to {_addr(out.owner)}, not to the signer {_addr(owner)}",
+            )
+        total += out.amount
+    if total > U64_MAX:  # impossible while supply <= 2^64-1, checked anyway
+        raise LedgerError(Code.AMOUNT_OVERFLOW, "the inputs add up to more than 2^64-1 fen")
+    return total
+
+
+def _missing_input(state: StateView, tx: DecodedTx, i: int, op: OutPoint) -> LedgerError:
+    # Only on this (rare) error path is it worth extra lookups to name the precise reason.
+    if state.has_tx(tx.txid):
+        return LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already committed")
+    view: StateView = state
+    while isinstance(view, Overlay):
+        if op in view.spent:
+            return LedgerError(
+                Code.DOUBLE_SPEND,
+                f"inputs[{i}] ({op.txid.hex()}:{op.index}) is spent by an earlier transaction in this block",
+            )
+        view = view.base
+    return LedgerError(
+        Code.UNKNOWN_INPUT,
+        f"inputs[{i}] ({op.txid.hex()}:{op.index}) does not exist or is already spent",
+    )
+
+
+def _check_balanced(total_in: int, total_out: int, what: str) -> None:
+    if total_in < total_out:
+        raise LedgerError(
+            Code.INSUFFICIENT_FUNDS,
+            f"the inputs hold {_yuan(total_in)} but {what} need {_yuan(total_out)}",
+        )
+    if total_in > total_out:
+        raise LedgerError(
+            Code.UNBALANCED,
+            f"the inputs hold {_yuan(total_in)} but {what} come to {_yuan(total_out)}; there are no "
+            "fees, so pay the difference back to yourself as change",
+        )
+
+
+def _payees(
+    state: StateView, tx: DecodedTx, genesis: Genesis, sender: bytes
+) -> tuple[dict[bytes, int], dict[bytes, Wallet]]:
+    """What each recipient other than the sender receives, and the wallet records of the
+    recipients that are wallets (institutions have none and no limits)."""
+    received: dict[bytes, int] = {}
+    wallets: dict[bytes, Wallet] = {}
+    for i, out in enumerate(tx.outputs):
+        owner = out.owner
+        if owner == sender:
+            continue  # change
+        if owner not in received:
+            wallet = state.wallet(owner)
+            if wallet is not None:
+                wallets[owner] = wallet
+            elif not genesis.is_institution(owner):
+                raise LedgerError(
+                    Code.UNREGISTERED_RECIPIENT,
+                    f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
+                )
+        received[owner] = received.get(owner, 0) + out.amount
+    return received, wallets
+
+
+def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
+    tier = genesis.tier(wallet.tier)
+    if tier is None:  # only if a wallet outlived its tier; genesis is fixed, so never
+        raise LedgerError(Code.UNKNOWN_TIER, f"wallet {_addr(wallet.address)} has unknown tier {wallet.tier}")
+    return tier
+
+
+def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext) -> Wallet:
+    """The payer's record after paying `outflow` to others, or tier_limit_exceeded."""
+    tier = _tier_of(payer, genesis)
+    day, year = period(ctx.time_ms, genesis.params.utc_offset_minutes)
+    # Periods never move backwards: a block stamped earlier than the wallet's last payment
+    # counts towards that later period instead of opening a fresh allowance.
+    day, year = max(day, payer.day), max(year, payer.year)
+    day_total = (payer.day_outflow if payer.day == day else 0) + outflow
+    year_total = (payer.year_outflow if payer.year == year else 0) + outflow
+    label = f"tier {tier.id} ({tier.name})"
+    if tier.per_payment is not None and outflow > tier.per_payment:
+        raise LedgerError(
+            Code.TIER_LIMIT_EXCEEDED,
+            f"this payment of {_yuan(outflow)} exceeds the per-payment limit of {_yuan(tier.per_payment)} "
+            f"of {label}; split it or ask your institution to upgrade the wallet",
+        )
+    if tier.daily is not None and day_total > tier.daily:
+        raise LedgerError(
+            Code.TIER_LIMIT_EXCEEDED,
+            f"this payment would bring today's outflow to {_yuan(day_total)}, over the daily limit of "
+            f"{_yuan(tier.daily)} of {label}; pay less or wait until tomorrow",
+        )
+    if tier.yearly is not None and year_total > tier.yearly:
+        raise LedgerError(
+            Code.TIER_LIMIT_EXCEEDED,
+            f"this payment would bring this year's outflow to {_yuan(year_total)}, over the yearly limit "
+            f"of {_yuan(tier.yearly)} of {label}; ask your institution to upgrade the wallet",
+        )
+    # Totals are stored as uint64; an unlimited total saturates rather than wraps.
+    return replace(
+        payer, day=day, day_outflow=min(day_total, U64_MAX), year=year, year_outflow=min(year_total, U64_MAX)
+    )
+
+
+def _check_balance_caps(
+    state: StateView, received: dict[bytes, int], wallets: dict[bytes, Wallet], genesis: Genesis
+) -> None:
+    for owner, wallet in wallets.items():
+        tier = _tier_of(wallet, genesis)
+        if tier.balance_cap is None:
+            continue
+        after = state.balance(owner) + received[owner]
+        if after > tier.balance_cap:
+            raise LedgerError(
+                Code.TIER_LIMIT_EXCEEDED,
+                f"recipient {_addr(owner)} would hold {_yuan(after)}, over the balance cap of "
+                f"{_yuan(tier.balance_cap)} of its tier {tier.id} ({tier.name})",
+            )
+
+
+# --- mutations (only after every check passed) ------------------------------------------------
+
+
+def _spend_inputs(state: Overlay, tx: DecodedTx) -> None:
+    for op in tx.inputs:
+        state.spend(op)
+
+
+def _add_outputs(state: Overlay, tx: DecodedTx) -> None:
+    txid = tx.txid
+    for i, out in enumerate(tx.outputs):
+        state.add_output(OutPoint(txid, i), out)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _sum_outputs(tx: DecodedTx) -> int:
+    return sum(o.amount for o in tx.outputs)  # <= 2^64-1: decode_tx checked it
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d} yuan"
+
+
+def _addr(key: bytes) -> str:
+    return encode_address(key) if len(key) == 32 else key.hex()

@@ -1,0 +1,242 @@
+"""Decoding a transaction and every check that needs no ledger state.
+
+decode_tx turns the bytes a client sent into a DecodedTx or raises LedgerError: sizes, caps,
+amounts, duplicate inputs, chain id, and who must sign (signers are derived from the body
+alone, so signatures can be verified before any state lookup). Nothing is ever re-encoded:
+the txid is SHA-256 of the body bytes as received and signatures cover those bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proto import ledger_pb2
+
+from node.address import encode_address
+from node.crypto import HASH_SIZE, KEY_SIZE, SIGNATURE_SIZE, sha256, tx_sign_digest, verify
+from node.errors import Code, LedgerError
+from node.genesis import Genesis, LedgerParams
+from node.types import U64_MAX, OutPoint, Output
+
+KINDS = ("issue", "redeem", "register_wallet", "transfer")
+KYC_COMMITMENT_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedTx:
+    raw: bytes                       # the serialized Transaction exactly as received
+    txid: bytes                      # SHA-256(body)
+    body: bytes                      # the serialized TxBody exactly as received
+    signatures: tuple[bytes, ...]    # signatures[i] is by signers[i]
+    kind: str                        # one of KINDS
+    msg: ledger_pb2.TxBody           # the parsed body (read only: never re-encode it)
+    signers: tuple[bytes, ...]       # derived from the body alone
+    inputs: tuple[OutPoint, ...]     # spent outpoints (transfer, redeem)
+    outputs: tuple[Output, ...]      # created outputs; for a redeem, its change
+    sig_key: bytes                   # SHA-256(raw): the signature cache key
+
+    @property
+    def payload(self):
+        """The kind-specific message (Issue, Redeem, RegisterWallet or Transfer)."""
+        return getattr(self.msg, self.kind)
+
+
+def _malformed(message: str) -> LedgerError:
+    return LedgerError(Code.MALFORMED, message)
+
+
+def max_tx_bytes(genesis: Genesis) -> int:
+    """The largest serialized Transaction that can be valid: a full body plus one signature
+    per possible signer (every issuer, or the single signer of the other kinds), with
+    protobuf tags and lengths."""
+    signers = max(1, len(genesis.issuers))
+    return genesis.params.max_body_bytes + 6 + signers * (SIGNATURE_SIZE + 2)
+
+
+def decode_tx(raw: bytes, genesis: Genesis) -> DecodedTx:
+    """Parse and statelessly check a serialized Transaction. Raises LedgerError only."""
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
+    if not isinstance(raw, bytes):
+        raise _malformed(f"a transaction is bytes, got {type(raw).__name__}")
+    limit = max_tx_bytes(genesis)
+    if len(raw) > limit:
+        raise _malformed(f"transaction is {len(raw)} bytes; at most {limit} are allowed")
+    try:
+        tx = ledger_pb2.Transaction.FromString(raw)
+    except Exception:  # any parser failure of untrusted bytes is the sender's problem
+        raise _malformed("not a serialized Transaction (protobuf decoding failed)") from None
+    body = tx.body
+    msg = _parse_body(body, genesis)
+    kind = msg.WhichOneof("kind")
+    if kind is None:
+        raise _malformed("the body has no kind (expected issue, redeem, register_wallet or transfer)")
+    signers, inputs, outputs = _DECODERS[kind](getattr(msg, kind), genesis)
+    signatures = tuple(tx.signatures)
+    _check_signature_shapes(signers, signatures)
+    return DecodedTx(raw, sha256(body), body, signatures, kind, msg, signers, inputs, outputs, sha256(raw))
+
+
+def _parse_body(body: bytes, genesis: Genesis) -> ledger_pb2.TxBody:
+    if not body:
+        raise _malformed("the transaction has an empty body")
+    if len(body) > genesis.params.max_body_bytes:
+        raise _malformed(f"body is {len(body)} bytes; at most {genesis.params.max_body_bytes} are allowed")
+    try:
+        msg = ledger_pb2.TxBody.FromString(body)
+    except Exception:
+        raise _malformed("the body is not a serialized TxBody (protobuf decoding failed)") from None
+    if msg.chain_id != genesis.chain_id:
+        raise LedgerError(
+            Code.WRONG_CHAIN,
+            f"transaction is for chain {msg.chain_id!r}, this network is {genesis.chain_id!r}",
+        )
+    return msg
+
+
+def _check_signature_shapes(signers: tuple[bytes, ...], signatures: tuple[bytes, ...]) -> None:
+    if len(signatures) != len(signers):
+        raise LedgerError(
+            Code.BAD_SIGNATURE,
+            f"transaction carries {len(signatures)} signature(s) but needs exactly {len(signers)}, "
+            "one per signer in body order",
+        )
+    for i, sig in enumerate(signatures):
+        if len(sig) != SIGNATURE_SIZE:
+            problem = "is missing" if not sig else f"is {len(sig)} bytes, expected {SIGNATURE_SIZE}"
+            raise LedgerError(Code.BAD_SIGNATURE, f"signature {i} (by {_addr(signers[i])}) {problem}")
+
+
+def verify_signatures(tx: DecodedTx, chain_id: str) -> None:
+    """Check every signature over tx_sign_digest(chain_id, body); bad_signature names the first
+    one that fails."""
+    digest = tx_sign_digest(chain_id, tx.body)
+    for i, (signer, sig) in enumerate(zip(tx.signers, tx.signatures, strict=True)):
+        if not verify(signer, digest, sig):
+            raise LedgerError(
+                Code.BAD_SIGNATURE,
+                f"signature {i} (by {_addr(signer)}) does not verify: made by another key, "
+                "for another chain, or over different body bytes",
+            )
+
+
+# --- per kind ---------------------------------------------------------------------------
+
+Decoded = tuple[tuple[bytes, ...], tuple[OutPoint, ...], tuple[Output, ...]]
+
+
+def _decode_issue(m: ledger_pb2.Issue, genesis: Genesis) -> Decoded:
+    outputs = _outputs(m.outputs, genesis.params, "outputs")
+    if not outputs:
+        raise _malformed("an issue needs at least one output")
+    signers = tuple(m.signers)
+    for i, s in enumerate(signers):
+        _key(s, f"signers[{i}]")
+    if len(set(signers)) != len(signers):
+        raise LedgerError(Code.NOT_AUTHORIZED, "an issuer key is listed twice among the signers")
+    for i, s in enumerate(signers):
+        if not genesis.is_issuer(s):
+            raise LedgerError(
+                Code.NOT_AUTHORIZED, f"signers[{i}] ({_addr(s)}) is not an issuer of this network"
+            )
+    if len(signers) < genesis.issue_threshold:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"issuance needs {genesis.issue_threshold} of the {len(genesis.issuers)} issuer keys; "
+            f"this names {len(signers)}",
+        )
+    return signers, (), outputs
+
+
+def _decode_redeem(m: ledger_pb2.Redeem, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    inputs = _inputs(m.inputs, genesis.params)
+    if m.amount == 0:
+        raise LedgerError(Code.ZERO_AMOUNT, "a redemption must redeem a positive amount")
+    change = _outputs(m.change, genesis.params, "change")
+    if m.amount + sum(o.amount for o in change) > U64_MAX:
+        raise LedgerError(Code.AMOUNT_OVERFLOW, "amount plus change exceeds 2^64-1 fen")
+    return (institution,), inputs, change
+
+
+def _decode_register(m: ledger_pb2.RegisterWallet, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    _key(m.address, "address")
+    if len(m.kyc_commitment) not in (0, KYC_COMMITMENT_SIZE):
+        raise _malformed(
+            f"kyc_commitment is {len(m.kyc_commitment)} bytes; it must be empty or a "
+            f"{KYC_COMMITMENT_SIZE}-byte hash (no personal data on chain)"
+        )
+    return (institution,), (), ()
+
+
+def _decode_transfer(m: ledger_pb2.Transfer, genesis: Genesis) -> Decoded:
+    sender = _key(m.sender, "sender")
+    inputs = _inputs(m.inputs, genesis.params)
+    outputs = _outputs(m.outputs, genesis.params, "outputs")
+    if not outputs:
+        raise _malformed("a transfer needs at least one output")
+    return (sender,), inputs, outputs
+
+
+_DECODERS = {
+    "issue": _decode_issue,
+    "redeem": _decode_redeem,
+    "register_wallet": _decode_register,
+    "transfer": _decode_transfer,
+}
+
+
+# --- parts ------------------------------------------------------------------------------
+
+
+def _key(value: bytes, what: str) -> bytes:
+    if len(value) != KEY_SIZE:
+        raise _malformed(f"{what} is {len(value)} bytes; expected a {KEY_SIZE}-byte public key")
+    return value
+
+
+def _inputs(msgs, params: LedgerParams) -> tuple[OutPoint, ...]:
+    n = len(msgs)
+    if n == 0:
+        raise _malformed("at least one input is needed")
+    if n > params.max_inputs:
+        raise _malformed(f"{n} inputs; at most {params.max_inputs} are allowed per transaction")
+    inputs = tuple(OutPoint(m.txid, m.index) for m in msgs)
+    for i, op in enumerate(inputs):
+        if len(op.txid) != HASH_SIZE:
+            raise _malformed(f"inputs[{i}].txid is {len(op.txid)} bytes; expected {HASH_SIZE}")
+    if len(set(inputs)) != n:
+        first: dict[OutPoint, int] = {}
+        for i, op in enumerate(inputs):
+            if op in first:
+                raise LedgerError(
+                    Code.DOUBLE_SPEND,
+                    f"inputs[{i}] spends {op.txid.hex()}:{op.index}, "
+                    f"which inputs[{first[op]}] already spends",
+                )
+            first[op] = i
+    return inputs
+
+
+def _outputs(msgs, params: LedgerParams, what: str) -> tuple[Output, ...]:
+    if len(msgs) > params.max_outputs:
+        raise _malformed(f"{len(msgs)} {what}; at most {params.max_outputs} are allowed per transaction")
+    outputs = []
+    total = 0
+    for i, m in enumerate(msgs):
+        owner = _key(m.owner, f"{what}[{i}].owner")
+        amount = m.amount
+        if amount == 0:
+            raise LedgerError(
+                Code.ZERO_AMOUNT, f"{what}[{i}] is 0 fen; every output must be a positive amount"
+            )
+        total += amount
+        outputs.append(Output(owner, amount))
+    if total > U64_MAX:
+        raise LedgerError(Code.AMOUNT_OVERFLOW, f"the {what} add up to more than 2^64-1 fen")
+    return tuple(outputs)
+
+
+def _addr(key: bytes) -> str:
+    return encode_address(key) if len(key) == KEY_SIZE else key.hex()

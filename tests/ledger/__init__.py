@@ -1,0 +1,1 @@
+"""Ledger rules, codec, keys, addresses and genesis."""
