@@ -1,0 +1,540 @@
+"""The Tendermint state machine (Algorithm 1 of "The latest gossip on BFT consensus",
+Buchman, Kwon, Milosevic 2018), driven by events and answering with actions.
+
+Line numbers in comments refer to Algorithm 1 of the paper. Differences from the paper,
+all forced by consensus being a library that never sees a block:
+
+- valid(v) is asked of the node (RequestValidation -> BlockValidated) and cached per
+  height; a rule that needs valid(v) waits for the answer.
+- getValue() is RequestBlock -> BlockBuilt; the proposer also schedules timeoutPropose,
+  so a node that never answers cannot stall the round.
+- Deciding (line 49) needs the block, i.e. a verified proposal carrying its hash (or a
+  block the node built), and valid(v). CommitReceived is an extra way to decide: a
+  verified commit certificate from block sync (> 2/3 precommits include an honest
+  validator's, who validated the block).
+- After Decide the machine waits for StartHeight(h + 1) from the node, which may bring a
+  new validator set; messages for h + 1 that arrive meanwhile are buffered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from consensus.commit import CommitError, encode_commit, verify_commit
+from consensus.config import ConsensusConfig
+from consensus.events import (
+    Action,
+    BlockBuilt,
+    BlockValidated,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitReceived,
+    Decide,
+    Event,
+    PersistSignState,
+    ProposalReceived,
+    ReportEvidence,
+    RequestBlock,
+    RequestValidation,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutFired,
+    VoteReceived,
+)
+from consensus.evidence import encode_duplicate_vote
+from consensus.messages import (
+    NIL,
+    InvalidMessage,
+    Proposal,
+    Step,
+    Vote,
+    VoteType,
+    decode_proposal,
+    decode_vote,
+    proposal_digest,
+    verify_signature,
+    vote_digest,
+)
+from consensus.signer import Signer, SignOutcome
+from consensus.validators import ValidatorSet
+from consensus.votes import RoundVotes
+
+# A Byzantine proposer may send different proposals to different peers; we keep a few per
+# round so that whichever one gathers a quorum can still be decided here.
+MAX_PROPOSALS_PER_ROUND = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RoundState:
+    """A read-only view of where the machine is (for the node's status API and tests)."""
+
+    height: int
+    round: int
+    step: Step
+    locked_round: int
+    locked_hash: bytes
+    valid_round: int
+    valid_hash: bytes
+    decided: bool
+
+
+class ConsensusMachine:
+    """One validator's (or observer's) consensus instance. Feed events with `handle`.
+
+    `ignored` counts dropped messages by reason (metric labels: malformed, bad_signature,
+    wrong_chain, not_validator, wrong_proposer, old_height, future_height, not_started,
+    duplicate, conflicting_vote, conflicting_proposal, block_mismatch,
+    too_many_future_rounds, bad_commit, sign_refused); `verifications` counts ed25519
+    checks made.
+    """
+
+    def __init__(self, chain_id: str, signer: Signer | None, config: ConsensusConfig | None = None) -> None:
+        self.chain_id = chain_id
+        self.signer = signer
+        self.public_key = signer.public_key if signer else b""
+        self.config = config or ConsensusConfig()
+        self.ignored: Counter[str] = Counter()
+        self.verifications = 0
+        self.evidence_reported = 0
+        self.height = 0
+        self.round = 0
+        self.step = Step.PROPOSE
+        self.validators: ValidatorSet | None = None
+        self.decision: Decide | None = None
+        self._out: list[Action] = []
+        self._next_height: list[ProposalReceived | VoteReceived] = []
+        self._reset_height()
+
+    # ---- public -------------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Action]:
+        """Apply one event; return the actions to execute, in order."""
+        self._out = []
+        if isinstance(event, VoteReceived):
+            self._on_vote(event)
+        elif isinstance(event, ProposalReceived):
+            self._on_proposal(event)
+        elif isinstance(event, TimeoutFired):
+            self._on_timeout(event)
+        elif isinstance(event, BlockValidated):
+            self._on_validated(event)
+        elif isinstance(event, BlockBuilt):
+            self._on_built(event)
+        elif isinstance(event, CommitReceived):
+            self._on_commit(event)
+        elif isinstance(event, StartHeight):
+            self._on_start_height(event)
+        else:
+            raise TypeError(f"not a consensus event: {event!r}")
+        self._progress()
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def awaiting_block(self) -> int | None:
+        """The round whose RequestBlock is unanswered, if any."""
+        return self._awaiting_block
+
+    def validity(self, block_hash: bytes) -> bool | None:
+        """What the node answered for this block at this height (None: not asked/answered)."""
+        return self._validity.get(block_hash)
+
+    def state(self) -> RoundState:
+        return RoundState(
+            self.height, self.round, self.step, self.locked_round, self.locked_hash,
+            self.valid_round, self.valid_hash, self.decision is not None,
+        )
+
+    # ---- per-height state -----------------------------------------------------------
+
+    def _reset_height(self) -> None:
+        self.locked_round = -1
+        self.locked_hash = NIL
+        self.valid_round = -1
+        self.valid_hash = NIL
+        self._votes: dict[tuple[int, VoteType], RoundVotes] = {}
+        self._first_proposal: dict[int, Proposal] = {}
+        self._proposed: dict[int, dict[bytes, Proposal]] = {}
+        self._known_blocks: set[bytes] = set()
+        self._validity: dict[bytes, bool] = {}
+        self._validation_requested: set[bytes] = set()
+        self._participants: dict[int, dict[bytes, int]] = {}  # round -> voter -> power
+        self._skip_rounds: set[int] = set()  # rounds with > 1/3 participation
+        self._commit_candidates: list[tuple[int, bytes]] = []  # (round, hash) with quorum precommits
+        self._future_rounds: dict[bytes, set[int]] = {}
+        self._evidence_sent: set[tuple[bytes, int, VoteType]] = set()
+        self._prevote_timeout_set: set[int] = set()
+        self._precommit_timeout_set: set[int] = set()
+        self._line36_done: set[int] = set()
+        self._awaiting_block: int | None = None
+
+    def _on_start_height(self, ev: StartHeight) -> None:
+        if ev.height <= self.height:
+            raise ValueError(f"StartHeight({ev.height}) does not move past height {self.height}")
+        buffered = self._next_height if ev.height == self.height + 1 else []
+        self._next_height = []
+        self.height = ev.height
+        self.validators = ev.validators
+        self.decision = None
+        self._reset_height()
+        start_round = 0
+        if self.signer and self.signer.state.height == ev.height:
+            # Restarting inside a height we signed in: resume at that round with the lock we
+            # had, so nothing we say now can contradict what we said before the crash.
+            st = self.signer.state
+            self.locked_round, self.locked_hash = st.locked_round, st.locked_hash
+            self.valid_round, self.valid_hash = st.valid_round, st.valid_hash
+            start_round = st.round
+        self._start_round(start_round)
+        for event in buffered:
+            if isinstance(event, VoteReceived):
+                self._on_vote(event)
+            else:
+                self._on_proposal(event)
+
+    # ---- messages -----------------------------------------------------------------
+
+    def _admit_height(self, height: int, event: ProposalReceived | VoteReceived) -> bool:
+        if self.validators is None:
+            self.ignored["not_started"] += 1
+            return False
+        if height == self.height:
+            return True
+        if height == self.height + 1 and len(self._next_height) < self.config.next_height_buffer:
+            self._next_height.append(event)
+        elif height > self.height:
+            self.ignored["future_height"] += 1
+        else:
+            self.ignored["old_height"] += 1
+        return False
+
+    def _admit_round(self, who: bytes, round_: int) -> bool:
+        """Bound how many rounds ahead of ours one validator can make us keep messages for."""
+        if round_ <= self.round:
+            return True
+        rounds = self._future_rounds.setdefault(who, set())
+        if round_ in rounds:
+            return True
+        if len(rounds) >= self.config.max_future_rounds_per_validator:
+            self.ignored["too_many_future_rounds"] += 1
+            return False
+        rounds.add(round_)
+        return True
+
+    def _participate(self, who: bytes, round_: int, power: int) -> None:
+        voters = self._participants.setdefault(round_, {})
+        if who in voters:
+            return
+        voters[who] = power
+        assert self.validators is not None
+        if round_ > self.round and self.validators.has_one_third(sum(voters.values())):
+            self._skip_rounds.add(round_)
+
+    def _on_vote(self, ev: VoteReceived, own: bool = False) -> None:
+        try:
+            vote = decode_vote(ev.message, verify=False)
+        except InvalidMessage as exc:
+            self.ignored[exc.reason] += 1
+            return
+        if vote.chain_id != self.chain_id:
+            self.ignored["wrong_chain"] += 1
+            return
+        if not self._admit_height(vote.height, ev):
+            return
+        assert self.validators is not None
+        power = self.validators.power_of(vote.validator)
+        if power == 0:
+            self.ignored["not_validator"] += 1
+            return
+        key = (vote.round, vote.type)
+        votes = self._votes.get(key)
+        earlier = votes.by_validator.get(vote.validator) if votes else None
+        if earlier is not None and earlier.body == vote.body:
+            self.ignored["duplicate"] += 1
+            return
+        if earlier is None and not self._admit_round(vote.validator, vote.round):
+            return
+        if not own:
+            self.verifications += 1
+            if not verify_signature(vote.validator, vote_digest(vote.body), vote.signature):
+                self.ignored["bad_signature"] += 1
+                return
+        if earlier is not None:
+            self.ignored["conflicting_vote"] += 1
+            if earlier.block_hash != vote.block_hash:
+                self._report_double_vote(earlier, vote)
+            return
+        if votes is None:
+            votes = self._votes[key] = RoundVotes()
+        total = votes.add(vote, power)
+        self._participate(vote.validator, vote.round, power)
+        if (
+            vote.type is VoteType.PRECOMMIT
+            and vote.block_hash
+            and self.validators.has_quorum(total)
+            and not self.validators.has_quorum(total - power)
+        ):
+            self._commit_candidates.append((vote.round, vote.block_hash))
+
+    def _report_double_vote(self, a: Vote, b: Vote) -> None:
+        key = (a.validator, a.round, a.type)
+        if key in self._evidence_sent:
+            return
+        self._evidence_sent.add(key)
+        self.evidence_reported += 1
+        self._out.append(ReportEvidence(encode_duplicate_vote(a.raw, b.raw)))
+
+    def _on_proposal(self, ev: ProposalReceived, own: bool = False) -> None:
+        try:
+            p = decode_proposal(ev.message, verify=False)
+        except InvalidMessage as exc:
+            self.ignored[exc.reason] += 1
+            return
+        if p.chain_id != self.chain_id:
+            self.ignored["wrong_chain"] += 1
+            return
+        if not self._admit_height(p.height, ev):
+            return
+        assert self.validators is not None
+        if p.proposer != self.validators.proposer(p.height, p.round):
+            self.ignored["wrong_proposer" if p.proposer in self.validators else "not_validator"] += 1
+            return
+        if ev.block_hash != p.block_hash:
+            self.ignored["block_mismatch"] += 1
+            return
+        proposed = self._proposed.get(p.round, {})
+        earlier = proposed.get(p.block_hash)
+        if earlier is not None:
+            self.ignored["duplicate" if earlier.body == p.body else "conflicting_proposal"] += 1
+            return
+        if len(proposed) >= MAX_PROPOSALS_PER_ROUND:
+            self.ignored["conflicting_proposal"] += 1
+            return
+        if not proposed and not self._admit_round(p.proposer, p.round):
+            return
+        if not own:
+            self.verifications += 1
+            if not verify_signature(p.proposer, proposal_digest(p.body), p.signature):
+                self.ignored["bad_signature"] += 1
+                return
+        if proposed:
+            # Equivocating proposer: keep the block (a quorum may form on it) but the
+            # first proposal stays the one this validator acts on in the propose step.
+            self.ignored["conflicting_proposal"] += 1
+        self._proposed.setdefault(p.round, {})[p.block_hash] = p
+        self._first_proposal.setdefault(p.round, p)
+        self._known_blocks.add(p.block_hash)
+        self._participate(p.proposer, p.round, self.validators.power_of(p.proposer))
+        self._ask_validity(p.block_hash)
+
+    def _ask_validity(self, block_hash: bytes) -> bool | None:
+        valid = self._validity.get(block_hash)
+        if valid is None and block_hash not in self._validation_requested:
+            self._validation_requested.add(block_hash)
+            self._out.append(RequestValidation(block_hash))
+        return valid
+
+    def _on_validated(self, ev: BlockValidated) -> None:
+        if ev.block_hash in self._validation_requested or ev.block_hash in self._known_blocks:
+            self._validity[ev.block_hash] = ev.valid
+
+    def _on_built(self, ev: BlockBuilt) -> None:
+        if (
+            self._awaiting_block != ev.round
+            or (ev.height, ev.round) != (self.height, self.round)
+            or self.step is not Step.PROPOSE
+            or self.decision is not None
+        ):
+            return  # a block for a round we have left
+        self._awaiting_block = None
+        self._known_blocks.add(ev.block_hash)
+        self._validity[ev.block_hash] = True  # our own node built it on its state
+        self._propose(ev.block_hash, -1)
+
+    def _on_commit(self, ev: CommitReceived) -> None:
+        if self.validators is None or self.decision is not None:
+            return
+        try:
+            verified = verify_commit(
+                ev.certificate, self.validators, self.chain_id, self.height, ev.block_hash
+            )
+        except CommitError:
+            self.ignored["bad_commit"] += 1
+            return
+        self.verifications += len(verified.signers)
+        self._decide(verified.round, ev.block_hash, ev.certificate)
+
+    def _on_timeout(self, ev: TimeoutFired) -> None:
+        if ev.height != self.height or ev.round != self.round or self.decision is not None:
+            return
+        if ev.step is Step.PROPOSE and self.step is Step.PROPOSE:  # line 57
+            self._vote(VoteType.PREVOTE, NIL)
+            self.step = Step.PREVOTE
+        elif ev.step is Step.PREVOTE and self.step is Step.PREVOTE:  # line 61
+            self._vote(VoteType.PRECOMMIT, NIL)
+            self.step = Step.PRECOMMIT
+        elif ev.step is Step.PRECOMMIT:  # line 65
+            self._start_round(self.round + 1)
+
+    # ---- own messages ---------------------------------------------------------------
+
+    def _start_round(self, round_: int) -> None:  # line 11
+        assert self.validators is not None
+        self.round = round_
+        self.step = Step.PROPOSE
+        self._awaiting_block = None
+        self._skip_rounds = {r for r in self._skip_rounds if r > round_}
+        for rounds in self._future_rounds.values():
+            rounds.difference_update([r for r in rounds if r <= round_])
+        if self.signer and self.validators.proposer(self.height, round_) == self.public_key:
+            if self.valid_round >= 0 and self.valid_hash in self._known_blocks:
+                self._propose(self.valid_hash, self.valid_round)
+            else:
+                self._awaiting_block = round_
+                self._out.append(RequestBlock(self.height, round_))
+        self._out.append(
+            ScheduleTimeout(self.height, round_, Step.PROPOSE, self.config.timeout_ms(Step.PROPOSE, round_))
+        )
+
+    def _signed(self, outcome: SignOutcome) -> bytes | None:
+        if outcome.message is None:
+            self.ignored["sign_refused"] += 1
+            return None
+        self._out.append(PersistSignState(outcome.state.encode()))
+        return outcome.message
+
+    def _propose(self, block_hash: bytes, pol_round: int) -> None:
+        assert self.signer is not None
+        self.signer.update_locks(self.locked_round, self.locked_hash, self.valid_round, self.valid_hash)
+        message = self._signed(
+            self.signer.sign_proposal(self.chain_id, self.height, self.round, pol_round, block_hash)
+        )
+        if message is None:
+            return
+        # After a restart the signer may hand back the proposal it signed before the
+        # crash; that one (and its block) is what we stand by.
+        sent_hash = decode_proposal(message, verify=False).block_hash
+        self._out.append(BroadcastProposal(message, sent_hash))
+        self._on_proposal(ProposalReceived(message, sent_hash), own=True)
+
+    def _vote(self, vote_type: VoteType, block_hash: bytes) -> None:
+        if self.signer is None or self.validators is None or self.public_key not in self.validators:
+            return  # an observer follows consensus without voting
+        self.signer.update_locks(self.locked_round, self.locked_hash, self.valid_round, self.valid_hash)
+        message = self._signed(
+            self.signer.sign_vote(self.chain_id, self.height, self.round, vote_type, block_hash)
+        )
+        if message is None:
+            return
+        self._out.append(BroadcastVote(message))
+        self._on_vote(VoteReceived(message), own=True)
+
+    # ---- the upon-rules ---------------------------------------------------------------
+
+    def _progress(self) -> None:
+        """Fire every enabled rule until none is: a step change can enable another."""
+        if self.validators is None:
+            return
+        while self.decision is None:
+            if self._try_decide():
+                return
+            if self._skip_rounds:  # line 55
+                self._start_round(max(self._skip_rounds))
+                continue
+            changed = False
+            if self.step is Step.PROPOSE:
+                changed = self._try_prevote_proposal()
+            if not changed and self.step is not Step.PROPOSE:
+                changed = self._try_lock()
+            if not changed and self.step is Step.PREVOTE:
+                changed = self._try_precommit_nil()
+            self._schedule_vote_timeouts()
+            if not changed:
+                return
+
+    def _try_decide(self) -> bool:  # line 49
+        for round_, block_hash in self._commit_candidates:
+            if block_hash not in self._known_blocks:
+                continue  # wait for the block (proposal gossip or block sync)
+            if self._ask_validity(block_hash) is not True:
+                continue
+            votes = self._votes[(round_, VoteType.PRECOMMIT)]
+            certificate = encode_commit(self.height, round_, block_hash, votes.votes_for(block_hash))
+            self._decide(round_, block_hash, certificate)
+            return True
+        return False
+
+    def _decide(self, round_: int, block_hash: bytes, certificate: bytes) -> None:
+        self.decision = Decide(self.height, round_, block_hash, certificate)
+        self._out.append(self.decision)
+
+    def lock_allows(self, block_hash: bytes, pol_round: int) -> bool:
+        """The locking rule (lines 23 and 29): prevote for v only when not locked, locked on
+        v, or v has a proof of lock newer than ours. The safety of the protocol rests here."""
+        if pol_round < 0:
+            return self.locked_round == -1 or self.locked_hash == block_hash
+        return self.locked_round <= pol_round or self.locked_hash == block_hash
+
+    def _try_prevote_proposal(self) -> bool:  # lines 22 and 28
+        p = self._first_proposal.get(self.round)
+        if p is None:
+            return False
+        v = p.block_hash
+        if p.pol_round >= 0:
+            assert self.validators is not None
+            pol = self._votes.get((p.pol_round, VoteType.PREVOTE))
+            if pol is None or not self.validators.has_quorum(pol.power_by_hash.get(v, 0)):
+                return False  # no proof of lock (yet): only timeoutPropose moves us on
+        valid = self._validity.get(v)
+        if valid is None:
+            return False  # validation requested when the proposal arrived
+        self._vote(VoteType.PREVOTE, v if valid and self.lock_allows(v, p.pol_round) else NIL)
+        self.step = Step.PREVOTE
+        return True
+
+    def _try_lock(self) -> bool:  # line 36
+        if self.round in self._line36_done:
+            return False
+        votes = self._votes.get((self.round, VoteType.PREVOTE))
+        proposed = self._proposed.get(self.round)
+        if votes is None or not proposed:
+            return False
+        assert self.validators is not None
+        for v, power in votes.power_by_hash.items():
+            if v and v in proposed and self.validators.has_quorum(power) and self._validity.get(v) is True:
+                self._line36_done.add(self.round)
+                if self.step is Step.PREVOTE:
+                    self.locked_round, self.locked_hash = self.round, v
+                    self._vote(VoteType.PRECOMMIT, v)
+                    self.step = Step.PRECOMMIT
+                self.valid_round, self.valid_hash = self.round, v
+                return True
+        return False
+
+    def _try_precommit_nil(self) -> bool:  # line 44
+        votes = self._votes.get((self.round, VoteType.PREVOTE))
+        assert self.validators is not None
+        if votes is None or not self.validators.has_quorum(votes.power_by_hash.get(NIL, 0)):
+            return False
+        self._vote(VoteType.PRECOMMIT, NIL)
+        self.step = Step.PRECOMMIT
+        return True
+
+    def _schedule_vote_timeouts(self) -> None:  # lines 34 and 47
+        assert self.validators is not None
+        r = self.round
+        if self.step is Step.PREVOTE and r not in self._prevote_timeout_set:
+            votes = self._votes.get((r, VoteType.PREVOTE))
+            if votes is not None and self.validators.has_quorum(votes.power):
+                self._prevote_timeout_set.add(r)
+                self._out.append(
+                    ScheduleTimeout(self.height, r, Step.PREVOTE, self.config.timeout_ms(Step.PREVOTE, r))
+                )
+        if r not in self._precommit_timeout_set:
+            votes = self._votes.get((r, VoteType.PRECOMMIT))
+            if votes is not None and self.validators.has_quorum(votes.power):
+                self._precommit_timeout_set.add(r)
+                self._out.append(
+                    ScheduleTimeout(self.height, r, Step.PRECOMMIT, self.config.timeout_ms(Step.PRECOMMIT, r))
+                )
