@@ -25,7 +25,7 @@ DROP_REASONS = (
     "unknown_peer",    # handshake from a key that is not an expected validator
     "wrong_chain",     # handshake for another chain
     "bad_handshake",   # malformed handshake, bad signature or protocol version
-    "not_connected",   # send() to a peer this node does not know
+    "no_such_peer",    # send() to a key that is not a configured peer
     "handler_error",   # the node's handler raised on this message
     "unexpected",      # a message kind not allowed in that direction of a stream
 )

@@ -1,0 +1,654 @@
+"""The validator-to-validator transport: authenticated gRPC streams on grpc.aio.
+
+Each node dials every configured peer and sends ITS messages on the stream it dialled;
+it receives on the streams the others dialled. Each direction between two validators is
+then exactly one stream, with no duplicate-connection tie-breaking, and a slow or dead
+peer only ever affects its own outgoing queue.
+
+Handshake (see proto/node.proto): each side signs the other's fresh random nonce together
+with the chain id and both keys, with its validator key. A dialled node accepts only keys
+of its configured peers; a dialler accepts only the key configured for that address.
+
+Sending never blocks: messages go to a bounded per-peer queue that drops its oldest entry
+when a peer falls behind (consensus re-sends what matters on its timeouts; a stale vote is
+worth less than a fresh one). A message is serialized once, however many peers get it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+import nacl.signing
+from proto import node_pb2, node_pb2_grpc
+
+from node.config import PeerConfig
+from node.crypto import verify
+from node.grpc_server import PEER_SERVICE, channel_options, start_server
+from node.logs import FieldLogger, get_logger
+from node.metrics import NodeMetrics
+
+PROTOCOL_VERSION = 1
+HANDSHAKE_DOMAIN = b"cbdc/peer-handshake/v1"
+NONCE_SIZE = 32
+KEY_SIZE = 32
+CONNECT_METHOD = f"/{PEER_SERVICE}/Connect"
+
+# Message kinds the dialled side accepts after the handshake; anything else is a protocol
+# violation (the handshake kinds) and is dropped as "unexpected".
+_PAYLOAD_KINDS = frozenset({"proposal", "vote", "tx_batch", "evidence", "status"})
+
+MessageHandler = Callable[[bytes, node_pb2.PeerMessage], Awaitable[None]]
+ConnectedHandler = Callable[[bytes], Awaitable[None]]
+
+
+def handshake_message(chain_id: str, nonce: bytes, signer: bytes, verifier: bytes) -> bytes:
+    """What a handshake signature covers. Binding both keys stops a signature made for one
+    peer from being replayed to another; the domain keeps it apart from votes and txs."""
+    return HANDSHAKE_DOMAIN + b"\x00" + chain_id.encode() + b"\x00" + nonce + signer + verifier
+
+
+class HandshakeError(Exception):
+    """The other side is not the validator we expect; `reason` is a metrics drop reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PeerState:
+    """What this node knows about one configured peer (for GetStatus and logs)."""
+
+    key: bytes
+    address: str
+    outbound: bool        # our stream to it is authenticated and up: we can send
+    inbound: bool         # its stream to us is authenticated and up: we receive
+    height: int           # last height it announced (0 if none)
+    block_hash: bytes
+    queued: int           # messages waiting in our queue to it
+    connects: int         # successful handshakes of our stream to it so far
+    last_error: str       # why our last connection attempt or stream ended ("" if none)
+
+
+def _kind(msg: node_pb2.PeerMessage) -> str:
+    return msg.WhichOneof("kind") or "empty"
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class PeerNetwork:
+    """Authenticated streams to and from the configured validators.
+
+    Use:
+        net = PeerNetwork(chain_id, seed, handler, peers=cfg.p2p.peers, metrics=m)
+        port = await net.start("127.0.0.1:26656")   # or net.attach(server) before it starts,
+                                                    # then await net.start()
+        net.broadcast(msg); net.send(key, msg)
+        ...
+        await net.stop()
+
+    `handler(peer_key, message)` is awaited for every message an authenticated peer sends,
+    in the order that peer sent them; while it runs, that peer's stream is not read, which
+    is the back-pressure that makes a flooding peer's own queue overflow. Exceptions from
+    it are logged and counted, never fatal to the stream. All methods must be called from
+    the event loop the network runs in.
+    """
+
+    def __init__(
+        self,
+        chain_id: str,
+        signing_seed: bytes,
+        handler: MessageHandler,
+        *,
+        peers: Iterable[PeerConfig] = (),
+        metrics: NodeMetrics | None = None,
+        max_message_bytes: int = 16 * 1024 * 1024,
+        send_queue_size: int = 1024,
+        reconnect_min_s: float = 0.1,
+        reconnect_max_s: float = 10.0,
+        handshake_timeout_s: float = 5.0,
+        on_peer_connected: ConnectedHandler | None = None,
+        log: FieldLogger | None = None,
+    ) -> None:
+        if len(signing_seed) != 32:
+            raise ValueError("signing_seed must be the 32-byte ed25519 seed of the validator key")
+        if not 0 < reconnect_min_s <= reconnect_max_s:
+            raise ValueError("need 0 < reconnect_min_s <= reconnect_max_s")
+        self.chain_id = chain_id
+        self._signer = nacl.signing.SigningKey(signing_seed)
+        self.public_key = bytes(self._signer.verify_key)
+        self._handler = handler
+        self._on_connected = on_peer_connected
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        self.max_message_bytes = max_message_bytes
+        self.send_queue_size = send_queue_size
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.log = (log or get_logger("peers")).bind(node=self.public_key.hex()[:12])
+        self._outbound: dict[bytes, _Outbound] = {}
+        self._inbound: dict[bytes, _Inbound] = {}
+        self._announced: dict[bytes, tuple[int, bytes]] = {}
+        self._status: bytes | None = None  # our latest StatusAnnouncement, serialized
+        self._started = False
+        self._stopping = False
+        self._own_server: Any = None  # GrpcServer when start() built one
+        self.update_peers(peers)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def attach(self, server: grpc.aio.Server) -> None:
+        """Serve the Peer service on a caller's server (call before that server starts)."""
+        node_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(self), server)
+
+    async def start(self, listen: str | None = None) -> int | None:
+        """Start dialling the peers. With `listen`, also serve the Peer service on a server
+        of our own (with health and reflection) and return its bound port."""
+        port = None
+        if listen is not None:
+            self._own_server = await start_server(
+                listen, [self.attach], [PEER_SERVICE], max_message_bytes=self.max_message_bytes
+            )
+            port = self._own_server.port
+        self._started = True
+        for out in self._outbound.values():
+            out.start()
+        return port
+
+    async def stop(self, reason: str = "shutting down") -> None:
+        """Say Goodbye on every stream, close them, and stop our own server if we have one."""
+        self._stopping = True
+        await asyncio.gather(
+            *(out.stop(reason) for out in self._outbound.values()),
+            *(inb.close(reason) for inb in list(self._inbound.values())),
+        )
+        if self._own_server is not None:
+            await self._own_server.stop(grace=1.0)
+            self._own_server = None
+        self.metrics.peers_connected.set(0)
+
+    def update_peers(self, peers: Iterable[PeerConfig]) -> None:
+        """Replace the peer set (e.g. after a validator-set change). New peers are dialled,
+        removed ones are told Goodbye and no longer accepted, moved ones redialled."""
+        wanted = {p.validator_key: p for p in peers if p.validator_key != self.public_key}
+        for key, out in list(self._outbound.items()):
+            if key not in wanted or wanted[key].address != out.address:
+                del self._outbound[key]
+                asyncio.get_running_loop().create_task(out.stop("no longer a configured peer"))
+                inbound = self._inbound.get(key)
+                if key not in wanted and inbound is not None:
+                    asyncio.get_running_loop().create_task(inbound.close("no longer a configured peer"))
+        for key, peer in wanted.items():
+            if key not in self._outbound:
+                out = _Outbound(self, key, peer.address)
+                self._outbound[key] = out
+                if self._started and not self._stopping:
+                    out.start()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def broadcast(self, msg: node_pb2.PeerMessage) -> int:
+        """Queue `msg` for every peer; returns how many queues took it."""
+        data = self._encode(msg)
+        if data is None:
+            return 0
+        kind = _kind(msg)
+        return sum(out.enqueue(data, kind) for out in self._outbound.values())
+
+    def send(self, peer_key: bytes, msg: node_pb2.PeerMessage) -> bool:
+        """Queue `msg` for one peer. False if it is not a configured peer or too large.
+        A peer that is configured but disconnected gets it when its stream is back (unless
+        the queue overflows first)."""
+        out = self._outbound.get(peer_key)
+        if out is None:
+            self.metrics.dropped("no_such_peer")
+            return False
+        data = self._encode(msg)
+        return data is not None and out.enqueue(data, _kind(msg))
+
+    def announce_status(self, height: int, block_hash: bytes) -> None:
+        """Tell every peer our height now, and each peer again whenever its stream (re)connects."""
+        msg = node_pb2.PeerMessage(status=node_pb2.StatusAnnouncement(height=height, block_hash=block_hash))
+        self._status = msg.SerializeToString()
+        self.broadcast(msg)
+
+    def _encode(self, msg: node_pb2.PeerMessage) -> bytes | None:
+        data = msg.SerializeToString()
+        if len(data) > self.max_message_bytes:
+            # Writing it would make gRPC fail the whole stream: refuse it here instead.
+            self.metrics.dropped("too_large")
+            self.log.warning(
+                "peer message too large, dropped",
+                kind=_kind(msg),
+                size=len(data),
+                limit=self.max_message_bytes,
+            )
+            return None
+        return data
+
+    # --- state -----------------------------------------------------------------------------
+
+    def connected_peers(self) -> set[bytes]:
+        """Keys of the peers our authenticated stream reaches (messages we send arrive)."""
+        return {key for key, out in self._outbound.items() if out.connected}
+
+    def inbound_peers(self) -> set[bytes]:
+        """Keys of the peers whose authenticated stream to us is up (we hear them)."""
+        return set(self._inbound)
+
+    def peer_states(self) -> list[PeerState]:
+        states = []
+        for key, out in self._outbound.items():
+            height, block_hash = self._announced.get(key, (0, b""))
+            states.append(
+                PeerState(
+                    key=key,
+                    address=out.address,
+                    outbound=out.connected,
+                    inbound=key in self._inbound,
+                    height=height,
+                    block_hash=block_hash,
+                    queued=len(out.queue),
+                    connects=out.connects,
+                    last_error=out.last_error,
+                )
+            )
+        return states
+
+    def max_peer_height(self) -> int:
+        return max((h for h, _ in self._announced.values()), default=0)
+
+    def _update_connected_gauge(self) -> None:
+        self.metrics.peers_connected.set(sum(out.connected for out in self._outbound.values()))
+
+    # --- handshake pieces ------------------------------------------------------------------
+
+    def _sign(self, nonce: bytes, verifier: bytes) -> bytes:
+        return self._signer.sign(handshake_message(self.chain_id, nonce, self.public_key, verifier)).signature
+
+    def _check_hello(self, chain_id: str, version: int, key: bytes, nonce: bytes) -> None:
+        if version != PROTOCOL_VERSION:
+            raise HandshakeError(
+                "bad_handshake", f"protocol version {version}, this node speaks {PROTOCOL_VERSION}"
+            )
+        if chain_id != self.chain_id:
+            raise HandshakeError("wrong_chain", f"this node is on chain {self.chain_id!r}, not {chain_id!r}")
+        if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
+            raise HandshakeError("bad_handshake", "key and nonce must be 32 bytes")
+
+    # --- receiving (the dialled side) ------------------------------------------------------
+
+    async def _serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self._stopping:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting_down: this node is stopping")
+        try:
+            key = await asyncio.wait_for(self._accept(context), self.handshake_timeout_s)
+        except HandshakeError as exc:
+            self.metrics.dropped(exc.reason)
+            self.log.warning("inbound handshake rejected", reason=str(exc), remote=context.peer())
+            status = {
+                "wrong_chain": grpc.StatusCode.FAILED_PRECONDITION,
+                "unknown_peer": grpc.StatusCode.PERMISSION_DENIED,
+            }.get(exc.reason, grpc.StatusCode.PERMISSION_DENIED)
+            await context.abort(status, str(exc))
+        except TimeoutError:
+            self.metrics.dropped("bad_handshake")
+            self.log.warning("inbound handshake timed out", remote=context.peer())
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "bad_handshake: handshake timed out")
+        inbound = _Inbound(self, key, context)
+        previous = self._inbound.get(key)
+        self._inbound[key] = inbound
+        if previous is not None:  # the peer redialled: its old stream is dead or dying
+            await previous.close("superseded by a new stream from the same peer")
+        self.log.info("inbound stream up", peer=key)
+        try:
+            await inbound.run()
+        finally:
+            if self._inbound.get(key) is inbound:
+                del self._inbound[key]
+                self.log.info("inbound stream down", peer=key, reason=inbound.end_reason)
+
+    async def _accept(self, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        first = await context.read()
+        if first is grpc.aio.EOF or _kind(first) != "hello":
+            raise HandshakeError("bad_handshake", "expected Hello as the first message")
+        hello = first.hello
+        self._check_hello(hello.chain_id, hello.protocol_version, hello.public_key, hello.nonce)
+        key = bytes(hello.public_key)
+        if key not in self._outbound:
+            raise HandshakeError("unknown_peer", f"validator key {key.hex()} is not a peer of this node")
+        nonce = os.urandom(NONCE_SIZE)
+        await context.write(
+            node_pb2.PeerMessage(
+                hello_reply=node_pb2.HelloReply(
+                    protocol_version=PROTOCOL_VERSION,
+                    chain_id=self.chain_id,
+                    public_key=self.public_key,
+                    nonce=nonce,
+                    signature=self._sign(bytes(hello.nonce), key),
+                )
+            )
+        )
+        proof = await context.read()
+        if proof is grpc.aio.EOF or _kind(proof) != "hello_proof":
+            raise HandshakeError("bad_handshake", "expected HelloProof")
+        # One verification per connection: cheap enough to do inline on the loop.
+        signed = handshake_message(self.chain_id, nonce, key, self.public_key)
+        if not verify(key, signed, proof.hello_proof.signature):
+            raise HandshakeError("bad_handshake", f"signature does not prove key {key.hex()}")
+        await context.write(node_pb2.PeerMessage(hello_accepted=node_pb2.HelloAccepted()))
+        return key
+
+    async def _deliver(self, key: bytes, msg: node_pb2.PeerMessage) -> None:
+        kind = _kind(msg)
+        if kind not in _PAYLOAD_KINDS:
+            self.metrics.dropped("unexpected")
+            self.log.warning("unexpected message on inbound stream", peer=key, kind=kind)
+            return
+        self.metrics.messages_received.labels(kind=kind).inc()
+        if kind == "status":
+            self._announced[key] = (msg.status.height, bytes(msg.status.block_hash))
+        try:
+            await self._handler(key, msg)
+        except Exception:
+            self.metrics.dropped("handler_error")
+            self.log.exception("peer message handler failed", peer=key, kind=kind)
+
+
+class _PeerServicer(node_pb2_grpc.PeerServicer):
+    def __init__(self, network: PeerNetwork) -> None:
+        self._network = network
+
+    async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await self._network._serve(context)
+
+
+class _Inbound:
+    """One authenticated stream a peer dialled to us: we only read from it."""
+
+    def __init__(self, network: PeerNetwork, key: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self.network = network
+        self.key = key
+        self.context = context
+        self.end_reason = ""
+        self._closing: str | None = None
+        self._closed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        # Reading happens in a task of our own so close() can interrupt it without
+        # cancelling the task gRPC runs the handler in.
+        reader = asyncio.get_running_loop().create_task(self._read_loop())
+        self._reader = reader
+        try:
+            await asyncio.wait({reader})
+        finally:
+            reader.cancel()  # when the handler itself is cancelled (server stop, peer gone)
+            self._closed.set()
+        if reader.cancelled():
+            # close() ended the stream: tell the peer why, then end the call with OK.
+            self.end_reason = f"closed: {self._closing}"
+            with contextlib.suppress(Exception):
+                await self.context.write(node_pb2.PeerMessage(goodbye=node_pb2.Goodbye(reason=self._closing)))
+            return
+        exc = reader.exception()
+        if exc is not None:
+            self.end_reason = _describe(exc)
+            raise exc
+
+    async def _read_loop(self) -> None:
+        while True:
+            msg = await self.context.read()
+            if msg is grpc.aio.EOF:
+                self.end_reason = self.end_reason or "stream closed by peer"
+                return
+            if _kind(msg) == "goodbye":
+                self.end_reason = f"goodbye: {msg.goodbye.reason}"
+                continue  # the peer half-closes next; EOF ends the loop
+            await self.network._deliver(self.key, msg)
+
+    async def close(self, reason: str) -> None:
+        if self._closing is not None or self._closed.is_set():
+            return
+        self._closing = reason
+        if self._reader is not None:
+            self._reader.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), 2.0)
+
+
+class _Outbound:
+    """Our stream to one peer: dial, handshake, drain the queue; redial with backoff."""
+
+    def __init__(self, network: PeerNetwork, key: bytes, address: str) -> None:
+        self.network = network
+        self.key = key
+        self.address = address
+        self.queue: deque[tuple[bytes, str]] = deque()
+        self.connected = False
+        self.connects = 0
+        self.last_error = ""
+        self.log = network.log.bind(peer=key, address=address)
+        self._wakeup = asyncio.Event()
+        self._closing: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), name=f"peer-{self.key.hex()[:8]}")
+
+    def enqueue(self, data: bytes, kind: str) -> bool:
+        if self._closing is not None:
+            return False
+        if len(self.queue) >= self.network.send_queue_size:
+            self.queue.popleft()
+            self.network.metrics.dropped("queue_full")
+        self.queue.append((data, kind))
+        self._wakeup.set()
+        return True
+
+    async def stop(self, reason: str) -> None:
+        self._closing = reason
+        self._wakeup.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 3.0)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        attempt = 0
+        while self._closing is None:
+            connects_before = self.connects
+            try:
+                await self._connect_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is logged and retried; none is fatal
+                self.last_error = _describe(exc)
+                self.log.info("peer connection failed", error=self.last_error, attempt=attempt)
+            if self._closing is not None:
+                return
+            if self.connects > connects_before:  # it worked for a while: redial promptly
+                attempt = 0
+            # Exponential backoff with jitter: N validators restarting together must not
+            # redial in lockstep, and a peer that is down for long costs little.
+            ceiling = min(self.network.reconnect_max_s, self.network.reconnect_min_s * 2**attempt)
+            attempt = min(attempt + 1, 32)
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_closing(), random.uniform(ceiling / 2, ceiling))
+
+    async def _wait_closing(self) -> None:
+        while self._closing is None:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _connect_once(self) -> None:
+        net = self.network
+        channel = grpc.aio.insecure_channel(self.address, options=channel_options(net.max_message_bytes))
+        call: Any = None
+        try:
+            connect = channel.stream_stream(
+                CONNECT_METHOD,
+                request_serializer=_identity,  # the queue holds messages serialized once
+                response_deserializer=node_pb2.PeerMessage.FromString,
+            )
+            call = connect()
+            try:
+                await asyncio.wait_for(self._handshake(call), net.handshake_timeout_s)
+            except HandshakeError as exc:
+                net.metrics.dropped(exc.reason)
+                self.log.warning("peer failed our handshake", reason=str(exc))
+                raise
+            except Exception as exc:
+                raise await _call_failure(call, _describe(exc)) from exc
+            self.connected = True
+            self.connects += 1
+            self.last_error = ""
+            net._update_connected_gauge()
+            self.log.info("outbound stream up")
+            if net._status is not None:  # the peer learns our height first thing
+                self.queue.appendleft((net._status, "status"))
+            if net._on_connected is not None:
+                asyncio.get_running_loop().create_task(self._notify_connected())
+            try:
+                await self._pump(call)
+            except Exception as exc:
+                failure = await _call_failure(call, _describe(exc))
+                if isinstance(failure, _StreamFailed) and failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    # The peer's limit is below ours: the message is lost, the stream redialled.
+                    net.metrics.dropped("too_large")
+                raise failure from exc
+        finally:
+            if self.connected:
+                self.connected = False
+                net._update_connected_gauge()
+                self.log.info("outbound stream down", reason=self.last_error or "closed")
+            if call is not None and not call.done():
+                call.cancel()
+            await channel.close()
+
+    async def _notify_connected(self) -> None:
+        assert self.network._on_connected is not None
+        try:
+            await self.network._on_connected(self.key)
+        except Exception:
+            self.network.log.exception("on_peer_connected callback failed", peer=self.key)
+
+    async def _handshake(self, call: Any) -> None:
+        net = self.network
+        nonce = os.urandom(NONCE_SIZE)
+        hello = node_pb2.Hello(
+            protocol_version=PROTOCOL_VERSION, chain_id=net.chain_id, public_key=net.public_key, nonce=nonce
+        )
+        await call.write(node_pb2.PeerMessage(hello=hello).SerializeToString())
+        reply = await call.read()
+        if reply is grpc.aio.EOF or _kind(reply) != "hello_reply":
+            raise HandshakeError("bad_handshake", "expected HelloReply")
+        r = reply.hello_reply
+        net._check_hello(r.chain_id, r.protocol_version, r.public_key, r.nonce)
+        answered = bytes(r.public_key)
+        if answered != self.key:
+            raise HandshakeError(
+                "unknown_peer", f"{self.address} answered as {answered.hex()}, expected {self.key.hex()}"
+            )
+        signed = handshake_message(net.chain_id, nonce, self.key, net.public_key)
+        if not verify(self.key, signed, r.signature):
+            raise HandshakeError("bad_handshake", f"signature does not prove key {self.key.hex()}")
+        proof = node_pb2.HelloProof(signature=net._sign(bytes(r.nonce), self.key))
+        await call.write(node_pb2.PeerMessage(hello_proof=proof).SerializeToString())
+        accepted = await call.read()
+        if accepted is grpc.aio.EOF or _kind(accepted) != "hello_accepted":
+            raise HandshakeError("bad_handshake", "expected HelloAccepted")
+
+    async def _pump(self, call: Any) -> None:
+        """Write the queue until closing, while reading the (control-only) return stream."""
+        writer = asyncio.ensure_future(self._write_loop(call))
+        reader = asyncio.ensure_future(self._read_loop(call))
+        try:
+            done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if writer in done and writer.exception() is None:
+                # We said Goodbye and half-closed: give the peer a moment to end the call.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(reader), 1.0)
+            for task in (writer, reader):
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in (writer, reader):
+                task.cancel()
+            await asyncio.gather(writer, reader, return_exceptions=True)
+
+    async def _write_loop(self, call: Any) -> None:
+        metrics = self.network.metrics
+        while True:
+            if self._closing is not None:
+                goodbye = node_pb2.PeerMessage(goodbye=node_pb2.Goodbye(reason=self._closing))
+                await call.write(goodbye.SerializeToString())
+                await call.done_writing()
+                return
+            if not self.queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            data, kind = self.queue.popleft()
+            await call.write(data)
+            metrics.messages_sent.labels(kind=kind).inc()
+
+    async def _read_loop(self, call: Any) -> None:
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                code = await call.code()
+                if code != grpc.StatusCode.OK:
+                    raise await _call_failure(call, "stream ended")
+                self.last_error = self.last_error or "stream closed by peer"
+                return
+            if _kind(msg) == "goodbye":
+                self.last_error = f"peer said goodbye: {msg.goodbye.reason}"
+                self.log.info("peer said goodbye", reason=msg.goodbye.reason)
+                continue
+            self.network.metrics.dropped("unexpected")
+            self.log.warning("unexpected message on our outbound stream", kind=_kind(msg))
+
+
+class _StreamFailed(Exception):
+    """The call ended with a non-OK status (the peer's rejection, a transport error)."""
+
+    def __init__(self, code: grpc.StatusCode | None, details: str) -> None:
+        super().__init__(f"{code.name if code else 'UNKNOWN'}: {details}")
+        self.code = code
+
+
+async def _call_failure(call: Any, what: str) -> Exception:
+    """The call's own status when it has ended with one - the useful reason, since a write
+    to a failed call only says "RPC already finished" - else a failure described by `what`."""
+    if call.done():
+        code = await call.code()
+        if code != grpc.StatusCode.OK:
+            return _StreamFailed(code, await call.details())
+    return _StreamFailed(None, what)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
