@@ -57,11 +57,11 @@ class BlockOverlay(Overlay):
 
 def _field_size(n: int) -> int:
     """Bytes a length-delimited protobuf field with an n-byte payload takes (1-byte tag)."""
-    size = 1
-    while n >= 0x80:
-        n >>= 7
-        size += 1
-    return 1 + size + n
+    length_bytes, rest = 1, n >> 7
+    while rest:
+        rest >>= 7
+        length_bytes += 1
+    return 1 + length_bytes + n
 
 
 def block_hash(header_bytes: bytes) -> bytes:
