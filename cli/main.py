@@ -9,7 +9,11 @@ from cli.lazy import LazyGroup
 
 @click.group(
     cls=LazyGroup,
-    lazy={"bench": "cli.bench:bench"},
+    lazy={
+        "bench": "cli.bench:bench",
+        "node": "cli.node:node",
+        "devnet": "cli.devnet:devnet",
+    },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="cbdc")

@@ -1,0 +1,19 @@
+"""What every command shares: exit codes, one-line failures, amounts and addresses."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import click
+
+# Exit codes (documented in the README): 0 ok, 1 rejected by the chain, 2 usage error,
+# 3 node unreachable.
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def fail(message: str, code: int = EXIT_REJECTED) -> NoReturn:
+    """Print one line to stderr and exit with `code` (no traceback, ever)."""
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)

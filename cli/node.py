@@ -1,0 +1,81 @@
+"""`cbdc node init|start`: set up and run a validator node."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import click
+
+from cli.common import fail
+
+
+@click.group()
+def node() -> None:
+    """Set up and run a validator node."""
+
+
+@node.command()
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Node home directory."
+)
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Copy this genesis file into the home.",
+)
+@click.option(
+    "--force", is_flag=True, help="Rewrite config.toml even if it exists (keys are never replaced)."
+)
+def init(home: Path, genesis_file: Path | None, force: bool) -> None:
+    """Write a commented config.toml and new validator and node keys into HOME."""
+    from node.config import CONFIG_FILE, write_default_config
+    from node.keys import KeyPair, load_key, save_key
+
+    home.mkdir(parents=True, exist_ok=True)
+    if (home / CONFIG_FILE).exists() and not force:
+        fail(f"{home / CONFIG_FILE} already exists; use --force to rewrite it", code=2)
+    config = write_default_config(home)
+    created = []
+    for name in (config.validator_key, config.node_key):
+        path = home / name
+        if path.exists():
+            load_key(path)  # refuse to go on with a damaged key file
+        else:
+            save_key(path, KeyPair.generate())
+            created.append(name)
+    if genesis_file is not None:
+        shutil.copyfile(genesis_file, home / config.genesis)
+    validator = load_key(home / config.validator_key)
+    click.echo(f"initialised {home}")
+    click.echo(f"  config:        {home / CONFIG_FILE}")
+    click.echo(
+        f"  validator key: {home / config.validator_key}{' (new)' if config.validator_key in created else ''}"
+    )
+    click.echo(f"  public key:    {validator.public.hex()}")
+    click.echo(f"  address:       {validator.address}")
+    if genesis_file is None and not (home / config.genesis).exists():
+        click.echo(f"  next: put the chain's genesis at {home / config.genesis}")
+
+
+@node.command()
+@click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Node home directory (from `cbdc node init`).",
+)
+def start(home: Path) -> None:
+    """Run the node until SIGINT or SIGTERM, then shut down cleanly (exit 0)."""
+    from node.config import ConfigError
+    from node.errors import LedgerError
+    from node.genesis import GenesisError
+    from node.keys import KeyFileError
+    from node.service import run
+
+    try:
+        asyncio.run(run(home.resolve()))
+    except (ConfigError, GenesisError, KeyFileError, LedgerError, OSError) as err:
+        fail(f"cannot start the node: {err}", code=1)

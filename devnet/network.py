@@ -1,0 +1,207 @@
+"""A local devnet: keys, genesis and node homes on loopback, and bringing it up and down.
+
+Layout of a devnet directory:
+
+    genesis.json                 the chain (also copied into every node home)
+    central-bank/issuer-N.key    the central bank's issuer keys (2-of-3 issuance)
+    institutions/<site>.key      the pilot institutions' keys
+    nodes/<site>/                one validator home each (config.toml, keys, data/, node.log)
+    devnet.json                  what `up` started: names, addresses, pids
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devnet.processes import (
+    DevnetError,
+    DevnetRecord,
+    NodeRecord,
+    free_ports,
+    is_running,
+    port_is_free,
+    spawn,
+    stop,
+    tail,
+)
+from node.client import NodeClient, Rejected, Unreachable
+from node.config import PeerConfig, write_default_config
+from node.genesis import Genesis, Institution, Validator, make_genesis
+from node.keys import KeyPair, load_key, save_key
+
+SITES = (
+    "shenzhen",
+    "suzhou",
+    "xiongan",
+    "chengdu",
+    "shanghai",
+    "hainan",
+    "changsha",
+    "xian",
+    "qingdao",
+    "dalian",
+)
+CHAIN_ID = "cbdc-devnet"
+ISSUERS = 3
+ISSUE_THRESHOLD = 2
+DEFAULT_DIR = Path(__file__).resolve().parent / ".data"
+
+
+@dataclass(frozen=True)
+class DevnetKeys:
+    issuers: list[KeyPair]
+    institutions: dict[str, KeyPair]  # site -> key
+
+
+def site_names(count: int) -> list[str]:
+    return [SITES[i] if i < len(SITES) else f"site{i + 1}" for i in range(count)]
+
+
+def load_keys(directory: Path) -> DevnetKeys:
+    issuers = [load_key(p) for p in sorted((directory / "central-bank").glob("issuer-*.key"))]
+    institutions = {p.stem: load_key(p) for p in sorted((directory / "institutions").glob("*.key"))}
+    return DevnetKeys(issuers, institutions)
+
+
+def create(
+    directory: Path, validators: int = 4, *, timeouts_ms: tuple[int, int, int] = (1000, 500, 500)
+) -> DevnetRecord:
+    """Generate keys, genesis and node homes for a fresh devnet of `validators` nodes."""
+    if validators < 1:
+        raise DevnetError("a devnet needs at least one validator")
+    names = site_names(validators)
+    (directory / "central-bank").mkdir(parents=True, exist_ok=True)
+    (directory / "institutions").mkdir(parents=True, exist_ok=True)
+    issuers = [KeyPair.generate() for _ in range(ISSUERS)]
+    for n, key in enumerate(issuers, 1):
+        save_key(directory / "central-bank" / f"issuer-{n}.key", key)
+    institutions = {}
+    for name in names:
+        institutions[name] = KeyPair.generate()
+        save_key(directory / "institutions" / f"{name}.key", institutions[name])
+    node_keys = {name: KeyPair.generate() for name in names}
+    genesis = make_genesis(
+        chain_id=CHAIN_ID,
+        genesis_time_ms=int(time.time() * 1000),
+        issuers=issuers,
+        issue_threshold=ISSUE_THRESHOLD,
+        institutions=[
+            Institution(f"pilot-{name}", f"Pilot bank {name.capitalize()}", institutions[name].public)
+            for name in names
+        ],
+        validators=[Validator(name, node_keys[name].public, 10) for name in names],
+    )
+    (directory / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
+    ports = free_ports(2 * validators)
+    records = []
+    for i, name in enumerate(names):
+        records.append(
+            NodeRecord(
+                name=name,
+                role="validator (central bank)" if i == 0 else "validator (pilot institution)",
+                home=str((directory / "nodes" / name).resolve()),
+                api=f"127.0.0.1:{ports[2 * i]}",
+                peer=f"127.0.0.1:{ports[2 * i + 1]}",
+            )
+        )
+    propose, prevote, precommit = timeouts_ms
+    for i, record in enumerate(records):
+        home = Path(record.home)
+        home.mkdir(parents=True, exist_ok=True)
+        save_key(home / "validator.key", node_keys[record.name])
+        save_key(home / "node.key", KeyPair.generate())
+        (home / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
+        peers = [PeerConfig(r.peer, node_keys[r.name].public) for j, r in enumerate(records) if j != i]
+        write_default_config(
+            home,
+            p2p={"listen": record.peer, "peers": peers, "reconnect_max_ms": 2000},
+            api={"listen": record.api},
+            consensus={
+                "timeout_propose_ms": propose,
+                "timeout_prevote_ms": prevote,
+                "timeout_precommit_ms": precommit,
+                "heartbeat_interval_s": 2,
+            },
+        )
+    record = DevnetRecord(chain_id=CHAIN_ID, nodes=records)
+    record.save(directory)
+    return record
+
+
+def running_nodes(record: DevnetRecord) -> list[NodeRecord]:
+    return [n for n in record.nodes if is_running(n)]
+
+
+def node_height(node: NodeRecord, timeout: float = 2.0) -> int | None:
+    try:
+        with NodeClient(node.api, timeout=timeout) as client:
+            return client.status().height
+    except (Unreachable, Rejected):
+        return None
+
+
+def start(
+    directory: Path,
+    record: DevnetRecord,
+    *,
+    wait_s: float = 60.0,
+    progress: Callable[[str], None] = lambda _: None,
+    extra_args: dict[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Start every node and wait until all of them have committed a block beyond where
+    they started. On any failure every node is stopped again: never a half-started network."""
+    if running_nodes(record):
+        raise DevnetError(
+            f"the devnet in {directory} is already running ({len(running_nodes(record))} nodes); "
+            "`cbdc devnet down` stops it"
+        )
+    for node in record.nodes:
+        for address in (node.api, node.peer):
+            if not port_is_free(address):
+                raise DevnetError(
+                    f"port {address} of {node.name} is busy; stop whatever uses it, or remove {directory}"
+                )
+    try:
+        for node in record.nodes:
+            spawn(node, (extra_args or {}).get(node.name, ()))
+            progress(f"started {node.name} (pid {node.pid})")
+        record.started_at = time.time()
+        record.save(directory)
+        wait_for_blocks(record, wait_s=wait_s)
+    except BaseException:
+        stop(record.nodes)
+        record.save(directory)
+        raise
+
+
+def wait_for_blocks(record: DevnetRecord, *, wait_s: float, min_height: int | None = None) -> dict[str, int]:
+    """Until every node is at `min_height` (default: one block past the first answer)."""
+    deadline = time.monotonic() + wait_s
+    first: dict[str, int] = {}
+    heights: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        for node in record.nodes:
+            if not is_running(node):
+                raise DevnetError(
+                    f"{node.name} exited during start-up; last lines of {node.log_path}:\n"
+                    + tail(node.log_path, 15)
+                )
+            height = node_height(node)
+            if height is not None:
+                first.setdefault(node.name, height)
+                heights[node.name] = height
+        target = {
+            n.name: (min_height if min_height is not None else first.get(n.name, 0) + 1) for n in record.nodes
+        }
+        if len(heights) == len(record.nodes) and all(heights[n] >= target[n] for n in heights):
+            return heights
+        time.sleep(0.2)
+    raise DevnetError(f"the devnet did not commit blocks within {wait_s:.0f}s (heights: {heights})")
+
+
+def genesis_of(directory: Path) -> Genesis:
+    return Genesis.load(directory / "genesis.json")

@@ -1,0 +1,415 @@
+"""Drives the pure consensus machine (consensus/) with real I/O.
+
+One task owns the machine: it takes events from a queue (peer messages, timer expiries,
+results of block building/validation), writes them to the WAL, feeds them to the machine
+and executes the returned actions in order. A PersistSignState is fsynced before the next
+action runs, so no signature can leave before the fact that it was made is on disk.
+
+Heights: after a block commits, the next height starts at once when there is work (pending
+transactions, or a peer already talking about the next height), otherwise at the heartbeat
+interval; so blocks follow payments within a few message delays, and an idle chain still
+shows it is alive.
+
+Catch-up: peers announce their committed height. When one is ahead of us by more than the
+height we are deciding, or stays ahead for `sync_grace`, the driver pauses the machine, and
+the syncer fetches the missing blocks with their certificates (verified against the
+validator set), then the machine restarts at the new height.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.signing
+from consensus.config import ConsensusConfig
+from consensus.events import (
+    BlockBuilt,
+    BlockValidated,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitReceived,
+    Decide,
+    PersistSignState,
+    ProposalReceived,
+    ReportEvidence,
+    RequestBlock,
+    RequestValidation,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutFired,
+    VoteReceived,
+)
+from consensus.machine import ConsensusMachine
+from consensus.messages import InvalidMessage, decode_vote
+from consensus.signer import Signer
+from consensus.validators import ValidatorSet
+from consensus.wal import EndHeight, OwnMessage, replay
+from proto import node_pb2
+
+from node.blocks import block_hash, decode_block
+from node.chain import Chain, ValidatedBlock
+from node.consensus_files import SignStateFile, WalFile
+from node.crypto import sha256
+from node.errors import LedgerError
+
+log = logging.getLogger("cbdc.consensus")
+
+# Blocks kept for heights we are deciding (and the next one): bounds what peers can make
+# us hold even if they send many different proposals.
+_MAX_HELD_BLOCKS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Begin:
+    """Internal event: start deciding `height` now."""
+
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    height: int
+    round: int
+    block: ValidatedBlock | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Validated:
+    height: int
+    block_hash: bytes
+    block: ValidatedBlock | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pause:
+    """Internal event: hand the machine to `work` (block sync), then restart it."""
+
+    work: Callable[[], Awaitable[None]]
+    done: asyncio.Future[None]
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        validators: ValidatorSet,
+        signing_key: nacl.signing.SigningKey | None,
+        data_dir: Path,
+        config: ConsensusConfig,
+        broadcast: Callable[[node_pb2.PeerMessage], None],
+        announce: Callable[[int, bytes], None],
+        create_empty_blocks: bool = False,
+        heartbeat_s: float = 10.0,
+        on_height: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.chain = chain
+        self.validators = validators
+        self.config = config
+        self._broadcast = broadcast
+        self._announce_tip = announce
+        self.create_empty_blocks = create_empty_blocks
+        self.heartbeat_s = heartbeat_s
+        self.on_height = on_height
+        self.chain_id = chain.genesis.chain_id
+        self.public_key = bytes(signing_key.verify_key) if signing_key else b""
+        self._sign_state = SignStateFile(data_dir / "sign_state.bin")
+        self._wal = WalFile(data_dir / "consensus.wal")
+        is_validator = signing_key is not None and self.public_key in validators
+        self._signer = Signer(signing_key, self._sign_state.load()) if is_validator else None
+        self.machine = ConsensusMachine(self.chain_id, self._signer, config)
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._blocks: dict[bytes, tuple[int, bytes]] = {}  # hash -> (height, block bytes)
+        self._validated: dict[bytes, ValidatedBlock] = {}
+        self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
+        self._evidence: dict[bytes, bytes] = {}  # sha256 -> evidence bytes
+        self._work = asyncio.Event()
+        self._gate: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.last_commit_at = time.monotonic()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recover from the WAL and start deciding the height after the stored tip."""
+        contents = self._wal.load()
+        self._wal.open()
+        start = StartHeight(self.chain.store.height + 1, self.validators)
+        result = replay(self.machine, contents.entries, start)
+        if result.replayed:
+            log.info(
+                "resumed from WAL: height=%d round=%d step=%s entries=%d",
+                result.state.height,
+                result.state.round,
+                result.state.step.name,
+                result.replayed,
+            )
+        self._runner = asyncio.create_task(self._run(), name="consensus")
+        await self._execute(result.actions)
+        self._announce()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in [*self._tasks, self._gate, self._runner]:
+            if task is not None:
+                task.cancel()
+        for task in [*self._tasks, self._gate, self._runner]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._wal.close()
+
+    @property
+    def height(self) -> int:
+        return self.machine.height
+
+    @property
+    def round(self) -> int:
+        return self.machine.round
+
+    # --- inputs from the node ------------------------------------------------------------
+    def on_proposal(self, proposal: bytes, block: bytes) -> None:
+        try:
+            decoded, header = decode_block(block)
+            digest = block_hash(decoded.header)
+        except LedgerError:
+            self.machine.ignored["malformed_block"] += 1
+            return
+        if header.height < self.machine.height or header.height > self.machine.height + 1:
+            stale = header.height < self.machine.height
+            self.machine.ignored["old_height" if stale else "future_height"] += 1
+            return
+        if digest not in self._blocks:
+            if len(self._blocks) >= _MAX_HELD_BLOCKS:
+                self.machine.ignored["too_many_blocks"] += 1
+                return
+            self._blocks[digest] = (header.height, block)
+        self._queue.put_nowait(ProposalReceived(proposal, digest))
+        self._next_height_seen(header.height)
+
+    def on_vote(self, vote: bytes) -> None:
+        self._queue.put_nowait(VoteReceived(vote))
+        if self.machine.decision is not None:  # waiting to start: is a peer already there?
+            try:
+                self._next_height_seen(decode_vote(vote, verify=False).height)
+            except InvalidMessage:
+                pass  # the machine will count it
+
+    def on_evidence(self, evidence: bytes) -> None:
+        self._evidence.setdefault(sha256(evidence), evidence)
+
+    def notify_work(self) -> None:
+        """A transaction was admitted: a waiting height may start."""
+        self._work.set()
+
+    def resend_to(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
+        """A peer (re)connected: give it what we already said in this height."""
+        for message in self._own_messages:
+            send(message)
+
+    async def pause_for(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` (block sync) with the machine stopped, then restart at the new tip."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pause(work, done))
+        await done
+
+    # --- the loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not leave the validator silently wedged: log loudly and go on;
+                # safety does not depend on this loop (sign-state guards every signature).
+                log.exception("consensus event %r failed", type(event).__name__)
+
+    async def _handle(self, event: object) -> None:
+        if isinstance(event, _Begin):
+            if event.height == self.machine.height + 1 and self.machine.decision is not None:
+                await self._start_height(event.height)
+            return
+        if isinstance(event, _Built):
+            if event.block is None:
+                return
+            self._remember(event.block, event.height)
+            event = BlockBuilt(event.height, event.round, event.block.block_hash)
+        elif isinstance(event, _Validated):
+            if event.block is not None:
+                self._validated[event.block_hash] = event.block
+            elif event.error:
+                log.warning("rejected proposed block %s: %s", event.block_hash.hex()[:16], event.error)
+            event = BlockValidated(event.block_hash, event.block is not None)
+        elif isinstance(event, _Pause):
+            await self._paused(event)
+            return
+        if isinstance(
+            event,
+            ProposalReceived | VoteReceived | TimeoutFired | BlockValidated | BlockBuilt | CommitReceived,
+        ):
+            self._wal.append(event)
+        await self._execute(self.machine.handle(event))
+
+    async def _execute(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, PersistSignState):
+                self._sign_state.save(action.data)
+            elif isinstance(action, BroadcastVote):
+                self._wal.append(OwnMessage.of(action), sync=True)
+                self._say(node_pb2.PeerMessage(vote=action.message))
+            elif isinstance(action, BroadcastProposal):
+                held = self._blocks.get(action.block_hash)
+                if held is None:
+                    log.warning("no block bytes for own proposal %s; not sent", action.block_hash.hex()[:16])
+                    continue
+                self._wal.append(OwnMessage.of(action), sync=True)
+                self._say(
+                    node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[1]))
+                )
+            elif isinstance(action, ScheduleTimeout):
+                asyncio.get_running_loop().call_later(
+                    action.duration_ms / 1000,
+                    self._queue.put_nowait,
+                    TimeoutFired(action.height, action.round, action.step),
+                )
+            elif isinstance(action, RequestBlock):
+                self._spawn(self._build(action.height, action.round))
+            elif isinstance(action, RequestValidation):
+                self._request_validation(action.block_hash)
+            elif isinstance(action, Decide):
+                await self._commit(action)
+            elif isinstance(action, ReportEvidence):
+                self.on_evidence(action.evidence)
+                self._broadcast(node_pb2.PeerMessage(evidence=action.evidence))
+
+    def _say(self, message: node_pb2.PeerMessage) -> None:
+        self._own_messages.append(message)
+        self._broadcast(message)
+
+    # --- block work on the pool ----------------------------------------------------------
+    async def _build(self, height: int, round_: int) -> None:
+        try:
+            built = await self.chain.build(
+                height=height,
+                proposer=self.public_key,
+                validators_hash=self.validators.hash(),
+                evidence=list(self._evidence.values()),
+            )
+            block = ValidatedBlock(built.block_bytes, built.header, built.block_hash, built.overlay)
+        except Exception:
+            log.exception("building the block for height %d round %d failed", height, round_)
+            block = None
+        self._queue.put_nowait(_Built(height, round_, block))
+
+    def _request_validation(self, digest: bytes) -> None:
+        if digest in self._validated:
+            self._queue.put_nowait(_Validated(self.machine.height, digest, self._validated[digest], ""))
+            return
+        held = self._blocks.get(digest)
+        if held is None or held[0] != self.machine.height:
+            return  # unknown or not for this height: the round will time out
+        self._spawn(self._validate(held[0], digest, held[1]))
+
+    async def _validate(self, height: int, digest: bytes, block: bytes) -> None:
+        try:
+            validated = await self.chain.validate(
+                block, height=height, validators_hash=self.validators.hash()
+            )
+            self._queue.put_nowait(_Validated(height, digest, validated, ""))
+        except LedgerError as err:
+            self._queue.put_nowait(_Validated(height, digest, None, str(err)))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _remember(self, block: ValidatedBlock, height: int) -> None:
+        self._blocks[block.block_hash] = (height, block.block_bytes)
+        self._validated[block.block_hash] = block
+
+    # --- heights -------------------------------------------------------------------------
+    async def _commit(self, decide: Decide) -> None:
+        block = self._validated.get(decide.block_hash)
+        if block is None:
+            # Decided by certificate on a block we never validated (e.g. after a restart):
+            # the syncer will fetch it; peers announce the height soon.
+            log.warning("decided height %d without the block; waiting for sync", decide.height)
+            return
+        await self.chain.commit(block, decide.certificate)
+        self._wal.append(EndHeight(decide.height), sync=False)
+        self._wal.reset()
+        committed_evidence = {sha256(e) for e in decode_block(block.block_bytes)[0].evidence}
+        for digest in committed_evidence:
+            self._evidence.pop(digest, None)
+        self.last_commit_at = time.monotonic()
+        log.info(
+            "committed height=%d round=%d txs=%d hash=%s",
+            decide.height,
+            decide.round,
+            block.header.tx_count,
+            decide.block_hash.hex()[:16],
+        )
+        if self.on_height is not None:
+            self.on_height(decide.height, block.header.tx_count)
+        self._forget_below(decide.height + 1)
+        self._announce()
+        self._open_gate(decide.height + 1)
+
+    def _open_gate(self, height: int) -> None:
+        if self._gate is not None:
+            self._gate.cancel()
+        self._gate = asyncio.create_task(self._wait_for_work(height))
+
+    async def _wait_for_work(self, height: int) -> None:
+        """Start `height` when there is something to decide, or at the heartbeat."""
+        if not (self.create_empty_blocks or len(self.chain.mempool) or self._evidence):
+            self._work.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), self.heartbeat_s)
+        self._queue.put_nowait(_Begin(height))
+
+    def _next_height_seen(self, height: int) -> None:
+        if self.machine.decision is not None and height == self.machine.height + 1:
+            self._work.set()  # a peer has started the next height: join it
+
+    async def _start_height(self, height: int) -> None:
+        self._own_messages = []
+        await self._execute(self.machine.handle(StartHeight(height, self.validators)))
+
+    def _forget_below(self, height: int) -> None:
+        for digest in [d for d, (h, _) in self._blocks.items() if h < height]:
+            del self._blocks[digest]
+            self._validated.pop(digest, None)
+
+    def _announce(self) -> None:
+        tip = self.chain.store.tip()
+        self._announce_tip(tip.height, tip.block_hash)
+
+    # --- sync pause ----------------------------------------------------------------------
+    async def _paused(self, pause: _Pause) -> None:
+        try:
+            await pause.work()
+        except Exception as exc:
+            if not pause.done.done():
+                pause.done.set_exception(exc)
+        finally:
+            tip = self.chain.store.height
+            if tip >= self.machine.height:
+                # The store moved past the height the machine was deciding: restart after it.
+                self._wal.reset()
+                self._forget_below(tip + 1)
+                await self._start_height(tip + 1)
+                self._announce()
+            if not pause.done.done():
+                pause.done.set_result(None)

@@ -1,0 +1,309 @@
+"""The validator process: wires store, mempool, consensus driver, peers, sync and the APIs.
+
+Start-up order matters: the store opens first (refusing another chain's data), the servers
+bind next (so a busy port fails before anything else happens), then consensus recovers
+from its WAL, and only then do we dial peers. Shutdown runs the other way round: stop
+taking client calls, stop consensus between events, say goodbye to peers, close the store
+(every committed block was already synced to disk by its own write batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import nacl.signing
+from consensus.config import ConsensusConfig
+from consensus.validators import ValidatorSet
+from proto import node_pb2, node_pb2_grpc
+
+from node.api import NodeServicer
+from node.chain import Chain, ValidatedBlock
+from node.config import NodeConfig, load_config
+from node.driver import ConsensusDriver
+from node.errors import LedgerError
+from node.genesis import Genesis
+from node.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
+from node.keys import KeyPair, load_key_checked
+from node.logs import configure_logging
+from node.mempool import Mempool, MempoolFull, MempoolLimits
+from node.metrics import NodeMetrics, start_metrics_server
+from node.peers import PeerNetwork
+from node.sigcache import SignatureCache
+from node.store import Store
+from node.sync import Syncer, SyncServicer
+
+log = logging.getLogger("cbdc.node")
+
+# Client transactions are gossiped in batches: one peer message per this many, or per
+# this delay, whichever comes first.
+_GOSSIP_BATCH = 500
+_GOSSIP_DELAY_S = 0.005
+# Batches received from peers wait here for admission; beyond it they are dropped (the
+# sender's own mempool still holds them, and its proposals will carry them).
+_INBOUND_BATCHES = 256
+
+
+def validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
+
+
+def consensus_config(config: NodeConfig) -> ConsensusConfig:
+    c = config.consensus
+    return replace(
+        ConsensusConfig(),
+        propose_ms=c.timeout_propose_ms,
+        propose_delta_ms=c.timeout_propose_delta_ms,
+        prevote_ms=c.timeout_prevote_ms,
+        prevote_delta_ms=c.timeout_prevote_delta_ms,
+        precommit_ms=c.timeout_precommit_ms,
+        precommit_delta_ms=c.timeout_precommit_delta_ms,
+    )
+
+
+class TxGossip:
+    """Collects admitted client transactions and broadcasts them in batches."""
+
+    def __init__(self, broadcast) -> None:
+        self._broadcast = broadcast
+        self._pending: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, raw: bytes) -> None:
+        self._pending.append(raw)
+        if len(self._pending) >= _GOSSIP_BATCH:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(_GOSSIP_DELAY_S, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._broadcast(node_pb2.PeerMessage(tx_batch=node_pb2.TxBatch(txs=batch)))
+
+
+class Node:
+    def __init__(self, config: NodeConfig, genesis: Genesis, key: KeyPair, store: Store) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.store = store
+        self.metrics = NodeMetrics()
+        self.validators = validator_set(genesis)
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="verify"
+        )
+        self.mempool = Mempool(
+            MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_wallet)
+        )
+        self.sigcache = SignatureCache()
+        self.chain = Chain(
+            store,
+            genesis,
+            self.mempool,
+            self.sigcache,
+            self.executor,
+            on_admitted=self._on_admitted,
+            on_committed=self._on_committed,
+        )
+        self.peers = PeerNetwork(
+            genesis.chain_id,
+            key.seed,
+            self._on_peer_message,
+            peers=config.p2p.peers,
+            metrics=self.metrics,
+            max_message_bytes=config.grpc.max_message_bytes,
+            send_queue_size=config.p2p.send_queue_size,
+            reconnect_min_s=config.p2p.reconnect_min_ms / 1000,
+            reconnect_max_s=config.p2p.reconnect_max_ms / 1000,
+            on_peer_connected=self._on_peer_connected,
+        )
+        self.gossip = TxGossip(self.peers.broadcast)
+        data_dir = config.home / config.data_dir
+        self.driver = ConsensusDriver(
+            chain=self.chain,
+            validators=self.validators,
+            signing_key=nacl.signing.SigningKey(key.seed),
+            data_dir=data_dir,
+            config=consensus_config(config),
+            broadcast=self.peers.broadcast,
+            announce=self.peers.announce_status,
+            create_empty_blocks=config.consensus.create_empty_blocks,
+            heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
+        )
+        self.syncer = Syncer(
+            self.chain,
+            self.driver,
+            self.peers,
+            self.validators,
+            max_message_bytes=config.grpc.max_message_bytes,
+            on_lag=self.metrics.sync_lag.set,
+        )
+        self._inbound: asyncio.Queue[list[bytes]] = asyncio.Queue(_INBOUND_BATCHES)
+        self._admitter: asyncio.Task[None] | None = None
+        self.peer_server: GrpcServer | None = None
+        self.api_server: GrpcServer | None = None
+        self._metrics_server = None
+        self._last_commit = time.monotonic()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        sync = SyncServicer(self.chain)
+        api = NodeServicer(self.chain, status=self.status, syncing=lambda: self.syncer.syncing)
+        max_bytes = self.config.grpc.max_message_bytes
+        self.peer_server = await start_server(
+            self.config.p2p.listen,
+            [self.peers.attach, lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s)],
+            [PEER_SERVICE, SYNC_SERVICE],
+            max_message_bytes=max_bytes,
+        )
+        self.api_server = await start_server(
+            self.config.api.listen,
+            [
+                lambda s: node_pb2_grpc.add_NodeServicer_to_server(api, s),
+                lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s),
+            ],
+            [NODE_SERVICE, SYNC_SERVICE],
+            max_message_bytes=max_bytes,
+        )
+        if self.config.metrics.address:
+            self._metrics_server = start_metrics_server(self.config.metrics.address, self.metrics)
+        self.metrics.height.set(self.store.height)
+        await self.driver.start()
+        await self.peers.start()
+        self.syncer.start()
+        self._admitter = asyncio.create_task(self._admit_peer_batches(), name="peer-txs")
+        log.info(
+            "node started chain=%s height=%d peer=%s api=%s validator=%s",
+            self.genesis.chain_id,
+            self.store.height,
+            self.config.p2p.listen,
+            self.config.api.listen,
+            self.key.public in self.validators,
+        )
+
+    async def stop(self) -> None:
+        """Stop whatever `start` got to (it may have failed half-way)."""
+        log.info("node stopping")
+        if self.api_server is not None:
+            await self.api_server.stop(grace=1.0)
+        await self.syncer.stop()
+        await self.driver.stop()
+        if self._admitter is not None:
+            self._admitter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._admitter
+        await self.peers.stop()
+        if self.peer_server is not None:
+            await self.peer_server.stop(grace=0.5)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        self.executor.shutdown(wait=True)
+        self.store.close()
+        log.info("node stopped at height %d", self.driver.height - 1)
+
+    # --- wiring --------------------------------------------------------------------------
+    def _on_admitted(self, tx) -> None:
+        self.gossip.add(tx.raw)
+        self.driver.notify_work()
+        self.metrics.mempool_size.set(len(self.mempool))
+        self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+
+    def _on_committed(self, block: ValidatedBlock) -> None:
+        now = time.monotonic()
+        self.metrics.block_interval.observe(now - self._last_commit)
+        self._last_commit = now
+        self.metrics.height.set(block.header.height)
+        self.metrics.txs_committed.inc(block.header.tx_count)
+        self.metrics.mempool_size.set(len(self.mempool))
+        self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+
+    async def _on_peer_message(self, peer: bytes, msg: node_pb2.PeerMessage) -> None:
+        kind = msg.WhichOneof("kind")
+        if kind == "vote":
+            self.driver.on_vote(msg.vote)
+        elif kind == "proposal":
+            self.driver.on_proposal(msg.proposal.proposal, msg.proposal.block)
+        elif kind == "tx_batch":
+            try:
+                self._inbound.put_nowait(list(msg.tx_batch.txs))
+            except asyncio.QueueFull:
+                self.metrics.dropped("queue_full")
+        elif kind == "evidence":
+            self.driver.on_evidence(msg.evidence)
+        self.metrics.round.set(self.driver.round)
+
+    async def _on_peer_connected(self, peer: bytes) -> None:
+        self.driver.resend_to(lambda m: self.peers.send(peer, m))
+
+    async def _admit_peer_batches(self) -> None:
+        """Admit transactions gossiped by peers, off the peer streams' read path, so a big
+        batch never delays the votes queued behind it."""
+        while True:
+            batch = await self._inbound.get()
+            for raw in batch:
+                with contextlib.suppress(LedgerError, MempoolFull):
+                    await self.chain.submit(raw, gossip=False)
+            if len(self.mempool):
+                self.driver.notify_work()
+
+    def status(self) -> node_pb2.NodeStatus:
+        tip = self.store.tip()
+        status = node_pb2.NodeStatus(
+            chain_id=self.genesis.chain_id,
+            height=tip.height,
+            block_hash=tip.block_hash,
+            state_root=tip.state_root,
+            time_ms=tip.time_ms,
+            validator_key=self.key.public if self.key.public in self.validators else b"",
+            peers_connected=len(self.peers.connected_peers()),
+            syncing=self.syncer.syncing,
+            mempool_size=len(self.mempool),
+            mempool_bytes=self.mempool.size_bytes,
+        )
+        for v in self.genesis.validators:
+            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power))
+        for p in self.peers.peer_states():
+            status.peers.append(
+                node_pb2.PeerInfo(
+                    public_key=p.key,
+                    address=p.address,
+                    outbound=p.outbound,
+                    inbound=p.inbound,
+                    height=p.height,
+                )
+            )
+        return status
+
+
+async def run(home: Path) -> None:
+    """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly."""
+    config = load_config(home)
+    configure_logging(config.log.level, config.log.format)
+    genesis = Genesis.load(config.home / config.genesis)
+    key, warning = load_key_checked(config.home / config.validator_key)
+    if warning:
+        log.warning("%s", warning)
+    data_dir = config.home / config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(str(data_dir / "ledger"), genesis)
+    node = Node(config, genesis, key, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        await stop.wait()
+    finally:
+        await node.stop()
