@@ -17,12 +17,17 @@ Differences from Bitcoin Core, on purpose:
 As in Bitcoin Core a numerator and a denominator are kept separately, so each update is one
 multiplication and the one modular inverse is paid only when a digest is finalised.
 An element mapping to 0 mod P would break division; the chance is about 2**-3072.
+
+Speed: one 3072-bit multiplication per element is the floor, and CPython's own integers take
+~8 us for it. When gmpy2 (GMP) is installed it is used instead (~4x faster per element);
+results are identical either way (tests compare the two), `BACKEND` says which one runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from node.types import OutPoint, Output, Wallet
 
@@ -33,20 +38,42 @@ PRIME = (1 << BITS) - PRIME_OFFSET
 _MASK = (1 << BITS) - 1
 STATE_SIZE = 2 * SIZE
 
+try:  # optional accelerator; plain ints give the same numbers
+    import gmpy2
 
-def _reduce(x: int) -> int:
+    def _number_gmp(digest: bytes) -> Any:
+        # gmpy2's binary format: type 0x01 (mpz), 0x01 (positive), then little-endian magnitude.
+        return gmpy2.from_binary(b"\x01\x01" + digest)
+
+    _number: Callable[[bytes], Any] = _number_gmp
+    _one: Any = gmpy2.mpz(1)
+    _MASK_NUM: Any = gmpy2.mpz(_MASK)
+    BACKEND = "gmpy2"
+except ImportError:  # pragma: no cover - depends on the environment
+    gmpy2 = None
+
+    def _number_int(digest: bytes) -> int:
+        return int.from_bytes(digest, "little")
+
+    _number = _number_int
+    _one = 1
+    _MASK_NUM = _MASK
+    BACKEND = "int"
+
+
+def _reduce(x: Any) -> Any:
     """A number congruent to x mod P that fits in 3072 bits (not necessarily < P).
 
     2**3072 = PRIME_OFFSET (mod P): fold the high part down until nothing is left above
     bit 3072. Two folds suffice for any product of two 3072-bit numbers.
     """
     while x >> BITS:
-        x = (x & _MASK) + (x >> BITS) * PRIME_OFFSET
+        x = (x & _MASK_NUM) + (x >> BITS) * PRIME_OFFSET
     return x
 
 
 def element_number(data: bytes) -> int:
-    """The 3072-bit number an element maps to."""
+    """The 3072-bit number an element maps to (SHAKE256 output, little-endian)."""
     return int.from_bytes(hashlib.shake_256(data).digest(SIZE), "little")
 
 
@@ -61,12 +88,21 @@ def wallet_element(wallet: Wallet) -> bytes:
     return b"w" + wallet.encode()
 
 
-def product(elements: Iterable[bytes]) -> int:
+def product(elements: Iterable[bytes]) -> Any:
     """Product (mod P, not fully reduced) of the numbers of the given elements."""
-    acc = 1
+    acc = _one
+    shake, number, mask, offset = hashlib.shake_256, _number, _MASK_NUM, PRIME_OFFSET
     for data in elements:
-        acc = _reduce(acc * int.from_bytes(hashlib.shake_256(data).digest(SIZE), "little"))
+        acc = acc * number(shake(data).digest(SIZE))
+        while acc >> BITS:  # _reduce, inlined: this loop is the hot path of every block
+            acc = (acc & mask) + (acc >> BITS) * offset
     return acc
+
+
+def _inverse(x: Any) -> int:
+    if gmpy2 is not None:
+        return int(gmpy2.invert(x, PRIME))
+    return pow(x, -1, PRIME)
 
 
 class MuHash3072:
@@ -75,15 +111,15 @@ class MuHash3072:
     __slots__ = ("denominator", "numerator")
 
     def __init__(self, numerator: int = 1, denominator: int = 1) -> None:
-        self.numerator = numerator
-        self.denominator = denominator
+        self.numerator: Any = numerator
+        self.denominator: Any = denominator
 
     # --- updates -----------------------------------------------------------------------
     def insert(self, data: bytes) -> None:
-        self.numerator = _reduce(self.numerator * element_number(data))
+        self.numerator = _reduce(self.numerator * product((data,)))
 
     def remove(self, data: bytes) -> None:
-        self.denominator = _reduce(self.denominator * element_number(data))
+        self.denominator = _reduce(self.denominator * product((data,)))
 
     def insert_many(self, elements: Iterable[bytes]) -> None:
         self.numerator = _reduce(self.numerator * product(elements))
@@ -102,7 +138,7 @@ class MuHash3072:
     # --- finalising ----------------------------------------------------------------------
     def value(self) -> int:
         """numerator / denominator mod P, in [0, P). Costs one modular inverse."""
-        return self.numerator * pow(self.denominator, -1, PRIME) % PRIME
+        return int(self.numerator * _inverse(self.denominator % PRIME) % PRIME)
 
     def normalize(self) -> None:
         """Fold the denominator in (one inverse), e.g. before persisting."""
@@ -116,15 +152,14 @@ class MuHash3072:
     # --- persistence ---------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """768 bytes: numerator then denominator, each reduced mod P, little-endian."""
-        return (self.numerator % PRIME).to_bytes(SIZE, "little") + (self.denominator % PRIME).to_bytes(
-            SIZE, "little"
-        )
+        num, den = int(self.numerator % PRIME), int(self.denominator % PRIME)
+        return num.to_bytes(SIZE, "little") + den.to_bytes(SIZE, "little")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MuHash3072:
         if len(data) != STATE_SIZE:
             raise ValueError(f"MuHash3072 state is {STATE_SIZE} bytes, got {len(data)}")
-        return cls(int.from_bytes(data[:SIZE], "little"), int.from_bytes(data[SIZE:], "little"))
+        return cls(_number(data[:SIZE]), _number(data[SIZE:]))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MuHash3072):
