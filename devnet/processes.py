@@ -33,8 +33,8 @@ class NodeRecord:
     name: str
     role: str
     home: str
-    api: str    # host:port of the public gRPC API
-    peer: str   # host:port of the validator-to-validator service
+    api: str  # host:port of the public gRPC API
+    peer: str  # host:port of the validator-to-validator service
     pid: int = 0
 
     @property

@@ -1,0 +1,332 @@
+"""`cbdc devnet ...`: a local multi-validator network on loopback, in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+
+_DIR_HELP = "Devnet directory (default: devnet/.data in the source tree)."
+
+
+def _dir_option(f):
+    from devnet.network import DEFAULT_DIR
+
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_DIR,
+        show_default=False,
+        help=_DIR_HELP,
+    )(f)
+
+
+def _record(directory: Path):
+    from devnet.processes import DevnetError, DevnetRecord
+
+    try:
+        record = DevnetRecord.load(directory)
+    except DevnetError as err:
+        fail(str(err), EXIT_USAGE)
+    if record is None:
+        fail(f"no devnet in {directory}; start one with `cbdc devnet up`", EXIT_USAGE)
+    return record
+
+
+@click.group()
+def devnet() -> None:
+    """Run a local network of validators on loopback (for developers)."""
+
+
+@devnet.command()
+@click.option(
+    "--validators", default=4, show_default=True, type=click.IntRange(1, 16), help="Validators to run."
+)
+@_dir_option
+@click.option("--detach", is_flag=True, help="Return once blocks are committed; nodes keep running.")
+@click.option("--demo", is_flag=True, help="Run demo traffic (issue, register, pay) while in the foreground.")
+@click.option("--fresh", is_flag=True, help="Delete the existing devnet in --dir and create a new chain.")
+def up(validators: int, directory: Path, detach: bool, demo: bool, fresh: bool) -> None:
+    """Create (or restart) a devnet, start every node, and wait for blocks.
+
+    Without --detach it stays in the foreground with a live status line; Ctrl-C stops every
+    node cleanly. An existing devnet in --dir is restarted with its chain data kept.
+    """
+    from devnet import network
+    from devnet.processes import DevnetError, DevnetRecord, exclusive
+
+    try:
+        with exclusive(directory):
+            record = DevnetRecord.load(directory)
+            if record is not None and fresh:
+                if network.running_nodes(record):
+                    fail(f"the devnet in {directory} is running; `cbdc devnet down` first", EXIT_USAGE)
+                shutil.rmtree(directory / "nodes", ignore_errors=True)
+                for sub in ("central-bank", "institutions"):
+                    shutil.rmtree(directory / sub, ignore_errors=True)
+                record = None
+            if record is None:
+                click.echo(f"creating a {validators}-validator devnet in {directory}")
+                record = network.create(directory, validators)
+            elif len(record.nodes) != validators and validators != 4:
+                fail(
+                    f"the devnet in {directory} has {len(record.nodes)} validators; "
+                    "add --fresh to recreate it with a different number",
+                    EXIT_USAGE,
+                )
+            network.start(directory, record, progress=lambda line: click.echo(f"  {line}"))
+    except DevnetError as err:
+        fail(str(err), EXIT_REJECTED)
+    _print_table(record)
+    if detach:
+        click.echo("devnet is running; `cbdc devnet status`, `cbdc devnet logs NAME`, `cbdc devnet down`")
+        return
+    _foreground(directory, record, demo)
+
+
+def _foreground(directory: Path, record, demo: bool) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    from devnet import demo as demo_traffic
+    from devnet.processes import stop
+
+    console = Console()
+    stopping = threading.Event()
+    demo_thread = None
+    if demo:
+
+        def run_demo() -> None:
+            try:
+                demo_traffic.run(
+                    directory, [n.api for n in record.nodes], say=lambda s: console.print(s), stop=stopping
+                )
+            except Exception as err:  # the demo must never take the network down with it
+                if not stopping.is_set():
+                    console.print(f"[red]demo stopped: {err}[/red]")
+
+        demo_thread = threading.Thread(target=run_demo, name="demo", daemon=True)
+        demo_thread.start()
+    console.print("[dim]Ctrl-C stops every node cleanly[/dim]")
+    watcher = _ChainWatch(record.nodes)
+    try:
+        with Live(watcher.line(), console=console, refresh_per_second=2, transient=False) as live:
+            while True:
+                time.sleep(1.0)
+                watcher.poll()
+                live.update(watcher.line())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopping.set()
+        console.print("stopping nodes...")
+        killed = stop(record.nodes)
+        record.save(directory)
+        if demo_thread is not None:
+            demo_thread.join(timeout=5)
+        console.print("devnet stopped" + (f" (had to kill: {', '.join(killed)})" if killed else " cleanly"))
+
+
+class _ChainWatch:
+    """Height, committed transactions and recent tx/s, from whichever node answers."""
+
+    def __init__(self, nodes) -> None:
+        from node.client import NodeClient
+
+        self.clients = [NodeClient(n.api, timeout=2) for n in nodes]
+        self.height = 0
+        self.txs = 0
+        self.rate = 0.0
+        self._samples: list[tuple[float, int]] = []
+        self.poll()
+
+    def poll(self) -> None:
+        from node.blocks import decode_committed
+        from node.client import Rejected, Unreachable
+
+        for client in self.clients:
+            try:
+                tip = client.status().height
+                for height in range(self.height + 1, tip + 1):
+                    _, header, _ = decode_committed(client.block(height=height).committed_block)
+                    self.txs += header.tx_count
+                self.height = max(self.height, tip)
+                break
+            except (Unreachable, Rejected):
+                continue
+        now = time.monotonic()
+        self._samples = [(t, n) for t, n in self._samples if now - t <= 10] + [(now, self.txs)]
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        self.rate = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def line(self) -> str:
+        return f"height {self.height}   txs committed {self.txs}   {self.rate:.1f} tx/s (10 s average)"
+
+
+def _print_table(record) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from devnet.network import node_height
+    from devnet.processes import is_running
+
+    table = Table(title=f"devnet {record.chain_id}")
+    for column in ("name", "role", "api", "height", "pid"):
+        table.add_column(column)
+    for node in record.nodes:
+        height = node_height(node) if is_running(node) else None
+        table.add_row(
+            node.name,
+            node.role,
+            node.api,
+            "-" if height is None else str(height),
+            str(node.pid) if is_running(node) else "stopped",
+        )
+    Console().print(table)
+
+
+@devnet.command()
+@_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(directory: Path, as_json: bool) -> None:
+    """Show each node: running or not, its API address and height."""
+    from devnet.network import node_height
+    from devnet.processes import is_running
+
+    record = _record(directory)
+    nodes = []
+    for node in record.nodes:
+        running = is_running(node)
+        nodes.append(
+            {
+                "name": node.name,
+                "role": node.role,
+                "api": node.api,
+                "peer": node.peer,
+                "pid": node.pid if running else None,
+                "running": running,
+                "height": node_height(node) if running else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps({"chain_id": record.chain_id, "dir": str(directory), "nodes": nodes}, indent=2))
+        return
+    _print_table(record)
+    if not any(n["running"] for n in nodes):
+        raise SystemExit(EXIT_UNREACHABLE)
+
+
+@devnet.command()
+@click.argument("name")
+@_dir_option
+@click.option("-n", "--lines", default=40, show_default=True, help="How many lines from the end.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+def logs(name: str, directory: Path, lines: int, follow: bool) -> None:
+    """Print the log of node NAME."""
+    from devnet.processes import tail
+
+    record = _record(directory)
+    node = next((n for n in record.nodes if n.name == name), None)
+    if node is None:
+        fail(f"no node named {name!r}; nodes: {', '.join(n.name for n in record.nodes)}", EXIT_USAGE)
+    click.echo(tail(node.log_path, lines))
+    if follow:
+        try:
+            with open(node.log_path, "rb") as f:
+                f.seek(0, 2)
+                while True:
+                    line = f.readline()
+                    if line:
+                        click.echo(line.decode(errors="replace"), nl=False)
+                    else:
+                        time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+
+
+@devnet.command()
+@_dir_option
+def down(directory: Path) -> None:
+    """Stop every node of the devnet (SIGTERM, then SIGKILL after 15 s)."""
+    from devnet.network import running_nodes
+    from devnet.processes import DevnetError, exclusive, stop
+
+    record = _record(directory)
+    try:
+        with exclusive(directory):
+            running = running_nodes(record)
+            killed = stop(record.nodes)
+            record.save(directory)
+    except DevnetError as err:
+        fail(str(err), EXIT_REJECTED)
+    if not running:
+        click.echo("no devnet node was running (stale records cleared)")
+        return
+    click.echo(f"stopped {len(running)} nodes" + (f" (killed: {', '.join(killed)})" if killed else ""))
+
+
+@devnet.command()
+@_dir_option
+@click.option(
+    "--rounds", type=int, default=None, help="Stop after this many payment rounds (default: Ctrl-C)."
+)
+def demo(directory: Path, rounds: int | None) -> None:
+    """Issue, register wallets of several tiers, fund them, then pay continuously."""
+    from devnet import demo as demo_traffic
+    from devnet.network import running_nodes
+    from node.client import Rejected, Unreachable
+
+    record = _record(directory)
+    nodes = running_nodes(record)
+    if not nodes:
+        fail(f"the devnet in {directory} is not running; `cbdc devnet up --detach` first", EXIT_UNREACHABLE)
+    try:
+        counts = demo_traffic.run(directory, [n.api for n in nodes], say=click.echo, rounds=rounds)
+    except KeyboardInterrupt:
+        return
+    except Unreachable as err:
+        fail(str(err), EXIT_UNREACHABLE)
+    except Rejected as err:
+        fail(f"rejected: {err}", EXIT_REJECTED)
+    click.echo(json.dumps(counts))
+
+
+@devnet.command()
+@_dir_option
+@click.option("--tps", type=float, required=True, help="Offered transactions per second (open loop).")
+@click.option("--duration", type=float, default=20.0, show_default=True, help="Seconds of load.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON report.")
+def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
+    """Offer pre-signed transfers at a fixed rate; report commits, rejections and latency."""
+    from devnet.load import run_load
+    from devnet.network import load_keys, running_nodes
+    from devnet.traffic import prepare_load
+    from node.client import NodeClient, Rejected, Unreachable
+
+    record = _record(directory)
+    nodes = running_nodes(record)
+    if not nodes:
+        fail(f"the devnet in {directory} is not running; `cbdc devnet up --detach` first", EXIT_UNREACHABLE)
+    count = int(tps * duration)
+    say = (lambda _: None) if as_json else click.echo
+    try:
+        with NodeClient(nodes[0].api, timeout=30) as client:
+            say(f"preparing {count} pre-signed transfers (not timed)...")
+            txs = prepare_load(client, load_keys(directory), transactions=count, progress=say)
+    except Unreachable as err:
+        fail(str(err), EXIT_UNREACHABLE)
+    except Rejected as err:
+        fail(f"preparing the load was rejected: {err}", EXIT_REJECTED)
+    say(f"offering {tps:g} tx/s for {duration:g} s to {len(nodes)} nodes...")
+    report = asyncio.run(
+        run_load([n.api for n in nodes], txs, tps=tps, duration_s=duration, warmup_s=min(2.0, duration / 4))
+    )
+    click.echo(json.dumps(report.to_dict(), indent=None if as_json else 2))

@@ -1,0 +1,161 @@
+"""Open-loop load: pre-signed transfers offered at a fixed rate, whatever the network does.
+
+Each transaction is written to a SubmitTransactions stream at its scheduled time (spread
+round-robin over the nodes), and its commit is seen on a WatchBlocks stream; latency is
+the time between the two. An open loop (unlike a closed one that waits for answers before
+sending more) shows what happens to latency when the offered rate nears capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from node.crypto import sha256
+from node.grpc_server import insecure_channel
+from node.grpc_status import parse_rpc_error
+from proto import ledger_pb2, node_pb2, node_pb2_grpc
+
+_TICK_S = 0.005
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+@dataclass
+class LoadReport:
+    offered_tps: float
+    duration_s: float
+    submitted: int = 0
+    committed: int = 0
+    rejected: int = 0
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+    pending_at_end: int = 0
+    committed_tps: float = 0.0  # commits in the steady window / its length
+    blocks: int = 0
+    mean_txs_per_block: float = 0.0
+    blocks_per_s: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p95, p99, max, mean
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def _txid(raw: bytes) -> bytes:
+    return sha256(ledger_pb2.Transaction.FromString(raw).body)
+
+
+async def _watch(
+    api: str, from_height: int, seen: dict[bytes, float], blocks: list[tuple[float, int]]
+) -> None:
+    async with insecure_channel(api, _MAX_MESSAGE) as channel:
+        stub = node_pb2_grpc.NodeStub(channel)
+        async for msg in stub.WatchBlocks(node_pb2.WatchBlocksRequest(from_height=from_height)):
+            now = time.monotonic()
+            block = ledger_pb2.Block.FromString(
+                ledger_pb2.CommittedBlock.FromString(msg.committed_block).block
+            )
+            blocks.append((now, len(block.txs)))
+            for raw in block.txs:
+                seen.setdefault(_txid(raw), now)
+
+
+async def _submit(
+    api: str, schedule: list[tuple[float, bytes, bytes]], sent: dict[bytes, float], rejected: Counter[str]
+) -> None:
+    async with insecure_channel(api, _MAX_MESSAGE) as channel:
+        stub = node_pb2_grpc.NodeStub(channel)
+
+        async def requests():
+            i = 0
+            while i < len(schedule):
+                now = time.monotonic()
+                while i < len(schedule) and schedule[i][0] <= now:
+                    _, txid, raw = schedule[i]
+                    sent[txid] = time.monotonic()
+                    yield node_pb2.SubmitTransactionRequest(tx=raw)
+                    i += 1
+                if i < len(schedule):
+                    await asyncio.sleep(max(0.0, min(_TICK_S, schedule[i][0] - time.monotonic())))
+
+        try:
+            async for result in stub.SubmitTransactions(requests()):
+                if result.status == node_pb2.TX_STATUS_REJECTED:
+                    rejected[result.rejection.code] += 1
+        except Exception as err:  # a node going away mid-run is part of what we measure
+            code, _ = parse_rpc_error(err) if hasattr(err, "code") else ("client_error", str(err))
+            rejected[f"stream_{code}"] += 1
+
+
+async def run_load(
+    apis: list[str],
+    txs: list[bytes],
+    *,
+    tps: float,
+    duration_s: float,
+    warmup_s: float = 0.0,
+    drain_s: float = 10.0,
+) -> LoadReport:
+    """Offer `tps` transactions per second for `duration_s` (or until `txs` run out)."""
+    count = min(len(txs), int(tps * duration_s))
+    ids = [_txid(raw) for raw in txs[:count]]
+    async with insecure_channel(apis[0], _MAX_MESSAGE) as channel:
+        status = await node_pb2_grpc.NodeStub(channel).GetStatus(node_pb2.GetStatusRequest())
+    seen: dict[bytes, float] = {}
+    blocks: list[tuple[float, int]] = []
+    watcher = asyncio.create_task(_watch(apis[0], status.height + 1, seen, blocks))
+    await asyncio.sleep(0.2)  # let the watch stream open before the first commit
+    t0 = time.monotonic() + 0.1
+    schedules: list[list[tuple[float, bytes, bytes]]] = [[] for _ in apis]
+    for i in range(count):
+        schedules[i % len(apis)].append((t0 + i / tps, ids[i], txs[i]))
+    sent: dict[bytes, float] = {}
+    rejected: Counter[str] = Counter()
+    await asyncio.gather(
+        *(_submit(api, sch, sent, rejected) for api, sch in zip(apis, schedules, strict=True))
+    )
+    end_offer = time.monotonic()
+    deadline = end_offer + drain_s
+    wanted = set(ids)
+    while time.monotonic() < deadline and len(wanted & seen.keys()) + sum(rejected.values()) < len(sent):
+        await asyncio.sleep(0.05)
+    watcher.cancel()
+    try:
+        await watcher
+    except (asyncio.CancelledError, Exception):
+        pass
+
+    latencies = sorted((seen[t] - sent[t]) * 1000 for t in sent if t in seen)
+    window_start = t0 + warmup_s
+    window_end = max(end_offer, window_start + 1e-3)
+    in_window = sum(1 for t in sent if t in seen and window_start <= seen[t] <= window_end)
+    window_blocks = [(at, n) for at, n in blocks if at >= t0]
+    span = (window_blocks[-1][0] - window_blocks[0][0]) if len(window_blocks) > 1 else 0.0
+    committed = sum(1 for t in sent if t in seen)
+    return LoadReport(
+        offered_tps=tps,
+        duration_s=duration_s,
+        submitted=len(sent),
+        committed=committed,
+        rejected=sum(rejected.values()),
+        rejected_by_code=dict(rejected),
+        pending_at_end=len(sent) - committed - sum(rejected.values()),
+        committed_tps=in_window / (window_end - window_start),
+        blocks=len(window_blocks),
+        mean_txs_per_block=(sum(n for _, n in window_blocks) / len(window_blocks)) if window_blocks else 0.0,
+        blocks_per_s=(len(window_blocks) - 1) / span if span > 0 else 0.0,
+        latency_ms={
+            "p50": percentile(latencies, 0.50),
+            "p95": percentile(latencies, 0.95),
+            "p99": percentile(latencies, 0.99),
+            "max": latencies[-1] if latencies else 0.0,
+            "mean": sum(latencies) / len(latencies) if latencies else 0.0,
+        },
+    )
