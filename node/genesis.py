@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from node.address import AddressError, decode_address, encode_address
-from node.crypto import KEY_SIZE, sha256
+from node.crypto import KEY_SIZE, SIGNATURE_SIZE, sha256
 from node.types import U64_MAX
 
 U32_MAX = (1 << 32) - 1
@@ -156,7 +156,8 @@ class Genesis:
     validators: tuple[Validator, ...]
     tiers: dict[int, Tier]
     params: LedgerParams = field(default_factory=LedgerParams)
-    # Lookups built once; the rules consult them for every transaction.
+    # Derived once; the decoder and the rules consult them for every transaction.
+    max_tx_bytes: int = field(init=False, repr=False, compare=False)
     _issuer_set: frozenset[bytes] = field(init=False, repr=False, compare=False)
     _by_key: dict[bytes, Institution] = field(init=False, repr=False, compare=False)
 
@@ -164,6 +165,11 @@ class Genesis:
         _validate(self)
         object.__setattr__(self, "_issuer_set", frozenset(self.issuers))
         object.__setattr__(self, "_by_key", {i.public_key: i for i in self.institutions})
+        # The largest serialized Transaction that can be valid: a full body plus one signature
+        # per possible signer (every issuer, or the one signer of the other kinds), with
+        # protobuf tags and lengths. Anything longer is rejected before parsing.
+        signatures = max(1, len(self.issuers)) * (SIGNATURE_SIZE + 2)
+        object.__setattr__(self, "max_tx_bytes", self.params.max_body_bytes + 6 + signatures)
 
     # --- queries --------------------------------------------------------------------
     def is_issuer(self, pubkey: bytes) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 
 from node.address import encode_address
 from node.errors import Code, LedgerError
@@ -32,7 +33,12 @@ class BlockContext:
 def period(time_ms: int, utc_offset_minutes: int) -> tuple[int, int]:
     """(day number since 1970-01-01, calendar year) of `time_ms` in the chain's UTC offset."""
     day = (time_ms + utc_offset_minutes * 60_000) // MS_PER_DAY
-    return day, date.fromordinal(_EPOCH_ORDINAL + day).year
+    return day, _year_of_day(day)
+
+
+@lru_cache(maxsize=64)
+def _year_of_day(day: int) -> int:
+    return date.fromordinal(_EPOCH_ORDINAL + day).year
 
 
 def apply_tx(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
@@ -142,7 +148,9 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
             "ask an institution to register it",
         )
     total_in = _input_total(state, tx, sender)
-    _check_balanced(total_in, _sum_outputs(tx), "the outputs")
+    total_out = _sum_outputs(tx)
+    if total_in != total_out:
+        _check_balanced(total_in, total_out, "the outputs")
     received, payee_wallets = _payees(state, tx, genesis, sender)
     updated_payer = None
     if payer is not None and received:
@@ -260,35 +268,40 @@ def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
 def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext) -> Wallet:
     """The payer's record after paying `outflow` to others, or tier_limit_exceeded."""
     tier = _tier_of(payer, genesis)
-    day, year = period(ctx.time_ms, genesis.params.utc_offset_minutes)
+    day = (ctx.time_ms + genesis.params.utc_offset_minutes * 60_000) // MS_PER_DAY
     # Periods never move backwards: a block stamped earlier than the wallet's last payment
     # counts towards that later period instead of opening a fresh allowance.
-    day, year = max(day, payer.day), max(year, payer.year)
+    if day < payer.day:
+        day = payer.day
+    year = _year_of_day(day)
+    if year < payer.year:
+        year = payer.year
     day_total = (payer.day_outflow if payer.day == day else 0) + outflow
     year_total = (payer.year_outflow if payer.year == year else 0) + outflow
-    label = f"tier {tier.id} ({tier.name})"
     if tier.per_payment is not None and outflow > tier.per_payment:
-        raise LedgerError(
-            Code.TIER_LIMIT_EXCEEDED,
-            f"this payment of {_yuan(outflow)} exceeds the per-payment limit of {_yuan(tier.per_payment)} "
-            f"of {label}; split it or ask your institution to upgrade the wallet",
+        raise _limit_error(
+            f"this payment of {_yuan(outflow)} exceeds the per-payment limit of {_yuan(tier.per_payment)}",
+            tier, "split it or ask your institution to upgrade the wallet",
         )
     if tier.daily is not None and day_total > tier.daily:
-        raise LedgerError(
-            Code.TIER_LIMIT_EXCEEDED,
+        raise _limit_error(
             f"this payment would bring today's outflow to {_yuan(day_total)}, over the daily limit of "
-            f"{_yuan(tier.daily)} of {label}; pay less or wait until tomorrow",
+            f"{_yuan(tier.daily)}", tier, "pay less or wait until tomorrow",
         )
     if tier.yearly is not None and year_total > tier.yearly:
-        raise LedgerError(
-            Code.TIER_LIMIT_EXCEEDED,
-            f"this payment would bring this year's outflow to {_yuan(year_total)}, over the yearly limit "
-            f"of {_yuan(tier.yearly)} of {label}; ask your institution to upgrade the wallet",
+        raise _limit_error(
+            f"this payment would bring this year's outflow to {_yuan(year_total)}, over the yearly "
+            f"limit of {_yuan(tier.yearly)}", tier, "ask your institution to upgrade the wallet",
         )
     # Totals are stored as uint64; an unlimited total saturates rather than wraps.
-    return replace(
-        payer, day=day, day_outflow=min(day_total, U64_MAX), year=year, year_outflow=min(year_total, U64_MAX)
+    return Wallet(
+        payer.address, payer.tier, payer.institution, payer.kyc_commitment,
+        day, min(day_total, U64_MAX), year, min(year_total, U64_MAX),
     )
+
+
+def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
+    return LedgerError(Code.TIER_LIMIT_EXCEEDED, f"{what} of tier {tier.id} ({tier.name}); {advice}")
 
 
 def _check_balance_caps(
@@ -311,21 +324,22 @@ def _check_balance_caps(
 
 
 def _spend_inputs(state: Overlay, tx: DecodedTx) -> None:
+    spend = state.spend
     for op in tx.inputs:
-        state.spend(op)
+        spend(op)
 
 
 def _add_outputs(state: Overlay, tx: DecodedTx) -> None:
-    txid = tx.txid
+    txid, add = tx.txid, state.add_output
     for i, out in enumerate(tx.outputs):
-        state.add_output(OutPoint(txid, i), out)
+        add(OutPoint(txid, i), out)
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
 def _sum_outputs(tx: DecodedTx) -> int:
-    return sum(o.amount for o in tx.outputs)  # <= 2^64-1: decode_tx checked it
+    return sum([o.amount for o in tx.outputs])  # <= 2^64-1: decode_tx checked it
 
 
 def _yuan(fen: int) -> str:

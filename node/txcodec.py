@@ -46,35 +46,49 @@ def _malformed(message: str) -> LedgerError:
 
 
 def max_tx_bytes(genesis: Genesis) -> int:
-    """The largest serialized Transaction that can be valid: a full body plus one signature
-    per possible signer (every issuer, or the single signer of the other kinds), with
-    protobuf tags and lengths."""
-    signers = max(1, len(genesis.issuers))
-    return genesis.params.max_body_bytes + 6 + signers * (SIGNATURE_SIZE + 2)
+    """The largest serialized Transaction that can be valid (see Genesis.max_tx_bytes)."""
+    return genesis.max_tx_bytes
+
+
+# decode_tx runs for every transaction a node sees (mempool admission and every block), so
+# its common path is kept lean: checks are written inline and errors are built only on
+# the (rare) failure paths.
 
 
 def decode_tx(raw: bytes, genesis: Genesis) -> DecodedTx:
     """Parse and statelessly check a serialized Transaction. Raises LedgerError only."""
-    if isinstance(raw, bytearray | memoryview):
-        raw = bytes(raw)
-    if not isinstance(raw, bytes):
-        raise _malformed(f"a transaction is bytes, got {type(raw).__name__}")
-    limit = max_tx_bytes(genesis)
-    if len(raw) > limit:
-        raise _malformed(f"transaction is {len(raw)} bytes; at most {limit} are allowed")
+    if type(raw) is not bytes:
+        raw = _as_bytes(raw)
+    if len(raw) > genesis.max_tx_bytes:
+        raise _malformed(f"transaction is {len(raw)} bytes; at most {genesis.max_tx_bytes} are allowed")
     try:
-        tx = ledger_pb2.Transaction.FromString(raw)
+        tx = _parse_tx(raw)
     except Exception:  # any parser failure of untrusted bytes is the sender's problem
         raise _malformed("not a serialized Transaction (protobuf decoding failed)") from None
     body = tx.body
     msg = _parse_body(body, genesis)
     kind = msg.WhichOneof("kind")
-    if kind is None:
+    decoder = _DECODERS.get(kind)  # type: ignore[arg-type]
+    if decoder is None:
         raise _malformed("the body has no kind (expected issue, redeem, register_wallet or transfer)")
-    signers, inputs, outputs = _DECODERS[kind](getattr(msg, kind), genesis)
+    signers, inputs, outputs = decoder(getattr(msg, kind), genesis)
     signatures = tuple(tx.signatures)
-    _check_signature_shapes(signers, signatures)
+    if len(signatures) != len(signers):
+        _signature_shape_error(signers, signatures)
+    for sig in signatures:
+        if len(sig) != SIGNATURE_SIZE:
+            _signature_shape_error(signers, signatures)
     return DecodedTx(raw, sha256(body), body, signatures, kind, msg, signers, inputs, outputs, sha256(raw))
+
+
+_parse_tx = ledger_pb2.Transaction.FromString
+_parse_tx_body = ledger_pb2.TxBody.FromString
+
+
+def _as_bytes(raw: object) -> bytes:
+    if isinstance(raw, bytearray | memoryview):
+        return bytes(raw)
+    raise _malformed(f"a transaction is bytes, got {type(raw).__name__}")
 
 
 def _parse_body(body: bytes, genesis: Genesis) -> ledger_pb2.TxBody:
@@ -83,7 +97,7 @@ def _parse_body(body: bytes, genesis: Genesis) -> ledger_pb2.TxBody:
     if len(body) > genesis.params.max_body_bytes:
         raise _malformed(f"body is {len(body)} bytes; at most {genesis.params.max_body_bytes} are allowed")
     try:
-        msg = ledger_pb2.TxBody.FromString(body)
+        msg = _parse_tx_body(body)
     except Exception:
         raise _malformed("the body is not a serialized TxBody (protobuf decoding failed)") from None
     if msg.chain_id != genesis.chain_id:
@@ -94,7 +108,7 @@ def _parse_body(body: bytes, genesis: Genesis) -> ledger_pb2.TxBody:
     return msg
 
 
-def _check_signature_shapes(signers: tuple[bytes, ...], signatures: tuple[bytes, ...]) -> None:
+def _signature_shape_error(signers: tuple[bytes, ...], signatures: tuple[bytes, ...]) -> None:
     if len(signatures) != len(signers):
         raise LedgerError(
             Code.BAD_SIGNATURE,
@@ -202,40 +216,48 @@ def _inputs(msgs, params: LedgerParams) -> tuple[OutPoint, ...]:
         raise _malformed("at least one input is needed")
     if n > params.max_inputs:
         raise _malformed(f"{n} inputs; at most {params.max_inputs} are allowed per transaction")
-    inputs = tuple(OutPoint(m.txid, m.index) for m in msgs)
+    inputs = tuple([OutPoint(m.txid, m.index) for m in msgs])
     for i, op in enumerate(inputs):
         if len(op.txid) != HASH_SIZE:
             raise _malformed(f"inputs[{i}].txid is {len(op.txid)} bytes; expected {HASH_SIZE}")
-    if len(set(inputs)) != n:
-        first: dict[OutPoint, int] = {}
-        for i, op in enumerate(inputs):
-            if op in first:
-                raise LedgerError(
-                    Code.DOUBLE_SPEND,
-                    f"inputs[{i}] spends {op.txid.hex()}:{op.index}, "
-                    f"which inputs[{first[op]}] already spends",
-                )
-            first[op] = i
+    if n > 1 and len({(op.txid, op.index) for op in inputs}) != n:
+        _duplicate_input_error(inputs)
     return inputs
+
+
+def _duplicate_input_error(inputs: tuple[OutPoint, ...]) -> None:
+    first: dict[OutPoint, int] = {}
+    for i, op in enumerate(inputs):
+        if op in first:
+            raise LedgerError(
+                Code.DOUBLE_SPEND,
+                f"inputs[{i}] spends {op.txid.hex()}:{op.index}, "
+                f"which inputs[{first[op]}] already spends",
+            )
+        first[op] = i
 
 
 def _outputs(msgs, params: LedgerParams, what: str) -> tuple[Output, ...]:
     if len(msgs) > params.max_outputs:
         raise _malformed(f"{len(msgs)} {what}; at most {params.max_outputs} are allowed per transaction")
-    outputs = []
+    outputs = tuple([Output(m.owner, m.amount) for m in msgs])
     total = 0
-    for i, m in enumerate(msgs):
-        owner = _key(m.owner, f"{what}[{i}].owner")
-        amount = m.amount
-        if amount == 0:
+    for out in outputs:
+        if len(out.owner) != KEY_SIZE or not out.amount:
+            _bad_output_error(outputs, what)
+        total += out.amount
+    if total > U64_MAX:
+        raise LedgerError(Code.AMOUNT_OVERFLOW, f"the {what} add up to more than 2^64-1 fen")
+    return outputs
+
+
+def _bad_output_error(outputs: tuple[Output, ...], what: str) -> None:
+    for i, out in enumerate(outputs):
+        _key(out.owner, f"{what}[{i}].owner")
+        if not out.amount:
             raise LedgerError(
                 Code.ZERO_AMOUNT, f"{what}[{i}] is 0 fen; every output must be a positive amount"
             )
-        total += amount
-        outputs.append(Output(owner, amount))
-    if total > U64_MAX:
-        raise LedgerError(Code.AMOUNT_OVERFLOW, f"the {what} add up to more than 2^64-1 fen")
-    return tuple(outputs)
 
 
 def _addr(key: bytes) -> str:
