@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from google.protobuf.message import DecodeError
 from proto import ledger_pb2
 
 from node.crypto import tx_sign_digest
@@ -160,6 +161,15 @@ def issue_unsigned(
     return encode_tx(body, [b""] * len(signers))
 
 
+def _parse(raw_tx: bytes) -> tuple[ledger_pb2.Transaction, list[bytes]]:
+    """The transaction and the signers its body names; ValueError for bytes that are not one."""
+    try:
+        tx = ledger_pb2.Transaction.FromString(raw_tx)
+        return tx, _signers_of(tx.body)
+    except DecodeError:
+        raise ValueError("not a serialized transaction") from None
+
+
 def _signers_of(body: bytes) -> list[bytes]:
     msg = ledger_pb2.TxBody.FromString(body)
     kind = msg.WhichOneof("kind")
@@ -176,8 +186,7 @@ def _signers_of(body: bytes) -> list[bytes]:
 
 def add_signature(raw_tx: bytes, chain_id: str, key: Signer) -> bytes:
     """`raw_tx` with `key`'s signature in its slot. The body bytes are kept as they are."""
-    tx = ledger_pb2.Transaction.FromString(raw_tx)
-    signers = _signers_of(tx.body)
+    tx, signers = _parse(raw_tx)
     if key.public not in signers:
         raise ValueError("this key is not among the transaction's signers")
     signatures = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
@@ -194,7 +203,6 @@ def sign_tx_partially(raw_tx: bytes, chain_id: str, keys: Iterable[Signer]) -> b
 
 def missing_signers(raw_tx: bytes) -> list[bytes]:
     """Public keys whose signature slot is still empty."""
-    tx = ledger_pb2.Transaction.FromString(raw_tx)
-    signers = _signers_of(tx.body)
+    tx, signers = _parse(raw_tx)
     signatures = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
     return [s for s, sig in zip(signers, signatures, strict=False) if not sig]
