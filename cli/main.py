@@ -13,6 +13,12 @@ from cli.lazy import LazyGroup
         "bench": "cli.bench:bench",
         "node": "cli.node:node",
         "devnet": "cli.devnet:devnet",
+        "keys": "cli.keys:keys",
+        "bank": "cli.bank:bank",
+        "pay": "cli.pay:pay",
+        "balance": "cli.pay:balance",
+        "chain": "cli.chain:chain",
+        "audit": "cli.audit:audit",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -1,0 +1,338 @@
+"""`cbdc bank issue|sign|submit|redeem|register-wallet`: the central bank and institutions.
+
+Issuance needs m of the n issuer keys, which usually live on different machines. So an
+issuance can travel as a draft file: `issue --draft` fixes the body (recipient, amount and
+the list of signers) and signs with whatever keys are given here, each signer adds a
+signature with `sign` (offline: the chain id is in the body), and `submit` sends it once
+every named signer has signed. The body bytes are created once and never re-encoded, so
+every signature covers exactly the bytes that are finally submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.common import EXIT_USAGE, fail
+from cli.connect import (
+    address_bytes,
+    amount_fen,
+    client,
+    handle_errors,
+    hex_bytes,
+    json_option,
+    load_key,
+    node_option,
+    outcome_doc,
+    random_nonce,
+    submit_final,
+    timeout_option,
+)
+from cli.format import emit_json, merge, money, print_table, yuan_cell
+from cli.pay import spend
+
+DRAFT_TYPE = "cbdc-issue-draft"
+KYC_COMMITMENT_SIZE = 32
+
+
+@click.group()
+def bank() -> None:
+    """Central bank and institution operations (issue, redeem, register wallets)."""
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An issuance being signed. Only `tx` is authoritative; the rest of the file is a
+    summary for the people signing, recomputed from `tx` whenever the file is written."""
+
+    tx: bytes
+
+    @property
+    def body(self) -> Any:
+        from proto import ledger_pb2
+
+        return ledger_pb2.TxBody.FromString(ledger_pb2.Transaction.FromString(self.tx).body)
+
+    @property
+    def chain_id(self) -> str:
+        return self.body.chain_id
+
+    @property
+    def txid(self) -> bytes:
+        from node.crypto import sha256
+        from proto import ledger_pb2
+
+        return sha256(ledger_pb2.Transaction.FromString(self.tx).body)
+
+    def signer_status(self) -> list[tuple[bytes, str]]:
+        """(issuer key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
+        from node.crypto import tx_sign_digest, verify
+        from proto import ledger_pb2
+
+        tx = ledger_pb2.Transaction.FromString(self.tx)
+        signers = list(self.body.issue.signers)
+        sigs = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
+        digest = tx_sign_digest(self.chain_id, tx.body)
+        status = []
+        for signer, sig in zip(signers, sigs, strict=False):
+            if not sig:
+                status.append((signer, "missing"))
+            else:
+                status.append((signer, "signed" if verify(signer, digest, sig) else "INVALID"))
+        return status
+
+    def to_doc(self) -> dict[str, Any]:
+        from node.address import encode_address
+
+        return {
+            "type": DRAFT_TYPE,
+            "chain_id": self.chain_id,
+            "txid": self.txid.hex(),
+            "outputs": [
+                merge({"address": encode_address(o.owner)}, money("amount", o.amount))
+                for o in self.body.issue.outputs
+            ],
+            "signers": [
+                {"address": encode_address(k), "status": s} for k, s in self.signer_status()
+            ],
+            "tx": self.tx.hex(),
+        }
+
+    def save(self, path: Path) -> None:
+        """Atomic replace: a crash while signing never leaves half a draft."""
+        data = json.dumps(self.to_doc(), indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Draft:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            fail(f"draft {path} does not exist", EXIT_USAGE)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            fail(f"draft {path} is not a readable JSON file ({err})", EXIT_USAGE)
+        if not isinstance(doc, dict) or doc.get("type") != DRAFT_TYPE or not isinstance(doc.get("tx"), str):
+            fail(f"draft {path} is not an issuance draft (from `cbdc bank issue --draft`)", EXIT_USAGE)
+        try:
+            draft = cls(bytes.fromhex(doc["tx"]))
+            if draft.body.WhichOneof("kind") != "issue":
+                raise ValueError("not an issuance")
+        except Exception:  # any decoding failure of the file's bytes is the file's problem
+            fail(f"draft {path}: field tx is not an issuance transaction (file edited or damaged)",
+                 EXIT_USAGE)
+        return draft
+
+
+def _print_draft(draft: Draft, path: Path) -> None:
+    from node.address import encode_address
+
+    print_table(
+        ["signer", "signature"],
+        [(encode_address(k), s) for k, s in draft.signer_status()],
+        title=f"issuance draft {path} (txid {draft.txid.hex()[:16]})",
+    )
+    missing = [k for k, s in draft.signer_status() if s != "signed"]
+    if missing:
+        click.echo(f"{len(missing)} signature(s) missing: cbdc bank sign {path} --key ISSUER.key")
+    else:
+        click.echo(f"fully signed: cbdc bank submit {path}")
+
+
+def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, timeout_s: float,
+                  as_json: bool) -> None:
+    from node.address import encode_address
+
+    unsigned = [encode_address(k) for k, s in draft.signer_status() if s != "signed"]
+    if unsigned:
+        where = f"cbdc bank sign {path} --key ISSUER.key" if path else "use --draft FILE, then `bank sign`"
+        fail(f"{len(unsigned)} named signer(s) have no valid signature yet ({', '.join(unsigned)}); {where}",
+             EXIT_USAGE)
+    with client(node_address) as node_client:
+        outcome = submit_final(node_client, draft.tx, timeout_s)
+    total = sum(o.amount for o in draft.body.issue.outputs)
+    if as_json:
+        emit_json(merge(outcome_doc(outcome), money("amount", total),
+                        {"outputs": draft.to_doc()["outputs"]}))
+        return
+    click.echo(f"issued {yuan_cell(total)} yuan: committed in block {outcome.inclusion.height}")
+    click.echo(f"txid {outcome.txid.hex()}")
+
+
+@bank.command()
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="The receiving institution's address.")
+@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan, e.g. 1000000.")
+@click.option("--signer", "signers", multiple=True, metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="An issuer key file that signs now (repeatable).")
+@click.option("--cosigner", "cosigners", multiple=True, metavar="ADDRESS",
+              help="An issuer who signs later from a draft (repeatable).")
+@click.option("--draft", "draft_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the (partly signed) issuance to this file instead of submitting it.")
+@click.option("--chain-id", help="Chain id for an offline draft (default: ask the node).")
+@timeout_option
+@node_option
+@json_option
+@handle_errors
+def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str, ...],
+          draft_path: Path | None, chain_id: str | None, timeout_s: float, node_address: str | None,
+          as_json: bool) -> None:
+    """Issue new cash to an institution, signed by m of the n issuer keys.
+
+    The issuance names its signers: the --signer keys (which sign now) and the --cosigner
+    addresses (which sign later). With every named signer signing now it is submitted at
+    once; otherwise write a draft with --draft, pass it to each cosigner for `bank sign`,
+    then `bank submit` it.
+
+    Examples:
+      cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --signer issuer-2.key
+      cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --cosigner cbdc1... --draft d.json
+    """
+    from node.txbuild import issue_unsigned, sign_tx_partially
+
+    recipient = address_bytes(to, "--to")
+    fen = amount_fen(amount)
+    keys = [load_key(p) for p in signers]
+    named = [k.public for k in keys] + [address_bytes(a, "--cosigner") for a in cosigners]
+    if not named:
+        fail("name the issuers who sign: --signer KEYFILE (signs now) and/or --cosigner ADDRESS", EXIT_USAGE)
+    if len(set(named)) != len(named):
+        fail("an issuer is named twice among --signer/--cosigner", EXIT_USAGE)
+    if chain_id is None:
+        with client(node_address) as node_client:
+            chain_id = node_client.status().chain_id
+    raw = issue_unsigned(chain_id, [(recipient, fen)], named, nonce=random_nonce())
+    draft = Draft(sign_tx_partially(raw, chain_id, keys))
+    if draft_path is not None:
+        draft.save(draft_path)
+        if as_json:
+            emit_json(draft.to_doc())
+        else:
+            _print_draft(draft, draft_path)
+        return
+    _submit_draft(draft, None, node_address, timeout_s, as_json)
+
+
+@bank.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="The issuer key file that signs.")
+@json_option
+@handle_errors
+def sign(file: Path, key_file: Path, as_json: bool) -> None:
+    """Add one issuer's signature to an issuance draft (offline; rewrites FILE).
+
+    Example: cbdc bank sign draft.json --key issuer-2.key
+    """
+    from node.txbuild import add_signature
+
+    draft = Draft.load(file)
+    key = load_key(key_file)
+    try:
+        signed = Draft(add_signature(draft.tx, draft.chain_id, key))
+    except ValueError:
+        fail(f"{key.address} is not among the signers this draft names; it cannot sign it", EXIT_USAGE)
+    signed.save(file)
+    if as_json:
+        emit_json(signed.to_doc())
+    else:
+        _print_draft(signed, file)
+
+
+@bank.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@timeout_option
+@node_option
+@json_option
+@handle_errors
+def submit(file: Path, timeout_s: float, node_address: str | None, as_json: bool) -> None:
+    """Submit a fully signed issuance draft and wait until it is committed.
+
+    Example: cbdc bank submit draft.json
+    """
+    _submit_draft(Draft.load(file), file, node_address, timeout_s, as_json)
+
+
+@bank.command()
+@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="The institution's key file.")
+@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan to return to the central bank.")
+@timeout_option
+@node_option
+@json_option
+@handle_errors
+def redeem(key_file: Path, amount: str, timeout_s: float, node_address: str | None, as_json: bool) -> None:
+    """Return cash to the central bank (it leaves circulation); change stays with the institution.
+
+    Example: cbdc bank redeem --key shenzhen.key --amount 5000
+    """
+    from node.txbuild import build_redeem
+
+    key = load_key(key_file)
+    fen = amount_fen(amount)
+    with client(node_address) as node_client:
+        chain_id = node_client.status().chain_id
+        selection = spend(node_client, key.public, fen)
+        change = selection.change(fen)
+        raw = build_redeem(chain_id, key, selection.outpoints, fen,
+                           [(key.public, change)] if change else [], nonce=random_nonce())
+        outcome = submit_final(node_client, raw, timeout_s)
+    if as_json:
+        emit_json(merge(outcome_doc(outcome), {"institution": key.address}, money("amount", fen),
+                        money("change", change)))
+        return
+    click.echo(f"redeemed {yuan_cell(fen)} yuan: committed in block {outcome.inclusion.height}")
+    click.echo(f"txid {outcome.txid.hex()}")
+
+
+@bank.command("register-wallet")
+@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="The registering institution's key file.")
+@click.option("--address", "address", required=True, metavar="ADDRESS", help="The wallet's address.")
+@click.option("--tier", required=True, type=click.IntRange(min=0, max=2**32 - 1),
+              help="Tier id from the genesis tier table (default table: 1 full .. 4 anonymous).")
+@click.option("--kyc-commitment", metavar="HEX",
+              help="Optional 32-byte hash (64 hex) binding the wallet to the institution's KYC record.")
+@timeout_option
+@node_option
+@json_option
+@handle_errors
+def register_wallet(key_file: Path, address: str, tier: int, kyc_commitment: str | None, timeout_s: float,
+                    node_address: str | None, as_json: bool) -> None:
+    """Whitelist a wallet address with a tier (or change the tier of one you registered).
+
+    No personal data goes on chain: at most a hash commitment the institution can open.
+
+    Example: cbdc bank register-wallet --key shenzhen.key --address cbdc1... --tier 4
+    """
+    from node.address import encode_address
+    from node.txbuild import build_register
+
+    key = load_key(key_file)
+    wallet = address_bytes(address, "--address")
+    kyc = hex_bytes(kyc_commitment, "--kyc-commitment", KYC_COMMITMENT_SIZE) if kyc_commitment else b""
+    with client(node_address) as node_client:
+        chain_id = node_client.status().chain_id
+        raw = build_register(chain_id, key, wallet, tier, kyc, nonce=random_nonce())
+        outcome = submit_final(node_client, raw, timeout_s)
+    doc = merge(outcome_doc(outcome), {"address": encode_address(wallet), "tier": tier,
+                                       "institution": key.address, "kyc_commitment": kyc.hex()})
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"registered {doc['address']} at tier {tier}: committed in block {outcome.inclusion.height}")
+    click.echo(f"txid {outcome.txid.hex()}")

@@ -1,0 +1,397 @@
+"""`cbdc chain status|block|tx|utxos|wallet|supply|validators|watch`: read-only queries for
+auditors, operators and scripts. Each prints a table, or JSON with --json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.common import EXIT_USAGE, fail
+from cli.connect import address_bytes, client, handle_errors, json_option, node_option
+from cli.format import (
+    emit_json,
+    emit_json_line,
+    format_yuan,
+    merge,
+    money,
+    print_fields,
+    print_table,
+    time_text,
+    yuan_cell,
+)
+
+
+@click.group()
+def chain() -> None:
+    """Query the chain: status, blocks, transactions, wallets, supply, validators."""
+
+
+# --- decoding for display ---------------------------------------------------------------
+
+
+def _addr(key: bytes) -> str:
+    from node.address import encode_address
+
+    return encode_address(key) if len(key) == 32 else key.hex()
+
+
+def _outputs(outputs: Any) -> list[dict[str, Any]]:
+    return [merge({"address": _addr(o.owner)}, money("amount", o.amount)) for o in outputs]
+
+
+def _inputs(inputs: Any) -> list[dict[str, Any]]:
+    return [{"txid": i.txid.hex(), "index": i.index} for i in inputs]
+
+
+def tx_doc(raw: bytes) -> dict[str, Any]:
+    """The JSON view of a serialized Transaction: txid, kind and the kind's fields."""
+    from node.crypto import sha256
+    from proto import ledger_pb2
+
+    tx = ledger_pb2.Transaction.FromString(raw)
+    body = ledger_pb2.TxBody.FromString(tx.body)
+    kind = body.WhichOneof("kind") or "unknown"
+    doc: dict[str, Any] = {"txid": sha256(tx.body).hex(), "kind": kind, "chain_id": body.chain_id,
+                           "nonce": body.nonce, "signatures": len(tx.signatures)}
+    if kind == "issue":
+        doc["outputs"] = _outputs(body.issue.outputs)
+        doc["signers"] = [_addr(k) for k in body.issue.signers]
+    elif kind == "redeem":
+        r = body.redeem
+        doc.update(merge({"institution": _addr(r.institution), "inputs": _inputs(r.inputs)},
+                         money("amount", r.amount), {"change": _outputs(r.change)}))
+    elif kind == "register_wallet":
+        w = body.register_wallet
+        doc.update({"institution": _addr(w.institution), "address": _addr(w.address), "tier": w.tier,
+                    "kyc_commitment": w.kyc_commitment.hex()})
+    elif kind == "transfer":
+        t = body.transfer
+        doc.update({"sender": _addr(t.sender), "inputs": _inputs(t.inputs), "outputs": _outputs(t.outputs)})
+    return doc
+
+
+def _tx_summary(doc: dict[str, Any]) -> str:
+    kind = doc["kind"]
+    if kind == "issue":
+        total = sum(o["amount"] for o in doc["outputs"])
+        return f"issue {format_yuan(total)} to {', '.join(o['address'][:14] + '…' for o in doc['outputs'])}"
+    if kind == "redeem":
+        return f"redeem {doc['amount_yuan']} by {doc['institution'][:14]}…"
+    if kind == "register_wallet":
+        return f"register {doc['address'][:14]}… tier {doc['tier']}"
+    if kind == "transfer":
+        paid = [o for o in doc["outputs"] if o["address"] != doc["sender"]]
+        total = sum(o["amount"] for o in paid)
+        return f"transfer {format_yuan(total)} from {doc['sender'][:14]}…"
+    return kind
+
+
+def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any]:
+    """The JSON view of a CommittedBlock: header fields, txids and who signed the commit."""
+    from consensus.messages import decode_vote
+    from node.blocks import decode_committed
+    from proto import consensus_pb2
+
+    block, header, certificate = decode_committed(committed)
+    cert = consensus_pb2.CommitCertificate.FromString(certificate)
+    return {
+        "height": header.height,
+        "block_hash": block_hash.hex(),
+        "chain_id": header.chain_id,
+        "time_ms": header.time_ms,
+        "prev_hash": header.prev_hash.hex(),
+        "tx_root": header.tx_root.hex(),
+        "state_root": header.state_root.hex(),
+        "validators_hash": header.validators_hash.hex(),
+        "evidence_root": header.evidence_root.hex(),
+        "proposer": _addr(header.proposer),
+        "tx_count": header.tx_count,
+        "txs": [tx_doc(raw) for raw in block.txs],
+        "evidence": len(block.evidence),
+        "commit": {
+            "round": cert.round,
+            # Display only (not verified here): `cbdc audit` verifies certificates.
+            "signers": [_addr(decode_vote(v, verify=False).validator) for v in cert.precommits],
+        },
+    }
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+@chain.command()
+@node_option
+@json_option
+@handle_errors
+def status(node_address: str | None, as_json: bool) -> None:
+    """The node's view of the chain: height, tip hash, state root, peers.
+
+    Example: cbdc chain status --json
+    """
+    with client(node_address) as node_client:
+        s = node_client.status()
+        address = node_client.address
+    doc = {
+        "node": address,
+        "chain_id": s.chain_id,
+        "height": s.height,
+        "block_hash": s.block_hash.hex(),
+        "state_root": s.state_root.hex(),
+        "time_ms": s.time_ms,
+        "validator": _addr(s.validator_key) if s.validator_key else None,
+        "validators": len(s.validators),
+        "peers_connected": s.peers_connected,
+        "syncing": s.syncing,
+        "mempool_size": s.mempool_size,
+        "version": s.version,
+    }
+    if as_json:
+        emit_json(doc)
+        return
+    print_fields([
+        ("node", address), ("chain", s.chain_id), ("height", s.height), ("block hash", doc["block_hash"]),
+        ("state root", doc["state_root"]), ("time", time_text(s.time_ms)),
+        ("validator", doc["validator"] or "- (not a validator)"),
+        ("peers", f"{s.peers_connected} connected of {max(len(s.validators) - 1, 0)} validators"),
+        ("syncing", "yes" if s.syncing else "no"), ("mempool", f"{s.mempool_size} txs"),
+        ("version", s.version),
+    ])
+
+
+@chain.command()
+@click.argument("at", required=False, metavar="[HEIGHT|HASH]")
+@node_option
+@json_option
+@handle_errors
+def block(at: str | None, node_address: str | None, as_json: bool) -> None:
+    """A committed block by height or hash (default: the tip).
+
+    Example: cbdc chain block 3
+    """
+    height: int | None = None
+    block_hash: bytes | None = None
+    if at is not None:
+        if at.isdigit() and len(at) < 20:
+            height = int(at)
+        elif len(at) == 64:
+            try:
+                block_hash = bytes.fromhex(at)
+            except ValueError:
+                fail(f"{at!r} is neither a height nor a 64-hex-character block hash", EXIT_USAGE)
+        else:
+            fail(f"{at!r} is neither a height nor a 64-hex-character block hash", EXIT_USAGE)
+    with client(node_address) as node_client:
+        if height is None and block_hash is None:
+            height = node_client.status().height
+        msg = node_client.block(height=height, block_hash=block_hash)
+    doc = block_doc(msg.height, msg.block_hash, msg.committed_block)
+    if as_json:
+        emit_json(doc)
+        return
+    print_fields([
+        ("height", doc["height"]), ("block hash", doc["block_hash"]), ("time", time_text(doc["time_ms"])),
+        ("prev hash", doc["prev_hash"]), ("tx root", doc["tx_root"]), ("state root", doc["state_root"]),
+        ("validators hash", doc["validators_hash"]), ("proposer", doc["proposer"]),
+        ("transactions", doc["tx_count"]),
+        ("commit", f"round {doc['commit']['round']}, {len(doc['commit']['signers'])} precommits"),
+    ], title=f"block {doc['height']}")
+    if doc["txs"]:
+        print_table(["#", "txid", "kind", "summary"],
+                    [(i, t["txid"], t["kind"], _tx_summary(t)) for i, t in enumerate(doc["txs"])])
+
+
+def _txid(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        fail(f"txid {text!r} is not hex (a txid is 64 hex characters)", EXIT_USAGE)
+    if len(raw) != 32:
+        fail(f"txid {text!r} is {len(raw)} bytes; a txid is 32 bytes (64 hex characters)", EXIT_USAGE)
+    return raw
+
+
+@chain.command()
+@click.argument("txid")
+@node_option
+@json_option
+@handle_errors
+def tx(txid: str, node_address: str | None, as_json: bool) -> None:
+    """A transaction by id: its status, block and contents.
+
+    Example: cbdc chain tx 3f2a...
+    """
+    from proto import node_pb2
+
+    with client(node_address) as node_client:
+        reply = node_client.transaction(_txid(txid))
+    doc = tx_doc(reply.tx)
+    committed = reply.status == node_pb2.TX_STATUS_COMMITTED
+    doc["status"] = "committed" if committed else "pending"
+    if committed:
+        inc = reply.inclusion
+        doc.update({"height": inc.height, "index": inc.index, "block_hash": inc.block_hash.hex(),
+                    "time_ms": inc.time_ms})
+    if as_json:
+        emit_json(doc)
+        return
+    rows: list[tuple[str, Any]] = [("txid", doc["txid"]), ("kind", doc["kind"]), ("status", doc["status"])]
+    if committed:
+        rows += [("block", f"{doc['height']} ({doc['block_hash'][:16]}), position {doc['index']}"),
+                 ("time", time_text(doc["time_ms"]))]
+    for name in ("sender", "institution", "address", "tier", "amount_yuan"):
+        if name in doc:
+            rows.append((name.replace("_yuan", ""), doc[name]))
+    for i, o in enumerate(doc.get("outputs", []) + doc.get("change", [])):
+        rows.append((f"output {i}", f"{o['address']}  {yuan_cell(o['amount'])} yuan"))
+    for i, inp in enumerate(doc.get("inputs", [])):
+        rows.append((f"input {i}", f"{inp['txid']}:{inp['index']}"))
+    print_fields(rows)
+
+
+@chain.command()
+@click.argument("address")
+@node_option
+@json_option
+@handle_errors
+def utxos(address: str, node_address: str | None, as_json: bool) -> None:
+    """The unspent outputs an address owns.
+
+    Example: cbdc chain utxos cbdc1...
+    """
+    owner = address_bytes(address)
+    with client(node_address) as node_client:
+        items = node_client.utxos(owner)
+    rows = [merge({"txid": u.outpoint.txid.hex(), "index": u.outpoint.index}, money("amount", u.amount))
+            for u in items]
+    total = sum(u.amount for u in items)
+    if as_json:
+        emit_json(merge({"address": _addr(owner), "utxos": rows}, money("total", total)))
+        return
+    print_table(["txid", "index", "amount (yuan)"],
+                [(r["txid"], r["index"], yuan_cell(r["amount"])) for r in rows],
+                title=f"{len(rows)} unspent output(s), total {yuan_cell(total)} yuan",
+                right=["amount (yuan)"])
+
+
+@chain.command()
+@click.argument("address")
+@node_option
+@json_option
+@handle_errors
+def wallet(address: str, node_address: str | None, as_json: bool) -> None:
+    """A registered wallet: tier, institution, balance and outflow counted against its limits.
+
+    Example: cbdc chain wallet cbdc1...
+    """
+    owner = address_bytes(address)
+    with client(node_address) as node_client:
+        w = node_client.wallet(owner)
+    doc = merge(
+        {"address": _addr(w.address), "tier": w.tier, "institution": _addr(w.institution),
+         "kyc_commitment": w.kyc_commitment.hex()},
+        money("balance", w.balance),
+        {"day": w.day}, money("day_outflow", w.day_outflow),
+        {"year": w.year}, money("year_outflow", w.year_outflow),
+        {"height": w.height},
+    )
+    if as_json:
+        emit_json(doc)
+        return
+    print_fields([
+        ("address", doc["address"]), ("tier", w.tier), ("institution", doc["institution"]),
+        ("kyc commitment", doc["kyc_commitment"] or "-"), ("balance", f"{yuan_cell(w.balance)} yuan"),
+        ("outflow today", f"{yuan_cell(w.day_outflow)} yuan"),
+        ("outflow this year", f"{yuan_cell(w.year_outflow)} yuan"), ("at height", w.height),
+    ])
+
+
+@chain.command()
+@node_option
+@json_option
+@handle_errors
+def supply(node_address: str | None, as_json: bool) -> None:
+    """Cash issued, redeemed and outstanding (issued - redeemed = sum of all unspent outputs).
+
+    Example: cbdc chain supply --json
+    """
+    with client(node_address) as node_client:
+        s = node_client.supply()
+    doc = merge(money("issued", s.issued), money("redeemed", s.redeemed),
+                money("outstanding", s.outstanding), {"height": s.height})
+    if as_json:
+        emit_json(doc)
+        return
+    print_table(["", "yuan"], [("issued", yuan_cell(s.issued)), ("redeemed", yuan_cell(s.redeemed)),
+                               ("outstanding", yuan_cell(s.outstanding))],
+                title=f"supply at height {s.height}", right=["yuan"])
+
+
+@chain.command()
+@node_option
+@json_option
+@handle_errors
+def validators(node_address: str | None, as_json: bool) -> None:
+    """The validator set: keys, voting power, and which ones this node is connected to.
+
+    Example: cbdc chain validators
+    """
+    with client(node_address) as node_client:
+        s = node_client.status()
+    total = sum(v.power for v in s.validators) or 1
+    peers = {p.public_key: p for p in s.peers}
+    rows = []
+    for v in s.validators:
+        peer = peers.get(v.public_key)
+        if v.public_key == s.validator_key:
+            link = "this node"
+        elif peer is None:
+            link = "not connected"
+        else:
+            link = "connected" if peer.inbound and peer.outbound else "partly connected"
+        height = peer.height if peer is not None else (s.height if link == "this node" else None)
+        rows.append({"address": _addr(v.public_key), "power": v.power, "height": height, "link": link})
+    if as_json:
+        emit_json({"total_power": sum(v.power for v in s.validators), "validators": rows})
+        return
+    print_table(["validator", "power", "share", "height", "link"],
+                [(r["address"], r["power"], f"{100 * r['power'] / total:.1f}%",
+                  "-" if r["height"] is None else r["height"], r["link"]) for r in rows],
+                title=f"{len(rows)} validators; a commit needs more than 2/3 of the power",
+                right=["power", "share", "height"])
+
+
+@chain.command()
+@click.option("--from", "from_height", type=click.IntRange(min=0), default=0,
+              help="First height to show (default: the next block).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many blocks.")
+@node_option
+@json_option
+@handle_errors
+def watch(from_height: int, count: int | None, node_address: str | None, as_json: bool) -> None:
+    """Follow committed blocks as they come (Ctrl-C to stop); --json prints one object a line.
+
+    Example: cbdc chain watch --from 1 --count 5
+    """
+    from node.blocks import decode_committed
+
+    shown = 0
+    with client(node_address) as node_client:
+        stream = node_client.watch(from_height)
+        try:
+            for msg in stream:
+                _, header, _ = decode_committed(msg.committed_block)
+                if as_json:
+                    emit_json_line({"height": msg.height, "block_hash": msg.block_hash.hex(),
+                                    "time_ms": header.time_ms, "tx_count": header.tx_count,
+                                    "state_root": header.state_root.hex()})
+                else:
+                    click.echo(f"{msg.height:>8}  {msg.block_hash.hex()[:16]}  {time_text(header.time_ms)}  "
+                               f"{header.tx_count:>5} txs")
+                shown += 1
+                if count is not None and shown >= count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stream.close()

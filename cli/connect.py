@@ -1,0 +1,191 @@
+"""What the operator, wallet and auditor commands share: finding a node, reading keys and
+addresses, and turning every expected failure into one line and the right exit code.
+
+Exit codes (cli.common): 0 ok, 1 rejected by the chain, 2 usage error (bad amount, address,
+key file), 3 node unreachable. Nothing a person can type produces a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.format import AmountError, parse_amount
+
+ENV_NODE = "CBDC_NODE"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class NoNode(Exception):
+    """Neither --node, $CBDC_NODE nor a devnet record says where a node is."""
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Map the exceptions of node.client, node.keys and node.address to `error: ...` lines.
+
+    Imports are local: `cbdc keys new` must not pay for importing grpc.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from node.address import AddressError
+        from node.keys import KeyFileError
+
+        try:
+            return command(*args, **kwargs)
+        except (AddressError, AmountError, KeyFileError, NoNode) as err:
+            fail(str(err), EXIT_USAGE)
+        except Exception as err:  # client errors: imported lazily, matched by type below
+            from node.client import Rejected, Unreachable
+
+            if isinstance(err, Unreachable):
+                fail(str(err), EXIT_UNREACHABLE)
+            if isinstance(err, Rejected):
+                fail(f"rejected: {err.code}: {err.message}", EXIT_REJECTED)
+            raise
+
+    return wrapper
+
+
+# --- the node ---------------------------------------------------------------------------
+
+
+def node_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--node HOST:PORT`, defaulting to $CBDC_NODE, then to the running local devnet."""
+    return click.option(
+        "--node",
+        "node_address",
+        metavar="HOST:PORT",
+        default=None,
+        help=f"Node API address. Default: ${ENV_NODE}, else the first node of the local devnet.",
+    )(command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable field names).")(command)
+
+
+def resolve_node(address: str | None) -> str:
+    """The API address to talk to; NoNode with what to do when there is none."""
+    if address:
+        return address
+    env = os.environ.get(ENV_NODE, "").strip()
+    if env:
+        return env
+    from devnet.network import DEFAULT_DIR
+    from devnet.processes import DevnetError, DevnetRecord, is_running
+
+    try:
+        record = DevnetRecord.load(DEFAULT_DIR)
+    except DevnetError as err:
+        raise NoNode(str(err)) from None
+    if record is None or not record.nodes:
+        raise NoNode(
+            f"no node given: pass --node HOST:PORT, set ${ENV_NODE}, or start a devnet (`cbdc devnet up`)"
+        )
+    running = [n for n in record.nodes if is_running(n)]
+    return (running or record.nodes)[0].api
+
+
+def client(address: str | None, timeout: float = 10.0):
+    """A NodeClient for --node (or its defaults); use as a context manager."""
+    from node.client import NodeClient
+
+    return NodeClient(resolve_node(address), timeout=timeout)
+
+
+# --- keys, addresses, amounts -----------------------------------------------------------
+
+
+def load_key(path: str | Path):
+    """A KeyPair from a key file; prints the permission warning (if any) to stderr.
+    A missing or malformed file raises KeyFileError (exit 2 through handle_errors)."""
+    from node.keys import load_key_checked
+
+    key, warning = load_key_checked(path)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return key
+
+
+def address_bytes(text: str, what: str = "address") -> bytes:
+    """The 32-byte key of a bech32m address; AddressError names the field and the problem."""
+    from node.address import AddressError, decode_address
+
+    try:
+        return decode_address(text)
+    except AddressError as err:
+        raise AddressError(f"{what} {text!r}: {err}") from None
+
+
+def amount_fen(text: str, what: str = "--amount") -> int:
+    try:
+        return parse_amount(text)
+    except AmountError as err:
+        raise AmountError(f"{what}: {err}") from None
+
+
+def hex_bytes(text: str, what: str, size: int) -> bytes:
+    """Exactly `size` bytes given as hex; a usage error otherwise."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        fail(f"{what} {text!r} is not hex", EXIT_USAGE)
+    if len(raw) != size:
+        fail(f"{what} must be {size} bytes ({2 * size} hex characters), got {len(raw)}", EXIT_USAGE)
+    return raw
+
+
+# --- submitting -------------------------------------------------------------------------
+
+DEFAULT_WAIT_S = 30.0
+
+
+def timeout_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=DEFAULT_WAIT_S, show_default=True,
+        help="Seconds to wait for the transaction to be committed.",
+    )(command)
+
+
+def submit_final(node_client: Any, raw_tx: bytes, timeout_s: float) -> Any:
+    """Submit and wait until the transaction is in a committed block (BFT commits are final).
+    A rejection raises node.client.Rejected (exit 1); still pending at the deadline is exit 1
+    too, with the txid so the user can look it up instead of paying twice."""
+    from proto import node_pb2
+
+    outcome = node_client.submit_and_wait(raw_tx, timeout=timeout_s)
+    if outcome.status != node_pb2.TX_STATUS_COMMITTED:
+        fail(
+            f"transaction {outcome.txid.hex()} is not committed after {timeout_s:g}s (still pending); "
+            f"check it with `cbdc chain tx {outcome.txid.hex()}` before submitting again",
+            EXIT_REJECTED,
+        )
+    return outcome
+
+
+def outcome_doc(outcome: Any) -> dict[str, Any]:
+    """JSON fields of a committed TransactionOutcome."""
+    inc = outcome.inclusion
+    return {
+        "txid": outcome.txid.hex(),
+        "status": "committed",
+        "height": inc.height,
+        "index": inc.index,
+        "block_hash": inc.block_hash.hex(),
+        "time_ms": inc.time_ms,
+    }
+
+
+def random_nonce() -> int:
+    """A body nonce: two otherwise identical payments must have different txids."""
+    import secrets
+
+    return secrets.randbits(63)

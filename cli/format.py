@@ -1,0 +1,133 @@
+"""Money, hashes and output: exact amount parsing, tables for people, JSON for scripts.
+
+Money is integer fen everywhere. A person types yuan ("12.34"); it is parsed as a string of
+digits, never through float (0.1 + 0.2 is not 0.3 in binary floating point, and a payment
+must move exactly the amount typed). JSON output carries every amount twice under stable
+names: `<name>` as an integer in fen (for arithmetic) and `<name>_yuan` as a string (for
+display), e.g. {"balance": 1234, "balance_yuan": "12.34"}.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+FEN_PER_YUAN = 100
+U64_MAX = (1 << 64) - 1  # amounts are uint64 fen on the wire
+_AMOUNT = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
+
+
+class AmountError(ValueError):
+    """A typed amount that is not a positive number of yuan with at most two decimals."""
+
+
+def parse_amount(text: str, *, allow_zero: bool = False) -> int:
+    """'12.34' -> 1234 fen, exactly. Raises AmountError with a sentence naming the problem."""
+    raw = text.strip().replace("_", "")
+    if raw.startswith("-"):
+        raise AmountError(f"amount {text!r} is negative; give a positive number of yuan like 12.34")
+    match = _AMOUNT.fullmatch(raw)
+    if match is None:
+        raise AmountError(f"amount {text!r} is not a number of yuan like 12.34")
+    frac = match["frac"] or ""
+    if len(frac) > 2:
+        raise AmountError(
+            f"amount {text!r} has {len(frac)} decimal places; the smallest unit is 0.01 yuan (1 fen)"
+        )
+    fen = int(match["whole"]) * FEN_PER_YUAN + int(frac.ljust(2, "0"))
+    if fen > U64_MAX:
+        raise AmountError(f"amount {text!r} is more than the largest amount, {format_yuan(U64_MAX)} yuan")
+    if fen == 0 and not allow_zero:
+        raise AmountError(f"amount {text!r} is zero; give a positive amount")
+    return fen
+
+
+def format_yuan(fen: int, *, grouping: bool = False) -> str:
+    """1234 -> '12.34' (grouping: 123456789 -> '1,234,567.89'). Integer arithmetic only."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{whole:,}.{cents:02d}" if grouping else f"{sign}{whole}.{cents:02d}"
+
+
+def money(name: str, fen: int) -> dict[str, int | str]:
+    """The two JSON fields of an amount: {name: fen, name_yuan: '12.34'}."""
+    return {name: fen, f"{name}_yuan": format_yuan(fen)}
+
+
+def yuan_cell(fen: int) -> str:
+    """An amount in a human table: grouped yuan."""
+    return format_yuan(fen, grouping=True)
+
+
+def time_text(time_ms: int) -> str:
+    """Unix milliseconds as an ISO-8601 UTC time (what a person reads in a table)."""
+    if time_ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def short(digest: bytes, n: int = 16) -> str:
+    return digest.hex()[:n]
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def emit_json(doc: Any) -> None:
+    """One JSON document on stdout (indented; keys in the order built, which is stable)."""
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def emit_json_line(doc: Any) -> None:
+    """One compact JSON object per line (streams such as `chain watch --json`)."""
+    click.echo(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+
+
+def console() -> Console:
+    # Hashes and addresses must stay on one line to be copied; when stdout is not a
+    # terminal (a pipe, a test) rich would assume 80 columns and fold them.
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, width=200, color_system=None)
+
+
+def print_fields(rows: Iterable[tuple[str, Any]], title: str | None = None) -> None:
+    """A two-column key/value table."""
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", no_wrap=True, overflow="fold")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    console().print(table)
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    title: str | None = None,
+    right: Iterable[str] = (),
+) -> None:
+    """A table with a header row; columns named in `right` are right-aligned (amounts)."""
+    align_right = set(right)
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, no_wrap=True, justify="right" if name in align_right else "left")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console().print(table)
+
+
+def merge(*parts: Mapping[str, Any]) -> dict[str, Any]:
+    """Concatenate JSON fragments in order (readable construction of money fields)."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part)
+    return out
