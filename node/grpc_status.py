@@ -112,10 +112,23 @@ def parse_rpc_error(err: grpc.RpcError) -> tuple[str, str]:
 # --- server side: handlers may simply raise ----------------------------------------------
 
 
+class Undecodable:
+    """Stands in for a request message whose bytes did not parse. Left to gRPC, such a
+    request ends as UNKNOWN with a Python exception name in it and an error-level traceback
+    in the server log; this lets the interceptor answer INVALID_ARGUMENT "malformed: ..."."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
 class RejectionInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a LedgerError/NodeError raised by any handler into its status, so servicers
-    raise rejections instead of threading `context` through every validation path.
-    Without it, an escaping exception would reach the client as UNKNOWN."""
+    """Turns a LedgerError/NodeError raised by any (async) handler into its status, so
+    servicers raise rejections instead of threading `context` through every validation
+    path (an escaping exception would otherwise reach the client as UNKNOWN), and answers
+    undecodable requests with INVALID_ARGUMENT. Streaming handlers must take requests from
+    the request iterator they are given, where undecodable ones raise LedgerError(MALFORMED)."""
 
     async def intercept_service(
         self,
@@ -130,20 +143,53 @@ class RejectionInterceptor(grpc.aio.ServerInterceptor):
             "stream" if handler.response_streaming else "unary"
         )
         behavior = getattr(handler, kind)
-        wrapped = _wrap(behavior)
+        wrapped = _wrap(behavior, handler.request_streaming, handler_call_details.method)
         if wrapped is behavior:
             return handler
-        return handler._replace(**{kind: wrapped})  # type: ignore[attr-defined]
+        return handler._replace(  # type: ignore[attr-defined]
+            request_deserializer=_tolerant(handler.request_deserializer), **{kind: wrapped}
+        )
 
 
-def _wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, and anything a custom deserializer raises
+            return Undecodable(str(exc))
+
+    return deserialize
+
+
+def _malformed(method: str, item: Undecodable) -> LedgerError:
+    return LedgerError(Code.MALFORMED, f"request to {method} does not decode: {item.error}")
+
+
+async def _checked(requests: AsyncIterator[Any], method: str) -> AsyncIterator[Any]:
+    async for item in requests:
+        if isinstance(item, Undecodable):
+            raise _malformed(method, item)
+        yield item
+
+
+def _wrap(behavior: Callable[..., Any], request_streaming: bool, method: str) -> Callable[..., Any]:
+    def prepare(request: Any) -> Any:
+        if request_streaming:
+            return _checked(request, method)
+        if isinstance(request, Undecodable):
+            raise _malformed(method, request)
+        return request
+
     if inspect.isasyncgenfunction(behavior):
 
         async def stream_wrapper(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             try:
-                async for item in behavior(request, context):
+                async for item in behavior(prepare(request), context):
                     yield item
             except (LedgerError, NodeError) as exc:
                 await abort(context, exc)
@@ -153,10 +199,10 @@ def _wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             try:
-                return await behavior(request, context)
+                return await behavior(prepare(request), context)
             except (LedgerError, NodeError) as exc:
                 await abort(context, exc)
 
         return wrapper
-    # Synchronous handlers run on the server's thread pool; they are not used by the node.
+    # Synchronous handlers run on the server's thread pool; the node has none.
     return behavior

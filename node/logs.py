@@ -138,3 +138,5 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: IO[str] | 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # grpc logs a line per call at debug ("Loaded running loop"): noise, even when debugging us.
+    logging.getLogger("grpc").setLevel(max(numeric, logging.INFO))

@@ -28,6 +28,7 @@ DROP_REASONS = (
     "no_such_peer",    # send() to a key that is not a configured peer
     "handler_error",   # the node's handler raised on this message
     "unexpected",      # a message kind not allowed in that direction of a stream
+    "malformed",       # bytes that do not decode as a PeerMessage (the stream is ended)
 )
 
 # Seconds between consecutive blocks: finality is a few message delays on loopback and

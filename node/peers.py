@@ -21,7 +21,7 @@ import contextlib
 import os
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from proto import node_pb2, node_pb2_grpc
 
 from node.config import PeerConfig
 from node.crypto import verify
+from node.errors import LedgerError
 from node.grpc_server import PEER_SERVICE, channel_options, start_server
 from node.logs import FieldLogger, get_logger
 from node.metrics import NodeMetrics
@@ -289,24 +290,24 @@ class PeerNetwork:
 
     # --- receiving (the dialled side) ------------------------------------------------------
 
-    async def _serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def _serve(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self._stopping:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting_down: this node is stopping")
         try:
-            key = await asyncio.wait_for(self._accept(context), self.handshake_timeout_s)
+            key = await asyncio.wait_for(self._accept(requests, context), self.handshake_timeout_s)
         except HandshakeError as exc:
             self.metrics.dropped(exc.reason)
             self.log.warning("inbound handshake rejected", reason=str(exc), remote=context.peer())
             status = {
                 "wrong_chain": grpc.StatusCode.FAILED_PRECONDITION,
                 "unknown_peer": grpc.StatusCode.PERMISSION_DENIED,
-            }.get(exc.reason, grpc.StatusCode.PERMISSION_DENIED)
+            }.get(exc.reason, grpc.StatusCode.UNAUTHENTICATED)
             await context.abort(status, str(exc))
         except TimeoutError:
             self.metrics.dropped("bad_handshake")
             self.log.warning("inbound handshake timed out", remote=context.peer())
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "bad_handshake: handshake timed out")
-        inbound = _Inbound(self, key, context)
+        inbound = _Inbound(self, key, requests, context)
         previous = self._inbound.get(key)
         self._inbound[key] = inbound
         if previous is not None:  # the peer redialled: its old stream is dead or dying
@@ -319,10 +320,14 @@ class PeerNetwork:
                 del self._inbound[key]
                 self.log.info("inbound stream down", peer=key, reason=inbound.end_reason)
 
-    async def _accept(self, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        first = await context.read()
-        if first is grpc.aio.EOF or _kind(first) != "hello":
-            raise HandshakeError("bad_handshake", "expected Hello as the first message")
+    async def _accept(
+        self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes:
+        first = await _next(requests)
+        if first is None:
+            raise HandshakeError("bad_handshake", "the dialler closed the stream before Hello")
+        if _kind(first) != "hello":
+            raise HandshakeError("bad_handshake", f"expected Hello first, got {_kind(first)}")
         hello = first.hello
         self._check_hello(hello.chain_id, hello.protocol_version, hello.public_key, hello.nonce)
         key = bytes(hello.public_key)
@@ -340,9 +345,12 @@ class PeerNetwork:
                 )
             )
         )
-        proof = await context.read()
-        if proof is grpc.aio.EOF or _kind(proof) != "hello_proof":
-            raise HandshakeError("bad_handshake", "expected HelloProof")
+        proof = await _next(requests)
+        if proof is None:
+            # The dialler refused our reply (it expected another key or chain) and hung up.
+            raise HandshakeError("bad_handshake", f"{key.hex()} closed the stream instead of proving its key")
+        if _kind(proof) != "hello_proof":
+            raise HandshakeError("bad_handshake", f"expected HelloProof, got {_kind(proof)}")
         # One verification per connection: cheap enough to do inline on the loop.
         signed = handshake_message(self.chain_id, nonce, key, self.public_key)
         if not verify(key, signed, proof.hello_proof.signature):
@@ -371,15 +379,32 @@ class _PeerServicer(node_pb2_grpc.PeerServicer):
         self._network = network
 
     async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await self._network._serve(context)
+        # Requests come through the iterator (not context.read()) so that, behind the
+        # RejectionInterceptor, undecodable bytes surface as LedgerError(MALFORMED).
+        await self._network._serve(request_iterator, context)
+
+
+async def _next(requests: AsyncIterator[Any]) -> Any:
+    """The next request, or None at the end of the stream; garbage is a failed handshake."""
+    try:
+        return await anext(requests, None)
+    except LedgerError as exc:
+        raise HandshakeError("bad_handshake", exc.message) from None
 
 
 class _Inbound:
     """One authenticated stream a peer dialled to us: we only read from it."""
 
-    def __init__(self, network: PeerNetwork, key: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def __init__(
+        self,
+        network: PeerNetwork,
+        key: bytes,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
         self.network = network
         self.key = key
+        self.requests = requests
         self.context = context
         self.end_reason = ""
         self._closing: str | None = None
@@ -403,20 +428,21 @@ class _Inbound:
                 await self.context.write(node_pb2.PeerMessage(goodbye=node_pb2.Goodbye(reason=self._closing)))
             return
         exc = reader.exception()
+        if isinstance(exc, LedgerError):  # bytes that are not a PeerMessage: end the stream
+            self.end_reason = str(exc)
+            self.network.metrics.dropped("malformed")
+            await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if exc is not None:
             self.end_reason = _describe(exc)
             raise exc
 
     async def _read_loop(self) -> None:
-        while True:
-            msg = await self.context.read()
-            if msg is grpc.aio.EOF:
-                self.end_reason = self.end_reason or "stream closed by peer"
-                return
+        async for msg in self.requests:
             if _kind(msg) == "goodbye":
                 self.end_reason = f"goodbye: {msg.goodbye.reason}"
                 continue  # the peer half-closes next; EOF ends the loop
             await self.network._deliver(self.key, msg)
+        self.end_reason = self.end_reason or "stream closed by peer"
 
     async def close(self, reason: str) -> None:
         if self._closing is not None or self._closed.is_set():

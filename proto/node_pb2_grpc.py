@@ -41,8 +41,9 @@ class PeerStub:
     server -> HelloAccepted
     where sig_X(n) = ed25519 by key_X over
     "cbdc/peer-handshake/v1" 0x00 chain_id 0x00 n signer_key verifier_key.
-    A rejected handshake ends the call with PERMISSION_DENIED (unexpected key, bad
-    signature) or FAILED_PRECONDITION (wrong chain, protocol version) and a reason.
+    A rejected handshake ends the call with FAILED_PRECONDITION (wrong chain),
+    PERMISSION_DENIED (a key this node does not expect) or UNAUTHENTICATED (bad signature,
+    malformed handshake, other protocol version), with "<reason>: <sentence>" as details.
     """
 
     def __init__(self, channel):
@@ -74,8 +75,9 @@ class PeerServicer:
     server -> HelloAccepted
     where sig_X(n) = ed25519 by key_X over
     "cbdc/peer-handshake/v1" 0x00 chain_id 0x00 n signer_key verifier_key.
-    A rejected handshake ends the call with PERMISSION_DENIED (unexpected key, bad
-    signature) or FAILED_PRECONDITION (wrong chain, protocol version) and a reason.
+    A rejected handshake ends the call with FAILED_PRECONDITION (wrong chain),
+    PERMISSION_DENIED (a key this node does not expect) or UNAUTHENTICATED (bad signature,
+    malformed handshake, other protocol version), with "<reason>: <sentence>" as details.
     """
 
     def Connect(self, request_iterator, context):
@@ -116,8 +118,9 @@ class Peer:
     server -> HelloAccepted
     where sig_X(n) = ed25519 by key_X over
     "cbdc/peer-handshake/v1" 0x00 chain_id 0x00 n signer_key verifier_key.
-    A rejected handshake ends the call with PERMISSION_DENIED (unexpected key, bad
-    signature) or FAILED_PRECONDITION (wrong chain, protocol version) and a reason.
+    A rejected handshake ends the call with FAILED_PRECONDITION (wrong chain),
+    PERMISSION_DENIED (a key this node does not expect) or UNAUTHENTICATED (bad signature,
+    malformed handshake, other protocol version), with "<reason>: <sentence>" as details.
     """
 
     @staticmethod
