@@ -213,12 +213,10 @@ def _with_overrides(config: NodeConfig, overrides: dict[str, Any]) -> NodeConfig
             raise ConfigError(f"unknown config option {name!r}; options: {', '.join(sorted(names))}")
         current = getattr(config, name)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            try:
-                if "peers" in value:
-                    value = {**value, "peers": tuple(value["peers"])}
-                value = dataclasses.replace(current, **value)
-            except TypeError as exc:
-                raise ConfigError(f"{name}: {exc}") from None
+            _reject_unknown(value, (f.name for f in dataclasses.fields(current)), f"{name}.")
+            if "peers" in value:
+                value = {**value, "peers": tuple(value["peers"])}
+            value = dataclasses.replace(current, **value)
         changes[name] = value
     return dataclasses.replace(config, **changes)
 
