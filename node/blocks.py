@@ -7,9 +7,8 @@ committed state is untouched (the overlay is simply dropped). The overlay it ret
 nothing is decoded or verified twice between validation and commit.
 
 Signatures go through the shared SignatureCache: what mempool admission verified is not
-verified again. With an `executor` (a thread pool), the misses are verified on worker
-threads while this thread applies the ledger rules: PyNaCl releases the GIL inside
-libsodium, so verification runs on other cores in parallel with the Python-bound rules.
+verified again. With an `executor` (best: node.sigverify.verification_pool, a process pool),
+the misses are verified on other cores while this thread applies the ledger rules.
 
 Header fields and what checks them here (consensus decides who proposes and when):
 chain_id, height (tip + 1), prev_hash (the tip's hash; 32 zero bytes at height 1),
@@ -22,7 +21,7 @@ proposer (32 bytes). The block hash is SHA-256 of the header bytes exactly as re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from proto import ledger_pb2
@@ -33,6 +32,7 @@ from node.genesis import Genesis
 from node.merkle import merkle_root
 from node.rules import BlockContext, apply_tx
 from node.sigcache import SignatureCache
+from node.sigverify import PendingVerification
 from node.state import Overlay, StateView
 from node.store import ZERO_HASH, Store
 from node.txcodec import DecodedTx, decode_tx
@@ -40,9 +40,6 @@ from node.txcodec import DecodedTx, decode_tx
 # Upper bound of a serialized header inside a Block (chain_id <= 50 chars, five 32-byte
 # hashes, a 32-byte key, four varints, tags and lengths: < 330 bytes) plus Block framing.
 _HEADER_RESERVE = 400
-# Signature verification work handed to one worker at a time: large enough to amortise the
-# hand-off, small enough that the rules thread rarely waits for the first chunk.
-_VERIFY_CHUNK = 32
 
 
 @dataclass
@@ -123,29 +120,6 @@ def _tx_error(i: int, txid: bytes | None, err: LedgerError) -> LedgerError:
     return LedgerError(Code.INVALID_BLOCK, f"tx #{i} {who}: {err.code.value}: {err.message}")
 
 
-def _verify_range(
-    sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str
-) -> list[LedgerError | None]:
-    """Verification results of one chunk (None: valid). Runs on a worker thread."""
-    results: list[LedgerError | None] = []
-    for tx in txs:
-        try:
-            sigcache.verify(tx, chain_id)
-            results.append(None)
-        except LedgerError as err:
-            results.append(err)
-    return results
-
-
-def _submit_verification(
-    executor: Executor, sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str
-) -> list[Future[list[LedgerError | None]]]:
-    return [
-        executor.submit(_verify_range, sigcache, txs[i : i + _VERIFY_CHUNK], chain_id)
-        for i in range(0, len(txs), _VERIFY_CHUNK)
-    ]
-
-
 def _check_block_caps(raw_txs: Sequence[bytes], genesis: Genesis) -> None:
     params = genesis.params
     if len(raw_txs) > params.max_block_txs:
@@ -216,7 +190,7 @@ def apply_block_txs(
     # Parallel: workers verify signatures while this thread applies the rules. Rules run on
     # transactions whose signatures may still turn out bad; that is harmless because any
     # failure discards the whole overlay. The reported failure is the lowest index.
-    futures = _submit_verification(executor, sigcache, txs, chain_id)
+    pending = PendingVerification(executor, txs, sigcache, chain_id)
     rule_failure: tuple[int, LedgerError] | None = None
     for i, tx in enumerate(txs):
         try:
@@ -224,19 +198,12 @@ def apply_block_txs(
         except LedgerError as err:
             rule_failure = (i, err)
             break
-    limit = rule_failure[0] if rule_failure is not None else len(txs)
-    for chunk_no, future in enumerate(futures):
-        start = chunk_no * _VERIFY_CHUNK
-        if start >= limit:
-            future.cancel()
-            continue
-        for offset, err in enumerate(future.result()):
-            if err is not None and start + offset < limit:
-                for rest in futures[chunk_no + 1 :]:
-                    rest.cancel()
-                raise _tx_error(start + offset, txs[start + offset].txid, err)
-    if rule_failure is not None:
-        i, err = rule_failure
+    # Up to and including the tx that broke a rule: a bad signature there wins, as it does
+    # on the sequential path (signatures are checked before rules).
+    sig_failure = pending.first_failure(rule_failure[0] + 1 if rule_failure is not None else None)
+    failure = sig_failure or rule_failure
+    if failure is not None:
+        i, err = failure
         raise _tx_error(i, txs[i].txid, err)
     return overlay
 
@@ -302,9 +269,7 @@ def build_block(
     if executor is not None:
         # Verify every candidate's signatures up front on the pool (mostly cache hits: the
         # mempool verified them); collected in order below.
-        verdicts = []
-        for future in _submit_verification(executor, sigcache, valid, chain_id):
-            verdicts.extend(future.result())
+        verdicts = PendingVerification(executor, valid, sigcache, chain_id).verdicts()
 
     overlay = BlockOverlay(store)
     raws: list[bytes] = []

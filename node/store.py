@@ -29,8 +29,9 @@ State root (in every header, for the state AFTER the block):
 The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
 root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets.
 
-Memory: no Python-side cache of state; reads go to LevelDB (bounded block cache and bloom
-filters). The only per-block memory is the overlay of the block being applied.
+Memory: state lives in LevelDB (bounded block cache, bloom filters). In front of it sit
+bounded caches of decoded rows (ReadCache, CACHE_ENTRIES each), updated by every commit.
+The only other per-block memory is the overlay of the block being applied.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import plyvel
 from proto import ledger_pb2
 
 from node.errors import Code, LedgerError
 from node.genesis import Genesis
-from node.muhash import MuHash3072, utxo_element, wallet_element
+from node.muhash import MuHash3072
 from node.state import Overlay
 from node.types import OutPoint, Output, Supply, Wallet
 
@@ -72,6 +74,9 @@ P_NODE_RESERVED = b"n"
 _LRU_CACHE_BYTES = 32 << 20
 _WRITE_BUFFER_BYTES = 16 << 20
 _BLOOM_BITS = 10
+# Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
+# and covers the working set of several full blocks.
+CACHE_ENTRIES = 65_536
 
 
 def state_root(accumulator: MuHash3072, supply: Supply) -> bytes:
@@ -109,6 +114,64 @@ class StateDelta:
     accumulator: MuHash3072  # normalised accumulator after the overlay
     supply: Supply
     root: bytes
+    # Rows as the batch writes them, encoded once for both the set hash and the batch:
+    created: list[tuple[bytes, bytes]]  # (outpoint key 36, Output.encode() 40)
+    spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
+    wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
+
+
+_ABSENT: Any = object()  # cached "no such row" (a wallet that is not registered)
+
+
+class ReadCache:
+    """A bounded cache of decoded rows in front of LevelDB, first in first out.
+
+    The rules read the same few rows several times per transaction (the payer's wallet via
+    the overlay and again for its before-image, each input on check and on spend), and the
+    outputs a block creates are what the next blocks spend; decoding a Wallet costs more
+    than the LevelDB read. Bounded, so memory does not grow with the ledger.
+
+    Consistency with concurrent readers: commit_block updates the cache right after its
+    batch is durable and bumps `generation`; a reader that missed fills the cache only if
+    no commit happened since it started its LevelDB read, so a stale row is never cached.
+    """
+
+    __slots__ = ("_data", "_lock", "capacity", "generation")
+
+    def __init__(self, capacity: int) -> None:
+        self._data: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.generation = 0
+
+    def get(self, key: Any) -> Any:
+        """The cached value, _ABSENT for a cached miss, or None when not cached."""
+        return self._data.get(key)  # a single dict lookup is atomic under the GIL
+
+    def fill(self, key: Any, value: Any, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation or self.capacity <= 0:
+                return
+            data = self._data
+            data[key] = value
+            while len(data) > self.capacity:
+                del data[next(iter(data))]
+
+    def update(self, changes: Iterator[tuple[Any, Any]] | list[tuple[Any, Any]]) -> None:
+        """Apply committed changes (value None: drop the key)."""
+        with self._lock:
+            self.generation += 1
+            data = self._data
+            for key, value in changes:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+            while len(data) > self.capacity:
+                del data[next(iter(data))]
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 class Store:
@@ -118,7 +181,7 @@ class Store:
     (the node's consensus loop); a lock enforces it.
     """
 
-    def __init__(self, db: plyvel.DB, path: str, chain_id: str) -> None:
+    def __init__(self, db: plyvel.DB, path: str, chain_id: str, cache_entries: int = CACHE_ENTRIES) -> None:
         self._db = db
         self.path = path
         self.chain_id = chain_id
@@ -129,10 +192,13 @@ class Store:
         # (overlay, number of txs it held, delta): the last state_root_after result, so that
         # validate -> commit of the same overlay pays for the MuHash update only once.
         self._last_delta: tuple[Overlay, int, StateDelta] | None = None
+        self._utxo_cache = ReadCache(cache_entries)
+        self._wallet_cache = ReadCache(cache_entries)
+        self._balance_cache = ReadCache(cache_entries)
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str, genesis: Genesis) -> Store:
+    def open(cls, path: str, genesis: Genesis, cache_entries: int = CACHE_ENTRIES) -> Store:
         """Open (creating when missing) the store at `path` for the chain of `genesis`.
 
         Refuses a store of another chain or of an unknown schema version.
@@ -166,7 +232,7 @@ class Store:
                         f"{stored[:32].hex()[:16]}, this genesis is {chain_id!r} with hash "
                         f"{genesis.hash().hex()[:16]}; point the node at the right data directory",
                     )
-            return cls(db, path, chain_id)
+            return cls(db, path, chain_id, cache_entries)
         except BaseException:
             db.close()
             raise
@@ -198,16 +264,36 @@ class Store:
 
     # --- StateView -----------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
+        cached = self._utxo_cache.get(outpoint)
+        if cached is not None:
+            return cached
+        generation = self._utxo_cache.generation
         data = self._db.get(P_UTXO + outpoint.txid + outpoint.index.to_bytes(4, "big"))
-        return None if data is None else Output(data[:32], int.from_bytes(data[32:40], "big"))
+        if data is None:
+            return None  # not cached: misses on outpoints are rare and may be created later
+        out = Output(data[:32], int.from_bytes(data[32:40], "big"))
+        self._utxo_cache.fill(outpoint, out, generation)
+        return out
 
     def wallet(self, address: bytes) -> Wallet | None:
+        cached = self._wallet_cache.get(address)
+        if cached is not None:
+            return None if cached is _ABSENT else cached
+        generation = self._wallet_cache.generation
         data = self._db.get(P_WALLET + address)
-        return None if data is None else Wallet.decode(data)
+        wallet = None if data is None else Wallet.decode(data)
+        self._wallet_cache.fill(address, _ABSENT if wallet is None else wallet, generation)
+        return wallet
 
     def balance(self, address: bytes) -> int:
+        cached = self._balance_cache.get(address)
+        if cached is not None:
+            return cached
+        generation = self._balance_cache.generation
         data = self._db.get(P_BALANCE + address)
-        return 0 if data is None else int.from_bytes(data, "big")
+        balance = 0 if data is None else int.from_bytes(data, "big")
+        self._balance_cache.fill(address, balance, generation)
+        return balance
 
     def supply(self) -> Supply:
         return self._supply
@@ -234,21 +320,37 @@ class Store:
         cached = self._last_delta
         if cached is not None and cached[0] is overlay and cached[1] == len(overlay.txids):
             return cached[2]
-        inserted = [utxo_element(op, out) for op, out in overlay.created.items()]
-        removed = [utxo_element(op, out) for op, out in overlay.spent.items()]
+        # Element bytes equal muhash.utxo_element / wallet_element; built inline because
+        # this runs for every output and wallet of every block.
+        created = [
+            (op.txid + op.index.to_bytes(4, "big"), out.owner + out.amount.to_bytes(8, "big"))
+            for op, out in overlay.created.items()
+        ]
+        spent = [
+            (op.txid + op.index.to_bytes(4, "big"), out.owner + out.amount.to_bytes(8, "big"))
+            for op, out in overlay.spent.items()
+        ]
+        inserted = [b"u" + key + value for key, value in created]
+        removed = [b"u" + key + value for key, value in spent]
+        wallets: list[tuple[bytes, bytes]] = []
         for address, after in overlay.wallets.items():
             before = overlay.wallets_before.get(address)
             if before == after:
                 continue
             if before is not None:
-                removed.append(wallet_element(before))
-            inserted.append(wallet_element(after))
+                removed.append(b"w" + before.encode())
+            encoded = after.encode()
+            inserted.append(b"w" + encoded)
+            wallets.append((address, encoded))
         accumulator = self._accumulator.copy()
         accumulator.insert_many(inserted)
         accumulator.remove_many(removed)
         accumulator.normalize()  # the one modular inverse of this root
         supply = overlay.supply()
-        delta = StateDelta(accumulator, supply, state_root(accumulator, supply))
+        delta = StateDelta(
+            accumulator, supply, state_root(accumulator, supply),
+            created, [(key, value[:32]) for key, value in spent], wallets,
+        )
         self._last_delta = (overlay, len(overlay.txids), delta)
         return delta
 
@@ -320,22 +422,19 @@ class Store:
                 put(P_BLOCK_HASH + block_hash, height_bytes)
                 for position, txid in enumerate(overlay.txids):
                     put(P_TX + txid, height_bytes + position.to_bytes(4, "big"))
-                for op, out in overlay.spent.items():
-                    op_key = op.txid + op.index.to_bytes(4, "big")
+                for op_key, owner in delta.spent:
                     delete(P_UTXO + op_key)
-                    delete(P_ADDR_UTXO + out.owner + op_key)
-                for op, out in overlay.created.items():
-                    op_key = op.txid + op.index.to_bytes(4, "big")
-                    amount = out.amount.to_bytes(8, "big")
-                    put(P_UTXO + op_key, out.owner + amount)
-                    put(P_ADDR_UTXO + out.owner + op_key, amount)
-                for key, value in balances:
-                    if value is None:
-                        delete(key)
+                    delete(P_ADDR_UTXO + owner + op_key)
+                for op_key, row in delta.created:
+                    put(P_UTXO + op_key, row)
+                    put(P_ADDR_UTXO + row[:32] + op_key, row[32:])
+                for address, balance in balances:
+                    if balance == 0:
+                        delete(P_BALANCE + address)
                     else:
-                        put(key, value)
-                for address, wallet in overlay.wallets.items():
-                    put(P_WALLET + address, wallet.encode())
+                        put(P_BALANCE + address, balance.to_bytes(16, "big"))
+                for address, encoded in delta.wallets:  # unchanged records need no write
+                    put(P_WALLET + address, encoded)
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
                 put(K_TIP, new_tip.encode())
@@ -344,20 +443,22 @@ class Store:
             self._supply = delta.supply
             self._accumulator = delta.accumulator
             self._last_delta = None
+            self._utxo_cache.update(
+                [(op, None) for op in overlay.spent] + list(overlay.created.items())
+            )
+            self._wallet_cache.update(list(overlay.wallets.items()))
+            self._balance_cache.update(balances)
 
-    def _new_balances(self, overlay: Overlay) -> list[tuple[bytes, bytes | None]]:
-        """(key, new value or None to delete) for every address whose balance changes."""
-        result: list[tuple[bytes, bytes | None]] = []
-        get = self._db.get
+    def _new_balances(self, overlay: Overlay) -> list[tuple[bytes, int]]:
+        """(address, new balance) for every address whose balance changes."""
+        result: list[tuple[bytes, int]] = []
         for address, change in overlay.balance_delta.items():
             if change == 0:
                 continue
-            key = P_BALANCE + address
-            old = get(key)
-            new = (0 if old is None else int.from_bytes(old, "big")) + change
+            new = self.balance(address) + change
             if new < 0:  # the rules never allow it; refuse rather than corrupt the store
                 raise LedgerError(Code.INVALID_BLOCK, f"balance of {address.hex()} would become negative")
-            result.append((key, None if new == 0 else new.to_bytes(16, "big")))
+            result.append((address, new))
         return result
 
     # --- queries -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from node.genesis import Genesis, LedgerParams, make_genesis
 from node.keys import KeyPair
 from node.sigcache import SignatureCache
 from node.state import Overlay
-from node.store import Store
+from node.store import CACHE_ENTRIES, Store
 from node.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
 from node.types import OutPoint
 from proto import ledger_pb2
@@ -53,9 +53,11 @@ class Net:
 class Node:
     """A store plus the proposer and validator paths, as the node drives them."""
 
-    def __init__(self, path: str, net: Net, executor: Executor | None = None) -> None:
+    def __init__(
+        self, path: str, net: Net, executor: Executor | None = None, cache_entries: int = CACHE_ENTRIES
+    ) -> None:
         self.net = net
-        self.store = Store.open(path, net.genesis)
+        self.store = Store.open(path, net.genesis, cache_entries=cache_entries)
         self.sigcache = SignatureCache()
         self.executor = executor
 
@@ -87,7 +89,7 @@ class Node:
             expected_height=self.store.height + 1,
             validators_hash=VALIDATORS_HASH,
             min_time_ms=self.store.tip().time_ms,
-            sigcache=sigcache or self.sigcache,
+            sigcache=sigcache if sigcache is not None else self.sigcache,
             executor=self.executor,
         )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from node.blocks import decode_block, encode_committed, evidence_root, tx_root
 from node.errors import Code, LedgerError
 from node.genesis import LedgerParams, make_genesis
+from node.sigcache import SignatureCache
+from node.sigverify import verification_pool
 from node.store import Store
 from node.txbuild import build_issue, build_register, build_transfer
 from node.types import OutPoint
@@ -209,9 +212,20 @@ def test_evidence_is_committed_by_its_root(node: Node) -> None:
     node.commit(built.block_bytes)
 
 
-def test_parallel_verification_agrees_with_sequential(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def process_pool() -> Iterator[Executor]:
+    pool = verification_pool(2)
+    yield pool
+    pool.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_parallel_verification_agrees_with_sequential(tmp_path: Path, kind: str, request) -> None:
     """Same blocks, same roots, and the same (lowest) failing index is reported."""
-    with ThreadPoolExecutor(2) as pool:
+    pool = ThreadPoolExecutor(2) if kind == "threads" else request.getfixturevalue("process_pool")
+    with contextlib.ExitStack() as stack:
+        if kind == "threads":
+            stack.enter_context(pool)
         seq = Node(str(tmp_path / "seq"), NET)
         par = Node(str(tmp_path / "par"), NET, executor=pool)
         try:
@@ -227,8 +241,14 @@ def test_parallel_verification_agrees_with_sequential(tmp_path: Path) -> None:
             block = with_txs(a.block_bytes, txs)
             for node in (seq, par):
                 with pytest.raises(LedgerError) as err:
-                    node.validate(block, sigcache=type(node.sigcache)())
+                    node.validate(block, sigcache=SignatureCache())
                 assert "tx #40 " in err.value.message and "bad_signature" in err.value.message
+            # The pool recorded its successes: validating the good block again verifies nothing.
+            fresh = SignatureCache()
+            par.validate(a.block_bytes, sigcache=fresh)
+            assert len(fresh) == 70
+            seq.validate(a.block_bytes, sigcache=fresh)
+            assert (fresh.stats().hits, fresh.stats().misses) == (70, 0)
             seq.commit(a.block_bytes)
             par.commit(b.block_bytes)
             assert seq.store.fingerprint() == par.store.fingerprint()

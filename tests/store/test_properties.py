@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from node.blocks import decode_committed, encode_committed, evidence_root, tx_root
 from node.errors import Code, LedgerError
-from node.store import Store
+from node.store import CACHE_ENTRIES, Store
 from node.txcodec import decode_tx
 from proto import ledger_pb2
 
@@ -47,10 +47,13 @@ def supply_change(raws: list[bytes], net: Net) -> tuple[int, int]:
     rng=st.randoms(use_true_random=False),
     blocks=st.integers(1, 6),
     parallel=st.booleans(),
+    cache_entries=st.sampled_from((0, 3, CACHE_ENTRIES)),  # tiny caches: evictions everywhere
 )
-def test_random_blocks_conserve_money_and_roots(rng: random.Random, blocks: int, parallel: bool) -> None:
+def test_random_blocks_conserve_money_and_roots(
+    rng: random.Random, blocks: int, parallel: bool, cache_entries: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        node = Node(f"{tmp}/db", NET, executor=_POOL if parallel else None)
+        node = Node(f"{tmp}/db", NET, executor=_POOL if parallel else None, cache_entries=cache_entries)
         store = node.store
         factory = TxFactory(NET, store)
         ever_spent: set = set()
