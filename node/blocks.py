@@ -225,7 +225,7 @@ class BuiltBlock:
 
 def build_block(
     store: Store,
-    candidates: Sequence[bytes],
+    candidates: Sequence[bytes | DecodedTx],
     genesis: Genesis,
     *,
     height: int,
@@ -238,7 +238,8 @@ def build_block(
 ) -> BuiltBlock:
     """Propose the block at `height` on top of the store's tip.
 
-    Takes candidates in order; one that fails (undecodable, bad signature, rule violation
+    Candidates are raw Transaction bytes or DecodedTx (what the mempool holds). Takes them
+    in order; one that fails (undecodable, bad signature, rule violation
     against the state so far) is left out and reported in `skipped`, never fatal. Stops at
     max_block_txs, and skips a candidate that would push the block over max_block_bytes.
     """
@@ -258,12 +259,15 @@ def build_block(
 
     decoded: list[DecodedTx | None] = []
     skipped: list[tuple[bytes, LedgerError]] = []
-    for raw in candidates:
+    for candidate in candidates:
+        if isinstance(candidate, DecodedTx):  # from the mempool: decoded once, at admission
+            decoded.append(candidate)
+            continue
         try:
-            decoded.append(decode_tx(raw, genesis))
+            decoded.append(decode_tx(candidate, genesis))
         except LedgerError as err:
             decoded.append(None)
-            skipped.append((sha256(raw), err))
+            skipped.append((sha256(candidate), err))
     valid = [tx for tx in decoded if tx is not None]
     verdicts: list[LedgerError | None] | None = None
     if executor is not None:

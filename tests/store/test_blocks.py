@@ -17,6 +17,7 @@ from node.sigcache import SignatureCache
 from node.sigverify import verification_pool
 from node.store import Store
 from node.txbuild import build_issue, build_register, build_transfer
+from node.txcodec import decode_tx
 from node.types import OutPoint
 from proto import ledger_pb2
 
@@ -255,3 +256,12 @@ def test_parallel_verification_agrees_with_sequential(tmp_path: Path, kind: str,
         finally:
             seq.close()
             par.close()
+
+
+def test_proposer_takes_decoded_mempool_txs_as_they_are(node: Node) -> None:
+    raws = [issue(n + 1, n) for n in range(3)]
+    decoded = [decode_tx(raw, NET.genesis) for raw in raws]
+    from_raw = node.propose(raws)
+    from_decoded = node.propose([decoded[0], raws[1], decoded[2]])
+    assert from_raw.block_bytes == from_decoded.block_bytes
+    assert [tx.txid for tx in from_decoded.overlay.txs] == [tx.txid for tx in decoded]
