@@ -212,6 +212,9 @@ def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str,
         fail("name the issuers who sign: --signer KEYFILE (signs now) and/or --cosigner ADDRESS", EXIT_USAGE)
     if len(set(named)) != len(named):
         fail("an issuer is named twice among --signer/--cosigner", EXIT_USAGE)
+    if cosigners and draft_path is None:
+        fail(f"{len(cosigners)} --cosigner(s) sign later: write a draft with --draft FILE, "
+             "then `cbdc bank sign FILE --key K` and `cbdc bank submit FILE`", EXIT_USAGE)
     if chain_id is None:
         with client(node_address) as node_client:
             chain_id = node_client.status().chain_id
