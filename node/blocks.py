@@ -303,7 +303,7 @@ def build_block(
         time_ms=time_ms,
         prev_hash=tip.block_hash,
         tx_root=tx_root([tx.txid for tx in overlay.txs]),
-        state_root=store.state_root_after(overlay),
+        state_root=store.state_root_after(overlay, executor),
         validators_hash=validators_hash,
         proposer=proposer,
         evidence_root=evidence_root(evidence),
@@ -374,7 +374,7 @@ def validate_block(
         raise bad("tx_root does not match the block's transactions")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)
     overlay = apply_block_txs(store, txs, genesis, ctx, sigcache, executor=executor)
-    state = store.state_root_after(overlay)
+    state = store.state_root_after(overlay, executor)
     if header.state_root != state:
         raise bad(
             f"state_root {header.state_root.hex()[:16]} differs from the state its transactions "

@@ -26,7 +26,8 @@ results are identical either way (tests compare the two), `BACKEND` says which o
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from node.types import OutPoint, Output, Wallet
@@ -171,3 +172,28 @@ class MuHash3072:
 
     def __repr__(self) -> str:
         return f"MuHash3072({self.digest().hex()})"
+
+
+def product_int(elements: Sequence[bytes]) -> int:
+    """product() as a plain int (picklable the same way whatever the backend): the task a
+    worker runs for parallel_product."""
+    return int(product(elements))
+
+
+def parallel_product(
+    executor: Executor, inserted: Sequence[bytes], removed: Sequence[bytes], chunk: int = 1_024
+) -> MuHash3072:
+    """An accumulator of `inserted` over `removed`, the products computed on `executor`'s
+    workers in chunks (a block's thousands of elements), combined here."""
+    parts = [
+        (is_insert, executor.submit(product_int, elements[i : i + chunk]))
+        for is_insert, elements in ((True, inserted), (False, removed))
+        for i in range(0, len(elements), chunk)
+    ]
+    result = MuHash3072()
+    for is_insert, future in parts:
+        if is_insert:
+            result.numerator = _reduce(result.numerator * future.result())
+        else:
+            result.denominator = _reduce(result.denominator * future.result())
+    return result

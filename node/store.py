@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ from proto import ledger_pb2
 
 from node.errors import Code, LedgerError
 from node.genesis import Genesis
-from node.muhash import MuHash3072
+from node.muhash import MuHash3072, parallel_product
 from node.state import Overlay
 from node.types import OutPoint, Output, Supply, Wallet
 
@@ -74,6 +75,8 @@ P_NODE_RESERVED = b"n"
 _LRU_CACHE_BYTES = 32 << 20
 _WRITE_BUFFER_BYTES = 16 << 20
 _BLOOM_BITS = 10
+# Below this many set-hash elements a block's products are cheaper here than shipped out.
+_PARALLEL_PRODUCT_MIN = 512
 # Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
 # and covers the working set of several full blocks.
 CACHE_ENTRIES = 65_536
@@ -306,15 +309,16 @@ class Store:
         """The state root of the committed state (== tip().state_root)."""
         return self._tip.state_root
 
-    def state_root_after(self, overlay: Overlay) -> bytes:
+    def state_root_after(self, overlay: Overlay, executor: Executor | None = None) -> bytes:
         """The state root once `overlay` is committed on top of the current tip. No write.
 
         Incremental: multiplies the stored accumulator by the overlay's created UTXOs and new
-        wallet records and divides by its spent UTXOs and replaced records.
+        wallet records and divides by its spent UTXOs and replaced records. With an executor
+        (e.g. node.sigverify.verification_pool) the products run on its workers.
         """
-        return self._delta(overlay).root
+        return self._delta(overlay, executor).root
 
-    def _delta(self, overlay: Overlay) -> StateDelta:
+    def _delta(self, overlay: Overlay, executor: Executor | None = None) -> StateDelta:
         if overlay.base is not self:
             raise ValueError("overlay was not built on this store")
         cached = self._last_delta
@@ -343,8 +347,11 @@ class Store:
             inserted.append(b"w" + encoded)
             wallets.append((address, encoded))
         accumulator = self._accumulator.copy()
-        accumulator.insert_many(inserted)
-        accumulator.remove_many(removed)
+        if executor is None or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
+            accumulator.insert_many(inserted)
+            accumulator.remove_many(removed)
+        else:
+            accumulator.combine(parallel_product(executor, inserted, removed))
         accumulator.normalize()  # the one modular inverse of this root
         supply = overlay.supply()
         delta = StateDelta(

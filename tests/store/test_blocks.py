@@ -231,6 +231,9 @@ def test_parallel_verification_agrees_with_sequential(tmp_path: Path, kind: str,
         par = Node(str(tmp_path / "par"), NET, executor=pool)
         try:
             raws = [issue(n + 1, n) for n in range(70)]  # > 2 verification chunks
+            # ... and > 512 new outputs, so the state root's products run on the pool too.
+            outputs = [(NET.banks[1].public, 3)] * 120
+            raws += [build_issue(NET.chain, outputs, NET.issuers[:2], 1_000 + n) for n in range(5)]
             a = seq.propose(raws)
             b = par.propose(raws)
             assert a.block_bytes == b.block_bytes
@@ -247,9 +250,9 @@ def test_parallel_verification_agrees_with_sequential(tmp_path: Path, kind: str,
             # The pool recorded its successes: validating the good block again verifies nothing.
             fresh = SignatureCache()
             par.validate(a.block_bytes, sigcache=fresh)
-            assert len(fresh) == 70
+            assert len(fresh) == 75
             seq.validate(a.block_bytes, sigcache=fresh)
-            assert (fresh.stats().hits, fresh.stats().misses) == (70, 0)
+            assert (fresh.stats().hits, fresh.stats().misses) == (75, 0)
             seq.commit(a.block_bytes)
             par.commit(b.block_bytes)
             assert seq.store.fingerprint() == par.store.fingerprint()

@@ -5,11 +5,20 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.muhash import PRIME, SIZE, MuHash3072, element_number, utxo_element, wallet_element
+from node.muhash import (
+    PRIME,
+    SIZE,
+    MuHash3072,
+    element_number,
+    parallel_product,
+    utxo_element,
+    wallet_element,
+)
 from node.types import OutPoint, Output, Wallet
 
 elements = st.lists(st.binary(min_size=1, max_size=50), unique=True, max_size=12)
@@ -115,3 +124,13 @@ def test_python_int_backend_gives_the_same_digests() -> None:
     assert digest == h.digest().hex()
     h.insert(b"d")
     assert restored == h.digest().hex()
+
+
+@given(elements, elements, st.integers(1, 5))
+def test_parallel_product_equals_sequential(inserted: list[bytes], removed: list[bytes], chunk: int) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        parallel = parallel_product(pool, inserted, removed, chunk=chunk)
+    h = MuHash3072()
+    h.insert_many(inserted)
+    h.remove_many(removed)
+    assert parallel == h and parallel.digest() == h.digest()
