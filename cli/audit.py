@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from cli.common import EXIT_REJECTED, EXIT_USAGE, fail
-from cli.connect import client, handle_errors, json_option, node_option
+from cli.connect import client, handle_errors, json_option, node_option, txid_bytes
 from cli.format import emit_json, format_yuan, merge, money
 
 
@@ -128,16 +128,6 @@ def _home_paths(home: Path) -> tuple[Path, Path]:
     return home_paths(home)
 
 
-def _txid(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        fail(f"txid {text!r} is not hex (a txid is 64 hex characters)", EXIT_USAGE)
-    if len(raw) != 32:
-        fail(f"txid {text!r} is {len(raw)} bytes; a txid is 32 bytes (64 hex characters)", EXIT_USAGE)
-    return raw
-
-
 @audit.command()
 @click.argument("txid")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -154,7 +144,7 @@ def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) 
     from node.audit import build_proof
     from proto import node_pb2
 
-    raw_txid = _txid(txid)
+    raw_txid = txid_bytes(txid)
     with client(node_address) as node_client:
         reply = node_client.transaction(raw_txid)
         if reply.status != node_pb2.TX_STATUS_COMMITTED:

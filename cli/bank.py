@@ -198,6 +198,7 @@ def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str,
     once; otherwise write a draft with --draft, pass it to each cosigner for `bank sign`,
     then `bank submit` it.
 
+    \b
     Examples:
       cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --signer issuer-2.key
       cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --cosigner cbdc1... --draft d.json

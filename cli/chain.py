@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.common import EXIT_USAGE, fail
-from cli.connect import address_bytes, client, handle_errors, json_option, node_option
+from cli.connect import address_bytes, client, handle_errors, json_option, node_option, txid_bytes
 from cli.format import (
     emit_json,
     emit_json_line,
@@ -201,16 +201,6 @@ def block(at: str | None, node_address: str | None, as_json: bool) -> None:
                     [(i, t["txid"], t["kind"], _tx_summary(t)) for i, t in enumerate(doc["txs"])])
 
 
-def _txid(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        fail(f"txid {text!r} is not hex (a txid is 64 hex characters)", EXIT_USAGE)
-    if len(raw) != 32:
-        fail(f"txid {text!r} is {len(raw)} bytes; a txid is 32 bytes (64 hex characters)", EXIT_USAGE)
-    return raw
-
-
 @chain.command()
 @click.argument("txid")
 @node_option
@@ -224,7 +214,7 @@ def tx(txid: str, node_address: str | None, as_json: bool) -> None:
     from proto import node_pb2
 
     with client(node_address) as node_client:
-        reply = node_client.transaction(_txid(txid))
+        reply = node_client.transaction(txid_bytes(txid))
     doc = tx_doc(reply.tx)
     committed = reply.status == node_pb2.TX_STATUS_COMMITTED
     doc["status"] = "committed" if committed else "pending"

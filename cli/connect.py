@@ -143,6 +143,17 @@ def hex_bytes(text: str, what: str, size: int) -> bytes:
     return raw
 
 
+def txid_bytes(text: str) -> bytes:
+    """A 32-byte transaction id given as 64 hex characters; a usage error otherwise."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        fail(f"txid {text!r} is not hex (a txid is 64 hex characters)", EXIT_USAGE)
+    if len(raw) != 32:
+        fail(f"txid {text!r} is {len(raw)} bytes; a txid is 32 bytes (64 hex characters)", EXIT_USAGE)
+    return raw
+
+
 # --- submitting -------------------------------------------------------------------------
 
 DEFAULT_WAIT_S = 30.0

@@ -21,6 +21,7 @@ from consensus.commit import encode_commit
 from consensus.messages import VoteType, sign_vote
 from devnet import network
 from devnet.processes import DevnetRecord, stop
+from node.crypto import sha256
 from node.keys import load_key
 from proto import consensus_pb2, ledger_pb2
 from tests.cli.helpers import assert_error, mistype, ok, ok_json, run
@@ -305,8 +306,6 @@ def test_forged_state_root_signed_by_validators_is_caught(
         header = ledger_pb2.BlockHeader.FromString(block.header)
         header.state_root = bytes(32)
         block.header = header.SerializeToString()
-        from node.crypto import sha256
-
         digest = sha256(block.header)
         votes = [sign_vote(k, network.CHAIN_ID, height, 0, VoteType.PRECOMMIT, digest) for k in signers]
         committed.block = block.SerializeToString()
