@@ -21,7 +21,7 @@ import contextlib
 import os
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from proto import node_pb2, node_pb2_grpc
 from node.config import PeerConfig
 from node.crypto import verify
 from node.errors import LedgerError
-from node.grpc_server import PEER_SERVICE, channel_options, start_server
+from node.grpc_server import PEER_SERVICE, GrpcServer, channel_options, start_server
 from node.logs import FieldLogger, get_logger
 from node.metrics import NodeMetrics
 
@@ -101,9 +101,9 @@ class PeerNetwork:
 
     `handler(peer_key, message)` is awaited for every message an authenticated peer sends,
     in the order that peer sent them; while it runs, that peer's stream is not read, which
-    is the back-pressure that makes a flooding peer's own queue overflow. Exceptions from
-    it are logged and counted, never fatal to the stream. All methods must be called from
-    the event loop the network runs in.
+    is the back-pressure that makes a flooding peer's own queue overflow. Calls for
+    different peers may interleave. Exceptions from it are logged and counted, never fatal
+    to the stream. All methods must be called from the event loop the network runs in.
     """
 
     def __init__(
@@ -144,7 +144,10 @@ class PeerNetwork:
         self._status: bytes | None = None  # our latest StatusAnnouncement, serialized
         self._started = False
         self._stopping = False
-        self._own_server: Any = None  # GrpcServer when start() built one
+        self._own_server: GrpcServer | None = None  # when start() built one
+        # Fire-and-forget tasks (peer removals, connect callbacks): referenced here so the
+        # loop cannot garbage-collect them half-way, and awaited by stop().
+        self._background: set[asyncio.Task[None]] = set()
         self.update_peers(peers)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -156,6 +159,8 @@ class PeerNetwork:
     async def start(self, listen: str | None = None) -> int | None:
         """Start dialling the peers. With `listen`, also serve the Peer service on a server
         of our own (with health and reflection) and return its bound port."""
+        if self._started:
+            raise RuntimeError("PeerNetwork.start() called twice")
         port = None
         if listen is not None:
             self._own_server = await start_server(
@@ -174,6 +179,9 @@ class PeerNetwork:
             *(out.stop(reason) for out in self._outbound.values()),
             *(inb.close(reason) for inb in list(self._inbound.values())),
         )
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._own_server is not None:
             await self._own_server.stop(grace=1.0)
             self._own_server = None
@@ -186,16 +194,23 @@ class PeerNetwork:
         for key, out in list(self._outbound.items()):
             if key not in wanted or wanted[key].address != out.address:
                 del self._outbound[key]
-                asyncio.get_running_loop().create_task(out.stop("no longer a configured peer"))
+                self._spawn(out.stop("no longer a configured peer"))
                 inbound = self._inbound.get(key)
-                if key not in wanted and inbound is not None:
-                    asyncio.get_running_loop().create_task(inbound.close("no longer a configured peer"))
+                if key not in wanted:
+                    self._announced.pop(key, None)
+                    if inbound is not None:
+                        self._spawn(inbound.close("no longer a configured peer"))
         for key, peer in wanted.items():
             if key not in self._outbound:
                 out = _Outbound(self, key, peer.address)
                 self._outbound[key] = out
                 if self._started and not self._stopping:
                     out.start()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -307,6 +322,8 @@ class PeerNetwork:
             self.metrics.dropped("bad_handshake")
             self.log.warning("inbound handshake timed out", remote=context.peer())
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "bad_handshake: handshake timed out")
+        if self._stopping:  # stop() ran during the handshake and will not see this stream
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting_down: this node is stopping")
         inbound = _Inbound(self, key, requests, context)
         previous = self._inbound.get(key)
         self._inbound[key] = inbound
@@ -552,7 +569,7 @@ class _Outbound:
             if net._status is not None:  # the peer learns our height first thing
                 self.queue.appendleft((net._status, "status"))
             if net._on_connected is not None:
-                asyncio.get_running_loop().create_task(self._notify_connected())
+                net._spawn(self._notify_connected())
             try:
                 await self._pump(call)
             except Exception as exc:

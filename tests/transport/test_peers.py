@@ -74,12 +74,18 @@ def test_four_validators_exchange_every_kind_of_message_in_order() -> None:
 
 def test_stop_tells_peers_goodbye_and_a_late_joiner_learns_our_status() -> None:
     async def scenario() -> None:
-        a, b = await start_member(), await start_member()
+        connected: list[bytes] = []
+
+        async def on_connected(key: bytes) -> None:
+            connected.append(key)
+
+        a, b = await start_member(on_peer_connected=on_connected), await start_member()
         a.net.announce_status(3, b"\x03" * 32)  # before any connection exists
         a.net.update_peers([b.peer_config()])
         b.net.update_peers([a.peer_config()])
         await fully_connected([a, b])
         await wait_until(lambda: b.net.max_peer_height() == 3, what="status sent on connect")
+        assert connected == [b.key]
         await a.net.stop("maintenance")
         await wait_until(lambda: not b.net.connected_peers(), what="b to notice")
         state = b.net.peer_states()[0]
