@@ -30,7 +30,7 @@ import grpc.aio
 import nacl.signing
 from proto import node_pb2, node_pb2_grpc
 
-from node.config import PeerConfig
+from node.config import NodeConfig, PeerConfig
 from node.crypto import verify
 from node.errors import LedgerError
 from node.grpc_server import PEER_SERVICE, GrpcServer, channel_options, start_server
@@ -149,6 +149,32 @@ class PeerNetwork:
         # loop cannot garbage-collect them half-way, and awaited by stop().
         self._background: set[asyncio.Task[None]] = set()
         self.update_peers(peers)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: NodeConfig,
+        chain_id: str,
+        signing_seed: bytes,
+        handler: MessageHandler,
+        *,
+        metrics: NodeMetrics | None = None,
+        on_peer_connected: ConnectedHandler | None = None,
+    ) -> PeerNetwork:
+        """A network with the peers and limits of a node's config ([p2p] and [grpc])."""
+        p2p = config.p2p
+        return cls(
+            chain_id,
+            signing_seed,
+            handler,
+            peers=p2p.peers,
+            metrics=metrics,
+            max_message_bytes=config.grpc.max_message_bytes,
+            send_queue_size=p2p.send_queue_size,
+            reconnect_min_s=p2p.reconnect_min_ms / 1000,
+            reconnect_max_s=p2p.reconnect_max_ms / 1000,
+            on_peer_connected=on_peer_connected,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import grpc
 import grpc.aio
 import pytest
 
-from node.config import PeerConfig
+from node.config import PeerConfig, load_config, write_default_config
 from node.crypto import sign, verify
 from node.peers import CONNECT_METHOD, PeerNetwork, handshake_message
 from proto import node_pb2
@@ -316,5 +317,29 @@ def test_garbage_on_the_peer_stream_ends_only_that_stream() -> None:
         a.net.broadcast(vote(b"still-here"))
         await wait_until(lambda: b.inbox.votes_from(a.key)[-1:] == [b"still-here"], what="a heard again")
         await stop_all([a, b])
+
+    asyncio.run(scenario())
+
+
+def test_a_network_built_from_a_node_config_connects(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        b = await start_member()
+        seed = os.urandom(32)
+        a_key = PeerNetwork(CHAIN, seed, Inbox()).public_key
+        config = write_default_config(
+            tmp_path,
+            p2p={"peers": [b.peer_config()], "reconnect_min_ms": 20, "send_queue_size": 4},
+            grpc={"max_message_bytes": 128 * 1024},
+            block={"max_bytes": 64 * 1024},
+        )
+        a = PeerNetwork.from_config(load_config(tmp_path), CHAIN, seed, Inbox())
+        assert (a.public_key, a.send_queue_size, a.max_message_bytes) == (a_key, 4, 128 * 1024)
+        assert a.reconnect_min_s == 0.02 and config.p2p.peers == (b.peer_config(),)
+        b.net.update_peers([PeerConfig("127.0.0.1:1", a_key)])  # b need not reach a to hear it
+        await a.start()
+        a.broadcast(vote(b"configured"))
+        await wait_until(lambda: b.inbox.votes_from(a_key) == [b"configured"], what="vote")
+        await a.stop()
+        await b.net.stop()
 
     asyncio.run(scenario())
