@@ -140,6 +140,18 @@ class ConsensusMachine:
         """What the node answered for this block at this height (None: not asked/answered)."""
         return self._validity.get(block_hash)
 
+    def vote_of(self, validator: bytes, round_: int, vote_type: VoteType) -> bytes | None:
+        """The first signed vote received from this validator at (current height, round, type)."""
+        votes = self._votes.get((round_, vote_type))
+        vote = votes.by_validator.get(validator) if votes else None
+        return vote.raw if vote else None
+
+    def votes_for(self, round_: int, vote_type: VoteType, block_hash: bytes) -> list[bytes]:
+        """The signed votes held for this hash at (current height, round, type): what a gossip
+        layer relays, e.g. the prevotes that prove a lock (round = valid_round)."""
+        votes = self._votes.get((round_, vote_type))
+        return votes.votes_for(block_hash) if votes else []
+
     def state(self) -> RoundState:
         return RoundState(
             self.height, self.round, self.step, self.locked_round, self.locked_hash,
@@ -250,7 +262,7 @@ class ConsensusMachine:
         key = (vote.round, vote.type)
         votes = self._votes.get(key)
         earlier = votes.by_validator.get(vote.validator) if votes else None
-        if earlier is not None and earlier.body == vote.body:
+        if earlier is not None and (earlier.body == vote.body or votes.has(vote.validator, vote.block_hash)):
             self.ignored["duplicate"] += 1
             return
         if earlier is None and not self._admit_round(vote.validator, vote.round):
@@ -262,9 +274,12 @@ class ConsensusMachine:
                 return
         if earlier is not None:
             self.ignored["conflicting_vote"] += 1
-            if earlier.block_hash != vote.block_hash:
-                self._report_double_vote(earlier, vote)
-            return
+            self._report_double_vote(earlier, vote)
+            # Count the second vote too (see RoundVotes), but only for values that can
+            # matter -- nil or a block proposed at this height -- so an equivocator
+            # cannot make us store an unbounded number of votes.
+            if vote.block_hash and vote.block_hash not in self._known_blocks:
+                return
         if votes is None:
             votes = self._votes[key] = RoundVotes()
         total = votes.add(vote, power)

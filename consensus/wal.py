@@ -41,6 +41,7 @@ from consensus.events import (
     BroadcastVote,
     CommitReceived,
     Decide,
+    Event,
     PersistSignState,
     ProposalReceived,
     ReportEvidence,
@@ -52,7 +53,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine, RoundState
-from consensus.messages import Step
+from consensus.messages import Step, decode_proposal, decode_vote
 
 _HEADER = struct.Struct(">II")
 MAX_RECORD_SIZE = 64 * 1024 * 1024
@@ -224,6 +225,12 @@ def entries_for_height(entries: Sequence[WalEntry], store_height: int) -> list[W
     return list(entries[start:])
 
 
+def _height_of(action: BroadcastProposal | BroadcastVote) -> int:
+    if isinstance(action, BroadcastProposal):
+        return decode_proposal(action.message, verify=False).height
+    return decode_vote(action.message, verify=False).height
+
+
 def replay(machine: ConsensusMachine, entries: Iterable[WalEntry], start: StartHeight) -> ReplayResult:
     """Rebuild `machine` (fresh, signer loaded from the persisted sign-state) from the log.
 
@@ -234,12 +241,17 @@ def replay(machine: ConsensusMachine, entries: Iterable[WalEntry], start: StartH
     produced: list[Action] = list(machine.handle(start))
     fired: set[tuple[int, int, Step]] = set()
     built = False
+    resend: list[Action] = []
     for entry in todo:
         if isinstance(entry, OwnMessage):
-            event = (
-                ProposalReceived(entry.message, entry.block_hash) if entry.is_proposal
-                else VoteReceived(entry.message)
-            )
+            # Fed as if received, and sent again: peers may never have got it, and a vote
+            # that exists only in our log cannot count towards anyone's quorum.
+            if entry.is_proposal:
+                event: Event = ProposalReceived(entry.message, entry.block_hash)
+                resend.append(BroadcastProposal(entry.message, entry.block_hash))
+            else:
+                event = VoteReceived(entry.message)
+                resend.append(BroadcastVote(entry.message))
         elif isinstance(entry, EndHeight):
             continue
         else:
@@ -250,6 +262,11 @@ def replay(machine: ConsensusMachine, entries: Iterable[WalEntry], start: StartH
         produced.extend(machine.handle(event))
     state = machine.state()
     keep: list[Action] = []
+    sent = {a.message for a in produced if isinstance(a, BroadcastProposal | BroadcastVote)}
+    for action in resend:
+        if action.message not in sent and _height_of(action) == state.height:
+            sent.add(action.message)
+            keep.append(action)
     last_persist: PersistSignState | None = None
     for action in produced:
         if isinstance(action, PersistSignState):

@@ -1,0 +1,587 @@
+"""A deterministic simulated network of validators driving real ConsensusMachines.
+
+Everything that varies between runs comes from one seeded random.Random: message delays
+(hence reordering), drops, duplicates, a partition, crash/restart points, Byzantine
+choices. Time is simulated (an event heap ordered by (time, sequence)), so a run is a pure
+function of its SimConfig and replays exactly from its seed.
+
+The model follows the paper's partial synchrony: before the global stabilisation time
+(GST) messages may be delayed by up to `max_delay_ms`, dropped, or cut by a partition;
+from GST on every message arrives within `delta_ms`. Like a real gossip layer, a node that
+has made no progress for a while re-sends its own messages of the current height and the
+proposal it holds, and a node that hears a message from a height it has already decided
+answers with that height's commit certificate (block sync). Crashed honest validators lose
+everything but their sign-state, WAL and decided blocks, and restart by WAL replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nacl.signing
+
+from consensus.config import ConsensusConfig
+from consensus.events import (
+    Action,
+    BlockBuilt,
+    BlockValidated,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitReceived,
+    Decide,
+    PersistSignState,
+    ProposalReceived,
+    ReportEvidence,
+    RequestBlock,
+    RequestValidation,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutFired,
+    VoteReceived,
+)
+from consensus.evidence import verify_evidence
+from consensus.machine import ConsensusMachine
+from consensus.messages import VoteType, decode_proposal, decode_vote
+from consensus.signer import Signer, SignState
+from consensus.validators import ValidatorSet
+from consensus.wal import EndHeight, OwnMessage, WalCorruption, decode_records, encode_record, replay
+
+CHAIN_ID = "cbdc-sim"
+MachineFactory = Callable[[str, Signer, ConsensusConfig], ConsensusMachine]
+
+
+def validator_key(index: int) -> nacl.signing.SigningKey:
+    """Fixed keys per validator index (they do not need to vary between schedules)."""
+    return nacl.signing.SigningKey(hashlib.sha256(b"cbdc-sim-validator-%d" % index).digest())
+
+
+@dataclass(frozen=True)
+class Faults:
+    drop: float = 0.0  # probability a message sent before GST is lost
+    duplicate: float = 0.0  # probability a message is delivered twice
+    min_delay_ms: int = 1
+    max_delay_ms: int = 20  # before GST (random delays reorder messages)
+    delta_ms: int = 20  # after GST, every message arrives within this
+    partition: bool = False  # split the validators in two sides until GST
+    gst_ms: int = 0
+    crashes: int = 0  # crash/restart cycles of honest validators before GST
+    tear_wal: bool = True  # a crash may tear the last WAL record
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int
+    powers: tuple[int, ...] = (1, 1, 1, 1)
+    byzantine: tuple[tuple[int, str], ...] = ()  # (validator index, strategy name)
+    heights: int = 2
+    faults: Faults = field(default_factory=Faults)
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    # Termination: a height that starts after GST is decided by every honest validator
+    # within this many rounds (None: 2n + 2).
+    max_rounds_after_gst: int | None = None
+    gossip_interval_ms: int = 1000
+    machine_factory: MachineFactory | None = field(default=None, compare=False)
+    trace: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class NetMsg:
+    kind: str  # "proposal", "vote", "votes" (several in one delivery), "commit"
+    data: Any  # bytes, or a tuple of vote bytes for "votes"
+    block_hash: bytes
+    src: int
+    height: int
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    violations: list[str]
+    decisions: dict[int, dict[int, tuple[bytes, int]]]  # node -> height -> (hash, round)
+    trace: list[tuple]
+    end_time_ms: int
+    events: int
+    messages: int
+    verifications: int
+    warnings: list[str]
+    evidence: dict[int, set[tuple[bytes, int, int, int]]]
+    expected_evidence: set[tuple[int, tuple[bytes, int, int, int]]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def trace_text(self, last: int | None = None) -> str:
+        lines = self.trace if last is None else self.trace[-last:]
+        return "\n".join(format_trace_line(t) for t in lines)
+
+    def digest(self) -> str:
+        """A fingerprint of the whole run (for replay-exactness checks)."""
+        h = hashlib.sha256()
+        for t in self.trace:
+            h.update(repr(t).encode())
+        return h.hexdigest()
+
+    def report(self, last: int = 60) -> str:
+        return (
+            f"simulation failed: seed={self.config.seed} config={self.config!r}\n"
+            + "\n".join(f"  violation: {v}" for v in self.violations)
+            + f"\n--- last {last} trace lines (replay: run_simulation(config)) ---\n"
+            + self.trace_text(last)
+        )
+
+
+def format_trace_line(t: tuple) -> str:
+    time_ms, node, what, *rest = t
+    return f"{time_ms:>8} n{node:<2} {what} " + " ".join(
+        x.hex()[:8] if isinstance(x, bytes) else str(x) for x in rest
+    )
+
+
+def _short(event: Any) -> tuple:
+    if isinstance(event, NetMsg):
+        if event.kind == "votes":
+            return ("recv", "votes", event.src, len(event.data))
+        return ("recv", event.kind, event.src, event.height, event.block_hash)
+    if isinstance(event, TimeoutFired):
+        return ("timeout", event.height, event.round, event.step.name)
+    if isinstance(event, BlockValidated):
+        return ("validated", event.block_hash, event.valid)
+    if isinstance(event, BlockBuilt):
+        return ("built", event.height, event.round, event.block_hash)
+    if isinstance(event, StartHeight):
+        return ("start", event.height)
+    return (type(event).__name__,)
+
+
+class Node:
+    """An honest validator: a ConsensusMachine plus the duties of a node, in memory."""
+
+    def __init__(self, world: World, index: int) -> None:
+        self.world = world
+        self.index = index
+        self.key = validator_key(index)
+        self.public_key = bytes(self.key.verify_key)
+        self.sign_state = b""  # "durable": survives crashes
+        self.signed_history: set[bytes] = set()  # every message ever persisted before sending
+        self.wal = bytearray()  # "durable" too, except a torn last record
+        self.last_record = 0
+        self.store: dict[int, tuple[bytes, bytes]] = {}  # decided height -> (hash, certificate)
+        self.machine: ConsensusMachine | None = None
+        self.up = False
+        self.gen = 0
+        self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
+        self.proposals: dict[tuple[int, int], NetMsg] = {}
+        self.commit_sent: dict[tuple[int, int], int] = {}
+
+    # -- life cycle
+    def boot(self) -> None:
+        w = self.world
+        state = SignState.decode(self.sign_state) if self.sign_state else None
+        self.machine = w.machine_factory(CHAIN_ID, Signer(self.key, state), w.config.consensus)
+        self.up = True
+        try:
+            contents = decode_records(bytes(self.wal))
+        except WalCorruption as exc:
+            w.violation(f"n{self.index}: {exc}")
+            return
+        if contents.warning:
+            w.warnings.append(f"n{self.index}: {contents.warning}")
+            del self.wal[contents.valid_length :]
+        height = len(self.store)
+        if height >= w.config.heights:
+            return
+        self.own = []
+        result = replay(self.machine, contents.entries, StartHeight(height + 1, w.validators))
+        w.log(self.index, "replayed", result.replayed, result.state.height, result.state.round)
+        self.execute(result.actions)
+
+    def crash(self) -> None:
+        self.up = False
+        self.gen += 1
+        self.machine = None
+        if self.world.config.faults.tear_wal and self.last_record > 1 and self.world.rng.random() < 0.5:
+            cut = self.world.rng.randrange(1, self.last_record)
+            del self.wal[len(self.wal) - cut :]
+            self.last_record = 0
+
+    def append_wal(self, entry: Any) -> None:
+        record = encode_record(entry)
+        self.wal += record
+        self.last_record = len(record)
+
+    # -- inputs
+    def deliver(self, event: Any) -> None:
+        if not self.up or self.machine is None:
+            return
+        if isinstance(event, NetMsg):
+            self.receive(event)
+            return
+        if not isinstance(event, StartHeight):
+            self.append_wal(event)
+        self.execute(self.machine.handle(event))
+
+    def receive(self, msg: NetMsg) -> None:
+        m = self.machine
+        assert m is not None
+        if msg.kind == "commit":
+            if msg.height == m.height and m.decision is None:
+                self.feed(CommitReceived(msg.data, msg.block_hash))
+            return
+        if msg.height in self.store and msg.src != self.index:
+            # The sender is behind: help it catch up with the commit (block sync).
+            last = self.commit_sent.get((msg.src, msg.height))
+            if last is None or self.world.now - last >= self.world.config.gossip_interval_ms:
+                self.commit_sent[(msg.src, msg.height)] = self.world.now
+                block_hash, cert = self.store[msg.height]
+                reply = NetMsg("commit", cert, block_hash, self.index, msg.height)
+                self.world.send(self.index, msg.src, reply)
+        if msg.kind == "proposal":
+            self.proposals.setdefault((msg.height, self.world.round_of_proposal(msg.data)), msg)
+            self.feed(ProposalReceived(msg.data, msg.block_hash))
+        elif msg.kind == "vote":
+            self.feed_vote(msg.data)
+        else:
+            for raw in msg.data:
+                self.feed_vote(raw)
+                if self.machine is None:
+                    return
+
+    def feed_vote(self, raw: bytes) -> None:
+        self.feed(VoteReceived(raw))
+        self.world.check_evidence_duty(self, raw)
+
+    def feed(self, event: Any) -> None:
+        assert self.machine is not None
+        self.append_wal(event)
+        self.execute(self.machine.handle(event))
+
+    # -- outputs
+    def execute(self, actions: list[Action]) -> None:
+        w = self.world
+        for a in actions:
+            if isinstance(a, PersistSignState):
+                self.sign_state = a.data
+                self.signed_history.add(SignState.decode(a.data).signed_message)
+            elif isinstance(a, BroadcastProposal | BroadcastVote):
+                # Persist-before-send: the durable sign-state must already hold this message.
+                if a.message not in self.signed_history:
+                    w.violation(f"n{self.index} broadcast a message its persisted sign-state does not hold")
+                self.append_wal(OwnMessage.of(a))
+                self.broadcast_own(a)
+            elif isinstance(a, ScheduleTimeout):
+                w.schedule(
+                    w.now + a.duration_ms, self.index, TimeoutFired(a.height, a.round, a.step), self.gen
+                )
+            elif isinstance(a, RequestBlock):
+                block_hash = self.build_block(a)
+                w.schedule(w.now, self.index, BlockBuilt(a.height, a.round, block_hash), self.gen)
+            elif isinstance(a, RequestValidation):
+                valid = w.block_validity.get(a.block_hash, False)
+                answer = BlockValidated(a.block_hash, valid)
+                w.schedule(w.now + w.rng.randrange(0, 3), self.index, answer, self.gen)
+            elif isinstance(a, Decide):
+                self.on_decide(a)
+            elif isinstance(a, ReportEvidence):
+                w.on_evidence(self.index, a.evidence)
+
+    def build_block(self, a: RequestBlock) -> bytes:
+        return self.world.new_block(self.index, a.height, a.round, valid=True)
+
+    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+        w = self.world
+        w.check_equivocation(self, a)
+        m = self.machine
+        height = m.height if m else 0
+        if isinstance(a, BroadcastProposal):
+            msg = NetMsg("proposal", a.message, a.block_hash, self.index, height)
+        else:
+            msg = NetMsg("vote", a.message, b"", self.index, height)
+        self.own.append(msg)
+        w.broadcast(self.index, msg)
+
+    def on_decide(self, d: Decide) -> None:
+        w = self.world
+        w.on_decision(self, d)
+        self.store[d.height] = (d.block_hash, d.certificate)
+        self.append_wal(EndHeight(d.height))
+        self.own = []
+        if d.height < w.config.heights:
+            w.schedule(w.now, self.index, StartHeight(d.height + 1, w.validators), self.gen)
+
+    def gossip_tick(self) -> None:
+        """Re-send own messages of the current height and the proposals held for it: the
+        retransmission of a gossip layer, which turns the lossy links before GST into the
+        paper's "every message from a correct process eventually arrives"."""
+        m = self.machine
+        if not self.up or m is None or m.decision is not None:
+            return
+        self.world.log(self.index, "resend", len(self.own))
+        for msg in self.own:
+            self.world.broadcast(self.index, msg)
+        for (height, _), held in self.proposals.items():
+            if height == m.height:
+                self.world.broadcast(self.index, held)
+        # Relay the prevotes that justify our valid value (CometBFT gossips the POL votes
+        # the same way): peers that missed some of them could otherwise never accept a
+        # re-proposal of a value that honest validators are locked on.
+        if m.valid_round >= 0:
+            pol = m.votes_for(m.valid_round, VoteType.PREVOTE, m.valid_hash)
+            self.world.broadcast(self.index, NetMsg("votes", tuple(pol), b"", self.index, m.height))
+
+
+class World:
+    def __init__(self, config: SimConfig) -> None:
+        from consensus.sim.byzantine import STRATEGIES  # strategies subclass Node
+
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.machine_factory: MachineFactory = config.machine_factory or ConsensusMachine
+        n = len(config.powers)
+        self.byzantine = dict(config.byzantine)
+        self.nodes: list[Node] = [
+            STRATEGIES[self.byzantine[i]](self, i) if i in self.byzantine else Node(self, i) for i in range(n)
+        ]
+        self.validators = ValidatorSet(
+            (node.public_key, p) for node, p in zip(self.nodes, config.powers, strict=True)
+        )
+        byz_power = sum(config.powers[i] for i in self.byzantine)
+        if 3 * byz_power >= self.validators.total_power:
+            raise ValueError("Byzantine validators must hold less than a third of the power")
+        self.honest = [i for i in range(n) if i not in self.byzantine]
+        self.now = 0
+        self.seq = 0
+        self.queue: list[tuple[int, int, int, Any, int]] = []
+        self.block_validity: dict[bytes, bool] = {}
+        self.violations: list[str] = []
+        self.warnings: list[str] = []
+        self.trace: list[tuple] = []
+        self.decided: dict[int, bytes] = {}  # height -> first honest decision
+        self.decisions: dict[int, dict[int, tuple[bytes, int]]] = {i: {} for i in self.honest}
+        self.height_started: dict[int, int] = {}  # height -> time first honest node started it
+        self.sent_by_honest: dict[tuple, bytes] = {}
+        self.evidence: dict[int, set[tuple[bytes, int, int, int]]] = {i: set() for i in range(n)}
+        self.expected_evidence: set[tuple[int, tuple[bytes, int, int, int]]] = set()
+        self.injected: dict[tuple[bytes, int, int, int], tuple[bytes, bytes]] = {}
+        self.events = 0
+        self.messages = 0
+        self.side: dict[int, int] = {}
+        f = config.faults
+        if f.partition:
+            order = list(range(n))
+            self.rng.shuffle(order)
+            cut = self.rng.randrange(1, n)
+            self.side = {i: (0 if pos < cut else 1) for pos, i in enumerate(order)}
+
+    # -- scheduling
+    def schedule(self, at: int, node: int, item: Any, gen: int) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, node, item, gen))
+
+    def log(self, node: int, *what: Any) -> None:
+        if self.config.trace:
+            self.trace.append((self.now, node, *what))
+
+    def violation(self, text: str) -> None:
+        self.violations.append(f"t={self.now}ms {text}")
+
+    def send(self, src: int, dst: int, msg: NetMsg) -> None:
+        f = self.config.faults
+        rng = self.rng
+        before_gst = self.now < f.gst_ms
+        if before_gst:
+            if self.side and self.side[src] != self.side[dst]:
+                return
+            if f.drop and rng.random() < f.drop:
+                return
+            delay = rng.randint(f.min_delay_ms, f.max_delay_ms)
+        else:
+            delay = rng.randint(f.min_delay_ms, max(f.min_delay_ms, f.delta_ms))
+        self.schedule(self.now + delay, dst, msg, -1)
+        if f.duplicate and rng.random() < f.duplicate:
+            self.schedule(self.now + delay + rng.randint(0, f.max_delay_ms), dst, msg, -1)
+
+    def broadcast(self, src: int, msg: NetMsg) -> None:
+        for dst in range(len(self.nodes)):
+            if dst != src:
+                self.send(src, dst, msg)
+
+    def new_block(self, proposer: int, height: int, round_: int, valid: bool) -> bytes:
+        self.seq += 1
+        block_hash = hashlib.sha256(b"block/%d/%d/%d/%d" % (proposer, height, round_, self.seq)).digest()
+        self.block_validity[block_hash] = valid
+        return block_hash
+
+    @staticmethod
+    def round_of_proposal(raw: bytes) -> int:
+        return decode_proposal(raw, verify=False).round
+
+    # -- invariants
+    def check_equivocation(self, node: Node, a: BroadcastProposal | BroadcastVote) -> None:
+        if node.index in self.byzantine:
+            return
+        if isinstance(a, BroadcastProposal):
+            p = decode_proposal(a.message, verify=False)
+            key: tuple = (node.index, p.height, p.round, 0)
+            body = p.body
+        else:
+            v = decode_vote(a.message, verify=False)
+            key = (node.index, v.height, v.round, int(v.type))
+            body = v.body
+        earlier = self.sent_by_honest.setdefault(key, body)
+        if earlier != body:
+            self.violation(
+                f"honest n{node.index} equivocated at height {key[1]} round {key[2]} kind {key[3]}"
+            )
+
+    def on_decision(self, node: Node, d: Decide) -> None:
+        self.log(node.index, "DECIDE", d.height, d.round, d.block_hash)
+        if node.index in self.byzantine:
+            return
+        self.decisions[node.index][d.height] = (d.block_hash, d.round)
+        first = self.decided.setdefault(d.height, d.block_hash)
+        if first != d.block_hash:
+            self.violation(
+                f"agreement: n{node.index} decided {d.block_hash.hex()[:8]} at height {d.height}, "
+                f"another honest validator decided {first.hex()[:8]}"
+            )
+        if not self.block_validity.get(d.block_hash, False):
+            self.violation(f"validity: n{node.index} decided invalid block {d.block_hash.hex()[:8]}")
+
+    def on_evidence(self, reporter: int, data: bytes) -> None:
+        dv = verify_evidence(data, self.validators, CHAIN_ID)
+        key = (dv.validator, dv.height, dv.round, int(dv.vote_a.type))
+        self.log(reporter, "EVIDENCE", dv.validator, dv.height, dv.round)
+        self.evidence[reporter].add(key)
+        accused = self.nodes_by_key.get(dv.validator)
+        if accused in self.honest:
+            self.violation(f"evidence against honest validator n{accused}")
+
+    def inject_double_vote(self, raw_a: bytes, raw_b: bytes) -> None:
+        v = decode_vote(raw_a, verify=False)
+        self.injected[(v.validator, v.height, v.round, int(v.type))] = (raw_a, raw_b)
+
+    def check_evidence_duty(self, node: Node, raw: bytes) -> None:
+        """An honest node that holds one vote of an injected double vote and has just been
+        handed the other, at that height, must have reported evidence."""
+        if not self.injected or node.index in self.byzantine or node.machine is None:
+            return
+        v = decode_vote(raw, verify=False)
+        key = (v.validator, v.height, v.round, int(v.type))
+        pair = self.injected.get(key)
+        if pair is None or node.machine.height != v.height:
+            return
+        other = pair[1] if raw == pair[0] else pair[0] if raw == pair[1] else None
+        if other is not None and node.machine.vote_of(v.validator, v.round, v.type) == other:
+            self.expected_evidence.add((node.index, key))
+
+    # -- running
+    def run(self) -> SimResult:
+        cfg = self.config
+        f = cfg.faults
+        rng = self.rng
+        self.nodes_by_key = {node.public_key: node.index for node in self.nodes}
+        for node in self.nodes:
+            self.schedule(0, node.index, "boot", 0)
+        # Crashes happen before GST (or in the first seconds when GST is 0); the network
+        # counts as stable once GST has passed and every crashed validator is back.
+        self.stable_ms = f.gst_ms
+        for _ in range(f.crashes):
+            victim = rng.choice(self.honest)
+            at = rng.randint(0, max(f.gst_ms, 5000))
+            back = at + rng.randint(1, 3000)
+            self.schedule(at, victim, "crash", -1)
+            self.schedule(back, victim, "restart", -1)
+            self.stable_ms = max(self.stable_ms, back)
+        for node in self.nodes:
+            self.schedule(f.gst_ms + rng.randint(0, cfg.gossip_interval_ms), node.index, "tick", -1)
+        n = len(cfg.powers)
+        rounds_bound = cfg.max_rounds_after_gst if cfg.max_rounds_after_gst is not None else 2 * n + 2
+        c = cfg.consensus
+        per_height = sum(
+            c.propose_ms + c.prevote_ms + c.precommit_ms
+            + r * (c.propose_delta_ms + c.prevote_delta_ms + c.precommit_delta_ms)
+            + 4 * f.delta_ms + cfg.gossip_interval_ms
+            for r in range(rounds_bound + 1)
+        )
+        deadline = self.stable_ms + cfg.heights * per_height
+        while self.queue and not self.violations:
+            at, _, idx, item, gen = heapq.heappop(self.queue)
+            if at > deadline:
+                break
+            self.now = at
+            node = self.nodes[idx]
+            self.events += 1
+            if isinstance(item, str):
+                self.lifecycle(node, item)
+            elif gen != -1 and gen != node.gen:
+                continue  # a timer or local answer from before a crash
+            else:
+                if isinstance(item, NetMsg):
+                    self.messages += 1
+                elif isinstance(item, StartHeight) and item.height not in self.height_started:
+                    self.height_started[item.height] = self.now
+                if cfg.trace:
+                    self.trace.append((self.now, idx, *_short(item)))
+                node.deliver(item)
+            if self.all_decided():
+                break
+        self.final_checks(rounds_bound)
+        verifications = sum(
+            node.machine.verifications for node in self.nodes if node.machine is not None
+        )
+        return SimResult(
+            cfg, self.violations, self.decisions, self.trace, self.now, self.events, self.messages,
+            verifications, self.warnings, self.evidence, self.expected_evidence,
+        )
+
+    def lifecycle(self, node: Node, what: str) -> None:
+        if what != "tick":
+            self.log(node.index, what)
+        if what == "boot":
+            if node.index not in self.byzantine or self.byzantine[node.index] != "silent":
+                node.boot()
+        elif what == "crash" and node.up:
+            node.crash()
+        elif what == "restart" and not node.up:
+            node.boot()
+        elif what == "tick" and not self.all_decided():
+            node.gossip_tick()
+            self.schedule(self.now + self.config.gossip_interval_ms, node.index, "tick", -1)
+
+    def all_decided(self) -> bool:
+        target = self.config.heights
+        return all(len(self.decisions[i]) >= target for i in self.honest)
+
+    def final_checks(self, rounds_bound: int) -> None:
+        if self.violations:
+            return
+        for i in self.honest:
+            missing = [h for h in range(1, self.config.heights + 1) if h not in self.decisions[i]]
+            if missing:
+                self.violation(f"termination: honest n{i} never decided heights {missing}")
+        gst = self.stable_ms
+        for i in self.honest:
+            for h, (_, round_) in self.decisions[i].items():
+                started = self.height_started.get(h)
+                if started is not None and started >= gst and round_ > rounds_bound:
+                    self.violation(
+                        f"termination: n{i} needed round {round_} at height {h} started after GST "
+                        f"(bound {rounds_bound})"
+                    )
+        for node_index, key in sorted(self.expected_evidence):
+            if key not in self.evidence[node_index]:
+                self.violation(
+                    f"evidence: n{node_index} held both votes of a double vote by "
+                    f"n{self.nodes_by_key[key[0]]} at {key[1:]} but reported nothing"
+                )
+
+
+def run_simulation(config: SimConfig) -> SimResult:
+    """Run one schedule. The result is a pure function of `config` (seed included)."""
+    return World(config).run()
