@@ -124,7 +124,35 @@ class Noisy(Node):
             w.broadcast(self.index, NetMsg(old.kind, old.data, old.block_hash, self.index, old.height))
 
 
+class LockBreaker(Node):
+    """Attacks locks: proposes a fresh block whenever it proposes (ignoring the value the
+    network may be locked on) and, when it precommits a block, shows that precommit to a
+    single peer and a precommit for nil to everyone else. Honest validators survive it
+    only because of the locking rule; the test of the test relies on it."""
+
+    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+        w = self.world
+        if isinstance(a, BroadcastProposal):
+            p = decode_proposal(a.message, verify=False)
+            fresh = w.new_block(self.index, p.height, p.round, valid=True)
+            raw = sign_proposal(self.key, CHAIN_ID, p.height, p.round, -1, fresh)
+            w.broadcast(self.index, NetMsg("proposal", raw, fresh, self.index, p.height))
+            return
+        v = decode_vote(a.message, verify=False)
+        if v.type is not VoteType.PRECOMMIT or not v.block_hash:
+            super().broadcast_own(a)
+            return
+        nil = sign_vote(self.key, CHAIN_ID, v.height, v.round, v.type, NIL)
+        w.inject_double_vote(a.message, nil)
+        peers = [i for i in range(len(w.nodes)) if i != self.index]
+        favoured = w.rng.choice(peers)
+        for dst in peers:
+            raw = a.message if dst == favoured else nil
+            w.send(self.index, dst, NetMsg("vote", raw, b"", self.index, v.height))
+
+
 STRATEGIES: dict[str, type[Node]] = {
+    "lock_breaker": LockBreaker,
     "silent": Silent,
     "equivocating_proposer": EquivocatingProposer,
     "double_voter": DoubleVoter,

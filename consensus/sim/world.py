@@ -177,7 +177,7 @@ class Node:
         self.gen = 0
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
         self.proposals: dict[tuple[int, int], NetMsg] = {}
-        self.commit_sent: dict[tuple[int, int], int] = {}
+        self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
 
     # -- life cycle
     def boot(self) -> None:
@@ -234,13 +234,8 @@ class Node:
                 self.feed(CommitReceived(msg.data, msg.block_hash))
             return
         if msg.height in self.store and msg.src != self.index:
-            # The sender is behind: help it catch up with the commit (block sync).
-            last = self.commit_sent.get((msg.src, msg.height))
-            if last is None or self.world.now - last >= self.world.config.gossip_interval_ms:
-                self.commit_sent[(msg.src, msg.height)] = self.world.now
-                block_hash, cert = self.store[msg.height]
-                reply = NetMsg("commit", cert, block_hash, self.index, msg.height)
-                self.world.send(self.index, msg.src, reply)
+            # The sender is behind: it gets the commit on our next gossip tick (block sync).
+            self.lagging[msg.src] = msg.height
         if msg.kind == "proposal":
             self.proposals.setdefault((msg.height, self.world.round_of_proposal(msg.data)), msg)
             self.feed(ProposalReceived(msg.data, msg.block_hash))
@@ -319,7 +314,13 @@ class Node:
         retransmission of a gossip layer, which turns the lossy links before GST into the
         paper's "every message from a correct process eventually arrives"."""
         m = self.machine
-        if not self.up or m is None or m.decision is not None:
+        if not self.up or m is None:
+            return
+        for peer, height in sorted(self.lagging.items()):
+            block_hash, cert = self.store[height]
+            self.world.send(self.index, peer, NetMsg("commit", cert, block_hash, self.index, height))
+        self.lagging.clear()
+        if m.decision is not None:
             return
         self.world.log(self.index, "resend", len(self.own))
         for msg in self.own:
