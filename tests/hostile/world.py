@@ -1,0 +1,111 @@
+"""Fixed keys, a genesis and a small real LevelDB chain for the hostile-input tests.
+
+Deterministic keys keep every hypothesis failure reproducible. The chain (`ChainFixture`)
+is a real Store in a temp dir with a few committed blocks, so decoded blocks are validated
+against real state: UTXOs that exist, registered wallets, a tip with a real hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from consensus.validators import ValidatorSet
+from node.blocks import BuiltBlock, build_block, encode_committed, validate_block
+from node.genesis import Genesis, make_genesis
+from node.keys import KeyPair
+from node.sigcache import SignatureCache
+from node.store import Store
+from node.txbuild import build_issue, build_register, build_transfer
+from node.txcodec import decode_tx
+from node.types import OutPoint
+
+CHAIN_ID = "cbdc-hostile"
+# 2026-01-01 12:00 in UTC+8, unix ms; blocks one second apart.
+T0 = 1_767_240_000_000
+BLOCK_MS = 1_000
+
+
+def key(n: int) -> KeyPair:
+    return KeyPair.from_seed(bytes([n]) * 32)
+
+
+ISSUERS = [key(1), key(2), key(3)]
+BANKS = [key(10), key(11)]
+WALLETS = [key(20 + i) for i in range(4)]
+VALIDATORS = [key(40 + i) for i in range(4)]
+OUTSIDER = key(99)
+
+GENESIS: Genesis = make_genesis(
+    issuers=ISSUERS,
+    institutions=BANKS,
+    validators=VALIDATORS,
+    issue_threshold=2,
+    chain_id=CHAIN_ID,
+    genesis_time_ms=T0,
+)
+VALIDATOR_SET = ValidatorSet([(v.public_key, v.power) for v in GENESIS.validators])
+
+
+class ChainFixture:
+    """A real store with: an issue to both banks, four registered wallets, and one transfer
+    from bank 0 paying each wallet 10 coins. `coins[wallet index]` lists the spendable
+    (outpoint, amount) of each wallet."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store.open(str(path), GENESIS)
+        self.sigcache = SignatureCache()
+        issue = build_issue(CHAIN_ID, [(BANKS[0].public, 10_000_000), (BANKS[1].public, 10_000_000)],
+                            ISSUERS[:2], nonce=1)
+        self.commit([issue])
+        self.commit([build_register(CHAIN_ID, BANKS[i % 2], w.public, 2, nonce=10 + i)
+                     for i, w in enumerate(WALLETS)])
+        issue_txid = _txid(issue)
+        outputs = [(w.public, 1_000 + j) for w in WALLETS for j in range(10)]
+        total = sum(a for _, a in outputs)
+        pay = build_transfer(CHAIN_ID, BANKS[0], [OutPoint(issue_txid, 0)],
+                             [*outputs, (BANKS[0].public, 10_000_000 - total)], nonce=20)
+        self.commit([pay])
+        pay_txid = _txid(pay)
+        self.coins: list[list[tuple[OutPoint, int]]] = [
+            [(OutPoint(pay_txid, i * 10 + j), 1_000 + j) for j in range(10)] for i in range(len(WALLETS))
+        ]
+
+    def next_time(self) -> int:
+        return T0 + (self.store.height + 1) * BLOCK_MS
+
+    def build(self, txs: list[bytes], evidence: list[bytes] | None = None) -> BuiltBlock:
+        return build_block(
+            self.store,
+            txs,
+            GENESIS,
+            height=self.store.height + 1,
+            time_ms=self.next_time(),
+            proposer=VALIDATORS[0].public,
+            validators_hash=VALIDATOR_SET.hash(),
+            evidence=evidence or [],
+            sigcache=self.sigcache,
+        )
+
+    def validate(self, block_bytes: bytes, sigcache: SignatureCache | None = None):
+        return validate_block(
+            self.store,
+            block_bytes,
+            GENESIS,
+            expected_height=self.store.height + 1,
+            validators_hash=VALIDATOR_SET.hash(),
+            min_time_ms=self.store.tip().time_ms,
+            sigcache=sigcache or self.sigcache,
+        )
+
+    def commit(self, txs: list[bytes]) -> None:
+        built = self.build(txs)
+        assert not built.skipped, built.skipped
+        header, digest, overlay = self.validate(built.block_bytes)
+        self.store.commit_block(encode_committed(built.block_bytes, b"cert"), header, digest, overlay)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _txid(raw: bytes) -> bytes:
+    return decode_tx(raw, GENESIS).txid
