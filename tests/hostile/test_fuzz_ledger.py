@@ -24,7 +24,18 @@ from node.txcodec import DecodedTx, decode_tx, verify_signatures
 from node.types import U64_MAX, OutPoint
 from proto import ledger_pb2
 
-from .world import BANKS, CHAIN_ID, GENESIS, ISSUERS, OUTSIDER, VALIDATOR_SET, WALLETS, ChainFixture
+from .world import (
+    BANKS,
+    CHAIN_ID,
+    GENESIS,
+    ISSUERS,
+    OUTSIDER,
+    VALIDATOR_SET,
+    WALLETS,
+    ChainFixture,
+    mostly,
+    mutate,
+)
 
 PARAMS = GENESIS.params
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -36,24 +47,27 @@ odd_bytes = st.one_of(
     st.binary(max_size=70),
     st.sampled_from([b"", b"\x00" * 31, b"\x00" * 32, b"\xff" * 33, b"\x01" * 64]),
 )
-key_bytes = st.one_of(st.sampled_from([k.public for k in (*ISSUERS, *BANKS, *WALLETS, OUTSIDER)]), odd_bytes)
+key_bytes = mostly(st.sampled_from([k.public for k in (*ISSUERS, *BANKS, *WALLETS, OUTSIDER)]), odd_bytes)
 u64 = st.one_of(st.integers(0, 3), st.integers(0, U64_MAX), st.sampled_from([U64_MAX, U64_MAX - 1, 2**63]))
 u32 = st.one_of(st.integers(0, 3), st.integers(0, 2**32 - 1))
-chain_ids = st.one_of(st.just(CHAIN_ID), st.text(max_size=12))
+chain_ids = mostly(st.just(CHAIN_ID), st.text(max_size=12))
+amounts = mostly(st.integers(1, 2**40), u64)
+sig64 = st.binary(min_size=64, max_size=64)
 
 
 @st.composite
 def tx_outputs(draw, max_n: int = 4) -> list[ledger_pb2.TxOutput]:
     n = draw(st.one_of(st.integers(0, max_n), st.just(PARAMS.max_outputs + 1)))
-    owner, amount = draw(key_bytes), draw(u64)
+    owner, amount = draw(key_bytes), draw(amounts)
     # Mostly copies of one drawn output: cheap to generate even at the cap.
-    return [ledger_pb2.TxOutput(owner=owner, amount=amount if i else draw(u64)) for i in range(n)]
+    return [ledger_pb2.TxOutput(owner=owner, amount=amount if i else draw(amounts)) for i in range(n)]
 
 
 @st.composite
 def tx_inputs(draw, max_n: int = 4) -> list[ledger_pb2.OutPoint]:
     n = draw(st.one_of(st.integers(0, max_n), st.just(PARAMS.max_inputs + 1)))
-    txid, index = draw(odd_bytes), draw(st.sampled_from([0, 1, 2**32 - 1]))
+    txid = draw(mostly(st.binary(min_size=32, max_size=32), odd_bytes))
+    index = draw(st.sampled_from([0, 1, 2**32 - 1]))
     # Distinct indexes (so only the drawn txid decides validity) unless `same` repeats one.
     same = draw(st.booleans())
     return [ledger_pb2.OutPoint(txid=txid, index=index if same else (index + i) % 2**32) for i in range(n)]
@@ -66,16 +80,18 @@ def tx_bodies(draw) -> ledger_pb2.TxBody:
     kind = draw(st.sampled_from(["issue", "redeem", "register_wallet", "transfer", None]))
     if kind == "issue":
         body.issue.outputs.extend(draw(tx_outputs()))
-        body.issue.signers.extend(draw(st.lists(key_bytes, max_size=4)))
+        issuers = st.permutations([k.public for k in ISSUERS]).map(lambda ks: ks[: 2 + len(ks[0]) % 2])
+        body.issue.signers.extend(draw(mostly(issuers, st.lists(key_bytes, max_size=4))))
     elif kind == "redeem":
         body.redeem.institution = draw(key_bytes)
         body.redeem.inputs.extend(draw(tx_inputs()))
-        body.redeem.amount = draw(u64)
+        body.redeem.amount = draw(amounts)
         body.redeem.change.extend(draw(tx_outputs(2)))
     elif kind == "register_wallet":
         r = body.register_wallet
-        r.institution, r.address, r.tier = draw(key_bytes), draw(key_bytes), draw(u32)
-        r.kyc_commitment = draw(odd_bytes)
+        r.institution, r.address = draw(key_bytes), draw(key_bytes)
+        r.tier = draw(mostly(st.integers(1, 4), u32))
+        r.kyc_commitment = draw(mostly(st.sampled_from([b"", b"\x05" * 32]), odd_bytes))
     elif kind == "transfer":
         body.transfer.sender = draw(key_bytes)
         body.transfer.inputs.extend(draw(tx_inputs()))
@@ -86,12 +102,14 @@ def tx_bodies(draw) -> ledger_pb2.TxBody:
 @st.composite
 def structured_txs(draw) -> bytes:
     body = draw(tx_bodies()).SerializeToString()
-    sigs = draw(st.lists(st.one_of(st.binary(min_size=64, max_size=64), odd_bytes), max_size=4))
+    sigs = draw(mostly(
+        st.lists(sig64, min_size=1, max_size=3),
+        st.lists(st.one_of(sig64, odd_bytes), max_size=4),
+    ))
     return encode_tx(body, sigs)
 
 
 outpoints = st.builds(OutPoint, st.binary(min_size=32, max_size=32), st.integers(0, 2**32 - 1))
-amounts = st.integers(1, 2**40)
 
 
 @st.composite
@@ -100,36 +118,18 @@ def valid_txs(draw) -> tuple[bytes, str]:
     kind = draw(st.sampled_from(["issue", "redeem", "register_wallet", "transfer"]))
     nonce = draw(st.integers(0, U64_MAX))
     owners = st.sampled_from([k.public for k in (*BANKS, *WALLETS)])
-    outs = draw(st.lists(st.tuples(owners, amounts), min_size=1, max_size=5))
+    outs = draw(st.lists(st.tuples(owners, st.integers(1, 2**40)), min_size=1, max_size=5))
     ins = draw(st.lists(outpoints, min_size=1, max_size=5, unique=True))
     if kind == "issue":
         signers = draw(st.permutations(ISSUERS))[: draw(st.integers(2, 3))]
         return build_issue(CHAIN_ID, outs, signers, nonce), kind
     bank = draw(st.sampled_from(BANKS))
     if kind == "redeem":
-        return build_redeem(CHAIN_ID, bank, ins, draw(amounts), outs[:2], nonce), kind
+        return build_redeem(CHAIN_ID, bank, ins, draw(st.integers(1, 2**40)), outs[:2], nonce), kind
     if kind == "register_wallet":
         kyc = draw(st.sampled_from([b"", b"\x07" * 32]))
         return build_register(CHAIN_ID, bank, draw(owners), draw(st.integers(1, 4)), kyc, nonce), kind
     return build_transfer(CHAIN_ID, draw(st.sampled_from(WALLETS)), ins, outs, nonce), kind
-
-
-def mutate(data: st.DataObject, raw: bytes, max_ops: int = 4) -> bytes:
-    buf = bytearray(raw)
-    for _ in range(data.draw(st.integers(1, max_ops), label="ops")):
-        op = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]), label="op")
-        pos = data.draw(st.integers(0, max(0, len(buf) - 1)), label="pos")
-        if op == "flip" and buf:
-            buf[pos] ^= 1 << data.draw(st.integers(0, 7))
-        elif op == "set" and buf:
-            buf[pos] = data.draw(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF]))
-        elif op == "cut":
-            del buf[pos:]
-        elif op == "insert":
-            buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=6))
-        elif op == "delete":
-            del buf[pos : pos + data.draw(st.integers(1, 8))]
-    return bytes(buf)
 
 
 # --- invariants of an accepted transaction -------------------------------------------------
