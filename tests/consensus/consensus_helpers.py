@@ -47,10 +47,14 @@ class Story:
     """One validator ("me") among `n`, driven event by event. Peers are referred to by
     their position in the validator set's canonical order (0..n-1)."""
 
-    def __init__(self, n: int = 4, me: int = 0, powers: list[int] | None = None, machine_cls=ConsensusMachine):
+    def __init__(
+        self, n: int = 4, me: int = 0, powers: list[int] | None = None, machine_cls=ConsensusMachine
+    ):
         keys = sorted((key(i) for i in range(n)), key=lambda k: bytes(k.verify_key))
         self.keys = keys
-        self.validators = ValidatorSet((bytes(k.verify_key), p) for k, p in zip(keys, powers or [1] * n, strict=True))
+        self.validators = ValidatorSet(
+            (bytes(k.verify_key), p) for k, p in zip(keys, powers or [1] * n, strict=True)
+        )
         self.me = me
         self.signer = Signer(keys[me])
         self.machine = machine_cls(CHAIN, self.signer, ConsensusConfig())
@@ -84,7 +88,9 @@ class Story:
     def votes(self, vote_type: VoteType, round_: int, block_hash: bytes, by: list[int]) -> list:
         out: list = []
         for i in by:
-            out += self.feed(VoteReceived(sign_vote(self.keys[i], CHAIN, self.height, round_, vote_type, block_hash)))
+            out += self.feed(
+                VoteReceived(sign_vote(self.keys[i], CHAIN, self.height, round_, vote_type, block_hash))
+            )
         self.actions = out
         return out
 

@@ -225,8 +225,15 @@ def test_bad_messages_are_ignored_and_counted_by_reason():
     s.feed(ProposalReceived(sign_proposal(s.keys[3], CHAIN, 1, 0, -1, A), A))
     s.feed(ProposalReceived(sign_proposal(s.keys[0], CHAIN, 1, 0, -1, A), B))
     assert dict(m.ignored) == {
-        "duplicate": 1, "bad_signature": 1, "wrong_chain": 1, "not_validator": 1, "malformed": 1,
-        "old_height": 1, "future_height": 1, "wrong_proposer": 1, "block_mismatch": 1,
+        "duplicate": 1,
+        "bad_signature": 1,
+        "wrong_chain": 1,
+        "not_validator": 1,
+        "malformed": 1,
+        "old_height": 1,
+        "future_height": 1,
+        "wrong_proposer": 1,
+        "block_mismatch": 1,
     }
 
 
@@ -259,7 +266,9 @@ def test_messages_for_the_next_height_wait_for_start_height():
 def test_commit_received_from_block_sync_decides():
     s = Story(me=1)
     s.start()
-    cert = encode_commit(1, 3, A, [sign_vote(s.keys[i], CHAIN, 1, 3, VoteType.PRECOMMIT, A) for i in (0, 2, 3)])
+    cert = encode_commit(
+        1, 3, A, [sign_vote(s.keys[i], CHAIN, 1, 3, VoteType.PRECOMMIT, A) for i in (0, 2, 3)]
+    )
     out = s.feed(CommitReceived(cert, A))
     assert [a for a in out if isinstance(a, Decide)] == [Decide(1, 3, A, cert)]
     bad = encode_commit(1, 3, A, [sign_vote(s.keys[i], CHAIN, 1, 3, VoteType.PRECOMMIT, A) for i in (0, 2)])

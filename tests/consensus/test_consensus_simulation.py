@@ -33,11 +33,20 @@ def random_config(seed: int, sizes=(4, 7, 10)) -> SimConfig:
             byzantine.append((i, r.choice(STRATEGIES)))
             byz_power += powers[i]
     faults = Faults(
-        drop=r.choice([0, 0.1, 0.3]), duplicate=r.choice([0, 0.1]), max_delay_ms=r.choice([20, 200, 2000]),
-        partition=r.random() < 0.3, gst_ms=r.choice([0, 5000, 20000]), crashes=r.choice([0, 0, 1, 2]),
+        drop=r.choice([0, 0.1, 0.3]),
+        duplicate=r.choice([0, 0.1]),
+        max_delay_ms=r.choice([20, 200, 2000]),
+        partition=r.random() < 0.3,
+        gst_ms=r.choice([0, 5000, 20000]),
+        crashes=r.choice([0, 0, 1, 2]),
     )
-    return SimConfig(seed=seed, powers=powers, byzantine=tuple(sorted(byzantine)), heights=r.choice([1, 2, 3]),
-                     faults=faults)
+    return SimConfig(
+        seed=seed,
+        powers=powers,
+        byzantine=tuple(sorted(byzantine)),
+        heights=r.choice([1, 2, 3]),
+        faults=faults,
+    )
 
 
 @pytest.mark.parametrize("n", [4, 7, 10])
@@ -50,8 +59,15 @@ def test_fault_free_network_decides_every_height_in_round_zero(n):
 def test_unequal_power_with_faults(powers):
     byz = ((len(powers) - 1, "double_voter"),)
     for seed in range(8):
-        check(SimConfig(seed=seed, powers=powers, byzantine=byz, heights=2,
-                        faults=Faults(drop=0.2, max_delay_ms=500, gst_ms=10000, duplicate=0.1)))
+        check(
+            SimConfig(
+                seed=seed,
+                powers=powers,
+                byzantine=byz,
+                heights=2,
+                faults=Faults(drop=0.2, max_delay_ms=500, gst_ms=10000, duplicate=0.1),
+            )
+        )
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -59,8 +75,13 @@ def test_unequal_power_with_faults(powers):
 def test_each_byzantine_strategy_at_the_fault_threshold(strategy, n):
     f = (n - 1) // 3
     for seed in range(6):
-        config = SimConfig(seed=seed, powers=(1,) * n, byzantine=tuple((i, strategy) for i in range(f)),
-                           heights=2, faults=Faults(drop=0.1, max_delay_ms=300, gst_ms=8000, duplicate=0.1))
+        config = SimConfig(
+            seed=seed,
+            powers=(1,) * n,
+            byzantine=tuple((i, strategy) for i in range(f)),
+            heights=2,
+            faults=Faults(drop=0.1, max_delay_ms=300, gst_ms=8000, duplicate=0.1),
+        )
         result = check(config)
         if strategy == "double_voter":
             assert sum(len(e) for e in result.evidence.values()) > 0
@@ -68,8 +89,14 @@ def test_each_byzantine_strategy_at_the_fault_threshold(strategy, n):
 
 def test_partition_heals_at_gst_and_crashed_validators_rejoin_from_their_wal():
     for seed in range(12):
-        result = check(SimConfig(seed=seed, powers=(1,) * 7, heights=3,
-                                 faults=Faults(partition=True, gst_ms=15000, crashes=3, drop=0.1, max_delay_ms=200)))
+        result = check(
+            SimConfig(
+                seed=seed,
+                powers=(1,) * 7,
+                heights=3,
+                faults=Faults(partition=True, gst_ms=15000, crashes=3, drop=0.1, max_delay_ms=200),
+            )
+        )
         assert len(result.decisions) == 7
 
 
@@ -81,14 +108,25 @@ def test_a_run_replays_exactly_from_its_seed():
 
 
 def test_a_failing_run_reports_its_seed_and_a_compact_trace():
-    config = SimConfig(seed=9, powers=(1, 1, 1, 1), byzantine=((0, "silent"), (1, "silent")), heights=1,
-                       faults=Faults(gst_ms=0))
+    config = SimConfig(
+        seed=9,
+        powers=(1, 1, 1, 1),
+        byzantine=((0, "silent"), (1, "silent")),
+        heights=1,
+        faults=Faults(gst_ms=0),
+    )
     # Two of four silent is beyond f: the simulator refuses such a configuration.
     with pytest.raises(ValueError, match="less than a third"):
         run_simulation(config)
     # A termination bound that no run can meet makes a failing run to look at.
-    starved = SimConfig(seed=9, powers=(1, 1, 1, 1), byzantine=((0, "silent"),), heights=1,
-                        faults=Faults(gst_ms=0, crashes=0), max_rounds_after_gst=-1)
+    starved = SimConfig(
+        seed=9,
+        powers=(1, 1, 1, 1),
+        byzantine=((0, "silent"),),
+        heights=1,
+        faults=Faults(gst_ms=0, crashes=0),
+        max_rounds_after_gst=-1,
+    )
     result = run_simulation(starved)
     assert not result.ok
     report = result.report()
@@ -117,9 +155,22 @@ def test_many_random_schedules():
 )
 def test_hypothesis_chooses_seeds_and_fault_mixes(seed, n, drop, delay, gst, crashes, strategy, partition):
     f = (n - 1) // 3
-    check(SimConfig(seed=seed, powers=(1,) * n, byzantine=tuple((i, strategy) for i in range(f)), heights=2,
-                    faults=Faults(drop=drop, max_delay_ms=delay, gst_ms=gst, crashes=crashes,
-                                  partition=partition, duplicate=0.05)))
+    check(
+        SimConfig(
+            seed=seed,
+            powers=(1,) * n,
+            byzantine=tuple((i, strategy) for i in range(f)),
+            heights=2,
+            faults=Faults(
+                drop=drop,
+                max_delay_ms=delay,
+                gst_ms=gst,
+                crashes=crashes,
+                partition=partition,
+                duplicate=0.05,
+            ),
+        )
+    )
 
 
 class WithoutLocking(ConsensusMachine):
@@ -133,14 +184,27 @@ def test_the_harness_catches_a_broken_locking_rule():
     """Test of the test: without locks, the simulation must find an agreement violation."""
     for seed in range(2000):
         r = random.Random(seed)
-        config = SimConfig(seed=seed, powers=(1, 1, 1, 1), byzantine=((r.randrange(4), "lock_breaker"),),
-                           heights=2, faults=Faults(drop=0.1, max_delay_ms=1000, gst_ms=60000),
-                           machine_factory=WithoutLocking, trace=False)
+        config = SimConfig(
+            seed=seed,
+            powers=(1, 1, 1, 1),
+            byzantine=((r.randrange(4), "lock_breaker"),),
+            heights=2,
+            faults=Faults(drop=0.1, max_delay_ms=1000, gst_ms=60000),
+            machine_factory=WithoutLocking,
+            trace=False,
+        )
         result = run_simulation(config)
         if any("agreement" in v for v in result.violations):
             # The same schedule with the real machine is safe.
-            check(SimConfig(seed=seed, powers=config.powers, byzantine=config.byzantine, heights=2,
-                            faults=config.faults))
+            check(
+                SimConfig(
+                    seed=seed,
+                    powers=config.powers,
+                    byzantine=config.byzantine,
+                    heights=2,
+                    faults=config.faults,
+                )
+            )
             return
     pytest.fail("2000 schedules with the locking rule disabled found no agreement violation")
 

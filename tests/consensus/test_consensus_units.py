@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 
 import pytest
 from consensus_helpers import CHAIN, block, key
@@ -44,7 +45,13 @@ def vset(n: int = 4, powers: list[int] | None = None) -> tuple[list, ValidatorSe
 def test_votes_are_signed_over_the_received_body_bytes_under_their_own_domain():
     raw = sign_vote(key(1), CHAIN, 7, 2, VoteType.PRECOMMIT, A)
     vote = decode_vote(raw)
-    assert (vote.chain_id, vote.height, vote.round, vote.type, vote.block_hash) == (CHAIN, 7, 2, VoteType.PRECOMMIT, A)
+    assert (vote.chain_id, vote.height, vote.round, vote.type, vote.block_hash) == (
+        CHAIN,
+        7,
+        2,
+        VoteType.PRECOMMIT,
+        A,
+    )
     signed = pb.SignedVote.FromString(raw)
     key(1).verify_key.verify(hashlib.sha256(VOTE_DOMAIN + signed.body).digest(), signed.signature)
     assert len({VOTE_DOMAIN, PROPOSAL_DOMAIN, b"cbdc/tx/v1\x00"}) == 3
@@ -55,8 +62,9 @@ def test_a_vote_signature_does_not_verify_as_a_proposal():
     raw = sign_vote(key(1), CHAIN, 1, 0, VoteType.PREVOTE, A)
     signed = pb.SignedVote.FromString(raw)
     # Same signature, body reinterpreted as a proposal: the domain separation rejects it.
-    body = pb.ProposalBody(chain_id=CHAIN, height=1, round=0, pol_round=-1, block_hash=A,
-                           proposer=bytes(key(1).verify_key)).SerializeToString()
+    body = pb.ProposalBody(
+        chain_id=CHAIN, height=1, round=0, pol_round=-1, block_hash=A, proposer=bytes(key(1).verify_key)
+    ).SerializeToString()
     forged = pb.SignedProposal(body=body, signature=signed.signature).SerializeToString()
     with pytest.raises(InvalidMessage) as err:
         decode_proposal(forged)
@@ -66,7 +74,9 @@ def test_a_vote_signature_does_not_verify_as_a_proposal():
 def test_malformed_messages_say_what_is_wrong():
     with pytest.raises(InvalidMessage, match="does not decode"):
         decode_vote(b"\xff\xff\xff")
-    bad_hash = pb.SignedVote(body=pb.VoteBody(type=1, block_hash=b"x", validator=bytes(32)).SerializeToString())
+    bad_hash = pb.SignedVote(
+        body=pb.VoteBody(type=1, block_hash=b"x", validator=bytes(32)).SerializeToString()
+    )
     with pytest.raises(InvalidMessage, match="block hash"):
         decode_vote(bad_hash.SerializeToString())
     with pytest.raises(InvalidMessage, match="pol_round"):
@@ -95,7 +105,7 @@ def test_proposer_selection_is_weighted_deterministic_and_evenly_spread():
     # No validator proposes twice in a row when powers are equal.
     _, eq = vset(7)
     seq = [eq.proposer(1, r) for r in range(14)]
-    assert all(a != b for a, b in zip(seq, seq[1:], strict=False))
+    assert all(a != b for a, b in pairwise(seq))
 
 
 def test_large_powers_use_a_bounded_selection_period():
@@ -162,7 +172,12 @@ def test_corrupt_sign_state_is_refused():
 
 
 def _cert(keys, signers, height=3, round_=1, block_hash=A, chain=CHAIN, vote_type=VoteType.PRECOMMIT):
-    return encode_commit(height, round_, block_hash, [sign_vote(keys[i], chain, height, round_, vote_type, block_hash) for i in signers])
+    return encode_commit(
+        height,
+        round_,
+        block_hash,
+        [sign_vote(keys[i], chain, height, round_, vote_type, block_hash) for i in signers],
+    )
 
 
 def test_verify_commit_accepts_a_quorum_and_names_the_signers():
@@ -179,10 +194,18 @@ def test_verify_commit_accepts_a_quorum_and_names_the_signers():
         (lambda k: _cert(k, [0, 1, 2], block_hash=block("B")), "for block"),
         (lambda k: _cert(k, [0, 1, 2], chain="other"), "chain 'other'"),
         (lambda k: _cert(k, [0, 1, 2], vote_type=VoteType.PREVOTE), "is a prevote"),
-        (lambda k: encode_commit(3, 1, A, [sign_vote(k[i], CHAIN, 3, 1, VoteType.PRECOMMIT, A) for i in (0, 1, 1)]),
-         "appears twice"),
-        (lambda k: encode_commit(3, 1, A, [sign_vote(key(50 + i), CHAIN, 3, 1, VoteType.PRECOMMIT, A) for i in range(3)]),
-         "not a validator"),
+        (
+            lambda k: encode_commit(
+                3, 1, A, [sign_vote(k[i], CHAIN, 3, 1, VoteType.PRECOMMIT, A) for i in (0, 1, 1)]
+            ),
+            "appears twice",
+        ),
+        (
+            lambda k: encode_commit(
+                3, 1, A, [sign_vote(key(50 + i), CHAIN, 3, 1, VoteType.PRECOMMIT, A) for i in range(3)]
+            ),
+            "not a validator",
+        ),
         (lambda k: encode_commit(3, 1, A, [sign_vote(k[0], CHAIN, 3, 2, VoteType.PRECOMMIT, A)]), "round 2"),
         (lambda k: encode_commit(3, 1, A, [b"\x00junk"]), "precommit 0"),
         (lambda k: b"\xff\xff", "does not decode"),

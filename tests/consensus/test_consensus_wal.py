@@ -40,9 +40,15 @@ A, B = block("A"), block("B")
 
 def test_records_round_trip():
     entries = [
-        ProposalReceived(b"p", A), VoteReceived(b"v"), TimeoutFired(3, 1, Step.PREVOTE),
-        BlockValidated(A, False), BlockBuilt(3, 2, B), CommitReceived(b"c", A),
-        OwnMessage(b"m", True, A), OwnMessage(b"n", False), EndHeight(3),
+        ProposalReceived(b"p", A),
+        VoteReceived(b"v"),
+        TimeoutFired(3, 1, Step.PREVOTE),
+        BlockValidated(A, False),
+        BlockBuilt(3, 2, B),
+        CommitReceived(b"c", A),
+        OwnMessage(b"m", True, A),
+        OwnMessage(b"n", False),
+        EndHeight(3),
     ]
     data = b"".join(encode_record(e) for e in entries)
     contents = decode_records(data)
@@ -71,7 +77,9 @@ def test_corruption_before_the_tail_stops_replay_with_a_clear_message():
     first = bytearray(encode_record(VoteReceived(b"v" * 10)))
     first[-2] ^= 0x01
     data = bytes(first) + encode_record(EndHeight(1))
-    with pytest.raises(WalCorruption, match="corrupt at byte 0: checksum mismatch with more records after it") as err:
+    with pytest.raises(
+        WalCorruption, match="corrupt at byte 0: checksum mismatch with more records after it"
+    ) as err:
         decode_records(data)
     assert err.value.offset == 0
     payload = b"\xff\xff\xff"
