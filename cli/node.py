@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -75,7 +76,18 @@ def start(home: Path) -> None:
     from node.keys import KeyFileError
     from node.service import run
 
+    profile_path = os.environ.get("CBDC_PROFILE")
+    profiler = None
+    if profile_path:  # developer aid: cProfile of the event-loop thread, written at exit
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         asyncio.run(run(home.resolve()))
     except (ConfigError, GenesisError, KeyFileError, LedgerError, OSError) as err:
         fail(f"cannot start the node: {err}", code=1)
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_path)

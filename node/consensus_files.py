@@ -81,19 +81,18 @@ class WalFile:
     def open(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def append(self, entry: WalEntry, *, sync: bool = False) -> None:
-        """Append one record. Received messages need no fsync (losing them costs only a
-        round); the node's own messages are synced before they are sent."""
+    def append(self, entry: WalEntry) -> None:
+        """Append one record, unsynced: the WAL serves liveness after a restart; the
+        fsynced sign-state is what guarantees safety."""
         assert self._fd is not None, "WalFile.open() first"
         os.write(self._fd, encode_record(entry))
-        if sync:
-            os.fsync(self._fd)
 
     def reset(self) -> None:
-        """Start the next height with an empty log (the block store now holds the past)."""
+        """Start the next height with an empty log (the block store now holds the past).
+        Unsynced: if a crash undoes the truncation, replay skips records of heights the
+        block store already has."""
         assert self._fd is not None, "WalFile.open() first"
         os.ftruncate(self._fd, 0)
-        os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:

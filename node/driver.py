@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,10 @@ class ConsensusDriver:
         self.chain_id = chain.genesis.chain_id
         self.public_key = bytes(signing_key.verify_key) if signing_key else b""
         self._sign_state = SignStateFile(data_dir / "sign_state.bin")
+        # The sign-state file, not the WAL, is what prevents equivocation: it is fsynced
+        # before every signature leaves. WAL records are written unsynced (losing the tail
+        # in a crash costs at most a round, never safety).
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign-state")
         self._wal = WalFile(data_dir / "consensus.wal")
         is_validator = signing_key is not None and self.public_key in validators
         self._signer = Signer(signing_key, self._sign_state.load()) if is_validator else None
@@ -166,6 +171,7 @@ class ConsensusDriver:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._wal.close()
+        self._disk.shutdown(wait=True)
 
     @property
     def height(self) -> int:
@@ -263,16 +269,20 @@ class ConsensusDriver:
     async def _execute(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, PersistSignState):
-                self._sign_state.save(action.data)
+                # Durable before the next action (the broadcast it protects); the fsyncs run
+                # on the disk thread so the event loop keeps serving peers and clients.
+                await asyncio.get_running_loop().run_in_executor(
+                    self._disk, self._sign_state.save, action.data
+                )
             elif isinstance(action, BroadcastVote):
-                self._wal.append(OwnMessage.of(action), sync=True)
+                self._wal.append(OwnMessage.of(action))
                 self._say(node_pb2.PeerMessage(vote=action.message))
             elif isinstance(action, BroadcastProposal):
                 held = self._blocks.get(action.block_hash)
                 if held is None:
                     log.warning("no block bytes for own proposal %s; not sent", action.block_hash.hex()[:16])
                     continue
-                self._wal.append(OwnMessage.of(action), sync=True)
+                self._wal.append(OwnMessage.of(action))
                 self._say(
                     node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[1]))
                 )
@@ -347,7 +357,7 @@ class ConsensusDriver:
             log.warning("decided height %d without the block; waiting for sync", decide.height)
             return
         await self.chain.commit(block, decide.certificate)
-        self._wal.append(EndHeight(decide.height), sync=False)
+        self._wal.append(EndHeight(decide.height))
         self._wal.reset()
         committed_evidence = {sha256(e) for e in decode_block(block.block_bytes)[0].evidence}
         for digest in committed_evidence:

@@ -106,7 +106,7 @@ class Syncer:
         validators: ValidatorSet,
         *,
         max_message_bytes: int,
-        grace_s: float = 1.0,
+        grace_s: float = 3.0,
         poll_s: float = 0.25,
         on_lag: Callable[[int], None] | None = None,
     ) -> None:
@@ -118,7 +118,7 @@ class Syncer:
         self.grace_s = grace_s
         self.poll_s = poll_s
         self.on_lag = on_lag
-        self.syncing = False
+        self.catching_up = False
         self._behind_since: float | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -130,6 +130,12 @@ class Syncer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    @property
+    def syncing(self) -> bool:
+        """Far enough behind that answers from our state would mislead clients. Catching
+        up one block behind (routine under load) still serves them."""
+        return self.catching_up and self.lag() > 2
 
     def lag(self) -> int:
         return max(0, self.peers.max_peer_height() - self.chain.store.height)
@@ -158,14 +164,14 @@ class Syncer:
             key=lambda p: -p.height,
         )
         for peer in ahead:
-            self.syncing = True
+            self.catching_up = True
             try:
                 await self.driver.pause_for(lambda peer=peer: self._fetch_from(peer))
                 return
             except (SyncError, grpc.aio.AioRpcError, LedgerError) as err:
                 log.warning("sync from %s failed: %s", peer.address, err)
             finally:
-                self.syncing = False
+                self.catching_up = False
 
     async def _fetch_from(self, peer: PeerState) -> None:
         start_height = self.chain.store.height
