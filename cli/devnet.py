@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.lazy import LazyGroup
 
 _DIR_HELP = "Devnet directory (default: devnet/.data in the source tree)."
 
@@ -41,7 +42,7 @@ def _record(directory: Path):
     return record
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"chaos": "cli.chaos:chaos"})
 def devnet() -> None:
     """Run a local network of validators on loopback (for developers)."""
 
