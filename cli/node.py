@@ -68,8 +68,16 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Node home directory (from `cbdc node init`).",
 )
-def start(home: Path) -> None:
+@click.option(
+    "--misbehave",
+    type=click.Choice(["equivocate", "double-vote", "invalid-block", "oversized-proposal", "silent"]),
+    hidden=True,
+    help="TEST-ONLY: run as a Byzantine validator that breaks the protocol (fault tests).",
+)
+def start(home: Path, misbehave: str | None) -> None:
     """Run the node until SIGINT or SIGTERM, then shut down cleanly (exit 0)."""
+    from consensus.signer import SignStateError
+    from consensus.wal import WalCorruption
     from node.config import ConfigError
     from node.errors import LedgerError
     from node.genesis import GenesisError
@@ -78,16 +86,45 @@ def start(home: Path) -> None:
 
     profile_path = os.environ.get("CBDC_PROFILE")
     profiler = None
-    if profile_path:  # developer aid: cProfile of the event-loop thread, written at exit
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
+    if profile_path:  # developer aid: a CPU profile of every thread, written at exit
+        profiler = _start_profile()
+    if misbehave:
+        click.echo(
+            f"WARNING: --misbehave {misbehave}: TEST-ONLY Byzantine validator, never on a real network",
+            err=True,
+        )
     try:
-        asyncio.run(run(home.resolve()))
+        asyncio.run(run(home.resolve(), misbehave))
     except (ConfigError, GenesisError, KeyFileError, LedgerError, OSError) as err:
+        fail(f"cannot start the node: {err}", code=1)
+    except (WalCorruption, SignStateError) as err:
         fail(f"cannot start the node: {err}", code=1)
     finally:
         if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(profile_path)
+            profiler(profile_path)
+
+
+def _start_profile():
+    """yappi (all threads, CPU clock) when installed, else cProfile of the main thread.
+    Returns a function that stops profiling and writes pstats to a path."""
+    try:
+        import yappi
+    except ImportError:
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+
+        def finish(path: str) -> None:
+            profile.disable()
+            profile.dump_stats(path)
+
+        return finish
+    yappi.set_clock_type("cpu")
+    yappi.start()
+
+    def finish_yappi(path: str) -> None:
+        yappi.stop()
+        yappi.get_func_stats().save(path, type="pstat")
+
+    return finish_yappi

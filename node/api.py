@@ -69,7 +69,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         if self._syncing():
             raise NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
         try:
-            tx = await self.chain.submit(raw)
+            tx = self.chain.submit(raw)
         except MempoolFull as full:
             raise NodeError(NodeCode.MEMPOOL_FULL, str(full)) from None
         return tx.txid

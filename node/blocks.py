@@ -20,7 +20,7 @@ proposer (32 bytes). The block hash is SHA-256 of the header bytes exactly as re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -135,15 +135,24 @@ def _check_block_caps(raw_txs: Sequence[bytes], genesis: Genesis) -> None:
         )
 
 
-def decode_block_txs(raw_txs: Sequence[bytes], genesis: Genesis) -> list[DecodedTx]:
-    """Check the block caps and decode every transaction (stateless checks only)."""
+def decode_block_txs(
+    raw_txs: Sequence[bytes], genesis: Genesis, known: Mapping[bytes, DecodedTx] | None = None
+) -> list[DecodedTx]:
+    """Check the block caps and decode every transaction (stateless checks only).
+
+    `known` maps exact transaction bytes to their decoding (the mempool's): a transaction
+    already decoded on admission is not decoded again.
+    """
     _check_block_caps(raw_txs, genesis)
     txs: list[DecodedTx] = []
     for i, raw in enumerate(raw_txs):
-        try:
-            txs.append(decode_tx(raw, genesis))
-        except LedgerError as err:
-            raise _tx_error(i, None, err) from None
+        tx = known.get(raw) if known is not None else None
+        if tx is None:
+            try:
+                tx = decode_tx(raw, genesis)
+            except LedgerError as err:
+                raise _tx_error(i, None, err) from None
+        txs.append(tx)
     return txs
 
 
@@ -213,10 +222,10 @@ def apply_block_txs(
 
 @dataclass(frozen=True, slots=True)
 class BuiltBlock:
-    block_bytes: bytes                 # serialized Block, ready to propose
+    block_bytes: bytes  # serialized Block, ready to propose
     header: ledger_pb2.BlockHeader
     block_hash: bytes
-    overlay: BlockOverlay              # commit this with Store.commit_block once decided
+    overlay: BlockOverlay  # commit this with Store.commit_block once decided
     skipped: list[tuple[bytes, LedgerError]]  # (sha256(raw) or txid, reason) left out
 
     def __iter__(self):  # unpacks as (block_bytes, header, block_hash, overlay)
@@ -329,6 +338,7 @@ def validate_block(
     min_time_ms: int,
     sigcache: SignatureCache,
     executor: Executor | None = None,
+    known: Mapping[bytes, DecodedTx] | None = None,
 ) -> tuple[ledger_pb2.BlockHeader, bytes, BlockOverlay]:
     """Check a received block against its contents and the chain; return (header,
     block_hash, overlay) for Store.commit_block. Raises LedgerError(INVALID_BLOCK) naming the
@@ -369,7 +379,7 @@ def validate_block(
     if header.evidence_root != evidence_root(evidence):
         raise bad("evidence_root does not match the block's evidence")
 
-    txs = decode_block_txs(list(block.txs), genesis)
+    txs = decode_block_txs(list(block.txs), genesis, known)
     if header.tx_root != tx_root([tx.txid for tx in txs]):
         raise bad("tx_root does not match the block's transactions")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)

@@ -38,6 +38,9 @@ class Mempool:
     def __init__(self, limits: MempoolLimits) -> None:
         self.limits = limits
         self._txs: OrderedDict[bytes, DecodedTx] = OrderedDict()
+        # The same transactions keyed by their exact bytes: a block carrying them is then
+        # executed without decoding them again.
+        self.by_raw: dict[bytes, DecodedTx] = {}
         self._spent_by: dict[OutPoint, bytes] = {}
         self._per_signer: dict[bytes, int] = {}
         self._by_address: dict[bytes, set[bytes]] = {}
@@ -81,6 +84,7 @@ class Mempool:
             )
         check(tx)
         self._txs[tx.txid] = tx
+        self.by_raw[tx.raw] = tx
         for outpoint in tx.inputs:
             self._spent_by[outpoint] = tx.txid
         self._per_signer[signer] = self._per_signer.get(signer, 0) + 1
@@ -105,6 +109,7 @@ class Mempool:
         tx = self._txs.pop(txid, None)
         if tx is None:
             return None
+        self.by_raw.pop(tx.raw, None)
         for outpoint in tx.inputs:
             if self._spent_by.get(outpoint) == txid:
                 del self._spent_by[outpoint]

@@ -28,12 +28,12 @@ from node.api import NodeServicer
 from node.chain import Chain, ValidatedBlock
 from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
-from node.errors import LedgerError
+from node.faults import Misbehaviour, arm_crash_point
 from node.genesis import Genesis
 from node.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.keys import KeyPair, load_key_checked
 from node.logs import configure_logging
-from node.mempool import Mempool, MempoolFull, MempoolLimits
+from node.mempool import Mempool, MempoolLimits
 from node.metrics import NodeMetrics, start_metrics_server
 from node.peers import PeerNetwork
 from node.sigcache import SignatureCache
@@ -93,7 +93,9 @@ class TxGossip:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, genesis: Genesis, key: KeyPair, store: Store) -> None:
+    def __init__(
+        self, config: NodeConfig, genesis: Genesis, key: KeyPair, store: Store, misbehave: str | None = None
+    ) -> None:
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -141,6 +143,14 @@ class Node:
             create_empty_blocks=config.consensus.create_empty_blocks,
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
         )
+        if misbehave:  # test-only Byzantine mode (node.faults); never on a real network
+            self.driver.misbehave = Misbehaviour(
+                misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
+            )
+        if misbehave:  # test-only Byzantine mode (node.faults); never on a real network
+            self.driver.misbehave = Misbehaviour(
+                misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
+            )
         self.syncer = Syncer(
             self.chain,
             self.driver,
@@ -213,8 +223,9 @@ class Node:
         log.info("node stopped at height %d", self.driver.height - 1)
 
     # --- wiring --------------------------------------------------------------------------
-    def _on_admitted(self, tx) -> None:
-        self.gossip.add(tx.raw)
+    def _on_admitted(self, tx, gossip: bool) -> None:
+        if gossip:
+            self.gossip.add(tx.raw)
         self.driver.notify_work()
         self.metrics.mempool_size.set(len(self.mempool))
         self.metrics.mempool_bytes.set(self.mempool.size_bytes)
@@ -251,11 +262,7 @@ class Node:
         batch never delays the votes queued behind it."""
         while True:
             batch = await self._inbound.get()
-            for raw in batch:
-                with contextlib.suppress(LedgerError, MempoolFull):
-                    await self.chain.submit(raw, gossip=False)
-            if len(self.mempool):
-                self.driver.notify_work()
+            await self.chain.submit_batch(batch)
 
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
@@ -286,10 +293,14 @@ class Node:
         return status
 
 
-async def run(home: Path) -> None:
-    """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly."""
+async def run(home: Path, misbehave: str | None = None) -> None:
+    """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
+
+    `misbehave` (test-only) makes this validator Byzantine, see node.faults; so does a crash
+    point named in the environment (CBDC_CRASH_POINT)."""
     config = load_config(home)
     configure_logging(config.log.level, config.log.format)
+    arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
     key, warning = load_key_checked(config.home / config.validator_key)
     if warning:
@@ -297,7 +308,7 @@ async def run(home: Path) -> None:
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(str(data_dir / "ledger"), genesis)
-    node = Node(config, genesis, key, store)
+    node = Node(config, genesis, key, store, misbehave)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -64,6 +64,10 @@ class SignatureCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def mark_verified(self, tx: DecodedTx, chain_id: str) -> None:
+        """Record that `tx`'s signatures were verified elsewhere (another thread or process)."""
+        self._add(self._key(tx, chain_id))
+
     def contains(self, tx: DecodedTx, chain_id: str) -> bool:
         with self._lock:
             return self._key(tx, chain_id) in self._entries

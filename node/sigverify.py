@@ -48,12 +48,6 @@ def verify_jobs(jobs: Sequence[SignatureJob], chain_id: str) -> list[LedgerError
     return results
 
 
-def _mark_verified(sigcache: SignatureCache, tx: DecodedTx, chain_id: str) -> None:
-    # SignatureCache has no public "record a success verified elsewhere" method; this is the
-    # one place that uses its internals (see the issue note).
-    sigcache._add(sigcache._key(tx, chain_id))
-
-
 class PendingVerification:
     """Signature checks of a list of transactions, running on an executor."""
 
@@ -81,7 +75,7 @@ class PendingVerification:
                 continue
             for i, err in zip(indexes, future.result(), strict=True):
                 if err is None:
-                    _mark_verified(self._sigcache, self._txs[i], self._chain_id)
+                    self._sigcache.mark_verified(self._txs[i], self._chain_id)
                 elif i < end and failure is None:
                     failure = (i, err)
         return failure
@@ -93,7 +87,7 @@ class PendingVerification:
             for i, err in zip(indexes, future.result(), strict=True):
                 results[i] = err
                 if err is None:
-                    _mark_verified(self._sigcache, self._txs[i], self._chain_id)
+                    self._sigcache.mark_verified(self._txs[i], self._chain_id)
         return results
 
 
