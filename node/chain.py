@@ -142,7 +142,9 @@ class Chain:
             fresh.append(tx)
         chain_id = self.genesis.chain_id
         unverified = [tx for tx in fresh if not self.sigcache.contains(tx, chain_id)]
-        if unverified:
+        if len(unverified) < _MIN_VERIFY_CHUNK:
+            _verify_quietly(self.sigcache, unverified, chain_id)  # a hand-off costs more
+        else:
             loop = asyncio.get_running_loop()
             workers = max(1, min(_VERIFY_WORKERS, len(unverified) // _MIN_VERIFY_CHUNK))
             chunks = [unverified[i::workers] for i in range(workers)]
@@ -169,10 +171,10 @@ class Chain:
             self.on_admitted(tx, gossip)
 
     def _reject_known(self, tx: DecodedTx) -> None:
+        # A committed duplicate needs no store lookup here: the rules refuse it (its inputs
+        # are spent, or, for input-less kinds, its id is already committed).
         if tx.txid in self.mempool:
             raise LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already pending")
-        if self.store.tx_location(tx.txid) is not None:
-            raise LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already committed")
 
     # --- blocks --------------------------------------------------------------------------
     async def build(
@@ -226,8 +228,7 @@ class Chain:
         )
         overlay = block.overlay
         txids = [tx.txid for tx in overlay.txs]
-        touched = set(overlay.wallets) | set(overlay.balance_delta)
-        evicted = self.mempool.on_commit(txids, overlay.spent.keys(), touched, self._check)
+        evicted = self.mempool.on_commit(txids, overlay.spent.keys(), self._check)
         height, time_ms = block.header.height, block.header.time_ms
         for index, txid in enumerate(txids):
             self._resolve(TxOutcome(txid, TxStatus.COMMITTED, height, index, block.block_hash, time_ms))

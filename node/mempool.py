@@ -6,10 +6,11 @@ transaction can only become invalid through a committed block, never through ano
 pending one). Signatures are verified by the caller before `add` (on a thread pool, through
 the shared signature cache), so nothing here does crypto.
 
-After each commit, `on_commit` removes what the block included and evicts exactly the
-pending transactions the block could have invalidated: those spending an output the block
-spent, and those whose signer or recipients the block touched (tier totals and balances
-moved, so per-payment, daily and balance-cap checks may now fail).
+After each commit, `on_commit` removes what the block included and evicts the pending
+transactions that spend an output the block spent (they can never become valid). One that
+a block made invalid in a subtler way (its payer's daily total or its payee's balance
+moved past a tier limit) is not re-checked here, which would cost a rules run per pending
+transaction per block: the proposer's block building skips it and it is rejected then.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ class Mempool:
         self.by_raw: dict[bytes, DecodedTx] = {}
         self._spent_by: dict[OutPoint, bytes] = {}
         self._per_signer: dict[bytes, int] = {}
-        self._by_address: dict[bytes, set[bytes]] = {}
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -88,8 +88,6 @@ class Mempool:
         for outpoint in tx.inputs:
             self._spent_by[outpoint] = tx.txid
         self._per_signer[signer] = self._per_signer.get(signer, 0) + 1
-        for address in _addresses(tx):
-            self._by_address.setdefault(address, set()).add(tx.txid)
         self._bytes += len(tx.raw)
 
     def reap(self, max_txs: int, max_bytes: int) -> list[DecodedTx]:
@@ -119,11 +117,6 @@ class Mempool:
             self._per_signer[signer] = left
         else:
             del self._per_signer[signer]
-        for address in _addresses(tx):
-            txids = self._by_address[address]
-            txids.discard(txid)
-            if not txids:
-                del self._by_address[address]
         self._bytes -= len(tx.raw)
         return tx
 
@@ -131,10 +124,9 @@ class Mempool:
         self,
         committed_txids: Iterable[bytes],
         spent: Iterable[OutPoint],
-        touched_addresses: Iterable[bytes],
         check: Callable[[DecodedTx], None],
     ) -> list[tuple[DecodedTx, LedgerError]]:
-        """Drop what a block included; re-check what it may have invalidated.
+        """Drop what a block included; re-check the pending spends of outputs it spent.
 
         Returns the evicted transactions with the reason, so waiting clients can be told.
         """
@@ -144,9 +136,6 @@ class Mempool:
         for outpoint in spent:
             txid = self._spent_by.get(outpoint)
             if txid is not None:
-                suspects[txid] = self._txs[txid]
-        for address in touched_addresses:
-            for txid in self._by_address.get(address, ()):
                 suspects[txid] = self._txs[txid]
         evicted: list[tuple[DecodedTx, LedgerError]] = []
         for tx in suspects.values():
@@ -161,8 +150,3 @@ class Mempool:
 def _signer(tx: DecodedTx) -> bytes:
     """The party a pending-count cap applies to: the payer, institution or first issuer."""
     return tx.signers[0] if tx.signers else b""
-
-
-def _addresses(tx: DecodedTx) -> set[bytes]:
-    """Every party whose state decides whether `tx` stays valid."""
-    return {*tx.signers, *(out.owner for out in tx.outputs)}

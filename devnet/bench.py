@@ -1,0 +1,171 @@
+"""`cbdc bench devnet`: a fresh devnet of real node processes under open-loop load,
+measured against the machine's own limit.
+
+The limit: each validator verifies each transaction's signature once, so with C cores that
+each verify V signatures per second, n validators cannot commit more than L = C * V / n
+transactions per second however good everything else is. Every figure is printed beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devnet import network
+from devnet.load import LoadReport, run_load
+from devnet.processes import DevnetRecord, stop
+from devnet.traffic import prepare_load
+from node.bench.limits import ed25519_verifications_per_second, machine
+from node.client import NodeClient
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+# The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
+# commits fall behind the offer (or p99 passes 5 s).
+_FIRST_PROBE = 200.0
+_PROBE_STEP = 1.5
+_PROBES = 7
+_PROBE_S = 4.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Trial:
+    report: LoadReport
+    cpu_s_per_tx_per_validator: float
+
+    def summary(self) -> dict:
+        r = self.report
+        return {
+            "offered_tps": r.offered_tps,
+            "committed_tps": round(r.committed_tps, 1),
+            "blocks_per_s": round(r.blocks_per_s, 2),
+            "mean_txs_per_block": round(r.mean_txs_per_block, 1),
+            "latency_ms": {k: round(v, 1) for k, v in r.latency_ms.items()},
+            "committed": r.committed,
+            "rejected": r.rejected,
+            "rejected_by_code": r.rejected_by_code,
+            "cpu_ms_per_tx_per_validator": round(self.cpu_s_per_tx_per_validator * 1000, 3),
+        }
+
+
+def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float) -> Trial:
+    pids = [n.pid for n in record.nodes]
+    before = [_cpu_seconds(p) for p in pids]
+    report = asyncio.run(
+        run_load(
+            [n.api for n in record.nodes], txs, tps=rate, duration_s=duration, warmup_s=min(3.0, duration / 4)
+        )
+    )
+    used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
+    per_tx = used / len(pids) / report.committed if report.committed else 0.0
+    return Trial(report, per_tx)
+
+
+def run(
+    *,
+    validators: int = 4,
+    duration: float = 30.0,
+    rate: float | None = None,
+    directory: Path | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Measure; `rate=None` searches for the best sustained rate first."""
+    verify_per_s = ed25519_verifications_per_second()
+    cores = os.cpu_count() or 1
+    limit = cores * verify_per_s / validators
+    owned = directory is None
+    tmp = tempfile.TemporaryDirectory(prefix="cbdc-bench-") if owned else None
+    directory = Path(tmp.name) if tmp else directory
+    record = network.create(directory, validators)
+    try:
+        network.start(directory, record, wait_s=90)
+        trials: list[tuple[str, Trial]] = []
+        budget = _budget(rate, duration, limit)
+        with NodeClient(record.nodes[0].api, timeout=60) as client:
+            say(f"pre-signing {budget} transfers (not timed)...")
+            pool = prepare_load(
+                client, network.load_keys(directory), transactions=budget, wallets_per_institution=100
+            )
+        best: Trial | None = None
+        if rate is None:
+            probe = _FIRST_PROBE
+            for _ in range(_PROBES):
+                n = int(probe * _PROBE_S)
+                txs, pool = pool[:n], pool[n:]
+                if len(txs) < n:
+                    break
+                trial = _trial(record, txs, probe, _PROBE_S)
+                trials.append((f"probe {probe:.0f}/s", trial))
+                say(
+                    f"probe {probe:.0f} tx/s -> {trial.report.committed_tps:.0f} committed/s, "
+                    f"p99 {trial.report.latency_ms['p99']:.0f} ms"
+                )
+                if best is None or trial.report.committed_tps > best.report.committed_tps:
+                    best = trial
+                if trial.report.committed_tps < 0.9 * probe or trial.report.latency_ms["p99"] > 5000:
+                    break
+                probe *= _PROBE_STEP
+            rate = best.report.committed_tps if best else _FIRST_PROBE
+        txs, pool = pool[: int(rate * duration)], pool[int(rate * duration) :]
+        say(f"sustained run: {rate:.0f} tx/s offered for {duration:.0f} s")
+        sustained = _trial(record, txs, rate, duration)
+        best_rate = sustained.report.committed_tps
+        curve = {}
+        for share in (0.25, 0.50, 0.75):
+            curve_rate = max(1.0, best_rate * share)
+            span = max(5.0, duration / 3)
+            txs, pool = pool[: int(curve_rate * span)], pool[int(curve_rate * span) :]
+            if len(txs) < curve_rate * span * 0.9:
+                break
+            t = _trial(record, txs, curve_rate, span)
+            curve[f"{int(share * 100)}%"] = t.summary()
+            say(
+                f"{int(share * 100)}% of best: p50 {t.report.latency_ms['p50']:.0f} ms, "
+                f"p99 {t.report.latency_ms['p99']:.0f} ms"
+            )
+        rss = {n.name: round(_rss_mb(n.pid), 1) for n in record.nodes}
+    finally:
+        stop(record.nodes)
+        if tmp is not None:
+            tmp.cleanup()
+    result = sustained.summary()
+    return {
+        "benchmark": "devnet",
+        "validators": validators,
+        "duration_s": duration,
+        "sustained": result,
+        "limit": {
+            "ed25519_verifications_per_s_one_core": round(verify_per_s),
+            "cores": cores,
+            "crypto_ceiling_tps": round(limit, 1),
+            "formula": "cores * verifications_per_s / validators",
+        },
+        "ratio_to_limit": round(result["committed_tps"] / limit, 3),
+        "latency_curve": curve,
+        "probes": [dict(label=label, **t.summary()) for label, t in trials],
+        "node_rss_mb_after": rss,
+        "machine": machine(),
+    }
+
+
+def _budget(rate: float | None, duration: float, limit: float) -> int:
+    """Transfers to pre-sign: the probes (auto), the sustained run and the latency curve."""
+    top = rate if rate is not None else min(limit, _FIRST_PROBE * _PROBE_STEP ** (_PROBES - 1))
+    probes = 0 if rate is not None else sum(_FIRST_PROBE * _PROBE_STEP**i for i in range(_PROBES)) * _PROBE_S
+    curve = 1.5 * top * max(5.0, duration / 3)
+    return int(probes + top * duration + curve) + 100
