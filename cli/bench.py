@@ -12,6 +12,8 @@ from cli.lazy import LazyGroup
     lazy={
         "ledger": "cli.bench_ledger:ledger",
         "consensus": "cli.bench_consensus:consensus",
+        "devnet": "cli.bench_devnet:devnet",
+        "sync": "cli.bench_sync:sync",
     },
 )
 def bench() -> None:

@@ -128,7 +128,7 @@ def run(
         curve = {}
         for share in (0.25, 0.50, 0.75):
             curve_rate = max(1.0, best_rate * share)
-            span = max(5.0, duration / 3)
+            span = max(2.0, duration / 3)
             txs, pool = pool[: int(curve_rate * span)], pool[int(curve_rate * span) :]
             if len(txs) < curve_rate * span * 0.9:
                 break

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
 from node.bench.limits import ed25519_verifications_per_second, machine
@@ -49,7 +50,10 @@ from node.types import OutPoint
 CHAIN_ID = "cbdc-bench"
 T0 = 1_767_240_000_000  # 2026-01-01 12:00 UTC+8
 BLOCK_MS = 1_000
-VALIDATORS_HASH = hashlib.sha256(b"bench-validators").digest()
+# The one validator of the benchmark chain (the proposer); blocks carry its set's real hash
+# so the same chain can be served to a syncing node (cbdc bench sync).
+VALIDATOR_SEED = hashlib.sha256(b"validator" + (0).to_bytes(4, "big")).digest()
+VALIDATORS_HASH = ValidatorSet([(KeyPair.from_seed(VALIDATOR_SEED).public, 10)]).hash()
 TARGET_RATIO = 0.7
 PAYMENT = 100  # fen per transfer: far below every tier limit, so all transfers are valid
 FUNDING = 10_000_000  # fen per wallet (100,000 yuan)

@@ -1,0 +1,166 @@
+"""`cbdc bench sync`: a fresh node catching up a long chain from a peer.
+
+Untimed: a one-validator chain of N transfers is built (the ledger benchmark's workload),
+each block committed with a real commit certificate signed by the validator, and served by
+a real node process. Timed: a fresh store fetches every block over the Sync API and applies
+it exactly as a catching-up node does (node.sync.apply_committed: certificate check against
+the validator set, full re-execution with every signature verified once, one synced write
+batch per block). Figures: transactions per second of wall time and per CPU second of the
+syncing process, beside one core's ed25519 verifications per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nacl.signing
+from consensus.commit import encode_commit
+from consensus.messages import VoteType, sign_vote
+from consensus.validators import ValidatorSet
+from proto import node_pb2, node_pb2_grpc
+
+from node.bench.ledger import VALIDATOR_SEED, build_workload
+from node.bench.limits import ed25519_verifications_per_second, machine
+from node.blocks import encode_committed, validate_block
+from node.chain import Chain
+from node.config import load_config, write_default_config
+from node.genesis import Genesis
+from node.grpc_server import insecure_channel
+from node.keys import KeyPair, save_key
+from node.mempool import Mempool, MempoolLimits
+from node.sigcache import SignatureCache
+from node.store import Store
+from node.sync import apply_committed
+
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _certify(store: Store, genesis: Genesis, blocks: list[bytes], key: nacl.signing.SigningKey) -> int:
+    """Commit `blocks` into `store`, each with a certificate the validator signs."""
+    sigcache = SignatureCache()
+    validators_hash = ValidatorSet([(v.public_key, v.power) for v in genesis.validators]).hash()
+    txs = 0
+    for raw in blocks:
+        height = store.height + 1
+        header, digest, overlay = validate_block(
+            store,
+            raw,
+            genesis,
+            expected_height=height,
+            validators_hash=validators_hash,
+            min_time_ms=0,
+            sigcache=sigcache,
+        )
+        vote = sign_vote(key, genesis.chain_id, height, 0, VoteType.PRECOMMIT, digest)
+        store.commit_block(
+            encode_committed(raw, encode_commit(height, 0, digest, [vote])), header, digest, overlay
+        )
+        txs += header.tx_count
+    return txs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare_server(workdir: Path, txs: int, wallets: int, block_size: int) -> tuple[Path, Genesis, int, int]:
+    (workdir / "scratch").mkdir()
+    work = build_workload(str(workdir / "scratch"), txs, wallets, block_size)
+    home = workdir / "server"
+    api_port, peer_port = _free_port(), _free_port()
+    write_default_config(
+        home, p2p={"listen": f"127.0.0.1:{peer_port}"}, api={"listen": f"127.0.0.1:{api_port}"}
+    )
+    (home / "genesis.json").write_text(json.dumps(work.genesis.to_dict(), indent=2))
+    key = KeyPair.from_seed(VALIDATOR_SEED)
+    save_key(home / "validator.key", key)
+    save_key(home / "node.key", KeyPair.generate())
+    (home / "data").mkdir()
+    store = Store.open(str(home / "data" / "ledger"), work.genesis)
+    try:
+        served = _certify(
+            store, work.genesis, [*work.setup_blocks, *work.blocks], nacl.signing.SigningKey(key.seed)
+        )
+        height = store.height
+    finally:
+        store.close()
+    return home, work.genesis, served, height
+
+
+async def _catch_up(api: str, store: Store, genesis: Genesis, height: int) -> None:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify") as executor:
+        chain = Chain(store, genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
+        validators = ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
+        async with insecure_channel(api, _MAX_MESSAGE) as channel:
+            stub = node_pb2_grpc.SyncStub(channel)
+            while store.height < height:
+                request = node_pb2.GetBlocksRequest(from_height=store.height + 1)
+                async for msg in stub.GetBlocks(request, timeout=600):
+                    await apply_committed(chain, validators, msg.committed_block)
+
+
+def _wait_for_api(api: str, deadline_s: float = 60.0) -> None:
+    from node.client import NodeClient, Rejected, Unreachable
+
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            with NodeClient(api, timeout=2) as client:
+                client.status()
+                return
+        except (Unreachable, Rejected):
+            time.sleep(0.2)
+    raise RuntimeError(f"the serving node at {api} did not come up")
+
+
+def run(*, txs: int = 100_000, wallets: int = 1_000, block_size: int = 1_000) -> dict:
+    verify_per_s = ed25519_verifications_per_second()
+    with tempfile.TemporaryDirectory(prefix="cbdc-bench-sync-") as tmp:
+        workdir = Path(tmp)
+        home, genesis, served_txs, height = _prepare_server(workdir, txs, wallets, block_size)
+        api = load_config(home).api.listen
+        with open(home / "node.log", "wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "cli", "node", "start", "--home", str(home)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_for_api(api)
+            store = Store.open(str(workdir / "fresh"), genesis)
+            try:
+                start, cpu = time.perf_counter(), time.process_time()
+                asyncio.run(_catch_up(api, store, genesis, height))
+                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                root_ok = store.recompute_state_root() == store.tip().state_root
+            finally:
+                store.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {
+        "benchmark": "sync",
+        "transactions": served_txs,
+        "blocks": height,
+        "seconds": round(wall, 3),
+        "tx_per_s": round(served_txs / wall, 1),
+        "cpu_seconds": round(cpu, 3),
+        "tx_per_cpu_second": round(served_txs / cpu, 1),
+        "state_root_verified": root_ok,
+        "limit": {
+            "ed25519_verifications_per_s_one_core": round(verify_per_s),
+            "note": "each synced transaction needs one signature verification",
+        },
+        "ratio_per_core": round(served_txs / cpu / verify_per_s, 3),
+        "machine": machine(),
+    }

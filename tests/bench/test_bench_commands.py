@@ -1,0 +1,67 @@
+"""Every `cbdc bench` command runs and its JSON carries every field (no speed is asserted:
+figures depend on the machine; the commands exist to measure them)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["bench", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    start = result.stdout.index("{")
+    return json.loads(result.stdout[start:])
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
+    out = _run("devnet", "--validators", "4", "--duration", "3", "--rate", "60")
+    sustained = out["sustained"]
+    for key in ("committed_tps", "blocks_per_s", "mean_txs_per_block", "cpu_ms_per_tx_per_validator"):
+        assert _positive(sustained[key]), key
+    assert sustained["committed"] > 0
+    assert set(sustained["latency_ms"]) >= {"p50", "p95", "p99"}
+    assert sustained["latency_ms"]["p50"] <= sustained["latency_ms"]["p99"]
+    limit = out["limit"]
+    assert _positive(limit["ed25519_verifications_per_s_one_core"]) and limit["cores"] >= 1
+    assert (
+        abs(limit["crypto_ceiling_tps"] - limit["cores"] * limit["ed25519_verifications_per_s_one_core"] / 4)
+        < 1
+    )
+    assert out["ratio_to_limit"] > 0
+    assert set(out["latency_curve"]) == {"25%", "50%", "75%"}
+    assert all(_positive(v) for v in out["node_rss_mb_after"].values()) and len(out["node_rss_mb_after"]) == 4
+
+
+def test_bench_sync_catches_up_and_verifies_the_state_root() -> None:
+    out = _run("sync", "--txs", "600", "--wallets", "50", "--block-size", "200")
+    assert out["transactions"] >= 600 and out["blocks"] >= 3
+    assert out["state_root_verified"] is True
+    for key in ("tx_per_s", "tx_per_cpu_second", "ratio_per_core"):
+        assert _positive(out[key]), key
+    assert _positive(out["limit"]["ed25519_verifications_per_s_one_core"])
+
+
+def test_bench_ledger_and_consensus_print_their_figures() -> None:
+    ledger = _run("ledger", "--txs", "400", "--wallets", "40", "--block-size", "200", "--workers", "0")
+    assert ledger["transfers"] == 400
+    assert _positive(ledger["sequential"]["tx_per_s"]) and _positive(ledger["ratio"])
+    assert _positive(ledger["ed25519_verifications_per_s_one_core"])
+    assert set(ledger["breakdown_us_per_tx_sequential"]) >= {"decode", "verify_signatures", "rules", "commit"}
+    consensus = _run("consensus", "--heights", "5", "--sizes", "4")
+    assert _positive(consensus["ed25519_verifications_per_second"])
+    (n4,) = consensus["networks"]
+    assert n4["validators"] == 4 and n4["heights"] == 5
+    for key in (
+        "decided_heights_per_second",
+        "signature_verifications_per_height",
+        "cpu_ms_per_height_beyond_signatures_per_validator",
+    ):
+        assert _positive(n4[key]), key
