@@ -85,6 +85,8 @@ class Chain:
         clock: Callable[[], float] = time.time,
         on_admitted: Callable[[DecodedTx, bool], None] | None = None,
         on_committed: Callable[[ValidatedBlock], None] | None = None,
+        max_block_txs: int | None = None,
+        max_block_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.genesis = genesis
@@ -94,6 +96,10 @@ class Chain:
         self.clock = clock
         self.on_admitted = on_admitted
         self.on_committed = on_committed
+        # This proposer's own block limits (config), never above the chain's (genesis).
+        params = genesis.params
+        self.max_block_txs = min(max_block_txs or params.max_block_txs, params.max_block_txs)
+        self.max_block_bytes = min(max_block_bytes or params.max_block_bytes, params.max_block_bytes)
         self._waiters: dict[bytes, list[asyncio.Future[TxOutcome]]] = {}
         self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
         self._new_block = asyncio.Condition()
@@ -180,8 +186,7 @@ class Chain:
     async def build(
         self, *, height: int, proposer: bytes, validators_hash: bytes, evidence: list[bytes]
     ) -> BuiltBlock:
-        params = self.genesis.params
-        candidates = self.mempool.reap(params.max_block_txs, params.max_block_bytes)
+        candidates = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
         time_ms = max(self.now_ms(), self.store.tip().time_ms)
         built = await asyncio.get_running_loop().run_in_executor(
             None,
