@@ -53,11 +53,12 @@ from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, OwnMessage, replay
 from proto import node_pb2
 
+from node import faults
 from node.blocks import block_hash, decode_block
 from node.chain import Chain, ValidatedBlock
 from node.consensus_files import SignStateFile, WalFile
-from node.crypto import sha256
 from node.errors import LedgerError
+from node.evidence import EMPTY_EVIDENCE_ROOT, EvidencePool, check_block_evidence
 
 log = logging.getLogger("cbdc.consensus")
 
@@ -134,7 +135,10 @@ class ConsensusDriver:
         self._blocks: dict[bytes, tuple[int, bytes]] = {}  # hash -> (height, block bytes)
         self._validated: dict[bytes, ValidatedBlock] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
-        self._evidence: dict[bytes, bytes] = {}  # sha256 -> evidence bytes
+        self._evidence = EvidencePool(validators, self.chain_id, chain.store.committed_evidence)
+        # Test-only hook (node.faults.Misbehaviour, `--misbehave`): sees each action first and
+        # returns True when it took it over. None on every real validator.
+        self.misbehave: Callable[[object], bool] | None = None
         self._work = asyncio.Event()
         self._gate: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -210,7 +214,20 @@ class ConsensusDriver:
                 pass  # the machine will count it
 
     def on_evidence(self, evidence: bytes) -> None:
-        self._evidence.setdefault(sha256(evidence), evidence)
+        proof = self._evidence.add(evidence)  # verified; none already committed or held
+        if proof is not None:
+            log.warning(
+                "evidence of double vote validator=%s height=%d round=%d type=%s",
+                proof.validator.hex(),
+                proof.height,
+                proof.round,
+                proof.vote_a.type.name,
+            )
+
+    def held_block(self, digest: bytes) -> bytes | None:
+        """Bytes of a block held for the current or next height (proposed or built)."""
+        held = self._blocks.get(digest)
+        return None if held is None else held[1]
 
     def notify_work(self) -> None:
         """A transaction was admitted: a waiting height may start."""
@@ -264,18 +281,23 @@ class ConsensusDriver:
             ProposalReceived | VoteReceived | TimeoutFired | BlockValidated | BlockBuilt | CommitReceived,
         ):
             self._wal.append(event)
+            faults.crash_point("after-wal-write")
         await self._execute(self.machine.handle(event))
 
     async def _execute(self, actions: list) -> None:
         for action in actions:
+            if self.misbehave is not None and self.misbehave(action):
+                continue
             if isinstance(action, PersistSignState):
                 # Durable before the next action (the broadcast it protects); the fsyncs run
                 # on the disk thread so the event loop keeps serving peers and clients.
                 await asyncio.get_running_loop().run_in_executor(
                     self._disk, self._sign_state.save, action.data
                 )
+                faults.crash_point("after-sign-before-broadcast")
             elif isinstance(action, BroadcastVote):
                 self._wal.append(OwnMessage.of(action))
+                faults.crash_point("after-wal-write")
                 self._say(node_pb2.PeerMessage(vote=action.message))
             elif isinstance(action, BroadcastProposal):
                 held = self._blocks.get(action.block_hash)
@@ -283,6 +305,7 @@ class ConsensusDriver:
                     log.warning("no block bytes for own proposal %s; not sent", action.block_hash.hex()[:16])
                     continue
                 self._wal.append(OwnMessage.of(action))
+                faults.crash_point("after-wal-write")
                 self._say(
                     node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[1]))
                 )
@@ -313,7 +336,7 @@ class ConsensusDriver:
                 height=height,
                 proposer=self.public_key,
                 validators_hash=self.validators.hash(),
-                evidence=list(self._evidence.values()),
+                evidence=self._evidence.for_block(height),
             )
             block = ValidatedBlock(built.block_bytes, built.header, built.block_hash, built.overlay)
         except Exception:
@@ -335,6 +358,14 @@ class ConsensusDriver:
             validated = await self.chain.validate(
                 block, height=height, validators_hash=self.validators.hash()
             )
+            if validated.header.evidence_root != EMPTY_EVIDENCE_ROOT:
+                check_block_evidence(
+                    decode_block(block)[0].evidence,
+                    validators=self.validators,
+                    chain_id=self.chain_id,
+                    height=height,
+                    committed=self.chain.store.committed_evidence,
+                )
             self._queue.put_nowait(_Validated(height, digest, validated, ""))
         except LedgerError as err:
             self._queue.put_nowait(_Validated(height, digest, None, str(err)))
@@ -359,9 +390,7 @@ class ConsensusDriver:
         await self.chain.commit(block, decide.certificate)
         self._wal.append(EndHeight(decide.height))
         self._wal.reset()
-        committed_evidence = {sha256(e) for e in decode_block(block.block_bytes)[0].evidence}
-        for digest in committed_evidence:
-            self._evidence.pop(digest, None)
+        self._evidence.prune()
         self.last_commit_at = time.monotonic()
         log.info(
             "committed height=%d round=%d txs=%d hash=%s",

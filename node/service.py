@@ -148,10 +148,6 @@ class Node:
             self.driver.misbehave = Misbehaviour(
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
-        if misbehave:  # test-only Byzantine mode (node.faults); never on a real network
-            self.driver.misbehave = Misbehaviour(
-                misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
-            )
         self.syncer = Syncer(
             self.chain,
             self.driver,
