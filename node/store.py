@@ -20,6 +20,9 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
                                          along so listing an address needs no second lookup)
     b"L" + address 32                 -> balance 16 (absent when 0)
     b"W" + address 32                 -> Wallet.encode()
+    b"E" + validator 32 + height 8    -> height 8 of the block that carries evidence of this
+                                         validator's double vote at that height (one per pair;
+                                         see node.evidence)
     b"n" ...                          -> reserved for the node's own records (never touched here)
 
 State root (in every header, for the state AFTER the block):
@@ -46,7 +49,9 @@ from typing import Any
 import plyvel
 from proto import ledger_pb2
 
+from node import faults
 from node.errors import Code, LedgerError
+from node.evidence import EMPTY_EVIDENCE_ROOT, evidence_key_of
 from node.genesis import Genesis
 from node.muhash import MuHash3072, parallel_product
 from node.state import Overlay
@@ -68,6 +73,7 @@ P_UTXO = b"U"
 P_ADDR_UTXO = b"A"
 P_BALANCE = b"L"
 P_WALLET = b"W"
+P_EVIDENCE = b"E"
 P_NODE_RESERVED = b"n"
 
 # LevelDB tuning: a bounded block cache (the state may be far larger than memory) and bloom
@@ -419,6 +425,11 @@ class Store:
                     f"the block's transactions produce ({delta.root.hex()[:16]})",
                 )
             balances = self._new_balances(overlay)
+            evidence_keys = (
+                self._evidence_keys(committed_block_bytes)
+                if header.evidence_root != EMPTY_EVIDENCE_ROOT
+                else []
+            )
             new_tip = Tip(header.height, block_hash, delta.root, header.time_ms)
             height_bytes = _u64(header.height)
             db = self._db
@@ -442,9 +453,12 @@ class Store:
                         put(P_BALANCE + address, balance.to_bytes(16, "big"))
                 for address, encoded in delta.wallets:  # unchanged records need no write
                     put(P_WALLET + address, encoded)
+                for key in evidence_keys:
+                    put(P_EVIDENCE + key, height_bytes)
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
                 put(K_TIP, new_tip.encode())
+                faults.crash_point("mid-commit-batch")  # test-only: exits before the write
             # Only after the batch is durable does memory move on.
             self._tip = new_tip
             self._supply = delta.supply
@@ -455,6 +469,17 @@ class Store:
             )
             self._wallet_cache.update(list(overlay.wallets.items()))
             self._balance_cache.update(balances)
+
+    @staticmethod
+    def _evidence_keys(committed_block_bytes: bytes) -> list[bytes]:
+        """(validator, height) keys of the evidence a committed block carries."""
+        block = ledger_pb2.Block.FromString(ledger_pb2.CommittedBlock.FromString(committed_block_bytes).block)
+        return [key for key in map(evidence_key_of, block.evidence) if key is not None]
+
+    def committed_evidence(self, key: bytes) -> int | None:
+        """Height of the block that carries evidence for this node.evidence.evidence_key, if any."""
+        data = self._db.get(P_EVIDENCE + key)
+        return None if data is None else int.from_bytes(data, "big")
 
     def _new_balances(self, overlay: Overlay) -> list[tuple[bytes, int]]:
         """(address, new balance) for every address whose balance changes."""
