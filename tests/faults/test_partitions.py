@@ -1,0 +1,95 @@
+"""Network partitions and bad links between real validator processes, under payment load.
+
+Every validator dials each peer through a TCP proxy of its own on 127.0.0.1 (devnet.proxy;
+the workplace allows loopback only, so no network namespaces): the test cuts, delays and
+resets those links. Each test ends with the invariants on every node (FaultNet.finish)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from devnet.chaos import wait_heights
+
+from .harness import FaultNet, start_fault_net, stop_fault_net, wait_for
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory) -> FaultNet:
+    net = start_fault_net(tmp_path_factory.mktemp("partitions"), payments=900)
+    yield net
+    net.proxies.heal()
+    problems = stop_fault_net(net)
+    assert not problems, "\n".join(problems)
+
+
+def _settled(net: FaultNet, quiet_s: float, timeout: float) -> dict[str, int | None]:
+    """Heights once they stop changing for `quiet_s` (a halted network)."""
+    deadline = time.monotonic() + timeout
+    last = net.heights()
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = net.heights()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    raise AssertionError(f"heights kept changing: {last}")
+
+
+def test_two_two_split_halts_without_forking_and_heals(net: FaultNet) -> None:
+    load = net.load(count=250, per_second=30)
+    wait_for(lambda: net.top() >= 2, 30, "blocks before the split")
+    a, b = ["shenzhen", "suzhou"], ["xiongan", "chengdu"]
+    net.proxies.partition(a, b)
+    try:
+        halted = _settled(net, quiet_s=2.0, timeout=30)
+        # Neither half holds > 2/3 of the power: nothing may be committed, however long.
+        time.sleep(3.0)
+        assert net.heights() == halted, "a half without a quorum committed a block"
+        net.auditor.sync()
+        assert not net.auditor.violations, net.auditor.violations
+    finally:
+        net.proxies.heal()
+    top = max(h or 0 for h in halted.values())
+    reached = wait_heights(net.nodes, top + 2, timeout=90)
+    assert all(h is not None and h >= top + 2 for h in reached.values()), f"no progress after heal: {reached}"
+    net.finish(load)
+
+
+def test_one_three_split_majority_continues_minority_catches_up(net: FaultNet) -> None:
+    load = net.load(count=250, per_second=30)
+    lone = net.node("chengdu")
+    majority = [n for n in net.nodes if n is not lone]
+    wait_for(lambda: net.top() >= 1, 30, "a block")
+    net.proxies.partition([lone.name], [n.name for n in majority])
+    try:
+        cut_at = net.top()
+        reached = wait_heights(majority, cut_at + 4, timeout=60)
+        assert all(h is not None and h >= cut_at + 4 for h in reached.values()), (
+            f"the majority (3 of 4) stopped committing: {reached}"
+        )
+        # Alone it cannot decide anything beyond what was in flight when the link went down.
+        assert (net.heights([lone])[lone.name] or 0) <= cut_at + 1
+    finally:
+        net.proxies.heal()
+    top = net.top(majority)
+    wait_for(lambda: (net.heights([lone])[lone.name] or 0) >= top, 60, "the healed minority to catch up")
+    net.finish(load)
+
+
+def test_delay_jitter_and_connection_loss_still_commit(net: FaultNet) -> None:
+    load = net.load(count=250, per_second=30)
+    start = net.top()
+    # 20-60 ms per hop, reordered across links by the jitter, and about one connection in a
+    # few hundred chunks reset (TCP has no message loss; a lost connection is what it has).
+    net.proxies.degrade(delay_s=0.02, jitter_s=0.04, reset_probability=0.003)
+    try:
+        reached = wait_heights(net.nodes, start + 6, timeout=120)
+        assert all(h is not None and h >= start + 6 for h in reached.values()), f"stalled: {reached}"
+    finally:
+        net.proxies.heal()
+    assert net.proxies.stats()["bytes_forwarded"] > 0
+    net.finish(load)
