@@ -135,7 +135,9 @@ class ConsensusDriver:
         self._blocks: dict[bytes, tuple[int, bytes]] = {}  # hash -> (height, block bytes)
         self._validated: dict[bytes, ValidatedBlock] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
-        self._evidence = EvidencePool(validators, self.chain_id, chain.store.committed_evidence)
+        self._evidence = EvidencePool(
+            validators, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
+        )
         # Test-only hook (node.faults.Misbehaviour, `--misbehave`): sees each action first and
         # returns True when it took it over. None on every real validator.
         self.misbehave: Callable[[object], bool] | None = None

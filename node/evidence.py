@@ -107,10 +107,20 @@ def check_block_evidence(
 class EvidencePool:
     """Verified evidence not yet on the chain, one item per (validator, height)."""
 
-    def __init__(self, validators: ValidatorSet, chain_id: str, committed: CommittedLookup) -> None:
+    def __init__(
+        self,
+        validators: ValidatorSet,
+        chain_id: str,
+        committed: CommittedLookup,
+        horizon: Callable[[], int] | None = None,
+    ) -> None:
+        """`horizon()`: the highest height evidence may name now (e.g. tip + 2). Without it a
+        Byzantine validator could fill the pool with double votes for far-future heights,
+        which no block may carry yet, and crowd out real evidence."""
         self.validators = validators
         self.chain_id = chain_id
         self.committed = committed
+        self.horizon = horizon
         self._items: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()  # key -> (height, bytes)
         self._seen: OrderedDict[bytes, None] = OrderedDict()
 
@@ -118,16 +128,18 @@ class EvidencePool:
         """Take evidence heard from a peer or found by our machine; returns the proof when it
         is new (verified, not committed, no evidence for its validator and height held)."""
         digest = sha256(data)
-        if digest in self._seen:
-            return None
-        self._seen[digest] = None
-        while len(self._seen) > _SEEN_DIGESTS:
-            self._seen.popitem(last=False)
-        if len(self._items) >= MAX_POOL:
+        if digest in self._seen or len(self._items) >= MAX_POOL:
             return None
         try:
             proof = verify_evidence(data, self.validators, self.chain_id)
         except EvidenceError:
+            proof = None
+        if proof is not None and self.horizon is not None and proof.height > self.horizon():
+            return None  # not yet includable; not remembered, so it is taken when it is
+        self._seen[digest] = None
+        while len(self._seen) > _SEEN_DIGESTS:
+            self._seen.popitem(last=False)
+        if proof is None or proof.height < 1:
             return None
         key = evidence_key(proof.validator, proof.height)
         if key in self._items or self.committed(key) is not None:

@@ -113,3 +113,14 @@ def test_an_honest_signer_cannot_be_blamed() -> None:
     assert again.conflict and again.message == first.message
     pool = EvidencePool(VALIDATORS, CHAIN, lambda key: None)
     assert pool.add(encode_duplicate_vote(first.message, again.message)) is None
+
+
+def test_pool_refuses_evidence_no_block_may_carry_yet_or_ever(node: Node) -> None:
+    pool = EvidencePool(VALIDATORS, CHAIN, node.store.committed_evidence, lambda: node.store.height + 2)
+    assert pool.add(double_vote(BYZANTINE, 0)) is None  # no height 0: no block could carry it
+    far = double_vote(BYZANTINE, 50)
+    assert pool.add(far) is None  # beyond the horizon: would only crowd the pool
+    assert pool.add(double_vote(BYZANTINE, 2)) is not None
+    for _ in range(48):
+        node.commit(node.propose([]).block_bytes)
+    assert pool.add(far) is not None  # the same bytes are taken once they can be included
