@@ -1,0 +1,413 @@
+"""Hostile peer messages against a real validator: signed by a non-validator, for another
+chain, replayed from old heights, or bogus evidence. They are dropped and counted, and
+none of them changes the chain.
+
+The devnet has four validators. shenzhen runs in this process (node.service.Node, so the
+test can read its consensus machine's `ignored` counters; it also serves Prometheus
+metrics), suzhou and xiongan are real processes, and chengdu is not started: the test
+holds chengdu's validator key and plays chengdu on the network with node.peers.PeerNetwork,
+listening on chengdu's peer address (so the honest nodes dial it and the test hears their
+votes and proposals, which it later replays) and dialling shenzhen (to inject). Three
+honest validators of four are a quorum, so the chain goes on without chengdu's votes.
+
+Idle blocks are off (heartbeat 0): a height is decided only when there is work, so "the
+chain did not move" is a property the test can check exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import nacl.signing
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from consensus.evidence import encode_duplicate_vote
+from consensus.messages import VoteType, decode_proposal, decode_vote, sign_proposal, sign_vote
+from consensus.validators import ValidatorSet
+from devnet import network
+from devnet.network import CHAIN_ID
+from devnet.processes import free_ports, spawn, stop
+from devnet.traffic import Nonces, issue_to_institutions
+from node import txbuild
+from node.blocks import block_hash, decode_committed
+from node.client import NodeClient
+from node.config import PeerConfig, load_config, write_default_config
+from node.keys import KeyPair, load_key
+from node.metrics import NodeMetrics
+from node.peers import CONNECT_METHOD, PeerNetwork
+from node.service import validator_set
+from proto import ledger_pb2, node_pb2
+from tests.node.network import Net, assert_same_chain
+
+from .inproc import InProcessNode, LoopThread
+
+TARGET, HONEST, IMPERSONATED = 0, (1, 2), 3
+
+
+@dataclass
+class Inbox:
+    """What the honest validators send to "chengdu" (the test)."""
+
+    messages: list[tuple[bytes, node_pb2.PeerMessage]] = field(default_factory=list)
+
+    async def __call__(self, key: bytes, msg: node_pb2.PeerMessage) -> None:
+        self.messages.append((key, msg))
+
+
+@dataclass
+class World:
+    net: Net
+    target: InProcessNode
+    attacker: LoopThread
+    peers: PeerNetwork
+    inbox: Inbox
+    keys: list[KeyPair]  # validator keys, by node index
+    metrics_port: int
+    nonce: Nonces
+    validators: ValidatorSet
+
+    @property
+    def target_key(self) -> bytes:
+        return self.keys[TARGET].public
+
+    def inject(self, *messages: node_pb2.PeerMessage) -> None:
+        async def send() -> None:
+            for msg in messages:
+                assert self.peers.send(self.target_key, msg)
+
+        self.attacker.run(send())
+
+    def running(self) -> list:
+        return [self.net.nodes[i] for i in (TARGET, *HONEST)]
+
+    def tips(self) -> list[tuple[int, bytes, bytes]]:
+        result = []
+        for node in self.running():
+            with NodeClient(node.api, timeout=10) as client:
+                s = client.status()
+                result.append((s.height, s.block_hash, s.state_root))
+        return result
+
+    def metric(self, name: str, **labels: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return sample.value
+        return 0.0
+
+    def exposition(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            return reply.read().decode()
+
+    def commit_something(self, via: int = HONEST[0]) -> int:
+        """A real transaction (a wallet registration) through an honest node; returns the
+        height it committed at, once every running validator has that height."""
+        institution = self.net.keys.institutions["suzhou"]
+        raw = txbuild.build_register(CHAIN_ID, institution, KeyPair.generate().public, 4, nonce=self.nonce())
+        with NodeClient(self.net.nodes[via].api, timeout=60) as client:
+            outcome = client.submit_and_wait(raw, timeout=60)
+        assert outcome.status == node_pb2.TX_STATUS_COMMITTED
+        self.net.wait_height(outcome.inclusion.height, self.running())
+        return outcome.inclusion.height
+
+    def proposer(self, height: int, round_: int = 0) -> int:
+        """Index of the node that proposes (height, round)."""
+        chosen = self.validators.proposer(height, round_)
+        return next(i for i, k in enumerate(self.keys) if k.public == chosen)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    directory = Path(tmp_path_factory.mktemp("peer-devnet"))
+    record = network.create(directory, 4)
+    metrics_port = free_ports(1)[0]
+    for i, node in enumerate(record.nodes):
+        cfg = load_config(node.home)
+        write_default_config(
+            node.home, p2p=cfg.p2p, api=cfg.api,
+            consensus={**{f: getattr(cfg.consensus, f) for f in (
+                "timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms")},
+                "heartbeat_interval_s": 0},
+            metrics={"address": f"127.0.0.1:{metrics_port}" if i == TARGET else ""},
+        )
+    keys = [load_key(Path(n.home) / "validator.key") for n in record.nodes]
+    net = Net(directory, record, network.load_keys(directory))
+    attacker = LoopThread("attacker")
+    target = None
+    peers = None
+    started = []
+    try:
+        target = InProcessNode(Path(record.nodes[TARGET].home))
+        for i in HONEST:
+            spawn(record.nodes[i])
+            started.append(record.nodes[i])
+        inbox = Inbox()
+        me = record.nodes[IMPERSONATED]
+
+        async def impersonate() -> PeerNetwork:
+            peers = PeerNetwork(
+                CHAIN_ID, keys[IMPERSONATED].seed, inbox,
+                peers=[PeerConfig(record.nodes[i].peer, keys[i].public) for i in (TARGET, *HONEST)],
+                metrics=NodeMetrics(), reconnect_min_s=0.05, reconnect_max_s=0.5,
+            )
+            await peers.start(me.peer)
+            return peers
+
+        peers = attacker.run(impersonate())
+        w = World(net, target, attacker, peers, inbox, keys, metrics_port, Nonces(3),
+                  validator_set(network.genesis_of(directory)))
+        w.net.wait_height(1, w.running(), timeout=60)
+        wait_for(lambda: attacker.call(lambda: w.target_key in peers.connected_peers()), 30,
+                 "the impersonated validator's stream to the target")
+        yield w
+    finally:
+        stop(started)
+        try:
+            if peers is not None:  # its server must stop while its loop still runs
+                attacker.run(peers.stop())
+            if target is not None:
+                target.stop()
+        finally:
+            attacker.close()
+
+
+# --- message builders -----------------------------------------------------------------------------
+
+
+def junk_block(chain_id: str, height: int, salt: int) -> tuple[bytes, bytes]:
+    """(block bytes, block hash) of a block that decodes but nobody honest proposed."""
+    header = ledger_pb2.BlockHeader(
+        chain_id=chain_id, height=height, time_ms=salt, prev_hash=bytes(32), tx_root=bytes(32),
+        state_root=bytes(32), validators_hash=bytes(32), proposer=bytes(32), evidence_root=bytes(32),
+    ).SerializeToString()
+    return ledger_pb2.Block(header=header).SerializeToString(), block_hash(header)
+
+
+def proposal_msg(key: nacl.signing.SigningKey, chain_id: str, height: int, round_: int, salt: int):
+    block, digest = junk_block(chain_id, height, salt)
+    signed = sign_proposal(key, chain_id, height, round_, -1, digest)
+    return node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=signed, block=block))
+
+
+def vote_msg(key: nacl.signing.SigningKey, chain_id: str, height: int, round_: int, vtype: VoteType,
+             bh: bytes) -> node_pb2.PeerMessage:
+    return node_pb2.PeerMessage(vote=sign_vote(key, chain_id, height, round_, vtype, bh))
+
+
+def signing(k: KeyPair) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(k.seed)
+
+
+def message_height(msg: node_pb2.PeerMessage) -> int:
+    if msg.WhichOneof("kind") == "vote":
+        return decode_vote(msg.vote, verify=False).height
+    return decode_proposal(msg.proposal.proposal, verify=False).height
+
+
+# --- the tests ----------------------------------------------------------------------------------------
+
+
+def test_foreign_and_replayed_consensus_messages_are_dropped_counted_and_change_nothing(world: World) -> None:
+    with NodeClient(world.net.nodes[TARGET].api, timeout=60) as client:
+        issue_to_institutions(client, world.net.keys, 1_000_000, world.nonce)
+    height = world.commit_something(via=HONEST[0])
+    time.sleep(1.0)  # late precommits of the last height arrive; then the network is idle
+    before_tips = world.tips()
+    assert len({t for t in before_tips}) == 1 and before_tips[0][0] == height
+    # Real messages the honest validators sent at earlier heights, captured on the wire.
+    replays = [m for _, m in world.inbox.messages
+               if m.WhichOneof("kind") in ("vote", "proposal") and message_height(m) < height]
+    kinds = Counter(m.WhichOneof("kind") for m in replays)
+    assert kinds["vote"] >= 6 and kinds["proposal"] >= 1, kinds
+    stranger = signing(KeyPair.generate())
+    chengdu = signing(world.keys[IMPERSONATED])
+    block = b"\x5a" * 32
+    not_validator = [vote_msg(stranger, CHAIN_ID, height, r, t, block)
+                     for r in range(3) for t in (VoteType.PREVOTE, VoteType.PRECOMMIT)]
+    not_validator += [proposal_msg(stranger, CHAIN_ID, height, r, salt=r) for r in range(3)]
+    other_chain = [vote_msg(chengdu, "cbdc-other", height, r, VoteType.PREVOTE, block) for r in range(3)]
+    other_chain += [vote_msg(stranger, "cbdc-other", height, 0, VoteType.PRECOMMIT, block)]
+    other_chain += [proposal_msg(chengdu, "cbdc-other", height, r, salt=10 + r) for r in range(2)]
+    ignored_before = Counter(world.target.ignored())
+    received_before = world.metric("cbdc_peer_messages_received_total", kind="vote")
+
+    world.inject(*not_validator, *other_chain, *replays)
+
+    expected = {
+        "not_validator": len(not_validator), "wrong_chain": len(other_chain), "old_height": len(replays)
+    }
+
+    def counted() -> Counter:
+        return Counter(world.target.ignored()) - ignored_before
+
+    wait_for(lambda: all(counted()[r] >= n for r, n in expected.items()), 20, f"drops counted: {expected}")
+    time.sleep(0.5)  # anything still in flight lands, and must not count twice
+    delta = counted()
+    assert delta["not_validator"] == expected["not_validator"], dict(delta)
+    assert delta["wrong_chain"] == expected["wrong_chain"], dict(delta)
+    assert delta["old_height"] >= expected["old_height"], dict(delta)
+    # They went through the authenticated transport (the drop is consensus's, not the wire's).
+    sent_votes = sum(m.WhichOneof("kind") == "vote" for m in (*not_validator, *other_chain, *replays))
+    assert world.metric("cbdc_peer_messages_received_total", kind="vote") - received_before >= sent_votes
+    # Nothing moved: same height, block and state root on every running validator.
+    time.sleep(1.0)
+    assert world.tips() == before_tips
+    # And the chain goes on with the three honest validators; all agree block by block.
+    after = world.commit_something(via=HONEST[1])
+    assert after == height + 1
+    assert assert_same_chain(world.net, world.running()) >= after
+
+
+def test_handshakes_from_a_non_validator_or_for_another_chain_are_refused_and_counted(world: World) -> None:
+    metric = "cbdc_messages_dropped_total"
+    before = {r: world.metric(metric, reason=r) for r in ("unknown_peer", "wrong_chain", "bad_handshake")}
+    target = world.net.nodes[TARGET]
+    target_peer = [PeerConfig(target.peer, world.target_key)]
+    tips = world.tips()
+
+    async def dial(chain_id: str, seed: bytes) -> PeerNetwork:
+        net = PeerNetwork(chain_id, seed, Inbox(), peers=target_peer, metrics=NodeMetrics(),
+                          reconnect_min_s=0.05, reconnect_max_s=0.2)
+        await net.start()
+        return net
+
+    async def garbage_hello() -> grpc.StatusCode:
+        async with grpc.aio.insecure_channel(target.peer) as channel:
+            call = channel.stream_stream(CONNECT_METHOD)()
+            await call.write(b"\xff\x00garbage")
+            await call.done_writing()
+            return await call.code()
+
+    outsider = world.attacker.run(dial(CHAIN_ID, KeyPair.generate().seed))
+    other_chain = world.attacker.run(dial("cbdc-other", world.keys[IMPERSONATED].seed))
+    assert world.attacker.run(garbage_hello()) is grpc.StatusCode.UNAUTHENTICATED
+    try:
+        def moved() -> bool:
+            return all(world.metric(metric, reason=r) > n for r, n in before.items())
+
+        wait_for(moved, 20, "handshake rejections counted")
+        assert not world.attacker.call(lambda: outsider.connected_peers() | other_chain.connected_peers())
+    finally:
+        async def stop_both() -> None:
+            await asyncio.gather(outsider.stop(), other_chain.stop())
+
+        world.attacker.run(stop_both())
+    assert world.tips() == tips
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="node.metrics does not export ConsensusMachine.ignored: consensus-level drops "
+    "(not_validator, wrong_chain, old_height, bad_signature, ...) are invisible to operators",
+)
+def test_consensus_drops_are_exported_as_metrics(world: World) -> None:
+    stranger = signing(KeyPair.generate())
+    height = world.tips()[0][0]
+    world.inject(*[vote_msg(stranger, CHAIN_ID, height, 0, VoteType.PREVOTE, bytes([n]) * 32)
+                   for n in range(3)])
+    wait_for(lambda: world.target.ignored().get("not_validator", 0) >= 3, 10, "the drops")
+    counted = world.target.ignored()["not_validator"]
+    text = world.exposition()
+    assert f'cbdc_consensus_messages_ignored_total{{reason="not_validator"}} {float(counted)}' in text, (
+        [line for line in text.splitlines() if "ignored" in line]
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="driver bug: on_vote/on_proposal start the next height on ANY message naming it "
+    "(_next_height_seen runs before chain id, membership or signature are checked), so one "
+    "non-validator vote makes the idle network decide an extra (empty) block",
+)
+def test_a_non_validator_vote_for_the_next_height_does_not_start_it(world: World) -> None:
+    tips = world.tips()
+    stranger = signing(KeyPair.generate())
+    world.inject(vote_msg(stranger, CHAIN_ID, tips[0][0] + 1, 0, VoteType.PREVOTE, bytes(32)))
+    time.sleep(6.0)  # several propose timeouts: long enough for a woken network to decide
+    assert world.tips() == tips
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="driver bug: on_proposal holds the block of ANY decodable proposal (up to "
+    "_MAX_HELD_BLOCKS = 64 for the current and next height) before the machine checks the "
+    "proposer, so a non-validator's junk proposals crowd out the honest proposer's block "
+    "(dropped as too_many_blocks) and the height cannot be decided from it",
+)
+def test_junk_proposals_cannot_crowd_out_the_honest_proposal(world: World) -> None:
+    # Move on until an honest peer (not the target itself) proposes round 0 of the next height.
+    for _ in range(4):
+        if world.proposer(world.tips()[0][0] + 1) in HONEST:
+            break
+        world.commit_something()
+    height = world.tips()[0][0] + 1
+    assert world.proposer(height) in HONEST
+    stranger = signing(KeyPair.generate())
+    before = Counter(world.target.ignored())
+    world.inject(*[proposal_msg(stranger, CHAIN_ID, height, 0, salt=1000 + n) for n in range(70)])
+    wait_for(lambda: sum((Counter(world.target.ignored()) - before).values()) >= 6, 10, "junk handled")
+    time.sleep(0.5)
+    after_junk = Counter(world.target.ignored()) - before
+    assert world.commit_something() == height
+    after_commit = Counter(world.target.ignored()) - before
+    # The honest proposer's block found room: no proposal was dropped for lack of it since.
+    assert after_commit["too_many_blocks"] == after_junk["too_many_blocks"], (
+        dict(after_junk), dict(after_commit)
+    )
+
+
+def test_bogus_evidence_from_a_peer_is_never_committed(world: World) -> None:
+    stranger = signing(KeyPair.generate())
+    chengdu = signing(world.keys[IMPERSONATED])
+    tips = world.tips()
+    h = tips[0][0]
+    a, b = b"\x01" * 32, b"\x02" * 32
+    bogus = [
+        b"\x0a\x03not evidence",
+        # a real double vote, but by a key that is not a validator
+        encode_duplicate_vote(sign_vote(stranger, CHAIN_ID, h, 0, VoteType.PREVOTE, a),
+                              sign_vote(stranger, CHAIN_ID, h, 0, VoteType.PREVOTE, b)),
+        # a validator's double vote on another chain
+        encode_duplicate_vote(sign_vote(chengdu, "cbdc-other", h, 0, VoteType.PREVOTE, a),
+                              sign_vote(chengdu, "cbdc-other", h, 0, VoteType.PREVOTE, b)),
+        # two different votes, but at different rounds: no double vote
+        encode_duplicate_vote(sign_vote(chengdu, CHAIN_ID, h, 0, VoteType.PREVOTE, a),
+                              sign_vote(chengdu, CHAIN_ID, h, 1, VoteType.PREVOTE, b)),
+    ]
+    world.inject(*[node_pb2.PeerMessage(evidence=e) for e in bogus])
+    time.sleep(1.0)
+    # Drive blocks until the target itself has proposed one: evidence it held would be in it.
+    proposed_by_target = False
+    for _ in range(8):
+        height = world.commit_something(via=HONEST[0])
+        with NodeClient(world.net.nodes[TARGET].api) as client:
+            _, header, _ = decode_committed(client.block(height).committed_block)
+        if header.proposer == world.target_key:
+            proposed_by_target = True
+            break
+    assert proposed_by_target, "the target proposed none of 8 blocks"
+    with NodeClient(world.net.nodes[TARGET].api) as client:
+        tip = client.status().height
+        on_chain = [e for msg in client.blocks(tips[0][0] + 1, tip)
+                    for e in decode_committed(msg.committed_block)[0].evidence]
+    assert [e for e in on_chain if e in bogus] == []
