@@ -96,7 +96,7 @@ def proposal_reason(raw: bytes) -> str | None:
 # --- votes and proposals -------------------------------------------------------------------
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1200)
 @given(st.binary(max_size=300))
 def test_random_bytes_are_never_a_vote_or_a_proposal(raw: bytes) -> None:
     assert vote_reason(raw) is not None
@@ -114,7 +114,7 @@ def structured_votes(draw) -> bytes:
     return encode_signed(body, signature_over(draw, vote_digest(body), validator))
 
 
-@settings(max_examples=800)
+@settings(max_examples=600)
 @given(structured_votes())
 def test_accepted_votes_are_well_formed_and_signed_by_their_voter(raw: bytes) -> None:
     if vote_reason(raw) is not None:
@@ -137,7 +137,7 @@ def structured_proposals(draw) -> bytes:
     return encode_signed(body, signature_over(draw, proposal_digest(body), proposer))
 
 
-@settings(max_examples=800)
+@settings(max_examples=600)
 @given(structured_proposals())
 def test_accepted_proposals_are_well_formed_and_signed_by_their_proposer(raw: bytes) -> None:
     if proposal_reason(raw) is not None:
@@ -148,7 +148,7 @@ def test_accepted_proposals_are_well_formed_and_signed_by_their_proposer(raw: by
     assert verify_signature(p.proposer, proposal_digest(p.body), p.signature)
 
 
-@settings(max_examples=500)
+@settings(max_examples=300)
 @given(signing_keys, chain_ids, u64, u32, vote_types, st.one_of(hash32, st.just(b"")), st.data())
 def test_signed_votes_round_trip_and_any_change_breaks_them(k, chain_id, height, round_, vtype, bh, data):
     raw = sign_vote(k, chain_id, height, round_, vtype, bh)
@@ -171,7 +171,7 @@ def test_signed_votes_round_trip_and_any_change_breaks_them(k, chain_id, height,
     assert proposal_reason(raw) is not None
 
 
-@settings(max_examples=500)
+@settings(max_examples=300)
 @given(signing_keys, chain_ids, u64, st.integers(0, 2**31 - 2), hash32, st.data())
 def test_signed_proposals_round_trip_and_any_change_breaks_them(k, chain_id, height, round_, bh, data):
     pol = data.draw(st.integers(-1, round_ - 1))
@@ -197,7 +197,7 @@ def test_signed_proposals_round_trip_and_any_change_breaks_them(k, chain_id, hei
 # --- commit certificates -------------------------------------------------------------------------
 
 
-@settings(max_examples=500)
+@settings(max_examples=400)
 @given(st.binary(max_size=400), u64, hash32)
 def test_random_certificates_are_commit_errors(raw: bytes, height: int, bh: bytes) -> None:
     with pytest.raises(CommitError):
@@ -234,7 +234,7 @@ def precommit(k: nacl.signing.SigningKey, flaw: str) -> bytes:
     return raw
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(FLAWS)), max_size=6), st.booleans())
 def test_certificates_verify_exactly_when_a_quorum_of_sound_precommits_is_present(picks, wrong_header):
     precommits = [precommit(SIGNERS[i], flaw) for i, flaw in picks]
@@ -260,7 +260,7 @@ def test_certificates_verify_exactly_when_a_quorum_of_sound_precommits_is_presen
 GOOD_CERT = encode_commit(HEIGHT, ROUND, BLOCK, [precommit(k, "none") for k in SIGNERS])
 
 
-@settings(max_examples=500)
+@settings(max_examples=400)
 @given(st.data())
 def test_mutated_certificates_prove_nothing_they_should_not(data) -> None:
     raw = mutate(data, GOOD_CERT, max_ops=3)
@@ -282,7 +282,7 @@ def test_mutated_certificates_prove_nothing_they_should_not(data) -> None:
 # --- evidence ----------------------------------------------------------------------------------------
 
 
-@settings(max_examples=500)
+@settings(max_examples=400)
 @given(st.one_of(st.binary(max_size=300), st.builds(
     lambda a, b: pb.Evidence(duplicate_vote=pb.DuplicateVoteEvidence(vote_a=a, vote_b=b)).SerializeToString(),
     st.one_of(structured_votes(), st.binary(max_size=60)),
@@ -304,7 +304,7 @@ def test_evidence_is_accepted_exactly_when_it_proves_a_double_vote(raw: bytes) -
     assert a.block_hash != b.block_hash
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(signing_keys, u64, u32, vote_types, hash32, st.one_of(hash32, st.just(b"")), chain_ids)
 def test_double_votes_are_evidence_only_against_a_validator_of_this_chain(k, h, r, t, a, b, chain_id):
     vote_a, vote_b = sign_vote(k, chain_id, h, r, t, a), sign_vote(k, chain_id, h, r, t, b)
@@ -350,19 +350,19 @@ def check_wal(data: bytes) -> None:
     assert again.entries == contents.entries and again.warning is None
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_random_wal_bytes_are_a_torn_tail_or_corruption_never_a_crash(data: bytes) -> None:
     check_wal(data)
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.lists(wal_entries, min_size=1, max_size=4), st.data())
 def test_damaged_wal_is_a_torn_tail_or_corruption_never_a_crash(entries, data) -> None:
     check_wal(mutate(data, b"".join(map(encode_record, entries)), max_ops=2))
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.lists(wal_entries, min_size=1, max_size=6), st.data())
 def test_wal_round_trips_and_a_torn_last_record_is_dropped_with_a_warning(entries, data) -> None:
     records = [encode_record(e) for e in entries]
@@ -425,7 +425,7 @@ def hostile_messages(draw) -> tuple[object, str]:
     return ProposalReceived(sign_proposal(proposer, CHAIN_ID, old, r, -1, bh), bh), "old_height"
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.lists(hostile_messages(), min_size=1, max_size=8))
 def test_machine_drops_and_counts_each_hostile_message_once_and_does_nothing(messages) -> None:
     machine = ConsensusMachine(CHAIN_ID, None)

@@ -173,14 +173,14 @@ def decode_or_reject(raw: bytes) -> DecodedTx | None:
 # --- transactions ----------------------------------------------------------------------------
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1500)
 @given(st.binary(max_size=600))
 def test_random_bytes_are_refused_with_a_named_code(raw: bytes) -> None:
     # (Random bytes cannot name this chain's id and a kind with valid fields.)
     assert decode_or_reject(raw) is None
 
 
-@settings(max_examples=1000)
+@settings(max_examples=800)
 @given(structured_txs())
 def test_structured_garbage_is_refused_or_satisfies_every_invariant(raw: bytes) -> None:
     decode_or_reject(raw)
@@ -208,7 +208,7 @@ def _valid_pool() -> list[bytes]:
 VALID_POOL = _valid_pool()
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1000)
 @given(st.sampled_from(VALID_POOL), st.data())
 def test_mutated_transactions_never_verify_with_another_body(raw: bytes, data) -> None:
     original = decode_tx(raw, GENESIS)
@@ -226,7 +226,7 @@ def test_mutated_transactions_never_verify_with_another_body(raw: bytes, data) -
     assert tx.signers == original.signers
 
 
-@settings(max_examples=500)
+@settings(max_examples=400)
 @given(valid_txs())
 def test_valid_transactions_round_trip_exactly(tx_kind: tuple[bytes, str]) -> None:
     raw, kind = tx_kind
@@ -296,7 +296,7 @@ def headers(draw, chain: ChainFixture) -> ledger_pb2.BlockHeader:
     )
 
 
-@settings(max_examples=600, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=500, suppress_health_check=FIXTURE_OK)
 @given(raw=st.binary(max_size=800))
 def test_random_block_bytes_are_invalid_block_and_change_nothing(chain: ChainFixture, raw: bytes) -> None:
     before = chain.store.tip()
@@ -308,7 +308,7 @@ def test_random_block_bytes_are_invalid_block_and_change_nothing(chain: ChainFix
     assert chain.store.tip() == before
 
 
-@settings(max_examples=300, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=250, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_structured_blocks_with_lying_headers_are_refused(chain: ChainFixture, data) -> None:
     before = _snapshot(chain)
@@ -353,7 +353,7 @@ HEADER_LIES = {
 }
 
 
-@settings(max_examples=250, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=200, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_valid_blocks_round_trip_and_each_header_lie_is_refused(chain: ChainFixture, data) -> None:
     before = _snapshot(chain)
@@ -380,7 +380,7 @@ def test_valid_blocks_round_trip_and_each_header_lie_is_refused(chain: ChainFixt
     assert _snapshot(chain) == before
 
 
-@settings(max_examples=500, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=400, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_mutated_block_bytes_validate_only_with_the_same_content(
     chain: ChainFixture, reference: BuiltBlock, data

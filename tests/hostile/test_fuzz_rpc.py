@@ -277,7 +277,7 @@ SLOW = [m for m in METHODS if m.name in WAITING]
 @pytest.mark.parametrize("method", QUICK, ids=lambda m: m.name)
 def test_every_request_gets_an_answer_or_a_clean_refusal(live: Live, method: MethodDescriptor) -> None:
     # A request type without fields has one structured form: fewer cases say as much.
-    @settings(max_examples=220 if method.input_type.fields else 60, suppress_health_check=FIXTURE_OK)
+    @settings(max_examples=180 if method.input_type.fields else 60, suppress_health_check=FIXTURE_OK)
     @given(st.data())
     def fuzz(data) -> None:
         n = data.draw(st.integers(1, 3)) if method.client_streaming else 1
@@ -290,7 +290,7 @@ def test_every_request_gets_an_answer_or_a_clean_refusal(live: Live, method: Met
 
 @pytest.mark.parametrize("method", SLOW, ids=lambda m: m.name)
 def test_waiting_requests_end_cleanly(live: Live, method: MethodDescriptor) -> None:
-    @settings(max_examples=25, suppress_health_check=FIXTURE_OK)
+    @settings(max_examples=20, suppress_health_check=FIXTURE_OK)
     @given(st.data())
     def fuzz(data) -> None:
         judge(live, method, *call(live, method, [data.draw(request_bytes(method, live))]))

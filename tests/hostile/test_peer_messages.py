@@ -177,8 +177,11 @@ def world(tmp_path_factory) -> Iterator[World]:
         w = World(net, target, attacker, peers, inbox, keys, metrics_port, Nonces(3),
                   validator_set(network.genesis_of(directory)))
         w.net.wait_height(1, w.running(), timeout=60)
+        honest_keys = {keys[i].public for i in (TARGET, *HONEST)}
         wait_for(lambda: attacker.call(lambda: w.target_key in peers.connected_peers()), 30,
                  "the impersonated validator's stream to the target")
+        wait_for(lambda: attacker.call(lambda: honest_keys <= peers.inbound_peers()), 30,
+                 "the honest validators' streams to the impersonated one")
         yield w
     finally:
         stop(started)
