@@ -158,7 +158,8 @@ class Tally:
         with self.lock:
             self.submitted += 1
             self.outcomes[(kind, status.name, code)] += 1
-            if status not in ALLOWED:
+            # A node catching up refuses submissions with UNAVAILABLE "syncing: ...": clean too.
+            if status not in ALLOWED and not (status is grpc.StatusCode.UNAVAILABLE and code == "syncing"):
                 self.bad.append(f"{kind}: {status.name} {details}")
             elif kind == "garbage" and status is grpc.StatusCode.OK:
                 self.bad.append("garbage admitted")
@@ -235,6 +236,7 @@ _STATUS_OF_CODE = {
     "bad_signature": grpc.StatusCode.INVALID_ARGUMENT,
     "duplicate": grpc.StatusCode.ALREADY_EXISTS,
     "mempool_full": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "syncing": grpc.StatusCode.UNAVAILABLE,
     **{c: grpc.StatusCode.FAILED_PRECONDITION for c in (
         "unknown_input", "double_spend", "insufficient_funds", "unbalanced", "zero_amount",
         "amount_overflow", "tier_limit_exceeded", "unregistered_recipient", "not_authorized",

@@ -33,7 +33,7 @@ from node.grpc_status import NodeCode, parse_rpc_error
 from node.keys import KeyPair, save_key
 from node.txbuild import build_issue, build_register, build_transfer
 from node.types import OutPoint
-from proto import node_pb2
+from proto import node_pb2, node_pb2_grpc
 
 from .inproc import InProcessNode
 from .test_fuzz_ledger import structured_txs
@@ -115,7 +115,9 @@ def live(tmp_path_factory) -> Iterator[Live]:
                                            [(WALLETS[1].public, 500)], nonce=10)
             live.tip = client.status().height
             live.hashes = [client.block(h).block_hash for h in range(1, live.tip + 1)]
-            page = client._stub.GetUtxos(node_pb2.GetUtxosRequest(address=WALLETS[0].public, limit=1))
+            page = node_pb2_grpc.NodeStub(channel).GetUtxos(
+                node_pb2.GetUtxosRequest(address=WALLETS[0].public, limit=1), timeout=10
+            )
             live.page_token = page.next_page_token
         assert live.tip >= 4 and live.page_token
         errors.clear()  # only what the fuzzing provokes counts
