@@ -19,6 +19,7 @@ all forced by consensus being a library that never sees a block:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus.commit import CommitError, encode_commit, verify_commit
@@ -104,6 +105,7 @@ class ConsensusMachine:
         self.decision: Decide | None = None
         self._out: list[Action] = []
         self._next_height: list[ProposalReceived | VoteReceived] = []
+        self._next_height_by: dict[bytes, int] = {}  # sender -> messages buffered
         self._reset_height()
 
     # ---- public -------------------------------------------------------------------
@@ -186,6 +188,7 @@ class ConsensusMachine:
             raise ValueError(f"StartHeight({ev.height}) does not move past height {self.height}")
         buffered = self._next_height if ev.height == self.height + 1 else []
         self._next_height = []
+        self._next_height_by = {}
         self.height = ev.height
         self.validators = ev.validators
         self.decision = None
@@ -207,32 +210,58 @@ class ConsensusMachine:
 
     # ---- messages -----------------------------------------------------------------
 
-    def _admit_height(self, height: int, event: ProposalReceived | VoteReceived) -> bool:
+    def _admit_height(
+        self,
+        height: int,
+        event: ProposalReceived | VoteReceived,
+        sender: bytes,
+        verify: Callable[[], bool],
+    ) -> bool:
+        """True for a message of the current height. A message for the next height is kept
+        for StartHeight, but only from a validator (of the current set: a validator added
+        by the block being decided is heard from again in the next round), only with a valid
+        signature, and at most a fair share of the buffer per validator, so that nobody can
+        crowd out the honest validators' next-height messages."""
         if self.validators is None:
             self.ignored["not_started"] += 1
             return False
         if height == self.height:
             return True
-        if height == self.height + 1 and len(self._next_height) < self.config.next_height_buffer:
+        if height == self.height + 1:
+            if sender not in self.validators:
+                self.ignored["not_validator"] += 1
+                return False
+            share = max(4, self.config.next_height_buffer // len(self.validators))
+            held = self._next_height_by.get(sender, 0)
+            if held >= share or len(self._next_height) >= self.config.next_height_buffer:
+                self.ignored["future_height"] += 1
+                return False
+            self.verifications += 1
+            if not verify():
+                self.ignored["bad_signature"] += 1
+                return False
             self._next_height.append(event)
+            self._next_height_by[sender] = held + 1
         elif height > self.height:
             self.ignored["future_height"] += 1
         else:
             self.ignored["old_height"] += 1
         return False
 
-    def _admit_round(self, who: bytes, round_: int) -> bool:
-        """Bound how many rounds ahead of ours one validator can make us keep messages for."""
-        if round_ <= self.round:
+    def _round_has_room(self, who: bytes, round_: int) -> bool:
+        """Bound how many rounds ahead of ours one validator can make us keep messages for.
+        Only checked here; `_note_round` records the round once the signature verified, so
+        forgeries in a validator's name cannot use up its budget."""
+        if round_ <= self.round or round_ in self._future_rounds.get(who, ()):
             return True
-        rounds = self._future_rounds.setdefault(who, set())
-        if round_ in rounds:
-            return True
-        if len(rounds) >= self.config.max_future_rounds_per_validator:
+        if len(self._future_rounds.get(who, ())) >= self.config.max_future_rounds_per_validator:
             self.ignored["too_many_future_rounds"] += 1
             return False
-        rounds.add(round_)
         return True
+
+    def _note_round(self, who: bytes, round_: int) -> None:
+        if round_ > self.round:
+            self._future_rounds.setdefault(who, set()).add(round_)
 
     def _participate(self, who: bytes, round_: int, power: int) -> None:
         voters = self._participants.setdefault(round_, {})
@@ -252,7 +281,10 @@ class ConsensusMachine:
         if vote.chain_id != self.chain_id:
             self.ignored["wrong_chain"] += 1
             return
-        if not self._admit_height(vote.height, ev):
+        if not self._admit_height(
+            vote.height, ev, vote.validator,
+            lambda: verify_signature(vote.validator, vote_digest(vote.body), vote.signature),
+        ):
             return
         assert self.validators is not None
         power = self.validators.power_of(vote.validator)
@@ -265,13 +297,15 @@ class ConsensusMachine:
         if earlier is not None and (earlier.body == vote.body or votes.has(vote.validator, vote.block_hash)):
             self.ignored["duplicate"] += 1
             return
-        if earlier is None and not self._admit_round(vote.validator, vote.round):
+        if earlier is None and not self._round_has_room(vote.validator, vote.round):
             return
         if not own:
             self.verifications += 1
             if not verify_signature(vote.validator, vote_digest(vote.body), vote.signature):
                 self.ignored["bad_signature"] += 1
                 return
+        if earlier is None:
+            self._note_round(vote.validator, vote.round)
         if earlier is not None:
             self.ignored["conflicting_vote"] += 1
             self._report_double_vote(earlier, vote)
@@ -309,7 +343,10 @@ class ConsensusMachine:
         if p.chain_id != self.chain_id:
             self.ignored["wrong_chain"] += 1
             return
-        if not self._admit_height(p.height, ev):
+        if not self._admit_height(
+            p.height, ev, p.proposer,
+            lambda: verify_signature(p.proposer, proposal_digest(p.body), p.signature),
+        ):
             return
         assert self.validators is not None
         if p.proposer != self.validators.proposer(p.height, p.round):
@@ -326,13 +363,15 @@ class ConsensusMachine:
         if len(proposed) >= MAX_PROPOSALS_PER_ROUND:
             self.ignored["conflicting_proposal"] += 1
             return
-        if not proposed and not self._admit_round(p.proposer, p.round):
+        if not proposed and not self._round_has_room(p.proposer, p.round):
             return
         if not own:
             self.verifications += 1
             if not verify_signature(p.proposer, proposal_digest(p.body), p.signature):
                 self.ignored["bad_signature"] += 1
                 return
+        if not proposed:
+            self._note_round(p.proposer, p.round)
         if proposed:
             # Equivocating proposer: keep the block (a quorum may form on it) but the
             # first proposal stays the one this validator acts on in the propose step.

@@ -443,12 +443,6 @@ def test_machine_drops_and_counts_each_hostile_message_once_and_does_nothing(mes
 # --- budgets that unauthenticated messages must not be able to spend -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="machine bug: _on_vote/_on_proposal record a future round in _future_rounds (the "
-    "per-validator budget, max_future_rounds_per_validator) BEFORE checking the signature, "
-    "so forged messages naming an honest validator use up its budget",
-)
 def test_forged_votes_cannot_use_up_an_honest_validators_future_round_budget() -> None:
     machine = ConsensusMachine(CHAIN_ID, None)
     machine.handle(StartHeight(H, VALIDATOR_SET))
@@ -465,12 +459,6 @@ def test_forged_votes_cannot_use_up_an_honest_validators_future_round_budget() -
     assert machine.ignored["duplicate"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="machine bug: _admit_height buffers next-height messages before checking "
-    "validator membership or signature, so a non-validator fills the next_height_buffer and the "
-    "honest validators' next-height proposal and votes are then dropped as future_height",
-)
 def test_non_validators_cannot_fill_the_next_height_buffer() -> None:
     config_limit = ConsensusMachine(CHAIN_ID, None).config.next_height_buffer
     machine = ConsensusMachine(CHAIN_ID, None)
