@@ -41,11 +41,12 @@ from node import txbuild
 from node.blocks import block_hash, decode_committed
 from node.client import NodeClient
 from node.config import PeerConfig, load_config, write_default_config
+from node.grpc_server import PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.keys import KeyPair, load_key
 from node.metrics import NodeMetrics
 from node.peers import CONNECT_METHOD, PeerNetwork
 from node.service import validator_set
-from proto import ledger_pb2, node_pb2
+from proto import ledger_pb2, node_pb2, node_pb2_grpc
 from tests.node.network import Net, assert_same_chain
 
 from .inproc import InProcessNode, LoopThread
@@ -63,6 +64,26 @@ class Inbox:
         self.messages.append((key, msg))
 
 
+class LyingSync(node_pb2_grpc.SyncServicer):
+    """chengdu's Sync service as the test plays it: it has no blocks to give, and while
+    `stall` is set it keeps a GetBlocks call open (until `release`) instead of saying so."""
+
+    def __init__(self) -> None:
+        self.stall = False
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def GetBlocks(self, request, context):
+        self.calls += 1
+        if self.stall:
+            await self.release.wait()
+        await context.abort(grpc.StatusCode.NOT_FOUND, "not_found: no blocks here")
+        yield node_pb2.CommittedBlockMsg()  # unreachable; makes this a streaming handler
+
+    async def GetTip(self, request, context):
+        await context.abort(grpc.StatusCode.NOT_FOUND, "not_found: no tip here")
+
+
 @dataclass
 class World:
     net: Net
@@ -74,6 +95,7 @@ class World:
     metrics_port: int
     nonce: Nonces
     validators: ValidatorSet
+    sync: LyingSync
 
     @property
     def target_key(self) -> bytes:
@@ -154,7 +176,7 @@ def world(tmp_path_factory) -> Iterator[World]:
     net = Net(directory, record, network.load_keys(directory))
     attacker = LoopThread("attacker")
     target = None
-    peers = None
+    peers = server = None
     started = []
     try:
         target = InProcessNode(Path(record.nodes[TARGET].home))
@@ -164,18 +186,25 @@ def world(tmp_path_factory) -> Iterator[World]:
         inbox = Inbox()
         me = record.nodes[IMPERSONATED]
 
-        async def impersonate() -> PeerNetwork:
+        sync = LyingSync()
+
+        async def impersonate() -> tuple[PeerNetwork, GrpcServer]:
+            # As a node does it: the Peer and Sync services on one server at chengdu's address.
             peers = PeerNetwork(
                 CHAIN_ID, keys[IMPERSONATED].seed, inbox,
                 peers=[PeerConfig(record.nodes[i].peer, keys[i].public) for i in (TARGET, *HONEST)],
                 metrics=NodeMetrics(), reconnect_min_s=0.05, reconnect_max_s=0.5,
             )
-            await peers.start(me.peer)
-            return peers
+            server = await start_server(
+                me.peer, [peers.attach, lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s)],
+                [PEER_SERVICE, SYNC_SERVICE], max_message_bytes=16 * 1024 * 1024,
+            )
+            await peers.start()
+            return peers, server
 
-        peers = attacker.run(impersonate())
+        peers, server = attacker.run(impersonate())
         w = World(net, target, attacker, peers, inbox, keys, metrics_port, Nonces(3),
-                  validator_set(network.genesis_of(directory)))
+                  validator_set(network.genesis_of(directory)), sync)
         w.net.wait_height(1, w.running(), timeout=60)
         honest_keys = {keys[i].public for i in (TARGET, *HONEST)}
         wait_for(lambda: attacker.call(lambda: w.target_key in peers.connected_peers()), 30,
@@ -187,7 +216,9 @@ def world(tmp_path_factory) -> Iterator[World]:
         stop(started)
         try:
             if peers is not None:  # its server must stop while its loop still runs
+                attacker.call(sync.release.set)
                 attacker.run(peers.stop())
+                attacker.run(server.stop(grace=0.5))
             if target is not None:
                 target.stop()
         finally:
@@ -414,3 +445,33 @@ def test_bogus_evidence_from_a_peer_is_never_committed(world: World) -> None:
         on_chain = [e for msg in client.blocks(tips[0][0] + 1, tip)
                     for e in decode_committed(msg.committed_block)[0].evidence]
     assert [e for e in on_chain if e in bogus] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sync bug: a peer that announces a height it cannot serve makes the Syncer pause "
+    "consensus (driver.pause_for) for the whole GetBlocks call (timeout=60 s), again every "
+    "poll; one lying validator stalls every honest node it talks to",
+)
+def test_a_peer_announcing_a_height_it_cannot_serve_does_not_stall_consensus(world: World) -> None:
+    height = world.tips()[0][0]
+    world.attacker.call(setattr, world.sync, "stall", True)
+    calls = world.attacker.call(lambda: world.sync.calls)
+    lie = node_pb2.StatusAnnouncement(height=height + 1000, block_hash=b"\x00" * 32)
+    world.inject(node_pb2.PeerMessage(status=lie))
+    try:
+        wait_for(lambda: world.attacker.call(lambda: world.sync.calls) > calls, 10,
+                 "the target asking the liar for blocks")
+        institution = world.net.keys.institutions["suzhou"]
+        raw = txbuild.build_register(CHAIN_ID, institution, KeyPair.generate().public, 4, nonce=world.nonce())
+        with NodeClient(world.net.nodes[HONEST[0]].api, timeout=30) as client:
+            txid = client.submit(raw)
+            # A few rounds at most (1 s propose timeout) with three honest validators of four.
+            outcome = client.wait(txid, timeout=20)
+        assert outcome.status == node_pb2.TX_STATUS_COMMITTED, "consensus stalled behind a lying peer"
+    finally:
+        # Tell the truth again and let the stalled call end, so later tests see a sane network.
+        world.inject(node_pb2.PeerMessage(status=node_pb2.StatusAnnouncement(height=0)))
+        world.attacker.call(setattr, world.sync, "stall", False)
+        world.attacker.call(world.sync.release.set)
+        world.net.wait_height(height + 1, world.running(), timeout=60)
