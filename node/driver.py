@@ -47,7 +47,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import InvalidMessage, decode_vote
+from consensus.messages import InvalidMessage, VoteType, decode_vote
 from consensus.signer import Signer
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, OwnMessage, replay
@@ -236,9 +236,22 @@ class ConsensusDriver:
         self._work.set()
 
     def resend_to(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
-        """A peer (re)connected: give it what we already said in this height."""
+        """A peer (re)connected: give it what we already said in this height, and the
+        prevotes behind our valid value."""
         for message in self._own_messages:
             send(message)
+        self._relay_proof_of_lock(send)
+
+    def _relay_proof_of_lock(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
+        """Send the prevotes that justify our valid value. A validator that missed some of
+        them (a dropped message, a restart) could otherwise stay locked on another value
+        while we wait for it: the simulator showed honest validators split that way for
+        hundreds of rounds. Sent when a round moves on and when a peer (re)connects."""
+        state = self.machine.state()
+        if state.valid_round < 0 or self.machine.decision is not None:
+            return
+        for vote in self.machine.votes_for(state.valid_round, VoteType.PREVOTE, state.valid_hash):
+            send(node_pb2.PeerMessage(vote=vote))
 
     async def pause_for(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` (block sync) with the machine stopped, then restart at the new tip."""
@@ -284,7 +297,10 @@ class ConsensusDriver:
         ):
             self._wal.append(event)
             faults.crash_point("after-wal-write")
+        round_before = self.machine.round
         await self._execute(self.machine.handle(event))
+        if self.machine.round > round_before:
+            self._relay_proof_of_lock(self._broadcast)
 
     async def _execute(self, actions: list) -> None:
         for action in actions:
