@@ -26,8 +26,6 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,7 +35,7 @@ from pathlib import Path
 
 from consensus.messages import InvalidMessage, decode_vote
 from devnet import network
-from devnet.processes import DevnetError, DevnetRecord, NodeRecord, is_running, stop
+from devnet.processes import DevnetError, DevnetRecord, NodeRecord, is_running, spawn, stop
 from devnet.proxy import LinkProxies, install_proxies, load_links
 from devnet.traffic import prepare_load
 from node.blocks import block_hash, decode_committed
@@ -54,18 +52,7 @@ def spawn_node(node: NodeRecord, *, env: dict[str, str] | None = None, args: tup
     environment variables (e.g. a crash point). Returns the pid."""
     environment = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
     environment.update(env or {})
-    with open(node.log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "node", "start", "--home", node.home, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=environment,
-        )
-    node.pid = proc.pid
-    return proc.pid
+    return spawn(node, args, env=environment)
 
 
 def signal_node(node: NodeRecord, sig: int) -> None:

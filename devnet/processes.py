@@ -117,11 +117,11 @@ def is_running(node: NodeRecord) -> bool:
     return b"node" in cmdline and b"start" in cmdline and os.fsencode(node.home) in cmdline
 
 
-def spawn(node: NodeRecord, extra_args: tuple[str, ...] = ()) -> int:
+def spawn(node: NodeRecord, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
     """Start `cbdc node start --home HOME` detached from our terminal and session, so a
-    Ctrl-C in the foreground reaches the supervisor, which then stops nodes in order."""
-    log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
-    try:
+    Ctrl-C in the foreground reaches the supervisor, which then stops nodes in order.
+    `env` replaces the environment (default: ours)."""
+    with open(node.log_path, "ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "node", "start", "--home", node.home, *extra_args],
             stdin=subprocess.DEVNULL,
@@ -129,9 +129,8 @@ def spawn(node: NodeRecord, extra_args: tuple[str, ...] = ()) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env=env,
         )
-    finally:
-        log.close()
     node.pid = proc.pid
     return proc.pid
 

@@ -47,7 +47,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import InvalidMessage, VoteType, decode_vote
+from consensus.messages import InvalidMessage, VoteType, decode_proposal, decode_vote
 from consensus.signer import Signer
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, OwnMessage, replay
@@ -65,6 +65,9 @@ log = logging.getLogger("cbdc.consensus")
 # Blocks kept for heights we are deciding (and the next one): bounds what peers can make
 # us hold even if they send many different proposals.
 _MAX_HELD_BLOCKS = 64
+# A proposer may equivocate; more than this many blocks for one (height, round) can only
+# come from it, and the machine keeps no more proposals than that either.
+_MAX_BLOCKS_PER_ROUND = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ class ConsensusDriver:
         self._signer = Signer(signing_key, self._sign_state.load()) if is_validator else None
         self.machine = ConsensusMachine(self.chain_id, self._signer, config)
         self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._blocks: dict[bytes, tuple[int, bytes]] = {}  # hash -> (height, block bytes)
+        self._blocks: dict[bytes, tuple[int, int, bytes]] = {}  # hash -> (height, round, bytes)
         self._validated: dict[bytes, ValidatedBlock] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
         self._evidence = EvidencePool(
@@ -189,31 +192,46 @@ class ConsensusDriver:
 
     # --- inputs from the node ------------------------------------------------------------
     def on_proposal(self, proposal: bytes, block: bytes) -> None:
+        """Hold the block of a proposal, but only of one that can matter: signed by the
+        proposer of its height and round, for this chain, for the height being decided or
+        the next, naming exactly this block; at most a few per (height, round). Anything
+        else is left to the machine to count, so junk cannot crowd out the real block."""
         try:
             decoded, header = decode_block(block)
             digest = block_hash(decoded.header)
-        except LedgerError:
+            p = decode_proposal(proposal)
+        except (LedgerError, InvalidMessage):
             self.machine.ignored["malformed_block"] += 1
             return
-        if header.height < self.machine.height or header.height > self.machine.height + 1:
-            stale = header.height < self.machine.height
-            self.machine.ignored["old_height" if stale else "future_height"] += 1
+        if p.height < self.machine.height or p.height > self.machine.height + 1:
+            self.machine.ignored["old_height" if p.height < self.machine.height else "future_height"] += 1
+            return
+        if (
+            p.chain_id != self.chain_id
+            or p.block_hash != digest
+            or header.height != p.height
+            or p.proposer != self.validators.proposer(p.height, p.round)
+        ):
+            self._queue.put_nowait(ProposalReceived(proposal, digest))  # the machine counts why
             return
         if digest not in self._blocks:
-            if len(self._blocks) >= _MAX_HELD_BLOCKS:
+            same_round = sum(1 for h, r, _ in self._blocks.values() if (h, r) == (p.height, p.round))
+            if same_round >= _MAX_BLOCKS_PER_ROUND or len(self._blocks) >= _MAX_HELD_BLOCKS:
                 self.machine.ignored["too_many_blocks"] += 1
                 return
-            self._blocks[digest] = (header.height, block)
+            self._blocks[digest] = (p.height, p.round, block)
         self._queue.put_nowait(ProposalReceived(proposal, digest))
-        self._next_height_seen(header.height)
+        self._next_height_seen(p.height)
 
     def on_vote(self, vote: bytes) -> None:
         self._queue.put_nowait(VoteReceived(vote))
-        if self.machine.decision is not None:  # waiting to start: is a peer already there?
+        if self.machine.decision is not None:  # waiting to start: is a validator already there?
             try:
-                self._next_height_seen(decode_vote(vote, verify=False).height)
+                v = decode_vote(vote)  # signature checked: a forgery must not start a height
             except InvalidMessage:
-                pass  # the machine will count it
+                return  # the machine counts it
+            if v.chain_id == self.chain_id and v.validator in self.validators:
+                self._next_height_seen(v.height)
 
     def on_evidence(self, evidence: bytes) -> None:
         proof = self._evidence.add(evidence)  # verified; none already committed or held
@@ -229,7 +247,7 @@ class ConsensusDriver:
     def held_block(self, digest: bytes) -> bytes | None:
         """Bytes of a block held for the current or next height (proposed or built)."""
         held = self._blocks.get(digest)
-        return None if held is None else held[1]
+        return None if held is None else held[2]
 
     def notify_work(self) -> None:
         """A transaction was admitted: a waiting height may start."""
@@ -280,7 +298,7 @@ class ConsensusDriver:
         if isinstance(event, _Built):
             if event.block is None:
                 return
-            self._remember(event.block, event.height)
+            self._remember(event.block, event.height, event.round)
             event = BlockBuilt(event.height, event.round, event.block.block_hash)
         elif isinstance(event, _Validated):
             if event.block is not None:
@@ -325,7 +343,7 @@ class ConsensusDriver:
                 self._wal.append(OwnMessage.of(action))
                 faults.crash_point("after-wal-write")
                 self._say(
-                    node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[1]))
+                    node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[2]))
                 )
             elif isinstance(action, ScheduleTimeout):
                 asyncio.get_running_loop().call_later(
@@ -369,7 +387,7 @@ class ConsensusDriver:
         held = self._blocks.get(digest)
         if held is None or held[0] != self.machine.height:
             return  # unknown or not for this height: the round will time out
-        self._spawn(self._validate(held[0], digest, held[1]))
+        self._spawn(self._validate(held[0], digest, held[2]))
 
     async def _validate(self, height: int, digest: bytes, block: bytes) -> None:
         try:
@@ -393,8 +411,8 @@ class ConsensusDriver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _remember(self, block: ValidatedBlock, height: int) -> None:
-        self._blocks[block.block_hash] = (height, block.block_bytes)
+    def _remember(self, block: ValidatedBlock, height: int, round_: int) -> None:
+        self._blocks[block.block_hash] = (height, round_, block.block_bytes)
         self._validated[block.block_hash] = block
 
     # --- heights -------------------------------------------------------------------------
@@ -445,7 +463,7 @@ class ConsensusDriver:
         await self._execute(self.machine.handle(StartHeight(height, self.validators)))
 
     def _forget_below(self, height: int) -> None:
-        for digest in [d for d, (h, _) in self._blocks.items() if h < height]:
+        for digest in [d for d, (h, _, _) in self._blocks.items() if h < height]:
             del self._blocks[digest]
             self._validated.pop(digest, None)
 

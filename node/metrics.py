@@ -8,10 +8,12 @@ same name. The exposition server (optional, off by default) serves that registry
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import start_http_server
 
 from node.config import split_address
@@ -90,6 +92,12 @@ class NodeMetrics:
         for reason in DROP_REASONS:  # export zeros, so a rate() works before the first drop
             self.messages_dropped.labels(reason=reason)
 
+    def export_consensus_drops(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Export the consensus machine's own drop counters (not_validator, wrong_chain,
+        old_height, bad_signature, ...) as cbdc_consensus_messages_ignored_total{reason},
+        read when scraped, so there is one source of truth and no per-message cost."""
+        self.registry.register(_IgnoredCollector(counts))
+
     def dropped(self, reason: str, count: int = 1) -> None:
         if reason not in DROP_REASONS:
             raise ValueError(f"unknown drop reason {reason!r}")
@@ -127,3 +135,18 @@ def start_metrics_server(address: str, metrics: NodeMetrics) -> MetricsServer | 
     host, port = split_address(address)
     server, thread = start_http_server(port, addr=host, registry=metrics.registry)
     return MetricsServer(port=server.server_port, _server=server, _thread=thread)
+
+
+class _IgnoredCollector:
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self):
+        family = CounterMetricFamily(
+            f"{NAMESPACE}_consensus_messages_ignored",
+            "Consensus messages the state machine or driver ignored, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._counts().items()):
+            family.add_metric([reason], count)
+        yield family

@@ -118,6 +118,8 @@ class Node:
             self.executor,
             on_admitted=self._on_admitted,
             on_committed=self._on_committed,
+            max_block_txs=config.block.max_txs,
+            max_block_bytes=config.block.max_bytes,
         )
         self.peers = PeerNetwork(
             genesis.chain_id,
@@ -148,6 +150,7 @@ class Node:
             self.driver.misbehave = Misbehaviour(
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
+        self.metrics.export_consensus_drops(lambda: self.driver.machine.ignored)
         self.syncer = Syncer(
             self.chain,
             self.driver,

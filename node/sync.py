@@ -19,6 +19,7 @@ import grpc
 import grpc.aio
 from consensus.commit import CommitError, verify_commit
 from consensus.validators import ValidatorSet
+from google.protobuf.message import DecodeError
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
 from node.blocks import block_hash, decode_committed
@@ -30,8 +31,12 @@ from node.peers import PeerNetwork, PeerState
 
 log = logging.getLogger("cbdc.sync")
 
-# Blocks streamed per GetBlocks call before the client asks again (bounds one call's work).
-_BATCH = 1000
+# Blocks streamed per GetBlocks call before the client asks again (bounds one call's work
+# and what is held in memory before it is applied).
+_BATCH = 500
+# One fetch must finish within this; a peer that fails is not asked again for a while.
+_FETCH_TIMEOUT_S = 10.0
+_PEER_BACKOFF_S = 30.0
 
 
 class SyncError(Exception):
@@ -75,23 +80,39 @@ class SyncServicer(node_pb2_grpc.SyncServicer):
         )
 
 
-async def apply_committed(chain: Chain, validators: ValidatorSet, raw: bytes) -> int:
-    """Verify one CommittedBlock from an untrusted source and commit it; returns its height."""
-    committed = ledger_pb2.CommittedBlock.FromString(raw)
-    block, header, certificate = decode_committed(raw)
-    height = chain.store.height + 1
+def verify_committed(chain: Chain, validators: ValidatorSet, raw: bytes, height: int) -> tuple[bytes, bytes]:
+    """Check that a CommittedBlock from an untrusted source is block `height` and carries a
+    valid commit certificate for it. Returns (block bytes, certificate); raises SyncError."""
+    try:
+        committed = ledger_pb2.CommittedBlock.FromString(raw)
+        block, header, certificate = decode_committed(raw)
+    except (LedgerError, DecodeError) as err:
+        raise SyncError(f"block {height}: does not decode: {err}") from None
     if header.height != height:
         raise SyncError(f"peer sent block {header.height}, expected {height}")
-    digest = block_hash(block.header)
     try:
-        verify_commit(certificate, validators, chain.genesis.chain_id, height, digest)
+        verify_commit(certificate, validators, chain.genesis.chain_id, height, block_hash(block.header))
     except CommitError as err:
         raise SyncError(f"block {height}: bad commit certificate: {err}") from None
+    return committed.block, certificate
+
+
+async def apply_verified(chain: Chain, validators: ValidatorSet, block: bytes, certificate: bytes) -> None:
+    """Execute a block whose certificate verified (it must still produce the state root its
+    header claims) and commit it."""
+    height = chain.store.height + 1
     try:
-        validated = await chain.validate(committed.block, height=height, validators_hash=validators.hash())
+        validated = await chain.validate(block, height=height, validators_hash=validators.hash())
     except LedgerError as err:
         raise SyncError(f"block {height}: {err}") from None
     await chain.commit(validated, certificate)
+
+
+async def apply_committed(chain: Chain, validators: ValidatorSet, raw: bytes) -> int:
+    """Verify one CommittedBlock from an untrusted source and commit it; returns its height."""
+    height = chain.store.height + 1
+    block, certificate = verify_committed(chain, validators, raw, height)
+    await apply_verified(chain, validators, block, certificate)
     return height
 
 
@@ -120,6 +141,7 @@ class Syncer:
         self.on_lag = on_lag
         self.catching_up = False
         self._behind_since: float | None = None
+        self._banned_until: dict[bytes, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -159,30 +181,61 @@ class Syncer:
                 self._behind_since = None
 
     async def _catch_up(self) -> None:
+        """Fetch and verify with consensus running; pause it only to apply what verified.
+        A peer that cannot serve what it announced is ignored for a while, so a lying or
+        broken validator can neither stall consensus nor keep us busy."""
+        now = time.monotonic()
         ahead = sorted(
-            (p for p in self.peers.peer_states() if p.height > self.chain.store.height),
+            (
+                p
+                for p in self.peers.peer_states()
+                if p.height > self.chain.store.height and self._banned_until.get(p.key, 0.0) <= now
+            ),
             key=lambda p: -p.height,
         )
         for peer in ahead:
+            try:
+                fetched = await asyncio.wait_for(self._fetch(peer), _FETCH_TIMEOUT_S)
+            except (SyncError, grpc.aio.AioRpcError, TimeoutError) as err:
+                log.warning("sync from %s failed: %s", peer.address, err or "timed out")
+                self._banned_until[peer.key] = time.monotonic() + _PEER_BACKOFF_S
+                continue
+            if not fetched:
+                self._banned_until[peer.key] = time.monotonic() + _PEER_BACKOFF_S
+                continue
             self.catching_up = True
             try:
-                await self.driver.pause_for(lambda peer=peer: self._fetch_from(peer))
+                await self.driver.pause_for(lambda fetched=fetched: self._apply(fetched))
                 return
-            except (SyncError, grpc.aio.AioRpcError, LedgerError) as err:
-                log.warning("sync from %s failed: %s", peer.address, err)
+            except (SyncError, LedgerError) as err:
+                log.warning("blocks from %s did not apply: %s", peer.address, err)
+                self._banned_until[peer.key] = time.monotonic() + _PEER_BACKOFF_S
             finally:
                 self.catching_up = False
 
-    async def _fetch_from(self, peer: PeerState) -> None:
-        start_height = self.chain.store.height
+    async def _fetch(self, peer: PeerState) -> list[tuple[int, bytes, bytes]]:
+        """Up to _BATCH blocks after our tip from `peer`, each with a verified certificate."""
+        start = self.chain.store.height + 1
+        end = min(peer.height, start + _BATCH - 1)
+        fetched: list[tuple[int, bytes, bytes]] = []
         async with insecure_channel(peer.address, self.max_message_bytes) as channel:
             stub = node_pb2_grpc.SyncStub(channel)
-            while self.chain.store.height < peer.height:
-                got = 0
-                request = node_pb2.GetBlocksRequest(from_height=self.chain.store.height + 1)
-                async for msg in stub.GetBlocks(request, timeout=60):
-                    await apply_committed(self.chain, self.validators, msg.committed_block)
-                    got += 1
-                if got == 0:
-                    break
-        log.info("synced heights %d..%d from %s", start_height + 1, self.chain.store.height, peer.address)
+            request = node_pb2.GetBlocksRequest(from_height=start, to_height=end)
+            async for msg in stub.GetBlocks(request):
+                height = start + len(fetched)
+                block, certificate = verify_committed(
+                    self.chain, self.validators, msg.committed_block, height
+                )
+                fetched.append((height, block, certificate))
+        return fetched
+
+    async def _apply(self, fetched: list[tuple[int, bytes, bytes]]) -> None:
+        first = self.chain.store.height + 1
+        for height, block, certificate in fetched:
+            if height < first:
+                continue  # consensus committed it meanwhile
+            if height != self.chain.store.height + 1:
+                break
+            await apply_verified(self.chain, self.validators, block, certificate)
+        if fetched:
+            log.info("synced heights %d..%d", first, self.chain.store.height)
