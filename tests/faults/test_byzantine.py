@@ -48,6 +48,14 @@ def _misbehave(net: FaultNet, mode: str) -> tuple[int, int, dict[str, int]]:
     assert all(h is not None and h >= first + _HEIGHTS for h in reached.values()), (
         f"honest validators stopped committing under --misbehave {mode}: {reached}"
     )
+    if mode != "silent":
+        # A restarted node may spend the first heights catching up, voting and proposing
+        # nothing: judge the mode only once it has actually misbehaved.
+        wait_for(
+            lambda: "MISBEHAVE " in log_since(byzantine, offsets[BYZANTINE]),
+            120,
+            f"--misbehave {mode} to act",
+        )
     last = net.top(honest)
     stop([byzantine])
     said = log_since(byzantine, offsets[BYZANTINE])
@@ -131,6 +139,7 @@ def test_double_votes_become_evidence_exactly_once(net: FaultNet, mode: str) -> 
         return {int(h) for n in honest for h in re.findall(pattern, log_since(n, offsets[n.name]))}
 
     assert detected(), f"no honest validator detected a double vote of --misbehave {mode}"
+
     # Payments keep flowing; the evidence each honest node holds goes into the next blocks.
     def all_committed() -> bool:
         net.auditor.sync(honest)
