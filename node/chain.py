@@ -103,7 +103,6 @@ class Chain:
         self._waiters: dict[bytes, list[asyncio.Future[TxOutcome]]] = {}
         self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
         self._new_block = asyncio.Condition()
-        self.txs_committed = 0
 
     # --- admission -----------------------------------------------------------------------
     def next_context(self) -> BlockContext:
@@ -239,7 +238,6 @@ class Chain:
             self._resolve(TxOutcome(txid, TxStatus.COMMITTED, height, index, block.block_hash, time_ms))
         for tx, err in evicted:
             self._reject(tx.txid, err)
-        self.txs_committed += len(txids)
         if self.on_committed is not None:
             self.on_committed(block)
         async with self._new_block:

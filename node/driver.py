@@ -10,10 +10,9 @@ transactions, or a peer already talking about the next height), otherwise at the
 interval; so blocks follow payments within a few message delays, and an idle chain still
 shows it is alive.
 
-Catch-up: peers announce their committed height. When one is ahead of us by more than the
-height we are deciding, or stays ahead for `sync_grace`, the driver pauses the machine, and
-the syncer fetches the missing blocks with their certificates (verified against the
-validator set), then the machine restarts at the new height.
+Catch-up: node/sync.py fetches blocks a peer has and we lack, verifies their certificates,
+and then asks the driver (`pause_for`) to stop the machine between events while it applies
+them; the machine then restarts at the new height.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,7 +111,6 @@ class ConsensusDriver:
         announce: Callable[[int, bytes], None],
         create_empty_blocks: bool = False,
         heartbeat_s: float = 10.0,
-        on_height: Callable[[int, int], None] | None = None,
     ) -> None:
         self.chain = chain
         self.validators = validators
@@ -122,7 +119,6 @@ class ConsensusDriver:
         self._announce_tip = announce
         self.create_empty_blocks = create_empty_blocks
         self.heartbeat_s = heartbeat_s
-        self.on_height = on_height
         self.chain_id = chain.genesis.chain_id
         self.public_key = bytes(signing_key.verify_key) if signing_key else b""
         self._sign_state = SignStateFile(data_dir / "sign_state.bin")
@@ -148,8 +144,6 @@ class ConsensusDriver:
         self._gate: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.last_commit_at = time.monotonic()
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -171,7 +165,6 @@ class ConsensusDriver:
         self._announce()
 
     async def stop(self) -> None:
-        self._stopping = True
         for task in [*self._tasks, self._gate, self._runner]:
             if task is not None:
                 task.cancel()
@@ -427,7 +420,6 @@ class ConsensusDriver:
         self._wal.append(EndHeight(decide.height))
         self._wal.reset()
         self._evidence.prune()
-        self.last_commit_at = time.monotonic()
         log.info(
             "committed height=%d round=%d txs=%d hash=%s",
             decide.height,
@@ -435,8 +427,6 @@ class ConsensusDriver:
             block.header.tx_count,
             decide.block_hash.hex()[:16],
         )
-        if self.on_height is not None:
-            self.on_height(decide.height, block.header.tx_count)
         self._forget_below(decide.height + 1)
         self._announce()
         self._open_gate(decide.height + 1)
