@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,8 +241,14 @@ def test_audit_over_the_api(net: Devnet) -> None:
 
 @pytest.fixture(scope="module")
 def stopped_home(net: Devnet) -> Path:
-    """The last validator, stopped so its store can be read (three of four keep committing)."""
+    """The last validator, stopped so its store can be read (three of four keep committing).
+    It is stopped only once it holds every block the others had, so its store has every
+    transaction the earlier tests committed."""
     node = net.record.nodes[-1]
+    tip = network.node_height(net.record.nodes[0])
+    deadline = time.monotonic() + 30
+    while (network.node_height(node) or 0) < (tip or 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
     stop([node])
     return Path(node.home)
 
