@@ -154,6 +154,13 @@ class ConsensusMachine:
         votes = self._votes.get((round_, vote_type))
         return votes.votes_for(block_hash) if votes else []
 
+    @property
+    def next_height_buffered(self) -> int:
+        """Messages held for the next height: each from a validator, signature checked. A
+        node waiting to start that height can take a non-zero count as a validator's sign
+        that the network has moved on."""
+        return len(self._next_height)
+
     def state(self) -> RoundState:
         return RoundState(
             self.height, self.round, self.step, self.locked_round, self.locked_hash,

@@ -45,7 +45,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import InvalidMessage, VoteType, decode_proposal, decode_vote
+from consensus.messages import InvalidMessage, VoteType, decode_proposal
 from consensus.signer import Signer
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, OwnMessage, replay
@@ -214,17 +214,9 @@ class ConsensusDriver:
                 return
             self._blocks[digest] = (p.height, p.round, block)
         self._queue.put_nowait(ProposalReceived(proposal, digest))
-        self._next_height_seen(p.height)
 
     def on_vote(self, vote: bytes) -> None:
         self._queue.put_nowait(VoteReceived(vote))
-        if self.machine.decision is not None:  # waiting to start: is a validator already there?
-            try:
-                v = decode_vote(vote)  # signature checked: a forgery must not start a height
-            except InvalidMessage:
-                return  # the machine counts it
-            if v.chain_id == self.chain_id and v.validator in self.validators:
-                self._next_height_seen(v.height)
 
     def on_evidence(self, evidence: bytes) -> None:
         proof = self._evidence.add(evidence)  # verified; none already committed or held
@@ -312,6 +304,10 @@ class ConsensusDriver:
         await self._execute(self.machine.handle(event))
         if self.machine.round > round_before:
             self._relay_proof_of_lock(self._broadcast)
+        if self.machine.decision is not None and self.machine.next_height_buffered:
+            # A validator has started the next height (the machine kept its message only
+            # after checking who sent it and the signature): join it rather than wait.
+            self._work.set()
 
     async def _execute(self, actions: list) -> None:
         for action in actions:
@@ -443,10 +439,6 @@ class ConsensusDriver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), self.heartbeat_s)
         self._queue.put_nowait(_Begin(height))
-
-    def _next_height_seen(self, height: int) -> None:
-        if self.machine.decision is not None and height == self.machine.height + 1:
-            self._work.set()  # a peer has started the next height: join it
 
     async def _start_height(self, height: int) -> None:
         self._own_messages = []
