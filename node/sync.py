@@ -22,7 +22,7 @@ from consensus.validators import ValidatorSet
 from google.protobuf.message import DecodeError
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
-from node.blocks import block_hash, decode_committed
+from node.blocks import block_hash, decode_block, decode_committed
 from node.chain import Chain
 from node.driver import ConsensusDriver
 from node.errors import LedgerError
@@ -85,7 +85,8 @@ def verify_committed(chain: Chain, validators: ValidatorSet, raw: bytes, height:
     valid commit certificate for it. Returns (block bytes, certificate); raises SyncError."""
     try:
         committed = ledger_pb2.CommittedBlock.FromString(raw)
-        block, header, certificate = decode_committed(raw)
+        block, header = decode_block(committed.block)
+        certificate = committed.commit
     except (LedgerError, DecodeError) as err:
         raise SyncError(f"block {height}: does not decode: {err}") from None
     if header.height != height:
