@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from node.crypto import sha256
+from devnet.traffic import txid_of
 from node.grpc_server import insecure_channel
 from node.grpc_status import parse_rpc_error
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
@@ -48,10 +48,6 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-def _txid(raw: bytes) -> bytes:
-    return sha256(ledger_pb2.Transaction.FromString(raw).body)
-
-
 async def _watch(
     api: str, from_height: int, seen: dict[bytes, float], blocks: list[tuple[float, int]]
 ) -> None:
@@ -64,7 +60,7 @@ async def _watch(
             )
             blocks.append((now, len(block.txs)))
             for raw in block.txs:
-                seen.setdefault(_txid(raw), now)
+                seen.setdefault(txid_of(raw), now)
 
 
 async def _submit(
@@ -105,7 +101,7 @@ async def run_load(
 ) -> LoadReport:
     """Offer `tps` transactions per second for `duration_s` (or until `txs` run out)."""
     count = min(len(txs), int(tps * duration_s))
-    ids = [_txid(raw) for raw in txs[:count]]
+    ids = [txid_of(raw) for raw in txs[:count]]
     async with insecure_channel(apis[0], _MAX_MESSAGE) as channel:
         status = await node_pb2_grpc.NodeStub(channel).GetStatus(node_pb2.GetStatusRequest())
     seen: dict[bytes, float] = {}
