@@ -45,7 +45,7 @@ CONNECT_METHOD = f"/{PEER_SERVICE}/Connect"
 
 # Message kinds the dialled side accepts after the handshake; anything else is a protocol
 # violation (the handshake kinds) and is dropped as "unexpected".
-_PAYLOAD_KINDS = frozenset({"proposal", "vote", "tx_batch", "evidence", "status"})
+_PAYLOAD_KINDS = frozenset({"proposal", "vote", "tx_batch", "evidence", "status", "commit"})
 
 MessageHandler = Callable[[bytes, node_pb2.PeerMessage], Awaitable[None]]
 ConnectedHandler = Callable[[bytes], Awaitable[None]]

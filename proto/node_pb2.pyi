@@ -22,7 +22,7 @@ TX_STATUS_COMMITTED: TxStatus
 TX_STATUS_REJECTED: TxStatus
 
 class PeerMessage(_message.Message):
-    __slots__ = ("hello", "hello_reply", "hello_proof", "hello_accepted", "goodbye", "proposal", "vote", "tx_batch", "evidence", "status")
+    __slots__ = ("hello", "hello_reply", "hello_proof", "hello_accepted", "goodbye", "proposal", "vote", "tx_batch", "evidence", "status", "commit", "bundle")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HELLO_REPLY_FIELD_NUMBER: _ClassVar[int]
     HELLO_PROOF_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,8 @@ class PeerMessage(_message.Message):
     TX_BATCH_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     hello_reply: HelloReply
     hello_proof: HelloProof
@@ -43,7 +45,15 @@ class PeerMessage(_message.Message):
     tx_batch: TxBatch
     evidence: bytes
     status: StatusAnnouncement
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., hello_reply: _Optional[_Union[HelloReply, _Mapping]] = ..., hello_proof: _Optional[_Union[HelloProof, _Mapping]] = ..., hello_accepted: _Optional[_Union[HelloAccepted, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., proposal: _Optional[_Union[Proposal, _Mapping]] = ..., vote: _Optional[bytes] = ..., tx_batch: _Optional[_Union[TxBatch, _Mapping]] = ..., evidence: _Optional[bytes] = ..., status: _Optional[_Union[StatusAnnouncement, _Mapping]] = ...) -> None: ...
+    commit: bytes
+    bundle: Bundle
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., hello_reply: _Optional[_Union[HelloReply, _Mapping]] = ..., hello_proof: _Optional[_Union[HelloProof, _Mapping]] = ..., hello_accepted: _Optional[_Union[HelloAccepted, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., proposal: _Optional[_Union[Proposal, _Mapping]] = ..., vote: _Optional[bytes] = ..., tx_batch: _Optional[_Union[TxBatch, _Mapping]] = ..., evidence: _Optional[bytes] = ..., status: _Optional[_Union[StatusAnnouncement, _Mapping]] = ..., commit: _Optional[bytes] = ..., bundle: _Optional[_Union[Bundle, _Mapping]] = ...) -> None: ...
+
+class Bundle(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, messages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "chain_id", "public_key", "nonce")
