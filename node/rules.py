@@ -9,7 +9,7 @@ node.txcodec.decode_tx and the caller's signature verification before these run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
@@ -133,7 +133,7 @@ def _register(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
         # A tier change keeps the running outflow totals: re-registering must not reset
         # today's limit. The commitment is replaced as given (empty clears it). A lower
         # balance cap applies to later incoming payments; money already held stays.
-        wallet = replace(existing, tier=m.tier, kyc_commitment=m.kyc_commitment)
+        wallet = existing._replace(tier=m.tier, kyc_commitment=m.kyc_commitment)
     state.put_wallet(wallet)
     state.add_tx(tx.txid)
 
