@@ -44,6 +44,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import plyvel
@@ -163,8 +164,8 @@ class ReadCache:
                 return
             data = self._data
             data[key] = value
-            while len(data) > self.capacity:
-                del data[next(iter(data))]
+            if len(data) > self.capacity:
+                self._evict()
 
     def update(self, changes: Iterator[tuple[Any, Any]] | list[tuple[Any, Any]]) -> None:
         """Apply committed changes (value None: drop the key)."""
@@ -176,8 +177,17 @@ class ReadCache:
                     data.pop(key, None)
                 else:
                     data[key] = value
-            while len(data) > self.capacity:
-                del data[next(iter(data))]
+            if len(data) > self.capacity:
+                self._evict()
+
+    def _evict(self) -> None:
+        # Oldest first, in one batch with some headroom: deleting a dict's first key one at a
+        # time makes each `next(iter(data))` skip every slot deleted before it (~28 us per
+        # insert at 65k entries); one scan per batch keeps eviction ~0.1 us per entry.
+        data = self._data
+        excess = len(data) - self.capacity
+        for key in list(islice(data, excess + self.capacity // 16)):
+            del data[key]
 
     def __len__(self) -> int:
         return len(self._data)
