@@ -68,8 +68,10 @@ def _reduce(x: Any) -> Any:
     2**3072 = PRIME_OFFSET (mod P): fold the high part down until nothing is left above
     bit 3072. Two folds suffice for any product of two 3072-bit numbers.
     """
-    while x >> BITS:
-        x = (x & _MASK_NUM) + (x >> BITS) * PRIME_OFFSET
+    high = x >> BITS
+    while high:
+        x = (x & _MASK_NUM) + high * PRIME_OFFSET
+        high = x >> BITS
     return x
 
 
@@ -95,8 +97,43 @@ def product(elements: Iterable[bytes]) -> Any:
     shake, number, mask, offset = hashlib.shake_256, _number, _MASK_NUM, PRIME_OFFSET
     for data in elements:
         acc = acc * number(shake(data).digest(SIZE))
-        while acc >> BITS:  # _reduce, inlined: this loop is the hot path of every block
-            acc = (acc & mask) + (acc >> BITS) * offset
+        # _reduce, inlined (this loop is the hot path of every block), reusing the high part
+        # it tests instead of shifting twice.
+        high = acc >> BITS
+        while high:
+            acc = (acc & mask) + high * offset
+            high = acc >> BITS
+    return acc
+
+
+def product_memo(elements: Iterable[bytes], memo: dict[bytes, Any], *, remember: bool) -> Any:
+    """product() that takes an element's number from `memo` when present. With `remember`
+    the numbers of these elements are added to `memo` (elements entering the set, whose
+    removal later can skip SHAKE256 and the conversion); without it the ones found are
+    dropped from it (elements leaving the set). The caller bounds the memo's size."""
+    acc = _one
+    shake, number, mask, offset = hashlib.shake_256, _number, _MASK_NUM, PRIME_OFFSET
+    if remember:
+        for data in elements:
+            x = memo.get(data)
+            if x is None:
+                x = memo[data] = number(shake(data).digest(SIZE))
+            acc = acc * x
+            high = acc >> BITS
+            while high:
+                acc = (acc & mask) + high * offset
+                high = acc >> BITS
+    else:
+        pop = memo.pop
+        for data in elements:
+            x = pop(data, None)
+            if x is None:
+                x = number(shake(data).digest(SIZE))
+            acc = acc * x
+            high = acc >> BITS
+            while high:
+                acc = (acc & mask) + high * offset
+                high = acc >> BITS
     return acc
 
 
@@ -122,11 +159,15 @@ class MuHash3072:
     def remove(self, data: bytes) -> None:
         self.denominator = _reduce(self.denominator * product((data,)))
 
-    def insert_many(self, elements: Iterable[bytes]) -> None:
-        self.numerator = _reduce(self.numerator * product(elements))
+    def insert_many(self, elements: Iterable[bytes], memo: dict[bytes, Any] | None = None) -> None:
+        """Insert every element; with `memo`, see product_memo (numbers are remembered)."""
+        part = product(elements) if memo is None else product_memo(elements, memo, remember=True)
+        self.numerator = _reduce(self.numerator * part)
 
-    def remove_many(self, elements: Iterable[bytes]) -> None:
-        self.denominator = _reduce(self.denominator * product(elements))
+    def remove_many(self, elements: Iterable[bytes], memo: dict[bytes, Any] | None = None) -> None:
+        """Remove every element; with `memo`, see product_memo (numbers found are used up)."""
+        part = product(elements) if memo is None else product_memo(elements, memo, remember=False)
+        self.denominator = _reduce(self.denominator * part)
 
     def combine(self, other: MuHash3072) -> None:
         """Union with a disjoint set (or apply another accumulator's inserts/removes)."""

@@ -84,6 +84,9 @@ _WRITE_BUFFER_BYTES = 16 << 20
 _BLOOM_BITS = 10
 # Below this many set-hash elements a block's products are cheaper here than shipped out.
 _PARALLEL_PRODUCT_MIN = 512
+# MuHash numbers kept for elements likely to be removed soon: ~0.6 kB each (a 3072-bit number
+# and its element), so ~10 MB; several full blocks of outputs and wallet updates.
+MUHASH_MEMO_ENTRIES = 16_384
 # Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
 # and covers the working set of several full blocks.
 CACHE_ENTRIES = 65_536
@@ -211,6 +214,11 @@ class Store:
         # (overlay, number of txs it held, delta): the last state_root_after result, so that
         # validate -> commit of the same overlay pays for the MuHash update only once.
         self._last_delta: tuple[Overlay, int, StateDelta] | None = None
+        # element -> number of recently inserted set elements (see muhash.product_memo): most
+        # outputs are spent, and most wallet records replaced, soon after they are created,
+        # and their removal then costs one multiplication instead of SHAKE256 + conversion.
+        self._numbers: dict[bytes, Any] = {}
+        self._numbers_lock = threading.Lock()
         self._utxo_cache = ReadCache(cache_entries)
         self._wallet_cache = ReadCache(cache_entries)
         self._balance_cache = ReadCache(cache_entries)
@@ -364,8 +372,14 @@ class Store:
             wallets.append((address, encoded))
         accumulator = self._accumulator.copy()
         if executor is None or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
-            accumulator.insert_many(inserted)
-            accumulator.remove_many(removed)
+            with self._numbers_lock:
+                numbers = self._numbers
+                accumulator.remove_many(removed, numbers)
+                accumulator.insert_many(inserted, numbers)
+                excess = len(numbers) - MUHASH_MEMO_ENTRIES
+                if excess > 0:  # oldest first, in one batch (see ReadCache._evict)
+                    for element in list(islice(numbers, excess + MUHASH_MEMO_ENTRIES // 16)):
+                        del numbers[element]
         else:
             accumulator.combine(parallel_product(executor, inserted, removed))
         accumulator.normalize()  # the one modular inverse of this root
