@@ -12,15 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import NoReturn
 
 from node.address import encode_address
 from node.errors import Code, LedgerError
 from node.genesis import Genesis, Tier
 from node.state import Overlay, StateView
 from node.txcodec import DecodedTx
-from node.types import U64_MAX, OutPoint, Supply, Wallet
+from node.types import U64_MAX, OutPoint, Output, Supply, Wallet
 
 MS_PER_DAY = 86_400_000
+_tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -73,7 +75,7 @@ def _issue(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -
             f"issuing {_yuan(total)} would take the money supply past 2^64-1 fen",
         )
 
-    _add_outputs(state, tx)
+    state.add_outputs(tx.txid, tx.outputs)
     state.set_supply(Supply(supply.issued + total, supply.redeemed))
     state.add_tx(tx.txid)
 
@@ -91,13 +93,14 @@ def _redeem(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) 
                 Code.NOT_AUTHORIZED,
                 f"change[{i}] pays {_addr(out.owner)}; change of a redemption goes back to the institution",
             )
-    total_in = _input_total(state, tx, institution)
+    total_in, spent = _resolve_inputs(state, tx, institution)
     amount = tx.msg.redeem.amount
     _check_balanced(total_in, amount + _sum_outputs(tx), "the redeemed amount plus change")
     supply = state.supply()
 
-    _spend_inputs(state, tx)
-    _add_outputs(state, tx)
+    for op, out in zip(tx.inputs, spent, strict=True):
+        state.spend_resolved(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
     state.set_supply(Supply(supply.issued, supply.redeemed + amount))
     state.add_tx(tx.txid)
 
@@ -147,18 +150,23 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
             f"sender {_addr(sender)} is not a registered wallet or institution; "
             "ask an institution to register it",
         )
-    total_in = _input_total(state, tx, sender)
-    total_out = _sum_outputs(tx)
+    total_in, spent = _resolve_inputs(state, tx, sender)
+    total_out = 0
+    for out in tx.outputs:
+        total_out += out[1]
     if total_in != total_out:
         _check_balanced(total_in, total_out, "the outputs")
     received, payee_wallets = _payees(state, tx, genesis, sender)
     updated_payer = None
     if payer is not None and received:
         updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx)
-    _check_balance_caps(state, received, payee_wallets, genesis)
+    if payee_wallets:
+        _check_balance_caps(state, received, payee_wallets, genesis)
 
-    _spend_inputs(state, tx)
-    _add_outputs(state, tx)
+    spend = state.spend_resolved
+    for op, out in zip(tx.inputs, spent, strict=True):
+        spend(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
     if updated_payer is not None:
         state.put_wallet(updated_payer)
     state.add_tx(tx.txid)
@@ -184,9 +192,26 @@ def _reject_replay(state: StateView, tx: DecodedTx) -> None:
         )
 
 
-def _input_total(state: Overlay, tx: DecodedTx, owner: bytes) -> int:
-    """Sum of the inputs, each of which must exist unspent and belong to `owner`."""
+def _resolve_inputs(state: Overlay, tx: DecodedTx, owner: bytes) -> tuple[int, list[Output]]:
+    """Sum of the inputs and the output each spends; every one must exist unspent and
+    belong to `owner`."""
     total = 0
+    spent: list[Output] = []
+    utxo = state.utxo
+    for op in tx.inputs:
+        out = utxo(op)
+        if out is None or out[0] != owner:
+            _input_error(state, tx, owner)
+        total += out[1]
+        spent.append(out)
+    if total > U64_MAX:  # impossible while supply <= 2^64-1, checked anyway
+        raise LedgerError(Code.AMOUNT_OVERFLOW, "the inputs add up to more than 2^64-1 fen")
+    return total, spent
+
+
+def _input_error(state: Overlay, tx: DecodedTx, owner: bytes) -> NoReturn:
+    """Raise the error of the first input that is missing or not `owner`'s (the caller saw
+    one; naming it is worth a second pass only on this rare path)."""
     for i, op in enumerate(tx.inputs):
         out = state.utxo(op)
         if out is None:
@@ -196,10 +221,7 @@ def _input_total(state: Overlay, tx: DecodedTx, owner: bytes) -> int:
                 Code.NOT_AUTHORIZED,
                 f"inputs[{i}] belongs to {_addr(out.owner)}, not to the signer {_addr(owner)}",
             )
-        total += out.amount
-    if total > U64_MAX:  # impossible while supply <= 2^64-1, checked anyway
-        raise LedgerError(Code.AMOUNT_OVERFLOW, "the inputs add up to more than 2^64-1 fen")
-    return total
+    raise AssertionError("_input_error called for inputs that are all present and owned")
 
 
 def _missing_input(state: StateView, tx: DecodedTx, i: int, op: OutPoint) -> LedgerError:
@@ -241,20 +263,22 @@ def _payees(
     recipients that are wallets (institutions have none and no limits)."""
     received: dict[bytes, int] = {}
     wallets: dict[bytes, Wallet] = {}
-    for i, out in enumerate(tx.outputs):
-        owner = out.owner
+    wallet_of = state.wallet
+    for i, (owner, amount) in enumerate(tx.outputs):
         if owner == sender:
             continue  # change
-        if owner not in received:
-            wallet = state.wallet(owner)
-            if wallet is not None:
-                wallets[owner] = wallet
-            elif not genesis.is_institution(owner):
-                raise LedgerError(
-                    Code.UNREGISTERED_RECIPIENT,
-                    f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
-                )
-        received[owner] = received.get(owner, 0) + out.amount
+        if owner in received:
+            received[owner] += amount
+            continue
+        wallet = wallet_of(owner)
+        if wallet is not None:
+            wallets[owner] = wallet
+        elif not genesis.is_institution(owner):
+            raise LedgerError(
+                Code.UNREGISTERED_RECIPIENT,
+                f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
+            )
+        received[owner] = amount
     return received, wallets
 
 
@@ -267,17 +291,20 @@ def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
 
 def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext) -> Wallet:
     """The payer's record after paying `outflow` to others, or tier_limit_exceeded."""
-    tier = _tier_of(payer, genesis)
+    address, tier_id, institution, kyc, payer_day, day_outflow, payer_year, year_outflow = payer
+    tier = genesis.tiers.get(tier_id)
+    if tier is None:
+        tier = _tier_of(payer, genesis)  # raises unknown_tier
     day = (ctx.time_ms + genesis.params.utc_offset_minutes * 60_000) // MS_PER_DAY
     # Periods never move backwards: a block stamped earlier than the wallet's last payment
     # counts towards that later period instead of opening a fresh allowance.
-    if day < payer.day:
-        day = payer.day
+    if day < payer_day:
+        day = payer_day
     year = _year_of_day(day)
-    if year < payer.year:
-        year = payer.year
-    day_total = (payer.day_outflow if payer.day == day else 0) + outflow
-    year_total = (payer.year_outflow if payer.year == year else 0) + outflow
+    if year < payer_year:
+        year = payer_year
+    day_total = (day_outflow if payer_day == day else 0) + outflow
+    year_total = (year_outflow if payer_year == year else 0) + outflow
     if tier.per_payment is not None and outflow > tier.per_payment:
         raise _limit_error(
             f"this payment of {_yuan(outflow)} exceeds the per-payment limit of {_yuan(tier.per_payment)}",
@@ -294,10 +321,11 @@ def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockCon
             f"limit of {_yuan(tier.yearly)}", tier, "ask your institution to upgrade the wallet",
         )
     # Totals are stored as uint64; an unlimited total saturates rather than wraps.
-    return Wallet(
-        payer.address, payer.tier, payer.institution, payer.kyc_commitment,
-        day, min(day_total, U64_MAX), year, min(year_total, U64_MAX),
-    )
+    if day_total > U64_MAX:
+        day_total = U64_MAX
+    if year_total > U64_MAX:
+        year_total = U64_MAX
+    return _tuple_new(Wallet, (address, tier_id, institution, kyc, day, day_total, year, year_total))
 
 
 def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
@@ -307,32 +335,21 @@ def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
 def _check_balance_caps(
     state: StateView, received: dict[bytes, int], wallets: dict[bytes, Wallet], genesis: Genesis
 ) -> None:
+    tiers = genesis.tiers
     for owner, wallet in wallets.items():
-        tier = _tier_of(wallet, genesis)
-        if tier.balance_cap is None:
+        tier = tiers.get(wallet.tier)
+        if tier is None:
+            tier = _tier_of(wallet, genesis)  # raises unknown_tier
+        cap = tier.balance_cap
+        if cap is None:
             continue
         after = state.balance(owner) + received[owner]
-        if after > tier.balance_cap:
+        if after > cap:
             raise LedgerError(
                 Code.TIER_LIMIT_EXCEEDED,
                 f"recipient {_addr(owner)} would hold {_yuan(after)}, over the balance cap of "
                 f"{_yuan(tier.balance_cap)} of its tier {tier.id} ({tier.name})",
             )
-
-
-# --- mutations (only after every check passed) ------------------------------------------------
-
-
-def _spend_inputs(state: Overlay, tx: DecodedTx) -> None:
-    spend = state.spend
-    for op in tx.inputs:
-        spend(op)
-
-
-def _add_outputs(state: Overlay, tx: DecodedTx) -> None:
-    txid, add = tx.txid, state.add_output
-    for i, out in enumerate(tx.outputs):
-        add(OutPoint(txid, i), out)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -7,10 +7,13 @@ and uses its before/after images to update the state root incrementally.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from node.types import OutPoint, Output, Supply, Wallet
+
+_tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 class StateView(Protocol):
@@ -63,8 +66,9 @@ class Overlay:
         return self.base.utxo(outpoint)
 
     def wallet(self, address: bytes) -> Wallet | None:
-        if address in self.wallets:
-            return self.wallets[address]
+        wallet = self.wallets.get(address)  # never holds None
+        if wallet is not None:
+            return wallet
         return self.base.wallet(address)
 
     def balance(self, address: bytes) -> int:
@@ -87,6 +91,23 @@ class Overlay:
             self.spent[outpoint] = out
         self.balance_delta[out.owner] = self.balance_delta.get(out.owner, 0) - out.amount
         return out
+
+    def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
+        """spend() of an output that utxo(outpoint) has just returned, without looking it up
+        again: the rules resolve every input before they mutate anything."""
+        if self.created.pop(outpoint, None) is None:
+            self.spent[outpoint] = output
+        owner = output[0]
+        self.balance_delta[owner] = self.balance_delta.get(owner, 0) - output[1]
+
+    def add_outputs(self, txid: bytes, outputs: Iterable[Output]) -> None:
+        """add_output of every output of transaction `txid`, at indexes 0, 1, ..."""
+        created, delta = self.created, self.balance_delta
+        get = delta.get
+        for i, output in enumerate(outputs):
+            created[_tuple_new(OutPoint, (txid, i))] = output
+            owner = output[0]
+            delta[owner] = get(owner, 0) + output[1]
 
     def add_output(self, outpoint: OutPoint, output: Output) -> None:
         self.created[outpoint] = output

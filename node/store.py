@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import islice
@@ -161,6 +161,10 @@ class ReadCache:
         """The cached value, _ABSENT for a cached miss, or None when not cached."""
         return self._data.get(key)  # a single dict lookup is atomic under the GIL
 
+    def getter(self) -> Callable[[Any], Any]:
+        """`get` as a bound C method (the dict is never replaced, only mutated)."""
+        return self._data.get
+
     def fill(self, key: Any, value: Any, generation: int) -> None:
         with self._lock:
             if generation != self.generation or self.capacity <= 0:
@@ -222,6 +226,11 @@ class Store:
         self._utxo_cache = ReadCache(cache_entries)
         self._wallet_cache = ReadCache(cache_entries)
         self._balance_cache = ReadCache(cache_entries)
+        # ReadCache.get without its Python frame: the rules read these rows several times
+        # per transaction.
+        self._utxo_cached = self._utxo_cache.getter()
+        self._wallet_cached = self._wallet_cache.getter()
+        self._balance_cached = self._balance_cache.getter()
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -291,7 +300,7 @@ class Store:
 
     # --- StateView -----------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
-        cached = self._utxo_cache.get(outpoint)
+        cached = self._utxo_cached(outpoint)
         if cached is not None:
             return cached
         generation = self._utxo_cache.generation
@@ -303,7 +312,7 @@ class Store:
         return out
 
     def wallet(self, address: bytes) -> Wallet | None:
-        cached = self._wallet_cache.get(address)
+        cached = self._wallet_cached(address)
         if cached is not None:
             return None if cached is _ABSENT else cached
         generation = self._wallet_cache.generation
@@ -313,7 +322,7 @@ class Store:
         return wallet
 
     def balance(self, address: bytes) -> int:
-        cached = self._balance_cache.get(address)
+        cached = self._balance_cached(address)
         if cached is not None:
             return cached
         generation = self._balance_cache.generation
