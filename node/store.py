@@ -359,16 +359,21 @@ class Store:
             return cached[2]
         # Element bytes equal muhash.utxo_element / wallet_element; built inline because
         # this runs for every output and wallet of every block.
-        created = [
-            (op.txid + op.index.to_bytes(4, "big"), out.owner + out.amount.to_bytes(8, "big"))
-            for op, out in overlay.created.items()
-        ]
-        spent = [
-            (op.txid + op.index.to_bytes(4, "big"), out.owner + out.amount.to_bytes(8, "big"))
-            for op, out in overlay.spent.items()
-        ]
-        inserted = [b"u" + key + value for key, value in created]
-        removed = [b"u" + key + value for key, value in spent]
+        created: list[tuple[bytes, bytes]] = []
+        inserted: list[bytes] = []
+        add_row, add_element = created.append, inserted.append
+        for (txid, index), (owner, amount) in overlay.created.items():
+            key = txid + index.to_bytes(4, "big")
+            row = owner + amount.to_bytes(8, "big")
+            add_row((key, row))
+            add_element(b"u" + key + row)
+        spent: list[tuple[bytes, bytes]] = []
+        removed: list[bytes] = []
+        add_row, add_element = spent.append, removed.append
+        for (txid, index), (owner, amount) in overlay.spent.items():
+            key = txid + index.to_bytes(4, "big")
+            add_row((key, owner))
+            add_element(b"u" + key + owner + amount.to_bytes(8, "big"))
         wallets: list[tuple[bytes, bytes]] = []
         for address, after in overlay.wallets.items():
             before = overlay.wallets_before.get(address)
@@ -395,7 +400,7 @@ class Store:
         supply = overlay.supply()
         delta = StateDelta(
             accumulator, supply, state_root(accumulator, supply),
-            created, [(key, value[:32]) for key, value in spent], wallets,
+            created, spent, wallets,
         )
         self._last_delta = (overlay, len(overlay.txids), delta)
         return delta
