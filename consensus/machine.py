@@ -13,7 +13,8 @@ all forced by consensus being a library that never sees a block:
   verified commit certificate from block sync (> 2/3 precommits include an honest
   validator's, who validated the block).
 - After Decide the machine waits for StartHeight(h + 1) from the node, which may bring a
-  new validator set; messages for h + 1 that arrive meanwhile are buffered.
+  new validator set; messages for the next FUTURE_HEIGHTS heights that arrive meanwhile
+  are buffered (a validator a height behind the others still hears them).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ from consensus.votes import RoundVotes
 # A Byzantine proposer may send different proposals to different peers; we keep a few per
 # round so that whichever one gathers a quorum can still be decided here.
 MAX_PROPOSALS_PER_ROUND = 4
+# Heights beyond the current one whose messages are kept for later (see _ahead).
+FUTURE_HEIGHTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +107,11 @@ class ConsensusMachine:
         self.validators: ValidatorSet | None = None
         self.decision: Decide | None = None
         self._out: list[Action] = []
-        self._next_height: list[ProposalReceived | VoteReceived] = []
-        self._next_height_by: dict[bytes, int] = {}  # sender -> messages buffered
+        # Messages for heights just ahead (h+1 .. h+FUTURE_HEIGHTS), kept for StartHeight:
+        # a validator still committing h-1 while the others already decide h+1 would
+        # otherwise lose h+1's proposal and votes and could only follow by certificate.
+        self._ahead: dict[int, list[tuple[bytes, ProposalReceived | VoteReceived]]] = {}
+        self._ahead_by: dict[bytes, int] = {}  # sender -> messages buffered
         self._reset_height()
 
     # ---- public -------------------------------------------------------------------
@@ -159,12 +165,29 @@ class ConsensusMachine:
         """Messages held for the next height: each from a validator, signature checked. A
         node waiting to start that height can take a non-zero count as a validator's sign
         that the network has moved on."""
-        return len(self._next_height)
+        return len(self._ahead.get(self.height + 1, ()))
+
+    def round_summary(self) -> str:
+        """One line on what the current round has seen, for the log when it times out."""
+        proposal = self._first_proposal.get(self.round)
+        parts = [f"proposal={'yes' if proposal else 'no'}"]
+        if proposal is not None:
+            parts.append(f"valid={self._validity.get(proposal.block_hash, 'pending')}")
+        for vote_type in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+            votes = self._votes.get((self.round, vote_type))
+            parts.append(f"{vote_type.name.lower()}_power={votes.power if votes else 0}")
+        return " ".join(parts)
 
     def state(self) -> RoundState:
         return RoundState(
-            self.height, self.round, self.step, self.locked_round, self.locked_hash,
-            self.valid_round, self.valid_hash, self.decision is not None,
+            self.height,
+            self.round,
+            self.step,
+            self.locked_round,
+            self.locked_hash,
+            self.valid_round,
+            self.valid_hash,
+            self.decision is not None,
         )
 
     # ---- per-height state -----------------------------------------------------------
@@ -188,14 +211,18 @@ class ConsensusMachine:
         self._prevote_timeout_set: set[int] = set()
         self._precommit_timeout_set: set[int] = set()
         self._line36_done: set[int] = set()
+        self._propose_extended: set[int] = set()
         self._awaiting_block: int | None = None
 
     def _on_start_height(self, ev: StartHeight) -> None:
         if ev.height <= self.height:
             raise ValueError(f"StartHeight({ev.height}) does not move past height {self.height}")
-        buffered = self._next_height if ev.height == self.height + 1 else []
-        self._next_height = []
-        self._next_height_by = {}
+        buffered = [event for _, event in self._ahead.pop(ev.height, [])]
+        self._ahead = {h: msgs for h, msgs in self._ahead.items() if h > ev.height}
+        self._ahead_by = {}
+        for msgs in self._ahead.values():
+            for who, _ in msgs:
+                self._ahead_by[who] = self._ahead_by.get(who, 0) + 1
         self.height = ev.height
         self.validators = ev.validators
         self.decision = None
@@ -224,31 +251,32 @@ class ConsensusMachine:
         sender: bytes,
         verify: Callable[[], bool],
     ) -> bool:
-        """True for a message of the current height. A message for the next height is kept
-        for StartHeight, but only from a validator (of the current set: a validator added
-        by the block being decided is heard from again in the next round), only with a valid
-        signature, and at most a fair share of the buffer per validator, so that nobody can
-        crowd out the honest validators' next-height messages."""
+        """True for a message of the current height. A message for one of the next
+        FUTURE_HEIGHTS heights is kept for StartHeight, but only from a validator (of the
+        current set: a validator added by the block being decided is heard from again in
+        the next round), only with a valid signature, and at most a fair share of the buffer
+        per validator, so that nobody can crowd out the honest validators' messages."""
         if self.validators is None:
             self.ignored["not_started"] += 1
             return False
         if height == self.height:
             return True
-        if height == self.height + 1:
+        if self.height < height <= self.height + FUTURE_HEIGHTS:
             if sender not in self.validators:
                 self.ignored["not_validator"] += 1
                 return False
             share = max(4, self.config.next_height_buffer // len(self.validators))
-            held = self._next_height_by.get(sender, 0)
-            if held >= share or len(self._next_height) >= self.config.next_height_buffer:
+            held = self._ahead_by.get(sender, 0)
+            total = sum(len(msgs) for msgs in self._ahead.values())
+            if held >= share or total >= self.config.next_height_buffer:
                 self.ignored["future_height"] += 1
                 return False
             self.verifications += 1
             if not verify():
                 self.ignored["bad_signature"] += 1
                 return False
-            self._next_height.append(event)
-            self._next_height_by[sender] = held + 1
+            self._ahead.setdefault(height, []).append((sender, event))
+            self._ahead_by[sender] = held + 1
         elif height > self.height:
             self.ignored["future_height"] += 1
         else:
@@ -289,7 +317,9 @@ class ConsensusMachine:
             self.ignored["wrong_chain"] += 1
             return
         if not self._admit_height(
-            vote.height, ev, vote.validator,
+            vote.height,
+            ev,
+            vote.validator,
             lambda: verify_signature(vote.validator, vote_digest(vote.body), vote.signature),
         ):
             return
@@ -351,7 +381,9 @@ class ConsensusMachine:
             self.ignored["wrong_chain"] += 1
             return
         if not self._admit_height(
-            p.height, ev, p.proposer,
+            p.height,
+            ev,
+            p.proposer,
             lambda: verify_signature(p.proposer, proposal_digest(p.body), p.signature),
         ):
             return
@@ -430,6 +462,20 @@ class ConsensusMachine:
         if ev.height != self.height or ev.round != self.round or self.decision is not None:
             return
         if ev.step is Step.PROPOSE and self.step is Step.PROPOSE:  # line 57
+            proposal = self._first_proposal.get(self.round)
+            if (
+                proposal is not None
+                and proposal.block_hash in self._validation_requested
+                and proposal.block_hash not in self._validity
+                and self.round not in self._propose_extended
+            ):
+                # The proposal arrived in time and our own node is still executing it (a
+                # big block on a busy machine): a nil prevote now would fail a round the
+                # proposer did nothing wrong in. Wait once more; liveness stays bounded.
+                self._propose_extended.add(self.round)
+                wait = self.config.timeout_ms(Step.PROPOSE, self.round)
+                self._out.append(ScheduleTimeout(self.height, self.round, Step.PROPOSE, wait))
+                return
             self._vote(VoteType.PREVOTE, NIL)
             self.step = Step.PREVOTE
         elif ev.step is Step.PREVOTE and self.step is Step.PREVOTE:  # line 61

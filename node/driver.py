@@ -10,9 +10,13 @@ transactions, or a peer already talking about the next height), otherwise at the
 interval; so blocks follow payments within a few message delays, and an idle chain still
 shows it is alive.
 
-Catch-up: node/sync.py fetches blocks a peer has and we lack, verifies their certificates,
-and then asks the driver (`pause_for`) to stop the machine between events while it applies
-them; the machine then restarts at the new height.
+Catch-up, two ways. A validator one or two heights behind (it missed a proposal, or was
+busy) is pushed the committed block by peers that see its announced tip lag theirs
+(node/catchup.py): the certificate decides the height through the machine (CommitReceived)
+and the block is executed as usual, in one message delay. Further behind, node/sync.py
+fetches blocks in batches, verifies their certificates, and asks the driver (`pause_for`)
+to stop the machine between events while it applies them; the machine then restarts at the
+new height.
 """
 
 from __future__ import annotations
@@ -44,12 +48,13 @@ from consensus.events import (
     TimeoutFired,
     VoteReceived,
 )
-from consensus.machine import ConsensusMachine
-from consensus.messages import InvalidMessage, VoteType, decode_proposal
+from consensus.machine import FUTURE_HEIGHTS, ConsensusMachine
+from consensus.messages import InvalidMessage, Step, VoteType, decode_proposal
 from consensus.signer import Signer
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, OwnMessage, replay
-from proto import node_pb2
+from google.protobuf.message import DecodeError
+from proto import ledger_pb2, node_pb2
 
 from node import faults
 from node.blocks import block_hash, decode_block
@@ -88,6 +93,16 @@ class _Validated:
     block_hash: bytes
     block: ValidatedBlock | None
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pushed:
+    """Internal event: a peer pushed a committed block (we had announced the height before)."""
+
+    height: int
+    block_hash: bytes
+    block: bytes
+    certificate: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,12 @@ class ConsensusDriver:
         self._blocks: dict[bytes, tuple[int, int, bytes]] = {}  # hash -> (height, round, bytes)
         self._validated: dict[bytes, ValidatedBlock] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
+        # A height decided by certificate before we held its block (a WAL replay, or votes
+        # that outran the proposal): committed as soon as the block arrives.
+        self._undone: Decide | None = None
+        # Bytes of a pushed block while the machine checks its certificate: held only if
+        # that decides the height, so a junk push cannot make us keep anything.
+        self._pushed: tuple[bytes, bytes] | None = None
         self._evidence = EvidencePool(
             validators, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
         )
@@ -187,7 +208,7 @@ class ConsensusDriver:
     def on_proposal(self, proposal: bytes, block: bytes) -> None:
         """Hold the block of a proposal, but only of one that can matter: signed by the
         proposer of its height and round, for this chain, for the height being decided or
-        the next, naming exactly this block; at most a few per (height, round). Anything
+        one just ahead, naming exactly this block; at most a few per (height, round). Anything
         else is left to the machine to count, so junk cannot crowd out the real block."""
         try:
             decoded, header = decode_block(block)
@@ -196,7 +217,7 @@ class ConsensusDriver:
         except (LedgerError, InvalidMessage):
             self.machine.ignored["malformed_block"] += 1
             return
-        if p.height < self.machine.height or p.height > self.machine.height + 1:
+        if p.height < self.machine.height or p.height > self.machine.height + FUTURE_HEIGHTS:
             self.machine.ignored["old_height" if p.height < self.machine.height else "future_height"] += 1
             return
         if (
@@ -214,6 +235,22 @@ class ConsensusDriver:
                 return
             self._blocks[digest] = (p.height, p.round, block)
         self._queue.put_nowait(ProposalReceived(proposal, digest))
+
+    def on_commit(self, committed: bytes) -> None:
+        """A peer pushed a CommittedBlock for the height after our tip (node.catchup): if
+        its certificate verifies, the height is decided without waiting for a round."""
+        try:
+            msg = ledger_pb2.CommittedBlock.FromString(committed)
+            decoded, header = decode_block(msg.block)
+        except (LedgerError, DecodeError):
+            self.machine.ignored["malformed_block"] += 1
+            return
+        if header.height != self.machine.height:
+            # Usually a push that crossed our own commit: harmless, counted like late votes.
+            late = header.height < self.machine.height
+            self.machine.ignored["old_height" if late else "future_height"] += 1
+            return
+        self._queue.put_nowait(_Pushed(header.height, block_hash(decoded.header), msg.block, msg.commit))
 
     def on_vote(self, vote: bytes) -> None:
         self._queue.put_nowait(VoteReceived(vote))
@@ -294,16 +331,53 @@ class ConsensusDriver:
         elif isinstance(event, _Pause):
             await self._paused(event)
             return
+        elif isinstance(event, _Pushed):
+            if event.height != self.machine.height:
+                return
+            undone = self._undone
+            if undone is not None:
+                if undone.block_hash == event.block_hash:
+                    self._pushed = (event.block_hash, event.block)
+                    try:
+                        await self._commit(undone)
+                    finally:
+                        self._pushed = None
+                return
+            if self.machine.decision is not None:
+                return  # decided and committing (or committed) already
+            self._pushed = (event.block_hash, event.block)
+            log.info(
+                "height=%d: a peer pushed its committed block; deciding by its certificate", event.height
+            )
+            event = CommitReceived(event.certificate, event.block_hash)
         if isinstance(
             event,
             ProposalReceived | VoteReceived | TimeoutFired | BlockValidated | BlockBuilt | CommitReceived,
         ):
             self._wal.append(event)
             faults.crash_point("after-wal-write")
+        if (
+            isinstance(event, TimeoutFired)
+            and (event.height, event.round) == (self.machine.height, self.machine.round)
+            and self.machine.decision is None
+            and (event.step is self.machine.step or event.step is Step.PRECOMMIT)
+        ):
+            log.info(
+                "timeout height=%d round=%d step=%s %s",
+                event.height,
+                event.round,
+                event.step.name,
+                self.machine.round_summary(),
+            )
         round_before = self.machine.round
-        await self._execute(self.machine.handle(event))
+        try:
+            await self._execute(self.machine.handle(event))
+        finally:
+            self._pushed = None
         if self.machine.round > round_before:
             self._relay_proof_of_lock(self._broadcast)
+        if self._undone is not None and self._undone.block_hash in self._blocks:
+            await self._commit(self._undone)  # the decided block arrived in a proposal
         if self.machine.decision is not None and self.machine.next_height_buffered:
             # A validator has started the next height (the machine kept its message only
             # after checking who sent it and the signature): join it rather than wait.
@@ -394,6 +468,11 @@ class ConsensusDriver:
             self._queue.put_nowait(_Validated(height, digest, validated, ""))
         except LedgerError as err:
             self._queue.put_nowait(_Validated(height, digest, None, str(err)))
+        except Exception as exc:
+            # The machine waits for an answer (it may extend the propose timeout for it):
+            # a bug here must still give one.
+            log.exception("validating block %s failed", digest.hex()[:16])
+            self._queue.put_nowait(_Validated(height, digest, None, f"internal error: {exc}"))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -408,10 +487,11 @@ class ConsensusDriver:
     async def _commit(self, decide: Decide) -> None:
         block = self._validated.get(decide.block_hash)
         if block is None:
-            # Decided by certificate on a block we never validated (e.g. after a restart):
-            # the syncer will fetch it; peers announce the height soon.
-            log.warning("decided height %d without the block; waiting for sync", decide.height)
-            return
+            block = await self._validate_decided(decide)
+            if block is None:
+                self._undone = decide
+                return
+        self._undone = None
         await self.chain.commit(block, decide.certificate)
         self._wal.append(EndHeight(decide.height))
         self._wal.reset()
@@ -426,6 +506,34 @@ class ConsensusDriver:
         self._forget_below(decide.height + 1)
         self._announce()
         self._open_gate(decide.height + 1)
+
+    async def _validate_decided(self, decide: Decide) -> ValidatedBlock | None:
+        """Execute a block that a certificate decided before we validated it (pushed by a
+        peer, or held from a proposal whose validation had not finished). It must still
+        produce the state root its header claims; if it does not, > 1/3 of the power signed
+        an invalid block and this node refuses to follow (operators must look)."""
+        raw = self._pushed[1] if self._pushed and self._pushed[0] == decide.block_hash else None
+        if raw is None:
+            held = self._blocks.get(decide.block_hash)
+            raw = held[2] if held is not None and held[0] == decide.height else None
+        if raw is None:
+            # Peers that see our announced tip behind theirs push the block (node.catchup);
+            # block sync is the fallback.
+            log.warning("decided height %d before receiving its block; waiting for it", decide.height)
+            return None
+        try:
+            return await self.chain.validate(
+                raw, height=decide.height, validators_hash=self.validators.hash()
+            )
+        except LedgerError as err:
+            log.error(
+                "block %s decided at height %d does not execute: %s",
+                decide.block_hash.hex()[:16],
+                decide.height,
+                err,
+            )
+            self._blocks.pop(decide.block_hash, None)
+            return None
 
     def _open_gate(self, height: int) -> None:
         if self._gate is not None:
@@ -442,6 +550,7 @@ class ConsensusDriver:
 
     async def _start_height(self, height: int) -> None:
         self._own_messages = []
+        self._undone = None
         await self._execute(self.machine.handle(StartHeight(height, self.validators)))
 
     def _forget_below(self, height: int) -> None:

@@ -20,6 +20,12 @@ power cut or SIGKILL at that instant would:
 ``NAME:N`` exits on the N-th time the point is reached (default: the first). The node
 refuses to start with an unknown name.
 
+Deaf heights
+------------
+``CBDC_DEAF_HEIGHTS=H1,H2,...`` makes the node drop every proposal and vote for those
+heights, as a validator behind a lossy link would miss them: it cannot decide them by
+consensus and must catch up from its peers (pushed commits, node/catchup.py, or block sync).
+
 Byzantine behaviours (``cbdc node start --misbehave MODE``)
 -----------------------------------------------------------
 A validator that breaks the protocol on purpose, to show that honest validators stay safe
@@ -121,6 +127,34 @@ def crash_point(name: str) -> None:
         handler.flush()
     sys.stderr.flush()
     os._exit(CRASH_EXIT_CODE)
+
+
+# --- deaf heights -----------------------------------------------------------------------------
+
+DEAF_ENV = "CBDC_DEAF_HEIGHTS"
+
+
+def deaf_heights(value: str | None = None) -> frozenset[int]:
+    """Heights whose consensus messages this node drops (test-only; empty normally)."""
+    value = os.environ.get(DEAF_ENV, "") if value is None else value
+    try:
+        heights = frozenset(int(h) for h in value.split(",") if h.strip())
+    except ValueError:
+        raise FaultConfigError(f"{DEAF_ENV}={value!r}: expected comma-separated heights") from None
+    if heights:
+        log.warning("TEST-ONLY: dropping proposals and votes for heights %s", sorted(heights))
+    return heights
+
+
+def deaf_to(msg: node_pb2.PeerMessage, heights: frozenset[int]) -> bool:
+    """Whether a proposal or vote is for one of `heights` (malformed ones pass: the node
+    refuses those itself)."""
+    try:
+        if msg.HasField("proposal"):
+            return decode_proposal(msg.proposal.proposal).height in heights
+        return decode_vote(msg.vote).height in heights
+    except Exception:
+        return False
 
 
 # --- Byzantine behaviours --------------------------------------------------------------------

@@ -25,10 +25,11 @@ from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
 
 from node.api import NodeServicer
+from node.catchup import CommitRelay
 from node.chain import Chain, ValidatedBlock
 from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
-from node.faults import Misbehaviour, arm_crash_point
+from node.faults import Misbehaviour, arm_crash_point, deaf_heights, deaf_to
 from node.genesis import Genesis
 from node.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.keys import KeyPair, load_key_checked
@@ -134,6 +135,8 @@ class Node:
             on_peer_connected=self._on_peer_connected,
         )
         self.gossip = TxGossip(self.peers.broadcast)
+        self.relay = CommitRelay(store, self.peers.send)
+        self._deaf = deaf_heights()  # test-only fault (node.faults); empty normally
         data_dir = config.home / config.data_dir
         self.driver = ConsensusDriver(
             chain=self.chain,
@@ -208,6 +211,7 @@ class Node:
         if self.api_server is not None:
             await self.api_server.stop(grace=1.0)
         await self.syncer.stop()
+        self.relay.close()
         await self.driver.stop()
         if self._admitter is not None:
             self._admitter.cancel()
@@ -233,6 +237,7 @@ class Node:
         self.metrics.block_interval.observe(now - self._last_commit)
         self._last_commit = now
         self.metrics.height.set(block.header.height)
+        self.relay.on_tip(block.header.height)
         self.metrics.round.set(self.driver.round)
         self.metrics.txs_committed.inc(block.header.tx_count)
         self.metrics.mempool_size.set(len(self.mempool))
@@ -240,6 +245,8 @@ class Node:
 
     async def _on_peer_message(self, peer: bytes, msg: node_pb2.PeerMessage) -> None:
         kind = msg.WhichOneof("kind")
+        if self._deaf and kind in ("vote", "proposal") and deaf_to(msg, self._deaf):
+            return
         if kind == "vote":
             self.driver.on_vote(msg.vote)
         elif kind == "proposal":
@@ -251,6 +258,10 @@ class Node:
                 self.metrics.dropped("queue_full")
         elif kind == "evidence":
             self.driver.on_evidence(msg.evidence)
+        elif kind == "status":
+            self.relay.on_status(peer, msg.status.height)
+        elif kind == "commit":
+            self.driver.on_commit(msg.commit)
 
     async def _on_peer_connected(self, peer: bytes) -> None:
         self.driver.resend_to(lambda m: self.peers.send(peer, m))

@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
 from node.blocks import block_hash, decode_block, decode_committed
+from node.catchup import MAX_PUSH_LAG
 from node.chain import Chain
 from node.driver import ConsensusDriver
 from node.errors import LedgerError
@@ -175,9 +176,10 @@ class Syncer:
             now = time.monotonic()
             if self._behind_since is None:
                 self._behind_since = now
-            # Two or more behind: consensus cannot help us (peers have moved on). One behind:
-            # we may just be a moment slower to commit; give consensus `grace_s` first.
-            if lag >= 2 or now - self._behind_since >= self.grace_s:
+            # A few heights behind, peers push us the committed blocks (node.catchup) and
+            # consensus decides them in a message delay; give that `grace_s` before pausing
+            # consensus for a sync. Further behind, batches are the better tool at once.
+            if lag > MAX_PUSH_LAG or now - self._behind_since >= self.grace_s:
                 await self._catch_up()
                 self._behind_since = None
 

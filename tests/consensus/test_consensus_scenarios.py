@@ -169,6 +169,26 @@ def test_timeout_paths_prevote_nil_precommit_nil_next_round_and_timeouts_grow():
     assert s.timeout(0, Step.PROPOSE) == []
 
 
+def test_propose_timeout_waits_once_for_our_own_validation_of_a_proposal_that_arrived():
+    s = Story(me=1)
+    s.start()
+    s.propose(0, A, valid=None)  # arrived in time; our node is still executing it
+    out = s.timeout(0, Step.PROPOSE)
+    assert s.my_votes(out) == []
+    assert s.scheduled(out) == [(0, "propose", 3000)]
+    s.feed(BlockValidated(A, True))
+    assert s.my_votes() == [("prevote", 0, A)]
+
+
+def test_propose_timeout_extension_is_bounded_when_validation_never_answers():
+    s = Story(me=1)
+    s.start()
+    s.propose(0, A, valid=None)
+    s.timeout(0, Step.PROPOSE)
+    s.timeout(0, Step.PROPOSE)  # the second expiry acts as the paper says
+    assert s.my_votes() == [("prevote", 0, NIL)]
+
+
 def test_quorum_of_nil_prevotes_precommits_nil_without_waiting():
     s = Story(me=1)
     s.start()
@@ -261,6 +281,27 @@ def test_messages_for_the_next_height_wait_for_start_height():
     # as soon as we prevote; here we just check the buffered votes were counted.
     assert s.machine.vote_of(bytes(s.keys[3].verify_key), 0, VoteType.PREVOTE) is not None
     assert any(a for a in out)
+
+
+def test_messages_two_heights_ahead_are_kept_for_a_validator_a_height_behind():
+    s = Story(me=1)
+    s.start()
+    s.height = 3  # the others decided height 2 while we still decide height 1
+    s.propose(0, B, valid=None)
+    s.prevotes(0, B, by=[0, 2, 3])
+    s.precommits(0, B, by=[0, 2, 3])
+    s.height = 4  # beyond the window: not kept
+    s.prevotes(0, NIL, by=[0])
+    s.height = 1
+    s.propose(0, A)
+    s.prevotes(0, A, by=[0, 2])
+    s.precommits(0, A, by=[0, 2])
+    s.start(2)  # height 2 decided by certificate, say; now height 3
+    s.start(3)
+    assert s.machine.vote_of(bytes(s.keys[3].verify_key), 0, VoteType.PRECOMMIT) is not None
+    s.feed(BlockValidated(B, True))  # the buffered proposal and precommits decide it
+    assert any(isinstance(a, Decide) and a.height == 3 and a.block_hash == B for a in s.log)
+    assert s.machine.ignored["future_height"] == 1
 
 
 def test_commit_received_from_block_sync_decides():

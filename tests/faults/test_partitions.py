@@ -6,13 +6,23 @@ resets those links. Each test ends with the invariants on every node (FaultNet.f
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
 
-from devnet.chaos import wait_heights
+from devnet.chaos import signal_node, spawn_node, wait_exit, wait_heights
+from node.faults import DEAF_ENV
 
-from .harness import FaultNet, start_fault_net, stop_fault_net, wait_for
+from .harness import (
+    FaultNet,
+    heights_logged,
+    log_offset,
+    log_since,
+    start_fault_net,
+    stop_fault_net,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +103,33 @@ def test_delay_jitter_and_connection_loss_still_commit(net: FaultNet) -> None:
         net.proxies.heal()
     assert net.proxies.stats()["bytes_forwarded"] > 0
     net.finish(load)
+
+
+def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_sync(
+    net: FaultNet,
+) -> None:
+    """A validator deaf to two heights' proposals and votes (as behind a lossy link) cannot
+    decide them by consensus. Peers that see its announced tip lag theirs push it each
+    committed block with its certificate (node.catchup); block sync, which pauses consensus
+    and waits out a grace period for lags this small, must not be needed."""
+    lone = net.node("xiongan")
+    signal_node(lone, signal.SIGTERM)
+    assert wait_exit(lone, 30) is not None, "the validator did not stop"
+    deaf = [net.top() + 3, net.top() + 4]
+    offset = log_offset(lone)
+    spawn_node(lone, env={DEAF_ENV: ",".join(map(str, deaf))})
+    load = net.load(count=60, per_second=10)
+    wait_for(
+        lambda: (net.heights([lone])[lone.name] or 0) > deaf[1],
+        60,
+        "the deaf validator to pass its deaf heights",
+    )
+    net.finish(load)
+    text = log_since(lone, offset)
+    assert "synced heights" not in text, "caught up through block sync, not pushed commits"
+    pushed = heights_logged(text, r"height=(\d+): a peer pushed its committed block")
+    assert set(deaf) <= set(pushed), (deaf, pushed)
+    # Back to a normal validator for the tests after this one.
+    signal_node(lone, signal.SIGTERM)
+    assert wait_exit(lone, 30) is not None
+    spawn_node(lone)
