@@ -219,6 +219,9 @@ class Chain:
                 min_time_ms=0,
                 sigcache=self.sigcache,
                 executor=self.executor,
+                # Transactions gossiped to us were decoded on admission: not again. (Single
+                # dict reads from this worker thread are safe while the loop mutates it.)
+                known=self.mempool.by_raw,
             ),
         )
         return ValidatedBlock(block_bytes, header, block_hash, overlay)
