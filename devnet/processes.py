@@ -107,14 +107,25 @@ def port_is_free(address: str) -> bool:
 
 
 def is_running(node: NodeRecord) -> bool:
-    """True only when the pid is alive AND is a cbdc node for this home."""
+    """True only when the pid is alive AND is a cbdc node for this home, or is a child we
+    spawned that has not finished exec() yet: in that instant its command line is still
+    ours, and calling it stopped let a node escape `stop` (seen as leaked processes)."""
     if node.pid <= 0:
         return False
     try:
         cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"node" in cmdline and b"start" in cmdline and os.fsencode(node.home) in cmdline
+    if b"node" in cmdline and b"start" in cmdline and os.fsencode(node.home) in cmdline:
+        return True
+    return _alive(node.pid) and _parent(node.pid) == os.getpid()
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def spawn(node: NodeRecord, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
@@ -142,8 +153,7 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     """
     running = [n for n in nodes if is_running(n)]
     for node in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(node.pid, signal.SIGTERM)
+        _signal(node.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(n.pid) for n in running):
         _reap([n.pid for n in running])
@@ -151,13 +161,25 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     killed = []
     for node in running:
         if _alive(node.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(node.pid, signal.SIGKILL)
+            _signal(node.pid, signal.SIGKILL)
             killed.append(node.name)
     _reap([n.pid for n in running])
     for node in nodes:
         node.pid = 0
     return killed
+
+
+def _signal(pid: int, sig: int) -> None:
+    """The node's whole process group (spawn gives it a session of its own), so nothing it
+    started outlives it; just the pid if the group is gone or not ours."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
+    except (ProcessLookupError, PermissionError):
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def tail(path: Path, lines: int) -> str:

@@ -1,0 +1,37 @@
+"""devnet.processes: what counts as a running node, and that stop() leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devnet.processes import NodeRecord, is_running, stop
+
+
+def _child(tmp_path: Path) -> tuple[NodeRecord, subprocess.Popen]:
+    # A child of ours whose command line is not (yet) `cbdc node start`: what a freshly
+    # spawned node looks like between fork() and exec().
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    node = NodeRecord("n1", "validator", str(tmp_path), "127.0.0.1:1", "127.0.0.1:2", pid=proc.pid)
+    return node, proc
+
+
+def test_a_spawned_child_not_yet_exec_ed_counts_as_running_and_is_stopped(tmp_path: Path) -> None:
+    node, proc = _child(tmp_path)
+    try:
+        assert is_running(node)
+        stop([node], timeout=5)
+        assert proc.wait(timeout=5) is not None
+        assert node.pid == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_process_that_is_neither_a_node_nor_our_child_is_not_running(tmp_path: Path) -> None:
+    node = NodeRecord("n1", "validator", str(tmp_path), "127.0.0.1:1", "127.0.0.1:2", pid=os.getppid())
+    assert not is_running(node)
+    node.pid = 0
+    assert not is_running(node)
