@@ -6,10 +6,14 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import grpc.aio
 
 from node.config import PeerConfig
+from node.crypto import public_key, sign
 from node.metrics import NodeMetrics
-from node.peers import PeerNetwork
+from node.peers import CONNECT_METHOD, PeerNetwork, handshake_message
 from proto import node_pb2
 
 CHAIN = "cbdc-test"
@@ -90,3 +94,23 @@ async def stop_all(members: list[Member]) -> None:
 
 def vote(payload: bytes) -> node_pb2.PeerMessage:
     return node_pb2.PeerMessage(vote=payload)
+
+
+async def dial_by_hand(channel: grpc.aio.Channel, seed: bytes, target: Member, chain: str = CHAIN) -> Any:
+    """A Peer stream to `target`, handshaken by hand as the validator `seed`, on which the
+    test writes raw bytes (what a hostile or differently built peer could send)."""
+    connect = channel.stream_stream(
+        CONNECT_METHOD, request_serializer=bytes, response_deserializer=node_pb2.PeerMessage.FromString
+    )
+    call = connect()
+    key = public_key(seed)
+    nonce = os.urandom(32)
+    hello = node_pb2.Hello(protocol_version=1, chain_id=chain, public_key=key, nonce=nonce)
+    await call.write(node_pb2.PeerMessage(hello=hello).SerializeToString())
+    reply = (await call.read()).hello_reply
+    proof = sign(seed, handshake_message(chain, reply.nonce, key, target.key))
+    proof_msg = node_pb2.PeerMessage(hello_proof=node_pb2.HelloProof(signature=proof))
+    await call.write(proof_msg.SerializeToString())
+    accepted = await call.read()
+    assert accepted.WhichOneof("kind") == "hello_accepted"
+    return call
