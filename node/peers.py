@@ -44,7 +44,9 @@ from node.grpc_server import PEER_SERVICE, GrpcServer, channel_options, start_se
 from node.logs import FieldLogger, get_logger
 from node.metrics import NodeMetrics
 
-PROTOCOL_VERSION = 1
+# 2: PeerMessage.bundle and PeerMessage.commit. A version-1 node would drop bundles as
+# unexpected without a word, so the two refuse each other at the handshake instead.
+PROTOCOL_VERSION = 2
 HANDSHAKE_DOMAIN = b"cbdc/peer-handshake/v1"
 NONCE_SIZE = 32
 KEY_SIZE = 32

@@ -13,7 +13,7 @@ import grpc.aio
 from node.config import PeerConfig
 from node.crypto import public_key, sign
 from node.metrics import NodeMetrics
-from node.peers import CONNECT_METHOD, PeerNetwork, handshake_message
+from node.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
 from proto import node_pb2
 
 CHAIN = "cbdc-test"
@@ -105,7 +105,7 @@ async def dial_by_hand(channel: grpc.aio.Channel, seed: bytes, target: Member, c
     call = connect()
     key = public_key(seed)
     nonce = os.urandom(32)
-    hello = node_pb2.Hello(protocol_version=1, chain_id=chain, public_key=key, nonce=nonce)
+    hello = node_pb2.Hello(protocol_version=PROTOCOL_VERSION, chain_id=chain, public_key=key, nonce=nonce)
     await call.write(node_pb2.PeerMessage(hello=hello).SerializeToString())
     reply = (await call.read()).hello_reply
     proof = sign(seed, handshake_message(chain, reply.nonce, key, target.key))

@@ -13,7 +13,7 @@ import pytest
 
 from node.config import PeerConfig, load_config, write_default_config
 from node.crypto import sign, verify
-from node.peers import CONNECT_METHOD, PeerNetwork, handshake_message
+from node.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
 from proto import node_pb2
 
 from .mesh import (
@@ -107,8 +107,9 @@ def test_handshake_rejects_the_wrong_chain() -> None:
         assert not a.net.connected_peers() and not b.net.inbound_peers()
         assert not b.net.connected_peers() and not a.net.inbound_peers()
         errors = {p.key: p.last_error for p in a.net.peer_states()}
-        assert "FAILED_PRECONDITION: wrong_chain: this node is on chain 'cbdc-test', not 'other-chain'" in (
-            errors[b.key]
+        assert (
+            "FAILED_PRECONDITION: wrong_chain: this node is on chain 'cbdc-test', not 'other-chain'"
+            in (errors[b.key])
         )
         await stop_all([a, b])
 
@@ -295,7 +296,9 @@ def test_garbage_on_the_peer_stream_ends_only_that_stream() -> None:
             # A correct handshake by hand (as a, whom b expects), then garbage.
             call = connect()
             nonce = os.urandom(32)
-            hello = node_pb2.Hello(protocol_version=1, chain_id=CHAIN, public_key=a.key, nonce=nonce)
+            hello = node_pb2.Hello(
+                protocol_version=PROTOCOL_VERSION, chain_id=CHAIN, public_key=a.key, nonce=nonce
+            )
             await call.write(node_pb2.PeerMessage(hello=hello).SerializeToString())
             reply = (await call.read()).hello_reply
             assert verify(b.key, handshake_message(CHAIN, nonce, b.key, a.key), reply.signature)
