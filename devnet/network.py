@@ -68,7 +68,11 @@ def load_keys(directory: Path) -> DevnetKeys:
 
 
 def create(
-    directory: Path, validators: int = 4, *, timeouts_ms: tuple[int, int, int] = (1000, 500, 500)
+    directory: Path,
+    validators: int = 4,
+    *,
+    timeouts_ms: tuple[int, int, int] = (1000, 500, 500),
+    timeout_commit_ms: int = 0,
 ) -> DevnetRecord:
     """Generate keys, genesis and node homes for a fresh devnet of `validators` nodes."""
     if validators < 1:
@@ -125,6 +129,7 @@ def create(
                 "timeout_prevote_ms": prevote,
                 "timeout_precommit_ms": precommit,
                 "heartbeat_interval_s": 2,
+                "timeout_commit_ms": timeout_commit_ms,
             },
         )
     record = DevnetRecord(chain_id=CHAIN_ID, nodes=records)

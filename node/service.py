@@ -148,6 +148,7 @@ class Node:
             announce=self.peers.announce_status,
             create_empty_blocks=config.consensus.create_empty_blocks,
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
+            commit_delay_s=config.consensus.timeout_commit_ms / 1000,
         )
         if misbehave:  # test-only Byzantine mode (node.faults); never on a real network
             self.driver.misbehave = Misbehaviour(
