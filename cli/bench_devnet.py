@@ -45,6 +45,11 @@ def devnet(validators: int, duration: float, rate: str) -> None:
         f"{s['cpu_ms_per_tx_per_validator']:.3f} ms",
         f"one ed25519 verify = {1000 / lim['ed25519_verifications_per_s_one_core']:.3f} ms",
     )
+    table.add_row(
+        "CPU: validators / load",
+        f"{s['validators_cpu_share']:.0%} / {s['load_generator_cpu_share']:.0%}",
+        f"of all {lim['cores']} cores; the load generator shares them",
+    )
     for share, point in result["latency_curve"].items():
         table.add_row(
             f"at {share} of best",

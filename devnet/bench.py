@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,10 @@ def _rss_mb(pid: int) -> float:
 class Trial:
     report: LoadReport
     cpu_s_per_tx_per_validator: float
+    # Shares of the whole machine (all cores) over the trial: the validators together, and
+    # this process offering the load, which competes with them for the same cores.
+    validators_cpu_share: float
+    load_generator_cpu_share: float
 
     def summary(self) -> dict:
         r = self.report
@@ -60,20 +65,25 @@ class Trial:
             "rejected": r.rejected,
             "rejected_by_code": r.rejected_by_code,
             "cpu_ms_per_tx_per_validator": round(self.cpu_s_per_tx_per_validator * 1000, 3),
+            "validators_cpu_share": round(self.validators_cpu_share, 3),
+            "load_generator_cpu_share": round(self.load_generator_cpu_share, 3),
         }
 
 
 def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float) -> Trial:
     pids = [n.pid for n in record.nodes]
     before = [_cpu_seconds(p) for p in pids]
+    own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
             [n.api for n in record.nodes], txs, tps=rate, duration_s=duration, warmup_s=min(3.0, duration / 4)
         )
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
+    own, wall = time.process_time() - own_before, time.monotonic() - wall_before
+    capacity = wall * (os.cpu_count() or 1)
     per_tx = used / len(pids) / report.committed if report.committed else 0.0
-    return Trial(report, per_tx)
+    return Trial(report, per_tx, used / capacity, own / capacity)
 
 
 def run(

@@ -24,7 +24,14 @@ def _positive(value) -> bool:
 def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
     out = _run("devnet", "--validators", "4", "--duration", "3", "--rate", "60")
     sustained = out["sustained"]
-    for key in ("committed_tps", "blocks_per_s", "mean_txs_per_block", "cpu_ms_per_tx_per_validator"):
+    for key in (
+        "committed_tps",
+        "blocks_per_s",
+        "mean_txs_per_block",
+        "cpu_ms_per_tx_per_validator",
+        "validators_cpu_share",
+        "load_generator_cpu_share",
+    ):
         assert _positive(sustained[key]), key
     assert sustained["committed"] > 0
     assert set(sustained["latency_ms"]) >= {"p50", "p95", "p99"}
