@@ -24,6 +24,8 @@ from node.types import OutPoint
 _U64_MAX = (1 << 64) - 1
 _UTXO_PAGE = 1000
 _MAX_WAIT_S = 300.0
+# Transactions in one SubmitBatch call: bounds the time one call holds the event loop.
+MAX_BATCH = 10_000
 
 try:
     _VERSION = version("cbdc")
@@ -83,19 +85,33 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
     ) -> AsyncIterator[node_pb2.SubmitTransactionResult]:
         sequence = 0
         async for request in request_iterator:
-            result = node_pb2.SubmitTransactionResult(sequence=sequence)
-            try:
-                result.txid = await self._submit(request.tx)
-                result.status = node_pb2.TX_STATUS_PENDING
-            except (LedgerError, NodeError) as err:
-                result.status = node_pb2.TX_STATUS_REJECTED
-                result.rejection.CopyFrom(node_pb2.Rejection(code=err.code.value, message=err.message))
-                try:
-                    result.txid = self.chain.decode(request.tx).txid
-                except LedgerError:
-                    pass  # undecodable: no id to report
-            yield result
+            yield await self._result(sequence, request.tx)
             sequence += 1
+
+    async def SubmitBatch(self, request, context) -> node_pb2.SubmitBatchResponse:
+        if len(request.txs) > MAX_BATCH:
+            raise LedgerError(
+                Code.MALFORMED, f"a batch holds at most {MAX_BATCH} transactions, got {len(request.txs)}"
+            )
+        response = node_pb2.SubmitBatchResponse()
+        for sequence, raw in enumerate(request.txs):
+            response.results.append(await self._result(sequence, raw))
+        return response
+
+    async def _result(self, sequence: int, raw: bytes) -> node_pb2.SubmitTransactionResult:
+        """Admission of one transaction as a result: a rejection is reported, not raised."""
+        result = node_pb2.SubmitTransactionResult(sequence=sequence)
+        try:
+            result.txid = await self._submit(raw)
+            result.status = node_pb2.TX_STATUS_PENDING
+        except (LedgerError, NodeError) as err:
+            result.status = node_pb2.TX_STATUS_REJECTED
+            result.rejection.CopyFrom(node_pb2.Rejection(code=err.code.value, message=err.message))
+            try:
+                result.txid = self.chain.decode(raw).txid
+            except LedgerError:
+                pass  # undecodable: no id to report
+        return result
 
     async def WaitTransaction(self, request, context) -> node_pb2.TransactionOutcome:
         txid = request.txid

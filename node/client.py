@@ -73,6 +73,11 @@ class NodeClient:
         except grpc.RpcError as err:
             raise _translate(err, self.address) from None
 
+    def submit_batch(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
+        """One SubmitBatch call: a result per transaction, in order (rejections included)."""
+        request = node_pb2.SubmitBatchRequest(txs=raw_txs)
+        return list(self._call(self._stub.SubmitBatch, request, timeout=max(self.timeout, 60.0)).results)
+
     def wait(self, txid: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
         request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=int(timeout * 1000))
         return self._call(self._stub.WaitTransaction, request, timeout=timeout + 5)

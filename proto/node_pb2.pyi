@@ -189,6 +189,18 @@ class SubmitTransactionResponse(_message.Message):
     status: TxStatus
     def __init__(self, txid: _Optional[bytes] = ..., status: _Optional[_Union[TxStatus, str]] = ...) -> None: ...
 
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("txs",)
+    TXS_FIELD_NUMBER: _ClassVar[int]
+    txs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, txs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitTransactionResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitTransactionResult, _Mapping]]] = ...) -> None: ...
+
 class SubmitTransactionResult(_message.Message):
     __slots__ = ("sequence", "txid", "status", "rejection")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]

@@ -303,6 +303,11 @@ class NodeStub:
                 request_serializer=proto_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.SubmitTransactionResult.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.unary_unary(
+                '/cbdc.node.v1.Node/SubmitBatch',
+                request_serializer=proto_dot_node__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
         self.WaitTransaction = channel.unary_unary(
                 '/cbdc.node.v1.Node/WaitTransaction',
                 request_serializer=proto_dot_node__pb2.WaitTransactionRequest.SerializeToString,
@@ -368,6 +373,16 @@ class NodeServicer:
     def SubmitTransactions(self, request_iterator, context):
         """The batch variant: one result per request, in request order. A rejected transaction
         is a result with a Rejection, not an error that would end the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitBatch(self, request, context):
+        """Many transactions in one call (e.g. a payment operator forwarding what its customers
+        sent in the last few milliseconds): admitted in order, one result each, in order, with
+        `sequence` the position in `txs`. A rejected transaction is a result, not an error.
+        INVALID_ARGUMENT if there are more than 10,000.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -447,6 +462,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.SubmitTransactions,
                     request_deserializer=proto_dot_node__pb2.SubmitTransactionRequest.FromString,
                     response_serializer=proto_dot_node__pb2.SubmitTransactionResult.SerializeToString,
+            ),
+            'SubmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=proto_dot_node__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.SubmitBatchResponse.SerializeToString,
             ),
             'WaitTransaction': grpc.unary_unary_rpc_method_handler(
                     servicer.WaitTransaction,
@@ -552,6 +572,33 @@ class Node:
             '/cbdc.node.v1.Node/SubmitTransactions',
             proto_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
             proto_dot_node__pb2.SubmitTransactionResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cbdc.node.v1.Node/SubmitBatch',
+            proto_dot_node__pb2.SubmitBatchRequest.SerializeToString,
+            proto_dot_node__pb2.SubmitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

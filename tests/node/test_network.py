@@ -162,6 +162,34 @@ def test_double_spend_across_two_nodes_commits_exactly_one(net: Net, funded) -> 
         assert outcomes.count(node_pb2.TX_STATUS_COMMITTED) == 1, (node.name, outcomes)
 
 
+def test_submit_batch_answers_each_transaction_in_order(net: Net, funded) -> None:
+    shenzhen = net.keys.institutions["shenzhen"]
+    nonce = funded["nonce"]
+    good = [
+        txbuild.build_register(CHAIN_ID, shenzhen, KeyPair.generate().public, 3, nonce=nonce())
+        for _ in range(3)
+    ]
+    batch = [good[0], b"\x00garbage", good[1], good[0], good[2]]
+    with net.client(3) as client:
+        results = client.submit_batch(batch)
+        assert [r.sequence for r in results] == [0, 1, 2, 3, 4]
+        assert [r.status for r in results] == [
+            node_pb2.TX_STATUS_PENDING,
+            node_pb2.TX_STATUS_REJECTED,
+            node_pb2.TX_STATUS_PENDING,
+            node_pb2.TX_STATUS_REJECTED,
+            node_pb2.TX_STATUS_PENDING,
+        ]
+        assert results[1].rejection.code == "malformed" and results[1].txid == b""
+        assert results[3].rejection.code == "duplicate" and results[3].txid == results[0].txid
+        assert client.submit_batch([]) == []
+        for r in (results[0], results[2], results[4]):
+            assert client.wait(r.txid).status == node_pb2.TX_STATUS_COMMITTED
+        with pytest.raises(Rejected) as caught:
+            client.submit_batch([b"\x00"] * 10_001)
+        assert caught.value.code == "malformed" and "at most 10000" in caught.value.message
+
+
 def test_wait_transaction_reports_pending_and_unknown(net: Net) -> None:
     with net.client(0) as client:
         outcome = client.wait(b"\x11" * 32, timeout=0.2)
