@@ -28,7 +28,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.evidence import EvidenceError, encode_duplicate_vote, verify_evidence
-from consensus.machine import ConsensusMachine
+from consensus.machine import FUTURE_HEIGHTS, ConsensusMachine
 from consensus.messages import (
     InvalidMessage,
     Step,
@@ -408,9 +408,8 @@ def hostile_messages(draw) -> tuple[object, str]:
         old = draw(st.integers(0, H - 1))
         return VoteReceived(sign_vote(validator, CHAIN_ID, old, r, t, bh)), "old_height"
     if kind == "far_future_vote":
-        return VoteReceived(sign_vote(validator, CHAIN_ID, draw(st.integers(H + 2, 2**64 - 1)), r, t, bh)), (
-            "future_height"
-        )
+        far = draw(st.integers(H + 1 + FUTURE_HEIGHTS, 2**64 - 1))  # beyond the buffered window
+        return VoteReceived(sign_vote(validator, CHAIN_ID, far, r, t, bh)), "future_height"
     if kind == "forged_vote":  # a validator's vote with someone else's signature
         body = encode_vote_body(CHAIN_ID, H, r, t, bh, bytes(validator.verify_key))
         forged = encode_signed(body, OUTSIDERS[0].sign(vote_digest(body)).signature)
