@@ -7,6 +7,7 @@ meant to propose), and its double votes end up as evidence on the chain exactly 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -33,7 +34,9 @@ def net(tmp_path_factory) -> FaultNet:
     assert not problems, "\n".join(problems)
 
 
-def _misbehave(net: FaultNet, mode: str) -> tuple[int, int, dict[str, int]]:
+def _misbehave(
+    net: FaultNet, mode: str, until: Callable[[dict[str, int]], object] | None = None
+) -> tuple[int, int, dict[str, int]]:
     """Restart the Byzantine node in `mode` and let the honest ones commit _HEIGHTS heights;
     then restart it honest. Returns (first, last) height decided meanwhile and the log offsets
     of every node from before it misbehaved."""
@@ -56,6 +59,10 @@ def _misbehave(net: FaultNet, mode: str) -> tuple[int, int, dict[str, int]]:
             120,
             f"--misbehave {mode} to act",
         )
+    if until is not None:
+        # A misbehaviour the honest validators only see while they decide that height (a
+        # double vote arriving after they moved on is just late): keep it going until seen.
+        wait_for(lambda: until(offsets), 120, f"the honest validators to notice --misbehave {mode}")
     last = net.top(honest)
     stop([byzantine])
     said = log_since(byzantine, offsets[BYZANTINE])
@@ -123,7 +130,13 @@ def test_double_votes_become_evidence_exactly_once(net: FaultNet, mode: str) -> 
     key = net.keys[BYZANTINE]
     net.auditor.sync()
     earlier = set(net.auditor.evidence_heights(key))  # from a mode tested before this one
-    _, _, offsets = _misbehave(net, mode)
+    honest = [n for n in net.nodes if n.name != BYZANTINE]
+
+    def detected_since(offsets: dict[str, int]) -> set[int]:
+        pattern = _DETECTED.format(key=key.hex())
+        return {int(h) for n in honest for h in re.findall(pattern, log_since(n, offsets[n.name]))}
+
+    _, _, offsets = _misbehave(net, mode, until=detected_since)
     injected = {
         int(h)
         for h in re.findall(
@@ -132,11 +145,9 @@ def test_double_votes_become_evidence_exactly_once(net: FaultNet, mode: str) -> 
         )
     }
     assert injected, f"--misbehave {mode} injected nothing"
-    honest = [n for n in net.nodes if n.name != BYZANTINE]
 
     def detected() -> set[int]:
-        pattern = _DETECTED.format(key=key.hex())
-        return {int(h) for n in honest for h in re.findall(pattern, log_since(n, offsets[n.name]))}
+        return detected_since(offsets)
 
     assert detected(), f"no honest validator detected a double vote of --misbehave {mode}"
 
