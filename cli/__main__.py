@@ -2,4 +2,5 @@
 
 from cli.main import cli
 
-cli()
+if __name__ == "__main__":  # not when a multiprocessing worker imports this module
+    cli()

@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -385,7 +385,10 @@ class Store:
             inserted.append(b"w" + encoded)
             wallets.append((address, encoded))
         accumulator = self._accumulator.copy()
-        if executor is None or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
+        # Only worker processes make the products parallel: on threads they would run one at
+        # a time under the GIL anyway, and without the memo of recent elements.
+        parallel = isinstance(executor, ProcessPoolExecutor)
+        if not parallel or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
             with self._numbers_lock:
                 numbers = self._numbers
                 accumulator.remove_many(removed, numbers)
