@@ -81,9 +81,24 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
     own, wall = time.process_time() - own_before, time.monotonic() - wall_before
+    _drain(record)
     capacity = wall * (os.cpu_count() or 1)
     per_tx = used / len(pids) / report.committed if report.committed else 0.0
     return Trial(report, per_tx, used / capacity, own / capacity)
+
+
+def _drain(record: DevnetRecord, timeout_s: float = 120.0) -> None:
+    """Until every mempool is empty, so that a trial that overran the network does not leave
+    its queue to the next one (whose latency would then measure it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sizes = []
+        for node in record.nodes:
+            with NodeClient(node.api, timeout=5) as client:
+                sizes.append(client.status().mempool_size)
+        if not any(sizes):
+            return
+        time.sleep(0.5)
 
 
 def run(
@@ -126,10 +141,12 @@ def run(
                     f"probe {probe:.0f} tx/s -> {trial.report.committed_tps:.0f} committed/s, "
                     f"p99 {trial.report.latency_ms['p99']:.0f} ms"
                 )
-                if best is None or trial.report.committed_tps > best.report.committed_tps:
+                # The best is the fastest probe that kept up: one that fell short only shows a
+                # queue building, and running the sustained test there measures that queue.
+                short = trial.report.committed_tps < 0.9 * probe or trial.report.latency_ms["p99"] > 5000
+                if not short and (best is None or trial.report.committed_tps > best.report.committed_tps):
                     best = trial
                 # One short probe can be noise on a shared machine: stop at the second in a row.
-                short = trial.report.committed_tps < 0.9 * probe or trial.report.latency_ms["p99"] > 5000
                 shortfalls = shortfalls + 1 if short else 0
                 if shortfalls >= 2:
                     break
