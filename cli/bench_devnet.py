@@ -14,7 +14,14 @@ import click
 @click.option(
     "--rate", default="auto", show_default=True, help="Offered tx/s, or 'auto' to search for the best."
 )
-def devnet(validators: int, duration: float, rate: str) -> None:
+@click.option(
+    "--timeout-commit-ms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="The nodes' consensus.timeout_commit_ms (fewer, fuller blocks for some latency).",
+)
+def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int) -> None:
     """Start a fresh devnet, offer pre-signed transfers open-loop, print a table and JSON."""
     from rich.console import Console
     from rich.table import Table
@@ -26,7 +33,13 @@ def devnet(validators: int, duration: float, rate: str) -> None:
     except ValueError:
         raise click.BadParameter("must be a number of tx/s or 'auto'", param_hint="--rate") from None
     console = Console(stderr=True)
-    result = bench.run(validators=validators, duration=duration, rate=offered, say=console.print)
+    result = bench.run(
+        validators=validators,
+        duration=duration,
+        rate=offered,
+        timeout_commit_ms=timeout_commit_ms,
+        say=console.print,
+    )
     s, lim = result["sustained"], result["limit"]
     table = Table(title=f"cbdc bench devnet: {validators} validators, {result['machine']['cpus']} cores")
     table.add_column("figure")

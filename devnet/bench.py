@@ -107,6 +107,7 @@ def run(
     duration: float = 30.0,
     rate: float | None = None,
     directory: Path | None = None,
+    timeout_commit_ms: int = 0,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """Measure; `rate=None` searches for the best sustained rate first."""
@@ -116,7 +117,7 @@ def run(
     owned = directory is None
     tmp = tempfile.TemporaryDirectory(prefix="cbdc-bench-") if owned else None
     directory = Path(tmp.name) if tmp else directory
-    record = network.create(directory, validators)
+    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms)
     try:
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
@@ -179,6 +180,7 @@ def run(
         "benchmark": "devnet",
         "validators": validators,
         "duration_s": duration,
+        "timeout_commit_ms": timeout_commit_ms,
         "sustained": result,
         "limit": {
             "ed25519_verifications_per_s_one_core": round(verify_per_s),
