@@ -61,11 +61,6 @@ _PAYLOAD_KINDS = frozenset({"proposal", "vote", "tx_batch", "evidence", "status"
 # sends more per bundle, which bounds the per-entry work of a bundle of millions of empty
 # entries (the bytes limit alone would allow 8 million in 16 MiB). 256 already makes the
 # per-write cost negligible per message, so a larger cap would buy nothing.
-# A status announcement does not wake an idle writer: it waits up to this long for company
-# (after a commit, the next height's first vote or proposal follows within milliseconds) and
-# travels in the same write. Per height that saves a write per peer, about a quarter of
-# them; whoever acts on statuses (catch-up pushes, sync) works in tenths of a second.
-LAZY_STATUS_S = 0.02
 BUNDLE_MAX_MESSAGES = 256
 # Bytes per bundle, below max_message_bytes: a write's fixed cost is already small against
 # copying 1 MiB, while a bundle lost on a failing stream (or refused by a peer configured
@@ -607,7 +602,6 @@ class _Outbound:
         self.last_error = ""
         self.log = network.log.bind(peer=key, address=address)
         self._wakeup = asyncio.Event()
-        self._lazy: asyncio.TimerHandle | None = None
         self._closing: str | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -623,15 +617,8 @@ class _Outbound:
             self.queue.popleft()
             self.network.metrics.dropped("queue_full")
         self.queue.append((data, kind))
-        if kind != "status":
-            self._wakeup.set()
-        elif self._lazy is None:
-            self._lazy = asyncio.get_running_loop().call_later(LAZY_STATUS_S, self._flush_lazy)
-        return True
-
-    def _flush_lazy(self) -> None:
-        self._lazy = None
         self._wakeup.set()
+        return True
 
     async def stop(self, reason: str) -> None:
         self._closing = reason

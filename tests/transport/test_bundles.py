@@ -15,7 +15,7 @@ import pytest
 
 from node.config import PeerConfig
 from node.crypto import public_key
-from node.peers import BUNDLE_MAX_BYTES, BUNDLE_MAX_MESSAGES, LAZY_STATUS_S, PeerNetwork
+from node.peers import BUNDLE_MAX_BYTES, BUNDLE_MAX_MESSAGES, PeerNetwork
 from proto import node_pb2
 
 from .mesh import Member, dial_by_hand, fully_connected, start_member, stop_all, vote, wait_until
@@ -219,28 +219,5 @@ def test_hostile_bundles_are_dropped_and_counted_and_the_node_keeps_working() ->
         assert b.inbox.votes_from(c.key) == [b"honest-0", b"honest-1", b"honest-2"]
         assert c.net.peer_states()[0].connects == 1
         await stop_all([b, c])
-
-    asyncio.run(scenario())
-
-
-def test_a_status_waits_briefly_for_company_and_still_arrives_alone() -> None:
-    async def scenario() -> None:
-        a, b = await pair()
-        bundles = record_bundles(b.net)
-        await asyncio.sleep(LAZY_STATUS_S * 3)  # the connect-time statuses are out of the way
-        base = len(b.inbox.messages)
-        status, first_vote = sample("status", 7), vote(b"right behind it")
-        assert a.net.send(b.key, status)
-        await asyncio.sleep(LAZY_STATUS_S / 4)  # the writer is idle: the status did not wake it
-        assert a.net.send(b.key, first_vote)
-        await wait_until(lambda: len(b.inbox.messages) == base + 2, what="status and vote")
-        assert [msg for _, msg in b.inbox.messages[base:]] == [status, first_vote]
-        assert bundles and [node_pb2.PeerMessage.FromString(e) for e in bundles[-1]] == [status, first_vote]
-        # Alone, it goes out once the wait is over.
-        lone = sample("status", 8)
-        assert a.net.send(b.key, lone)
-        await wait_until(lambda: len(b.inbox.messages) == base + 3, what="the lone status")
-        assert b.inbox.messages[-1][1] == lone
-        await stop_all([a, b])
 
     asyncio.run(scenario())
