@@ -24,6 +24,8 @@ from node.types import OutPoint
 _U64_MAX = (1 << 64) - 1
 _UTXO_PAGE = 1000
 _MAX_WAIT_S = 300.0
+# How long a submission whose inputs are unknown waits for blocks peers already announced.
+_CATCH_UP_WAIT_S = 2.0
 # Transactions in one SubmitBatch call: bounds the time one call holds the event loop.
 MAX_BATCH = 10_000
 
@@ -54,6 +56,15 @@ def _inclusion(outcome: TxOutcome) -> node_pb2.TxInclusion:
     )
 
 
+class _CallState:
+    """What one submission call has used up (see NodeServicer._submit)."""
+
+    __slots__ = ("waited",)
+
+    def __init__(self) -> None:
+        self.waited = False
+
+
 class NodeServicer(node_pb2_grpc.NodeServicer):
     def __init__(
         self,
@@ -61,17 +72,32 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         *,
         status: Callable[[], node_pb2.NodeStatus],
         syncing: Callable[[], bool],
+        peers_ahead: Callable[[], int] = lambda: 0,
     ) -> None:
         self.chain = chain
         self._status = status
         self._syncing = syncing
+        self._peers_ahead = peers_ahead
 
     # --- transactions --------------------------------------------------------------------
-    async def _submit(self, raw: bytes) -> bytes:
+    async def _submit(self, raw: bytes, call: _CallState | None = None) -> bytes:
         if self._syncing():
             raise NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
         try:
-            tx = self.chain.submit(raw)
+            try:
+                tx = self.chain.submit(raw)
+            except LedgerError as err:
+                # A client told "committed" by another node may spend the new outputs here
+                # while this node is still a block behind: the input is unknown only for now.
+                # Judge it again once we hold what the peers announced, briefly.
+                # At most once per call, so a batch of junk cannot hold the call for long.
+                call = call if call is not None else _CallState()
+                ahead = self._peers_ahead()
+                if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or call.waited:
+                    raise
+                call.waited = True
+                await self.chain.wait_for_height(self.chain.store.height + ahead, _CATCH_UP_WAIT_S)
+                tx = self.chain.submit(raw)
         except MempoolFull as full:
             raise NodeError(NodeCode.MEMPOOL_FULL, str(full)) from None
         return tx.txid
@@ -84,8 +110,9 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         self, request_iterator, context
     ) -> AsyncIterator[node_pb2.SubmitTransactionResult]:
         sequence = 0
+        call = _CallState()
         async for request in request_iterator:
-            yield await self._result(sequence, request.tx)
+            yield await self._result(sequence, request.tx, call)
             sequence += 1
 
     async def SubmitBatch(self, request, context) -> node_pb2.SubmitBatchResponse:
@@ -94,15 +121,16 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
                 Code.MALFORMED, f"a batch holds at most {MAX_BATCH} transactions, got {len(request.txs)}"
             )
         response = node_pb2.SubmitBatchResponse()
+        call = _CallState()
         for sequence, raw in enumerate(request.txs):
-            response.results.append(await self._result(sequence, raw))
+            response.results.append(await self._result(sequence, raw, call))
         return response
 
-    async def _result(self, sequence: int, raw: bytes) -> node_pb2.SubmitTransactionResult:
+    async def _result(self, sequence: int, raw: bytes, call: _CallState) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
         result = node_pb2.SubmitTransactionResult(sequence=sequence)
         try:
-            result.txid = await self._submit(raw)
+            result.txid = await self._submit(raw, call)
             result.status = node_pb2.TX_STATUS_PENDING
         except (LedgerError, NodeError) as err:
             result.status = node_pb2.TX_STATUS_REJECTED

@@ -173,7 +173,9 @@ class Node:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         sync = SyncServicer(self.chain)
-        api = NodeServicer(self.chain, status=self.status, syncing=lambda: self.syncer.syncing)
+        api = NodeServicer(
+            self.chain, status=self.status, syncing=lambda: self.syncer.syncing, peers_ahead=self.syncer.lag
+        )
         max_bytes = self.config.grpc.max_message_bytes
         self.peer_server = await start_server(
             self.config.p2p.listen,

@@ -11,8 +11,14 @@ import time
 
 import pytest
 
+from devnet import network
 from devnet.chaos import signal_node, spawn_node, wait_exit, wait_heights
+from devnet.network import CHAIN_ID
+from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets
+from node import txbuild
+from node.client import NodeClient
 from node.faults import DEAF_ENV
+from proto import node_pb2
 
 from .harness import (
     FaultNet,
@@ -130,6 +136,41 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
     pushed = heights_logged(text, r"height=(\d+): a peer pushed its committed block")
     assert set(deaf) <= set(pushed), (deaf, pushed)
     # Back to a normal validator for the tests after this one.
+    signal_node(lone, signal.SIGTERM)
+    assert wait_exit(lone, 30) is not None
+    spawn_node(lone)
+
+
+def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_it(net: FaultNet) -> None:
+    """A client told "committed" by one node spends the new output on another that has not
+    committed that block yet (here: deaf to those heights, so it needs pushed commits). The
+    lagging node knows its peers are ahead and judges the spend once it has caught up,
+    instead of refusing it as spending an unknown output."""
+    keys = network.load_keys(net.directory)
+    nonce = Nonces(424242)
+    with NodeClient(net.node("shenzhen").api) as client:
+        issued = issue_to_institutions(client, keys, 100_000 * YUAN, nonce)
+        bank = keys.institutions["shenzhen"]
+        alice, bob = register_wallets(client, bank, [1, 1], nonce)
+    lone = net.node("xiongan")
+    signal_node(lone, signal.SIGTERM)
+    assert wait_exit(lone, 30) is not None, "the validator did not stop"
+    first = net.top() + 2
+    spawn_node(lone, env={DEAF_ENV: ",".join(str(h) for h in range(first, first + 6))})
+    wait_for(lambda: (net.heights([lone])[lone.name] or 0) >= first - 1, 60, "the restarted validator")
+    with NodeClient(net.node("shenzhen").api) as client:
+        fund(client, bank, (issued["shenzhen"], 100_000 * YUAN), [(alice, 1_000 * YUAN)], nonce)
+        funded_at = client.status().height
+    (coin, value) = alice.coins[0]
+    spend = txbuild.build_transfer(
+        CHAIN_ID, alice.key, [coin], [(bob.key.public, 10 * YUAN), (alice.key.public, value - 10 * YUAN)]
+    )
+    with NodeClient(lone.api) as client:
+        status = client.status()
+        if status.height < funded_at:  # it has not caught up yet: the case under test
+            wait_for(lambda: any(p.height >= funded_at for p in client.status().peers), 10, "a peer's status")
+        outcome = client.submit_and_wait(spend)  # raises Rejected (unknown_input) without the wait
+    assert outcome.status == node_pb2.TX_STATUS_COMMITTED
     signal_node(lone, signal.SIGTERM)
     assert wait_exit(lone, 30) is not None
     spawn_node(lone)
