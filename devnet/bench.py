@@ -25,7 +25,7 @@ from node.client import NodeClient
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
-# commits fall behind the offer (or p99 passes 5 s).
+# two probes in a row fall behind the offer or let p99 pass 2 s.
 _FIRST_PROBE = 200.0
 _PROBE_STEP = 1.5
 _PROBES = 7
@@ -144,7 +144,9 @@ def run(
                 )
                 # The best is the fastest probe that kept up: one that fell short only shows a
                 # queue building, and running the sustained test there measures that queue.
-                short = trial.report.committed_tps < 0.9 * probe or trial.report.latency_ms["p99"] > 5000
+                # Kept up: committed what was offered, and p99 finality stayed within 2 s (a
+                # longer tail in a 4 s probe means a queue is building).
+                short = trial.report.committed_tps < 0.9 * probe or trial.report.latency_ms["p99"] > 2000
                 if not short and (best is None or trial.report.committed_tps > best.report.committed_tps):
                     best = trial
                 # One short probe can be noise on a shared machine: stop at the second in a row.
