@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -82,17 +83,39 @@ def exclusive(directory: Path) -> Iterator[None]:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the kernel says are free right now (held open together so they are distinct)."""
-    sockets = []
+    """Ports free right now (held open together so they are distinct), chosen at random
+    below the kernel's ephemeral range: a port the kernel handed out for `bind(0)` lies in
+    that range, where any outgoing connection can take it before the node binds it (seen as
+    "port ... is busy" when test networks start while others run)."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        tries = 0
+        while len(sockets) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            tries += 1
+            try:
+                s.bind((host, rng.randrange(_PORTS_FROM, low) if tries < 50 * count else 0))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:
             s.close()
+
+
+_PORTS_FROM = 10_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+    return low if low > _PORTS_FROM + 1_000 else 32_768
 
 
 def port_is_free(address: str) -> bool:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devnet.processes import NodeRecord, is_running, stop
+from devnet.processes import NodeRecord, free_ports, is_running, port_is_free, stop
 
 
 def _child(tmp_path: Path) -> tuple[NodeRecord, subprocess.Popen]:
@@ -35,3 +35,12 @@ def test_a_process_that_is_neither_a_node_nor_our_child_is_not_running(tmp_path:
     assert not is_running(node)
     node.pid = 0
     assert not is_running(node)
+
+
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = free_ports(40)
+    assert len(set(ports)) == 40
+    assert all(1024 < p < low for p in ports)  # outgoing connections never take these
+    for port in ports:
+        assert port_is_free(f"127.0.0.1:{port}")
