@@ -20,6 +20,7 @@ proposer (32 bytes). The block hash is SHA-256 of the header bytes exactly as re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -244,6 +245,7 @@ def build_block(
     evidence: Sequence[bytes] = (),
     sigcache: SignatureCache,
     executor: Executor | None = None,
+    deadline: float | None = None,
 ) -> BuiltBlock:
     """Propose the block at `height` on top of the store's tip.
 
@@ -251,6 +253,9 @@ def build_block(
     in order; one that fails (undecodable, bad signature, rule violation
     against the state so far) is left out and reported in `skipped`, never fatal. Stops at
     max_block_txs, and skips a candidate that would push the block over max_block_bytes.
+    Stops taking candidates once time.monotonic() passes `deadline` (those left wait for
+    the next block): a block that takes longer to build than its validators wait for a
+    proposal would lose the round and make the backlog, and the next block, bigger.
     """
     tip = store.tip()
     if height != tip.height + 1:
@@ -288,6 +293,8 @@ def build_block(
     raws: list[bytes] = []
     for n, tx in enumerate(valid):
         if len(raws) >= params.max_block_txs:
+            break
+        if deadline is not None and not n & 63 and n and time.monotonic() > deadline:
             break
         size = _field_size(len(tx.raw))
         if size > budget:

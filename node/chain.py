@@ -183,10 +183,17 @@ class Chain:
 
     # --- blocks --------------------------------------------------------------------------
     async def build(
-        self, *, height: int, proposer: bytes, validators_hash: bytes, evidence: list[bytes]
+        self,
+        *,
+        height: int,
+        proposer: bytes,
+        validators_hash: bytes,
+        evidence: list[bytes],
+        time_budget_s: float | None = None,
     ) -> BuiltBlock:
         candidates = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
         time_ms = max(self.now_ms(), self.store.tip().time_ms)
+        deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
         built = await asyncio.get_running_loop().run_in_executor(
             None,
             lambda: build_block(
@@ -200,6 +207,7 @@ class Chain:
                 evidence=evidence,
                 sigcache=self.sigcache,
                 executor=self.executor,
+                deadline=deadline,
             ),
         )
         for txid, err in built.skipped:

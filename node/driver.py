@@ -440,6 +440,9 @@ class ConsensusDriver:
                 proposer=self.public_key,
                 validators_hash=self.validators.hash(),
                 evidence=self._evidence.for_block(height),
+                # A third of what validators wait for the proposal: they need about as long
+                # again to execute it, and the transfer takes the rest.
+                time_budget_s=self.config.timeout_ms(Step.PROPOSE, round_) / 3000,
             )
             block = ValidatedBlock(built.block_bytes, built.header, built.block_hash, built.overlay)
         except Exception:

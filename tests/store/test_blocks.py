@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from node.blocks import decode_block, encode_committed, evidence_root, tx_root
+from node.blocks import build_block, decode_block, encode_committed, evidence_root, tx_root
 from node.errors import Code, LedgerError
 from node.genesis import LedgerParams, make_genesis
 from node.sigcache import SignatureCache
@@ -21,7 +22,7 @@ from node.txcodec import decode_tx
 from node.types import OutPoint
 from proto import ledger_pb2
 
-from .harness import Net, Node
+from .harness import VALIDATORS_HASH, Net, Node
 
 NET = Net()
 
@@ -268,3 +269,22 @@ def test_proposer_takes_decoded_mempool_txs_as_they_are(node: Node) -> None:
     from_decoded = node.propose([decoded[0], raws[1], decoded[2]])
     assert from_raw.block_bytes == from_decoded.block_bytes
     assert [tx.txid for tx in from_decoded.overlay.txs] == [tx.txid for tx in decoded]
+
+
+def test_proposer_stops_taking_transactions_at_its_deadline(node: Node) -> None:
+    candidates = [issue(1_000 + n, n) for n in range(200)]
+    late = build_block(
+        node.store,
+        candidates,
+        NET.genesis,
+        height=node.store.height + 1,
+        time_ms=node.next_time(),
+        proposer=NET.proposer.public,
+        validators_hash=VALIDATORS_HASH,
+        sigcache=node.sigcache,
+        deadline=time.monotonic() - 1,  # already passed: only the first stretch gets in
+    )
+    assert 0 < late.header.tx_count < len(candidates) and not late.skipped
+    node.validate(late.block_bytes)  # what it did take is a complete, valid block
+    on_time = node.propose(candidates)
+    assert on_time.header.tx_count == len(candidates)
