@@ -49,7 +49,6 @@ class CommitRelay:
         self._announced: dict[bytes, int] = {}
         self._timers: dict[bytes, asyncio.TimerHandle] = {}
         self._pushed: dict[bytes, tuple[int, float]] = {}  # peer -> (height, when)
-        self.pushes = 0
 
     def on_status(self, peer: bytes, height: int) -> None:
         """A peer announced its tip."""
@@ -94,6 +93,5 @@ class CommitRelay:
                 return
             self._send(peer, node_pb2.PeerMessage(commit=committed))
             self._pushed[peer] = (target, now)
-            self.pushes += 1
             wait = self.repeat_s
         self._timers[peer] = asyncio.get_running_loop().call_later(wait, self._fire, peer)

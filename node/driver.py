@@ -337,14 +337,11 @@ class ConsensusDriver:
         elif isinstance(event, _Pushed):
             if event.height != self.machine.height:
                 return
-            undone = self._undone
-            if undone is not None:
-                if undone.block_hash == event.block_hash:
-                    self._pushed = (event.block_hash, event.block)
-                    try:
-                        await self._commit(undone)
-                    finally:
-                        self._pushed = None
+            if self._undone is not None:
+                if self._undone.block_hash == event.block_hash:
+                    # The very block a certificate decided: safe to hold (_commit finds it).
+                    self._blocks[event.block_hash] = (event.height, -1, event.block)
+                    await self._commit(self._undone)
                 return
             if self.machine.decision is not None:
                 return  # decided and committing (or committed) already
