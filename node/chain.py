@@ -34,6 +34,7 @@ from node.genesis import Genesis
 from node.mempool import Mempool, MempoolFull
 from node.rules import BlockContext, check_tx
 from node.sigcache import SignatureCache
+from node.sigverify import verify_ahead, verify_into_cache
 from node.store import Store
 from node.txcodec import DecodedTx, decode_tx
 
@@ -148,17 +149,12 @@ class Chain:
         chain_id = self.genesis.chain_id
         unverified = [tx for tx in fresh if not self.sigcache.contains(tx, chain_id)]
         if len(unverified) < _MIN_VERIFY_CHUNK:
-            _verify_quietly(self.sigcache, unverified, chain_id)  # a hand-off costs more
+            verify_into_cache(self.sigcache, unverified, chain_id)  # a hand-off costs more
         else:
-            loop = asyncio.get_running_loop()
             workers = max(1, min(_VERIFY_WORKERS, len(unverified) // _MIN_VERIFY_CHUNK))
-            chunks = [unverified[i::workers] for i in range(workers)]
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(self.executor, _verify_quietly, self.sigcache, c, chain_id)
-                    for c in chunks
-                )
-            )
+            chunk = -(-len(unverified) // workers)
+            checks = verify_ahead(self.executor, unverified, self.sigcache, chain_id, chunk)
+            await asyncio.gather(*(asyncio.wrap_future(check) for check in checks))
         admitted = 0
         for tx in fresh:
             if not self.sigcache.contains(tx, chain_id) or tx.txid in self.mempool:
@@ -311,15 +307,6 @@ class Chain:
         for future in self._waiters.pop(outcome.txid, ()):
             if not future.done():
                 future.set_result(outcome)
-
-
-def _verify_quietly(sigcache: SignatureCache, txs: list[DecodedTx], chain_id: str) -> None:
-    """Pool side: verify each; the cache records the good ones, bad ones are left out."""
-    for tx in txs:
-        try:
-            sigcache.verify(tx, chain_id)
-        except LedgerError:
-            pass
 
 
 __all__ = ["Chain", "MempoolFull", "TxOutcome", "TxStatus", "ValidatedBlock"]

@@ -110,9 +110,10 @@ class PendingVerification:
         return results
 
 
-def _verify_into_cache(sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str) -> None:
-    """Thread side of verify_ahead: the cache records each success (failures raise and are
-    dropped here: whoever executes the block verifies them again and reports them)."""
+def verify_into_cache(sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str) -> None:
+    """Verify each, here; the cache records each success (failures raise and are dropped:
+    whoever executes or admits the transaction later finds it missing and decides). The
+    thread side of verify_ahead."""
     verify = sigcache.verify
     for tx in txs:
         try:
@@ -145,7 +146,7 @@ def verify_ahead(
         part = todo[start : start + chunk]
         try:
             if threads:
-                futures.append(executor.submit(_verify_into_cache, sigcache, part, chain_id))
+                futures.append(executor.submit(verify_into_cache, sigcache, part, chain_id))
                 continue
             remote = executor.submit(verify_triples, _triples(part), chain_id)
         except RuntimeError:  # shut down, or a broken process pool: the block verifies the rest
