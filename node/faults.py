@@ -150,9 +150,9 @@ def deaf_to(msg: node_pb2.PeerMessage, heights: frozenset[int]) -> bool:
     """Whether a proposal or vote is for one of `heights` (malformed ones pass: the node
     refuses those itself)."""
     try:
-        if msg.HasField("proposal"):
-            return decode_proposal(msg.proposal.proposal).height in heights
-        return decode_vote(msg.vote).height in heights
+        if msg.HasField("proposal"):  # only the height is read: no signature check
+            return decode_proposal(msg.proposal.proposal, verify=False).height in heights
+        return decode_vote(msg.vote, verify=False).height in heights
     except Exception:
         return False
 
