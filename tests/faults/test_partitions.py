@@ -6,14 +6,14 @@ resets those links. Each test ends with the invariants on every node (FaultNet.f
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
 
 from devnet import network
-from devnet.chaos import signal_node, spawn_node, wait_exit, wait_heights
+from devnet.chaos import spawn_node, wait_heights
 from devnet.network import CHAIN_ID
+from devnet.processes import stop
 from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets
 from node import txbuild
 from node.client import NodeClient
@@ -119,8 +119,7 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
     committed block with its certificate (node.catchup); block sync, which pauses consensus
     and waits out a grace period for lags this small, must not be needed."""
     lone = net.node("xiongan")
-    signal_node(lone, signal.SIGTERM)
-    assert wait_exit(lone, 30) is not None, "the validator did not stop"
+    assert not stop([lone], timeout=30), "the validator did not stop by itself"
     deaf = [net.top() + 3, net.top() + 4]
     offset = log_offset(lone)
     spawn_node(lone, env={DEAF_ENV: ",".join(map(str, deaf))})
@@ -136,8 +135,7 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
     pushed = heights_logged(text, r"height=(\d+): a peer pushed its committed block")
     assert set(deaf) <= set(pushed), (deaf, pushed)
     # Back to a normal validator for the tests after this one.
-    signal_node(lone, signal.SIGTERM)
-    assert wait_exit(lone, 30) is not None
+    assert not stop([lone], timeout=30)
     spawn_node(lone)
 
 
@@ -153,8 +151,7 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
         bank = keys.institutions["shenzhen"]
         alice, bob = register_wallets(client, bank, [1, 1], nonce)
     lone = net.node("xiongan")
-    signal_node(lone, signal.SIGTERM)
-    assert wait_exit(lone, 30) is not None, "the validator did not stop"
+    assert not stop([lone], timeout=30), "the validator did not stop by itself"
     first = net.top() + 2
     spawn_node(lone, env={DEAF_ENV: ",".join(str(h) for h in range(first, first + 6))})
     wait_for(lambda: (net.heights([lone])[lone.name] or 0) >= first - 1, 60, "the restarted validator")
@@ -171,6 +168,5 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
             wait_for(lambda: any(p.height >= funded_at for p in client.status().peers), 10, "a peer's status")
         outcome = client.submit_and_wait(spend)  # raises Rejected (unknown_input) without the wait
     assert outcome.status == node_pb2.TX_STATUS_COMMITTED
-    signal_node(lone, signal.SIGTERM)
-    assert wait_exit(lone, 30) is not None
+    assert not stop([lone], timeout=30)
     spawn_node(lone)
