@@ -151,9 +151,7 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
             "ask an institution to register it",
         )
     total_in, spent = _resolve_inputs(state, tx, sender)
-    total_out = 0
-    for out in tx.outputs:
-        total_out += out[1]
+    total_out = _sum_outputs(tx)
     if total_in != total_out:
         _check_balanced(total_in, total_out, "the outputs")
     received, payee_wallets = _payees(state, tx, genesis, sender)

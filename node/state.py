@@ -81,37 +81,22 @@ class Overlay:
         return txid in self._txid_set or self.base.has_tx(txid)
 
     # --- mutation (only after a transaction passed every check) -------------------------
-    def spend(self, outpoint: OutPoint) -> Output:
-        """Remove an unspent output; the caller has already checked that it exists."""
-        out = self.created.pop(outpoint, None)
-        if out is None:
-            out = self.base.utxo(outpoint)
-            if out is None or outpoint in self.spent:
-                raise KeyError(f"spend of a missing output {outpoint}")
-            self.spent[outpoint] = out
-        self.balance_delta[out.owner] = self.balance_delta.get(out.owner, 0) - out.amount
-        return out
-
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
-        """spend() of an output that utxo(outpoint) has just returned, without looking it up
-        again: the rules resolve every input before they mutate anything."""
+        """Remove the unspent output that utxo(outpoint) has just returned, without looking
+        it up again: the rules resolve every input before they mutate anything."""
         if self.created.pop(outpoint, None) is None:
             self.spent[outpoint] = output
         owner = output[0]
         self.balance_delta[owner] = self.balance_delta.get(owner, 0) - output[1]
 
     def add_outputs(self, txid: bytes, outputs: Iterable[Output]) -> None:
-        """add_output of every output of transaction `txid`, at indexes 0, 1, ..."""
+        """Add every output of transaction `txid` as unspent, at indexes 0, 1, ..."""
         created, delta = self.created, self.balance_delta
         get = delta.get
         for i, output in enumerate(outputs):
             created[_tuple_new(OutPoint, (txid, i))] = output
             owner = output[0]
             delta[owner] = get(owner, 0) + output[1]
-
-    def add_output(self, outpoint: OutPoint, output: Output) -> None:
-        self.created[outpoint] = output
-        self.balance_delta[output.owner] = self.balance_delta.get(output.owner, 0) + output.amount
 
     def put_wallet(self, wallet: Wallet) -> None:
         if wallet.address not in self.wallets_before:
