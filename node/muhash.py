@@ -113,27 +113,18 @@ def product_memo(elements: Iterable[bytes], memo: dict[bytes, Any], *, remember:
     dropped from it (elements leaving the set). The caller bounds the memo's size."""
     acc = _one
     shake, number, mask, offset = hashlib.shake_256, _number, _MASK_NUM, PRIME_OFFSET
-    if remember:
-        for data in elements:
-            x = memo.get(data)
-            if x is None:
-                x = memo[data] = number(shake(data).digest(SIZE))
-            acc = acc * x
+    get, pop = memo.get, memo.pop
+    for data in elements:
+        x = get(data) if remember else pop(data, None)
+        if x is None:
+            x = number(shake(data).digest(SIZE))
+            if remember:
+                memo[data] = x
+        acc = acc * x
+        high = acc >> BITS  # product()'s inlined reduction
+        while high:
+            acc = (acc & mask) + high * offset
             high = acc >> BITS
-            while high:
-                acc = (acc & mask) + high * offset
-                high = acc >> BITS
-    else:
-        pop = memo.pop
-        for data in elements:
-            x = pop(data, None)
-            if x is None:
-                x = number(shake(data).digest(SIZE))
-            acc = acc * x
-            high = acc >> BITS
-            while high:
-                acc = (acc & mask) + high * offset
-                high = acc >> BITS
     return acc
 
 
