@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -45,6 +45,8 @@ _REMEMBERED_REJECTIONS = 20_000
 # Gossip batches are verified on up to this many pool workers, at least this many each.
 _VERIFY_WORKERS = 2
 _MIN_VERIFY_CHUNK = 32
+# What became of each gossiped transaction (Chain.submit_batch; cbdc_gossip_txs_total).
+GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_full")
 
 
 class TxStatus(IntEnum):
@@ -132,18 +134,24 @@ class Chain:
         self._admit(tx, gossip)
         return tx
 
-    async def submit_batch(self, raws: list[bytes]) -> int:
+    async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
         them against its own state). Signatures of the whole batch are checked in one
-        hand-off to the pool, split across its workers. Returns how many were admitted."""
+        hand-off to the pool, split across its workers. Returns how many transactions had
+        each outcome (GOSSIP_OUTCOMES), so an operator can see gossip that is wasted."""
+        outcomes: Counter[str] = Counter()
         fresh: list[DecodedTx] = []
         for raw in raws:
             if raw in self.mempool.by_raw:
+                outcomes["pending"] += 1
                 continue
             try:
                 tx = decode_tx(raw, self.genesis)
-                self._reject_known(tx)
             except LedgerError:
+                outcomes["rejected"] += 1
+                continue
+            if tx.txid in self.mempool:  # the same transaction in other bytes
+                outcomes["pending"] += 1
                 continue
             fresh.append(tx)
         chain_id = self.genesis.chain_id
@@ -155,16 +163,21 @@ class Chain:
             chunk = -(-len(unverified) // workers)
             checks = verify_ahead(self.executor, unverified, self.sigcache, chain_id, chunk)
             await asyncio.gather(*(asyncio.wrap_future(check) for check in checks))
-        admitted = 0
         for tx in fresh:
-            if not self.sigcache.contains(tx, chain_id) or tx.txid in self.mempool:
+            if not self.sigcache.contains(tx, chain_id):
+                outcomes["bad_signature"] += 1
+                continue
+            if tx.txid in self.mempool:
+                outcomes["pending"] += 1
                 continue
             try:
                 self._admit(tx, gossip=False)
-                admitted += 1
-            except (LedgerError, MempoolFull):
-                continue
-        return admitted
+                outcomes["admitted"] += 1
+            except MempoolFull:
+                outcomes["mempool_full"] += 1
+            except LedgerError:
+                outcomes["rejected"] += 1
+        return outcomes
 
     def _admit(self, tx: DecodedTx, gossip: bool) -> None:
         self.mempool.add(tx, self._check)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import start_http_server
 
+from node.chain import GOSSIP_OUTCOMES
 from node.config import split_address
 
 NAMESPACE = "cbdc"
@@ -89,8 +90,18 @@ class NodeMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.gossip_txs = Counter(
+            "gossip_txs",
+            "Transactions gossiped by peers, by what became of them: admitted, pending (already "
+            "held), rejected (ledger rules, e.g. already committed), bad_signature, mempool_full.",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
         for reason in DROP_REASONS:  # export zeros, so a rate() works before the first drop
             self.messages_dropped.labels(reason=reason)
+        for outcome in GOSSIP_OUTCOMES:
+            self.gossip_txs.labels(outcome=outcome)
 
     def export_consensus_drops(self, counts: Callable[[], Mapping[str, int]]) -> None:
         """Export the consensus machine's own drop counters (not_validator, wrong_chain,

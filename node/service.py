@@ -274,7 +274,9 @@ class Node:
         batch never delays the votes queued behind it."""
         while True:
             batch = await self._inbound.get()
-            await self.chain.submit_batch(batch)
+            outcomes = await self.chain.submit_batch(batch)
+            for outcome, count in outcomes.items():
+                self.metrics.gossip_txs.labels(outcome=outcome).inc(count)
 
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
