@@ -17,7 +17,7 @@ from typing import NoReturn
 from node.address import encode_address
 from node.errors import Code, LedgerError
 from node.genesis import Genesis, Tier
-from node.state import Overlay, StateView
+from node.state import DryRun, Overlay, StateView
 from node.txcodec import DecodedTx
 from node.types import U64_MAX, OutPoint, Output, Supply, Wallet
 
@@ -51,8 +51,8 @@ def apply_tx(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext)
 
 def check_tx(view: StateView, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     """Raise LedgerError if `tx` would be rejected on top of `view`; never mutates `view`.
-    The same code path as apply_tx, on a throwaway overlay, so the two cannot disagree."""
-    apply_tx(Overlay(view), tx, genesis, ctx)
+    The same code path as apply_tx, on a view that drops writes, so the two cannot disagree."""
+    _RULES[tx.kind](DryRun(view), tx, genesis, ctx)  # type: ignore[arg-type]
 
 
 # --- the four kinds -----------------------------------------------------------------------
@@ -227,8 +227,8 @@ def _missing_input(state: StateView, tx: DecodedTx, i: int, op: OutPoint) -> Led
     if state.has_tx(tx.txid):
         return LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already committed")
     view: StateView = state
-    while isinstance(view, Overlay):
-        if op in view.spent:
+    while isinstance(view, (Overlay, DryRun)):
+        if isinstance(view, Overlay) and op in view.spent:
             return LedgerError(
                 Code.DOUBLE_SPEND,
                 f"inputs[{i}] ({op.txid.hex()}:{op.index}) is spent by an earlier transaction in this block",
