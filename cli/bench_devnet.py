@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from cli.common import unwind_on_sigterm
+
 
 @click.command()
 @click.option("--validators", default=4, show_default=True, type=click.IntRange(1, 16))
@@ -33,6 +35,7 @@ def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int) 
     except ValueError:
         raise click.BadParameter("must be a number of tx/s or 'auto'", param_hint="--rate") from None
     console = Console(stderr=True)
+    unwind_on_sigterm()
     result = bench.run(
         validators=validators,
         duration=duration,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import EXIT_USAGE, fail
+from cli.common import EXIT_USAGE, fail, unwind_on_sigterm
 
 
 @click.command()
@@ -46,6 +46,7 @@ def chaos(
     from devnet.processes import DevnetError
 
     seed = seed if seed is not None else random.SystemRandom().randrange(1 << 31)
+    unwind_on_sigterm()
 
     def say(line: str) -> None:
         if not quiet:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail, unwind_on_sigterm
 from cli.lazy import LazyGroup
 
 _DIR_HELP = "Devnet directory (default: devnet/.data in the source tree)."
@@ -64,6 +64,8 @@ def up(validators: int, directory: Path, detach: bool, demo: bool, fresh: bool) 
     from devnet import network
     from devnet.processes import DevnetError, DevnetRecord, exclusive
 
+    if not detach:
+        unwind_on_sigterm()
     try:
         with exclusive(directory):
             record = DevnetRecord.load(directory)
@@ -86,8 +88,8 @@ def up(validators: int, directory: Path, detach: bool, demo: bool, fresh: bool) 
             network.start(directory, record, progress=lambda line: click.echo(f"  {line}"))
     except DevnetError as err:
         fail(str(err), EXIT_REJECTED)
-    _print_table(record)
     if detach:
+        _print_table(record)
         click.echo("devnet is running; `cbdc devnet status`, `cbdc devnet logs NAME`, `cbdc devnet down`")
         return
     _foreground(directory, record, demo)
@@ -103,22 +105,23 @@ def _foreground(directory: Path, record, demo: bool) -> None:
     console = Console()
     stopping = threading.Event()
     demo_thread = None
-    if demo:
 
-        def run_demo() -> None:
-            try:
-                demo_traffic.run(
-                    directory, [n.api for n in record.nodes], say=lambda s: console.print(s), stop=stopping
-                )
-            except Exception as err:  # the demo must never take the network down with it
-                if not stopping.is_set():
-                    console.print(f"[red]demo stopped: {err}[/red]")
+    def run_demo() -> None:
+        try:
+            demo_traffic.run(
+                directory, [n.api for n in record.nodes], say=lambda s: console.print(s), stop=stopping
+            )
+        except Exception as err:  # the demo must never take the network down with it
+            if not stopping.is_set():
+                console.print(f"[red]demo stopped: {err}[/red]")
 
-        demo_thread = threading.Thread(target=run_demo, name="demo", daemon=True)
-        demo_thread.start()
-    console.print("[dim]Ctrl-C stops every node cleanly[/dim]")
-    watcher = _ChainWatch(record.nodes)
-    try:
+    try:  # the nodes run: from here on an interrupt (Ctrl-C, or SIGTERM made one) stops them
+        _print_table(record)
+        if demo:
+            demo_thread = threading.Thread(target=run_demo, name="demo", daemon=True)
+            demo_thread.start()
+        watcher = _ChainWatch(record.nodes)
+        console.print("[dim]Ctrl-C stops every node cleanly[/dim]")
         with Live(watcher.line(), console=console, refresh_per_second=2, transient=False) as live:
             while True:
                 time.sleep(1.0)

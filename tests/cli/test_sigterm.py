@@ -1,0 +1,64 @@
+"""A command that starts node processes stops them when it is itself stopped by SIGTERM
+(`timeout`, systemd, kill), not only on Ctrl-C: the nodes run in sessions of their own, so
+nothing else would stop them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from devnet.processes import DevnetRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
+    up = subprocess.Popen(
+        [sys.executable, "-m", "cli", "devnet", "up", "--validators", "1", "--dir", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and up.poll() is None:
+            if any("Ctrl-C stops every node" in line for line in lines):
+                break
+            time.sleep(0.2)
+        record = DevnetRecord.load(tmp_path)
+        assert record is not None and up.poll() is None, "the devnet did not start:\n" + "".join(lines)
+        pids = [n.pid for n in record.nodes]
+        assert pids and all(_alive(pid) for pid in pids)
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=40)
+        reader.join(timeout=5)
+        out = "".join(lines)
+        assert "stopping nodes" in out
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids), f"nodes outlived the supervisor:\n{out}"
+    finally:
+        if up.poll() is None:
+            up.kill()
+        record = DevnetRecord.load(tmp_path)
+        for node in record.nodes if record else []:
+            if node.pid and _alive(node.pid):
+                os.kill(node.pid, signal.SIGKILL)
