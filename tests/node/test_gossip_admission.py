@@ -32,6 +32,7 @@ class Setup:
     genesis: Genesis
     transfers: list[bytes]  # one per wallet, each spending that wallet's funding coin
     store: Store
+    executor: ThreadPoolExecutor
 
 
 @pytest.fixture
@@ -41,13 +42,14 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     store = Store.open(str(tmp_path / "node"), work.genesis)
     _replay_setup(store, work)
     transfers = list(ledger_pb2.Block.FromString(work.blocks[0]).txs)
-    yield Setup(work.genesis, transfers, store)
+    with ThreadPoolExecutor(2) as executor:
+        yield Setup(work.genesis, transfers, store, executor)
     store.close()
 
 
 def _chain(setup: Setup, limits: MempoolLimits | None = None) -> Chain:
     mempool = Mempool(limits or MempoolLimits())
-    return Chain(setup.store, setup.genesis, mempool, SignatureCache(), ThreadPoolExecutor(2))
+    return Chain(setup.store, setup.genesis, mempool, SignatureCache(), setup.executor)
 
 
 def _forged(raw: bytes) -> bytes:
