@@ -150,6 +150,10 @@ class ConsensusDriver:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._blocks: dict[bytes, tuple[int, int, bytes]] = {}  # hash -> (height, round, bytes)
         self._validated: dict[bytes, ValidatedBlock] = {}
+        # Validations of proposed blocks still running, by hash: their result (None when the
+        # block failed), so a decision that outruns one waits for it instead of executing
+        # the same block a second time.
+        self._validating: dict[bytes, asyncio.Future[ValidatedBlock | None]] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
         # A height decided by certificate before we held its block (a WAL replay, or votes
         # that outran the proposal): committed as soon as the block arrives.
@@ -454,9 +458,12 @@ class ConsensusDriver:
         held = self._blocks.get(digest)
         if held is None or held[0] != self.machine.height:
             return  # unknown or not for this height: the round will time out
-        self._spawn(self._validate(held[0], digest, held[2]))
+        if digest not in self._validating:
+            self._validating[digest] = asyncio.get_running_loop().create_future()
+            self._spawn(self._validate(held[0], digest, held[2]))
 
     async def _validate(self, height: int, digest: bytes, block: bytes) -> None:
+        validated: ValidatedBlock | None = None
         try:
             validated = await self.chain.validate(
                 block, height=height, validators_hash=self.validators.hash()
@@ -471,12 +478,18 @@ class ConsensusDriver:
                 )
             self._queue.put_nowait(_Validated(height, digest, validated, ""))
         except LedgerError as err:
+            validated = None  # its evidence did not check
             self._queue.put_nowait(_Validated(height, digest, None, str(err)))
         except Exception as exc:
             # The machine waits for an answer (it may extend the propose timeout for it):
             # a bug here must still give one.
             log.exception("validating block %s failed", digest.hex()[:16])
+            validated = None
             self._queue.put_nowait(_Validated(height, digest, None, f"internal error: {exc}"))
+        finally:
+            pending = self._validating.pop(digest, None)
+            if pending is not None and not pending.done():
+                pending.set_result(validated)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -516,6 +529,11 @@ class ConsensusDriver:
         peer, or held from a proposal whose validation had not finished). It must still
         produce the state root its header claims; if it does not, > 1/3 of the power signed
         an invalid block and this node refuses to follow (operators must look)."""
+        pending = self._validating.get(decide.block_hash)
+        if pending is not None:
+            validated = await asyncio.shield(pending)  # our own validation of its proposal
+            if validated is not None:
+                return validated
         raw = self._pushed[1] if self._pushed and self._pushed[0] == decide.block_hash else None
         if raw is None:
             held = self._blocks.get(decide.block_hash)
