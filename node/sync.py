@@ -144,31 +144,6 @@ def check_committed(chain: Chain, validators: ValidatorSet, raw: bytes, height: 
     return FetchedBlock(height, committed.block, certificate)
 
 
-def verify_committed(chain: Chain, validators: ValidatorSet, raw: bytes, height: int) -> tuple[bytes, bytes]:
-    """check_committed, as (block bytes, certificate)."""
-    fetched = check_committed(chain, validators, raw, height)
-    return fetched.block_bytes, fetched.certificate
-
-
-async def apply_verified(chain: Chain, validators: ValidatorSet, block: bytes, certificate: bytes) -> None:
-    """Execute a block whose certificate verified (it must still produce the state root its
-    header claims) and commit it."""
-    applier = BlockApplier(chain, validators)
-    try:
-        applier.add(FetchedBlock(chain.store.height + 1, block, certificate))
-        await applier.apply()
-    finally:
-        applier.close()
-
-
-async def apply_committed(chain: Chain, validators: ValidatorSet, raw: bytes) -> int:
-    """Verify one CommittedBlock from an untrusted source and commit it; returns its height."""
-    height = chain.store.height + 1
-    block, certificate = verify_committed(chain, validators, raw, height)
-    await apply_verified(chain, validators, block, certificate)
-    return height
-
-
 async def fetch_blocks(
     chain: Chain,
     validators: ValidatorSet,
