@@ -347,16 +347,10 @@ class PeerNetwork:
         self.metrics.peers_connected.set(sum(out.connected for out in self._outbound.values()))
 
     def _count_sent(self, kind: str, count: int = 1) -> None:
-        counter = self._sent_counters.get(kind)
-        if counter is None:
-            counter = self._sent_counters[kind] = self.metrics.messages_sent.labels(kind=kind)
-        counter.inc(count)
+        _count(self._sent_counters, self.metrics.messages_sent, kind, count)
 
     def _count_received(self, kind: str) -> None:
-        counter = self._received_counters.get(kind)
-        if counter is None:
-            counter = self._received_counters[kind] = self.metrics.messages_received.labels(kind=kind)
-        counter.inc()
+        _count(self._received_counters, self.metrics.messages_received, kind, 1)
 
     # --- handshake pieces ------------------------------------------------------------------
 
@@ -524,6 +518,14 @@ async def _next(requests: AsyncIterator[Any]) -> Any:
         return await anext(requests, None)
     except LedgerError as exc:
         raise HandshakeError("bad_handshake", exc.message) from None
+
+
+def _count(children: dict[str, Any], family: Any, kind: str, count: int) -> None:
+    """Add `count` to `family`'s child for `kind`, looked up once and kept in `children`."""
+    counter = children.get(kind)
+    if counter is None:
+        counter = children[kind] = family.labels(kind=kind)
+    counter.inc(count)
 
 
 class _Inbound:
