@@ -167,12 +167,10 @@ class ReadCache:
         self.capacity = capacity
         self.generation = 0
 
-    def get(self, key: Any) -> Any:
-        """The cached value, _ABSENT for a cached miss, or None when not cached."""
-        return self._data.get(key)  # a single dict lookup is atomic under the GIL
-
     def getter(self) -> Callable[[Any], Any]:
-        """`get` as a bound C method (the dict is never replaced, only mutated)."""
+        """The lookup, as a bound C method (the dict is never replaced, only mutated): it
+        returns the cached value, _ABSENT for a cached miss, or None when not cached. A
+        single dict lookup is atomic under the GIL."""
         return self._data.get
 
     def fill(self, key: Any, value: Any, generation: int) -> None:
