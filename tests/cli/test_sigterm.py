@@ -4,7 +4,6 @@ nothing else would stop them."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,17 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from devnet.processes import DevnetRecord
+from devnet.processes import DevnetRecord, is_running, stop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
@@ -44,21 +35,20 @@ def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
             time.sleep(0.2)
         record = DevnetRecord.load(tmp_path)
         assert record is not None and up.poll() is None, "the devnet did not start:\n" + "".join(lines)
-        pids = [n.pid for n in record.nodes]
-        assert pids and all(_alive(pid) for pid in pids)
+        nodes = record.nodes
+        assert nodes and all(is_running(node) for node in nodes)
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=40)
         reader.join(timeout=5)
         out = "".join(lines)
         assert "stopping nodes" in out
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        while time.monotonic() < deadline and any(is_running(node) for node in nodes):
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in pids), f"nodes outlived the supervisor:\n{out}"
+        assert not any(is_running(node) for node in nodes), f"nodes outlived the supervisor:\n{out}"
     finally:
         if up.poll() is None:
             up.kill()
         record = DevnetRecord.load(tmp_path)
-        for node in record.nodes if record else []:
-            if node.pid and _alive(node.pid):
-                os.kill(node.pid, signal.SIGKILL)
+        if record is not None:
+            stop(record.nodes, timeout=5)
