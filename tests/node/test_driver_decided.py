@@ -6,7 +6,6 @@ gets pushed, and executing a big block twice would make it slower still)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ from consensus.commit import encode_commit
 from consensus.config import ConsensusConfig
 from consensus.messages import VoteType, sign_proposal, sign_vote
 from consensus.validators import ValidatorSet
+from node.bench.ledger import _key
 from node.blocks import encode_committed
 from node.chain import Chain
 from node.driver import ConsensusDriver
@@ -25,29 +25,19 @@ from node.keys import KeyPair
 from node.mempool import Mempool, MempoolLimits
 from node.sigcache import SignatureCache
 from node.store import Store
+from tests.transport.mesh import wait_until
 
 CHAIN_ID = "cbdc-driver-test"
-
-
-def _key(label: bytes) -> KeyPair:
-    return KeyPair.from_seed(hashlib.sha256(label).digest())
 
 
 def _signing(key: KeyPair) -> nacl.signing.SigningKey:
     return nacl.signing.SigningKey(key.seed)
 
 
-async def _until(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def _scenario(tmp_path: Path) -> tuple[int, int]:
-    keys = [_key(b"validator%d" % i) for i in range(4)]
+    keys = [_key(b"validator", i) for i in range(4)]
     genesis = make_genesis(
-        issuers=[_key(b"issuer")], validators=keys, issue_threshold=1, chain_id=CHAIN_ID,
+        issuers=[_key(b"issuer", 0)], validators=keys, issue_threshold=1, chain_id=CHAIN_ID,
         genesis_time_ms=int(time.time() * 1000) - 1000,
     )
     validators = ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
@@ -80,7 +70,7 @@ async def _scenario(tmp_path: Path) -> tuple[int, int]:
         try:
             proposal = sign_proposal(_signing(proposer), CHAIN_ID, 1, 0, -1, built.block_hash)
             driver.on_proposal(proposal, built.block_bytes)
-            await _until(lambda: executions == 1)
+            await wait_until(lambda: executions == 1, what="the proposal's execution")
 
             precommits = [
                 sign_vote(_signing(k), CHAIN_ID, 1, 0, VoteType.PRECOMMIT, built.block_hash)
@@ -88,10 +78,10 @@ async def _scenario(tmp_path: Path) -> tuple[int, int]:
             ]
             certificate = encode_commit(1, 0, built.block_hash, precommits)
             driver.on_commit(encode_committed(built.block_bytes, certificate))
-            await _until(lambda: driver.machine.decision is not None)
+            await wait_until(lambda: driver.machine.decision is not None, what="the decision")
             await asyncio.sleep(0.2)  # time for a second execution to start, if one would
             release.set()
-            await _until(lambda: store.height == 1)
+            await wait_until(lambda: store.height == 1, what="the commit")
         finally:
             await driver.stop()
             height = store.height
