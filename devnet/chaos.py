@@ -22,7 +22,6 @@ a devnet through random faults for S seconds and reports:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from consensus.messages import InvalidMessage, decode_vote
 from devnet import network
-from devnet.processes import DevnetError, DevnetRecord, NodeRecord, is_running, spawn, stop
+from devnet.processes import DevnetError, DevnetRecord, NodeRecord, is_running, signal_group, spawn, stop
 from devnet.proxy import LinkProxies, install_proxies, load_links
 from devnet.traffic import prepare_load
 from node.blocks import block_hash, decode_committed
@@ -57,13 +56,8 @@ def spawn_node(node: NodeRecord, *, env: dict[str, str] | None = None, args: tup
 
 def signal_node(node: NodeRecord, sig: int) -> None:
     """Send `sig` to the node's process group (its own session: the node and any helpers)."""
-    if node.pid <= 0:
-        return
-    try:
-        os.killpg(node.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(node.pid, sig)
+    if node.pid > 0:
+        signal_group(node.pid, sig)
 
 
 def wait_exit(node: NodeRecord, timeout: float) -> int | None:

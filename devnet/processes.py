@@ -176,7 +176,7 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     """
     running = [n for n in nodes if is_running(n)]
     for node in running:
-        _signal(node.pid, signal.SIGTERM)
+        signal_group(node.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(n.pid) for n in running):
         _reap([n.pid for n in running])
@@ -184,7 +184,7 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     killed = []
     for node in running:
         if _alive(node.pid):
-            _signal(node.pid, signal.SIGKILL)
+            signal_group(node.pid, signal.SIGKILL)
             killed.append(node.name)
     _reap([n.pid for n in running])
     for node in nodes:
@@ -192,9 +192,9 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     return killed
 
 
-def _signal(pid: int, sig: int) -> None:
-    """The node's whole process group (spawn gives it a session of its own), so nothing it
-    started outlives it; just the pid if the group is gone or not ours."""
+def signal_group(pid: int, sig: int) -> None:
+    """Send `sig` to a node's whole process group (spawn gives it a session of its own), so
+    nothing it started outlives it; just to the pid if the group is gone or not ours."""
     try:
         if os.getpgid(pid) == pid:
             os.killpg(pid, sig)
