@@ -7,13 +7,14 @@ resets those links. Each test ends with the invariants on every node (FaultNet.f
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import pytest
 
 from devnet import network
 from devnet.chaos import spawn_node, wait_heights
 from devnet.network import CHAIN_ID
-from devnet.processes import stop
+from devnet.processes import NodeRecord, stop
 from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets
 from node import txbuild
 from node.client import NodeClient
@@ -111,6 +112,13 @@ def test_delay_jitter_and_connection_loss_still_commit(net: FaultNet) -> None:
     net.finish(load)
 
 
+def _restart(node: NodeRecord, deaf_heights: Iterable[int] = ()) -> None:
+    """Stop `node` (it must stop by itself) and start it again, deaf to `deaf_heights`."""
+    assert not stop([node], timeout=30), f"{node.name} did not stop by itself"
+    heights = ",".join(map(str, deaf_heights))
+    spawn_node(node, env={DEAF_ENV: heights} if heights else None)
+
+
 def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_sync(
     net: FaultNet,
 ) -> None:
@@ -119,10 +127,9 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
     committed block with its certificate (node.catchup); block sync, which pauses consensus
     and waits out a grace period for lags this small, must not be needed."""
     lone = net.node("xiongan")
-    assert not stop([lone], timeout=30), "the validator did not stop by itself"
     deaf = [net.top() + 3, net.top() + 4]
     offset = log_offset(lone)
-    spawn_node(lone, env={DEAF_ENV: ",".join(map(str, deaf))})
+    _restart(lone, deaf)
     load = net.load(count=60, per_second=10)
     wait_for(
         lambda: (net.heights([lone])[lone.name] or 0) > deaf[1],
@@ -134,9 +141,7 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
     assert "synced heights" not in text, "caught up through block sync, not pushed commits"
     pushed = heights_logged(text, r"height=(\d+): a peer pushed its committed block")
     assert set(deaf) <= set(pushed), (deaf, pushed)
-    # Back to a normal validator for the tests after this one.
-    assert not stop([lone], timeout=30)
-    spawn_node(lone)
+    _restart(lone)  # back to a normal validator for the tests after this one
 
 
 def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_it(net: FaultNet) -> None:
@@ -151,9 +156,8 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
         bank = keys.institutions["shenzhen"]
         alice, bob = register_wallets(client, bank, [1, 1], nonce)
     lone = net.node("xiongan")
-    assert not stop([lone], timeout=30), "the validator did not stop by itself"
     first = net.top() + 2
-    spawn_node(lone, env={DEAF_ENV: ",".join(str(h) for h in range(first, first + 6))})
+    _restart(lone, range(first, first + 6))
     wait_for(lambda: (net.heights([lone])[lone.name] or 0) >= first - 1, 60, "the restarted validator")
     with NodeClient(net.node("shenzhen").api) as client:
         fund(client, bank, (issued["shenzhen"], 100_000 * YUAN), [(alice, 1_000 * YUAN)], nonce)
@@ -168,5 +172,4 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
             wait_for(lambda: any(p.height >= funded_at for p in client.status().peers), 10, "a peer's status")
         outcome = client.submit_and_wait(spend)  # raises Rejected (unknown_input) without the wait
     assert outcome.status == node_pb2.TX_STATUS_COMMITTED
-    assert not stop([lone], timeout=30)
-    spawn_node(lone)
+    _restart(lone)
