@@ -68,14 +68,14 @@ class Draft:
 
     @property
     def txid(self) -> bytes:
-        from node.crypto import sha256
+        from node.ledger.crypto import sha256
         from proto import ledger_pb2
 
         return sha256(ledger_pb2.Transaction.FromString(self.tx).body)
 
     def signer_status(self) -> list[tuple[bytes, str]]:
         """(issuer key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
-        from node.crypto import tx_sign_digest, verify
+        from node.ledger.crypto import tx_sign_digest, verify
         from proto import ledger_pb2
 
         tx = ledger_pb2.Transaction.FromString(self.tx)
@@ -91,7 +91,7 @@ class Draft:
         return status
 
     def to_doc(self) -> dict[str, Any]:
-        from node.address import encode_address
+        from node.ledger.address import encode_address
 
         return {
             "type": DRAFT_TYPE,
@@ -140,7 +140,7 @@ class Draft:
 
 
 def _print_draft(draft: Draft, path: Path) -> None:
-    from node.address import encode_address
+    from node.ledger.address import encode_address
 
     print_table(
         ["signer", "signature"],
@@ -156,7 +156,7 @@ def _print_draft(draft: Draft, path: Path) -> None:
 
 def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, timeout_s: float,
                   as_json: bool) -> None:
-    from node.address import encode_address
+    from node.ledger.address import encode_address
 
     unsigned = [encode_address(k) for k, s in draft.signer_status() if s != "signed"]
     if unsigned:
@@ -203,7 +203,7 @@ def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str,
       cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --signer issuer-2.key
       cbdc bank issue --to cbdc1... --amount 1000000 --signer issuer-1.key --cosigner cbdc1... --draft d.json
     """
-    from node.txbuild import issue_unsigned, sign_tx_partially
+    from node.client.txbuild import issue_unsigned, sign_tx_partially
 
     recipient = address_bytes(to, "--to")
     fen = amount_fen(amount)
@@ -242,7 +242,7 @@ def sign(file: Path, key_file: Path, as_json: bool) -> None:
 
     Example: cbdc bank sign draft.json --key issuer-2.key
     """
-    from node.txbuild import add_signature
+    from node.client.txbuild import add_signature
 
     draft = Draft.load(file)
     key = load_key(key_file)
@@ -284,7 +284,7 @@ def redeem(key_file: Path, amount: str, timeout_s: float, node_address: str | No
 
     Example: cbdc bank redeem --key shenzhen.key --amount 5000
     """
-    from node.txbuild import build_redeem
+    from node.client.txbuild import build_redeem
 
     key = load_key(key_file)
     fen = amount_fen(amount)
@@ -323,8 +323,8 @@ def register_wallet(key_file: Path, address: str, tier: int, kyc_commitment: str
 
     Example: cbdc bank register-wallet --key shenzhen.key --address cbdc1... --tier 4
     """
-    from node.address import encode_address
-    from node.txbuild import build_register
+    from node.client.txbuild import build_register
+    from node.ledger.address import encode_address
 
     key = load_key(key_file)
     wallet = address_bytes(address, "--address")

@@ -31,7 +31,7 @@ def chain() -> None:
 
 
 def _addr(key: bytes) -> str:
-    from node.address import encode_address
+    from node.ledger.address import encode_address
 
     return encode_address(key) if len(key) == 32 else key.hex()
 
@@ -46,7 +46,7 @@ def _inputs(inputs: Any) -> list[dict[str, Any]]:
 
 def tx_doc(raw: bytes) -> dict[str, Any]:
     """The JSON view of a serialized Transaction: txid, kind and the kind's fields."""
-    from node.crypto import sha256
+    from node.ledger.crypto import sha256
     from proto import ledger_pb2
 
     tx = ledger_pb2.Transaction.FromString(raw)
@@ -90,7 +90,7 @@ def _tx_summary(doc: dict[str, Any]) -> str:
 def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any]:
     """The JSON view of a CommittedBlock: header fields, txids and who signed the commit."""
     from consensus.messages import decode_vote
-    from node.blocks import decode_committed
+    from node.ledger.blocks import decode_committed
     from proto import consensus_pb2
 
     block, header, certificate = decode_committed(committed)
@@ -363,7 +363,7 @@ def watch(from_height: int, count: int | None, node_address: str | None, as_json
 
     Example: cbdc chain watch --from 1 --count 5
     """
-    from node.blocks import decode_committed
+    from node.ledger.blocks import decode_committed
 
     shown = 0
     with client(node_address) as node_client:

@@ -28,22 +28,23 @@ class NoNode(Exception):
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Map the exceptions of node.client, node.keys and node.address to `error: ...` lines.
+    """Map the exceptions of node.client.connection, node.ledger.keys and node.ledger.address
+    to `error: ...` lines.
 
     Imports are local: `cbdc keys new` must not pay for importing grpc.
     """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from node.address import AddressError
-        from node.keys import KeyFileError
+        from node.ledger.address import AddressError
+        from node.ledger.keys import KeyFileError
 
         try:
             return command(*args, **kwargs)
         except (AddressError, AmountError, KeyFileError, NoNode) as err:
             fail(str(err), EXIT_USAGE)
         except Exception as err:  # client errors: imported lazily, matched by type below
-            from node.client import Rejected, Unreachable
+            from node.client.connection import Rejected, Unreachable
 
             if isinstance(err, Unreachable):
                 fail(str(err), EXIT_UNREACHABLE)
@@ -96,7 +97,7 @@ def resolve_node(address: str | None) -> str:
 
 def client(address: str | None, timeout: float = 10.0):
     """A NodeClient for --node (or its defaults); use as a context manager."""
-    from node.client import NodeClient
+    from node.client.connection import NodeClient
 
     return NodeClient(resolve_node(address), timeout=timeout)
 
@@ -107,7 +108,7 @@ def client(address: str | None, timeout: float = 10.0):
 def load_key(path: str | Path):
     """A KeyPair from a key file; prints the permission warning (if any) to stderr.
     A missing or malformed file raises KeyFileError (exit 2 through handle_errors)."""
-    from node.keys import load_key_checked
+    from node.ledger.keys import load_key_checked
 
     key, warning = load_key_checked(path)
     if warning:
@@ -117,7 +118,7 @@ def load_key(path: str | Path):
 
 def address_bytes(text: str, what: str = "address") -> bytes:
     """The 32-byte key of a bech32m address; AddressError names the field and the problem."""
-    from node.address import AddressError, decode_address
+    from node.ledger.address import AddressError, decode_address
 
     try:
         return decode_address(text)
@@ -168,7 +169,7 @@ def timeout_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def submit_final(node_client: Any, raw_tx: bytes, timeout_s: float) -> Any:
     """Submit and wait until the transaction is in a committed block (BFT commits are final).
-    A rejection raises node.client.Rejected (exit 1); still pending at the deadline is exit 1
+    A rejection raises node.client.connection.Rejected (exit 1); still pending at the deadline is exit 1
     too, with the txid so the user can look it up instead of paying twice."""
     from proto import node_pb2
 

@@ -143,7 +143,7 @@ class _ChainWatch:
     """Height, committed transactions and recent tx/s, from whichever node answers."""
 
     def __init__(self, nodes) -> None:
-        from node.client import NodeClient
+        from node.client.connection import NodeClient
 
         self.clients = [NodeClient(n.api, timeout=2) for n in nodes]
         self.height = 0
@@ -153,8 +153,8 @@ class _ChainWatch:
         self.poll()
 
     def poll(self) -> None:
-        from node.blocks import decode_committed
-        from node.client import Rejected, Unreachable
+        from node.client.connection import Rejected, Unreachable
+        from node.ledger.blocks import decode_committed
 
         for client in self.clients:
             try:
@@ -286,7 +286,7 @@ def demo(directory: Path, rounds: int | None) -> None:
     """Issue, register wallets of several tiers, fund them, then pay continuously."""
     from devnet import demo as demo_traffic
     from devnet.network import running_nodes
-    from node.client import Rejected, Unreachable
+    from node.client.connection import Rejected, Unreachable
 
     record = _record(directory)
     nodes = running_nodes(record)
@@ -313,7 +313,7 @@ def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
     from devnet.load import run_load
     from devnet.network import load_keys, running_nodes
     from devnet.traffic import prepare_load
-    from node.client import NodeClient, Rejected, Unreachable
+    from node.client.connection import NodeClient, Rejected, Unreachable
 
     record = _record(directory)
     nodes = running_nodes(record)

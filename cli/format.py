@@ -20,8 +20,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from node.ledger.types import U64_MAX
+
 FEN_PER_YUAN = 100
-U64_MAX = (1 << 64) - 1  # amounts are uint64 fen on the wire
 _AMOUNT = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 
 

@@ -27,10 +27,10 @@ def new(out: Path, as_json: bool) -> None:
 
     Example: cbdc keys new --out alice.key
     """
-    from node.keys import KeyPair, save_key
+    from node.ledger.keys import KeyPair, save_key
 
     if not out.parent.is_dir():
-        from node.keys import KeyFileError
+        from node.ledger.keys import KeyFileError
 
         raise KeyFileError(out, f"directory {out.parent} does not exist")
     key = KeyPair.generate()

@@ -33,7 +33,7 @@ def node() -> None:
 def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     """Write a commented config.toml and new validator and node keys into HOME."""
     from node.config import CONFIG_FILE, write_default_config
-    from node.keys import KeyPair, load_key, save_key
+    from node.ledger.keys import KeyPair, load_key, save_key
 
     home.mkdir(parents=True, exist_ok=True)
     if (home / CONFIG_FILE).exists() and not force:
@@ -79,9 +79,9 @@ def start(home: Path, misbehave: str | None) -> None:
     from consensus.signer import SignStateError
     from consensus.wal import WalCorruption
     from node.config import ConfigError
-    from node.errors import LedgerError
-    from node.genesis import GenesisError
-    from node.keys import KeyFileError
+    from node.ledger.errors import LedgerError
+    from node.ledger.genesis import GenesisError
+    from node.ledger.keys import KeyFileError
     from node.service import run
 
     profile_path = os.environ.get("CBDC_PROFILE")

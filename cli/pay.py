@@ -115,8 +115,8 @@ def pay(from_key: Path, to: str, amount: str, timeout_s: float, node_address: st
 
     Example: cbdc pay --from alice.key --to cbdc1... --amount 12.34
     """
-    from node.address import encode_address
-    from node.txbuild import build_transfer
+    from node.client.txbuild import build_transfer
+    from node.ledger.address import encode_address
 
     key = load_key(from_key)
     recipient = address_bytes(to, "--to")
@@ -156,7 +156,7 @@ def balance(address: str, node_address: str | None, as_json: bool) -> None:
 
     Example: cbdc balance cbdc1...
     """
-    from node.address import encode_address
+    from node.ledger.address import encode_address
 
     owner = address_bytes(address)
     with client(node_address) as node_client:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consensus import crypto
 from consensus.commit import CommitError, encode_commit, verify_commit
 from consensus.config import ConsensusConfig
 from consensus.events import (
@@ -55,7 +56,6 @@ from consensus.messages import (
     decode_proposal,
     decode_vote,
     proposal_digest,
-    verify_signature,
     vote_digest,
 )
 from consensus.signer import Signer, SignOutcome
@@ -320,7 +320,7 @@ class ConsensusMachine:
             vote.height,
             ev,
             vote.validator,
-            lambda: verify_signature(vote.validator, vote_digest(vote.body), vote.signature),
+            lambda: crypto.verify(vote.validator, vote_digest(vote.body), vote.signature),
         ):
             return
         assert self.validators is not None
@@ -338,7 +338,7 @@ class ConsensusMachine:
             return
         if not own:
             self.verifications += 1
-            if not verify_signature(vote.validator, vote_digest(vote.body), vote.signature):
+            if not crypto.verify(vote.validator, vote_digest(vote.body), vote.signature):
                 self.ignored["bad_signature"] += 1
                 return
         if earlier is None:
@@ -384,7 +384,7 @@ class ConsensusMachine:
             p.height,
             ev,
             p.proposer,
-            lambda: verify_signature(p.proposer, proposal_digest(p.body), p.signature),
+            lambda: crypto.verify(p.proposer, proposal_digest(p.body), p.signature),
         ):
             return
         assert self.validators is not None
@@ -406,7 +406,7 @@ class ConsensusMachine:
             return
         if not own:
             self.verifications += 1
-            if not verify_signature(p.proposer, proposal_digest(p.body), p.signature):
+            if not crypto.verify(p.proposer, proposal_digest(p.body), p.signature):
                 self.ignored["bad_signature"] += 1
                 return
         if not proposed:

@@ -12,16 +12,15 @@ import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 
-import nacl.exceptions
 import nacl.signing
 from google.protobuf.message import DecodeError
 from proto import consensus_pb2 as pb
 
+from consensus import crypto
+from consensus.crypto import HASH_SIZE, KEY_SIZE
+
 VOTE_DOMAIN = b"cbdc/vote/v1\x00"
 PROPOSAL_DOMAIN = b"cbdc/proposal/v1\x00"
-HASH_SIZE = 32
-KEY_SIZE = 32
-SIGNATURE_SIZE = 64
 NIL = b""  # the block hash of a vote for nil
 
 
@@ -57,17 +56,6 @@ def vote_digest(body: bytes) -> bytes:
 
 def proposal_digest(body: bytes) -> bytes:
     return hashlib.sha256(PROPOSAL_DOMAIN + body).digest()
-
-
-def verify_signature(public_key: bytes, digest: bytes, signature: bytes) -> bool:
-    """ed25519 check that never raises on malformed keys or signatures."""
-    if len(public_key) != KEY_SIZE or len(signature) != SIGNATURE_SIZE:
-        return False
-    try:
-        nacl.signing.VerifyKey(public_key).verify(digest, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +124,7 @@ def decode_vote(raw: bytes, *, verify: bool = True) -> Vote:
         raise InvalidMessage("malformed", f"vote block hash is {len(body.block_hash)} bytes, not 32 or 0")
     if len(body.validator) != KEY_SIZE:
         raise InvalidMessage("malformed", "vote validator key is not 32 bytes")
-    if verify and not verify_signature(body.validator, vote_digest(signed.body), signed.signature):
+    if verify and not crypto.verify(body.validator, vote_digest(signed.body), signed.signature):
         raise InvalidMessage("bad_signature", "vote signature does not verify")
     return Vote(
         body.chain_id, body.height, body.round, VoteType(body.type), body.block_hash,
@@ -156,7 +144,7 @@ def decode_proposal(raw: bytes, *, verify: bool = True) -> Proposal:
         raise InvalidMessage("malformed", "proposal proposer key is not 32 bytes")
     if body.pol_round < -1 or body.pol_round >= body.round:
         raise InvalidMessage("malformed", f"proposal pol_round {body.pol_round} not in [-1, {body.round})")
-    if verify and not verify_signature(body.proposer, proposal_digest(signed.body), signed.signature):
+    if verify and not crypto.verify(body.proposer, proposal_digest(signed.body), signed.signature):
         raise InvalidMessage("bad_signature", "proposal signature does not verify")
     return Proposal(
         body.chain_id, body.height, body.round, body.pol_round, body.block_hash,

@@ -21,7 +21,7 @@ from devnet.load import LoadReport, run_load
 from devnet.processes import DevnetRecord, stop
 from devnet.traffic import prepare_load
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.client import NodeClient
+from node.client.connection import NodeClient
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until

@@ -37,10 +37,10 @@ from devnet import network
 from devnet.processes import DevnetError, DevnetRecord, NodeRecord, is_running, signal_group, spawn, stop
 from devnet.proxy import LinkProxies, install_proxies, load_links
 from devnet.traffic import prepare_load
-from node.blocks import block_hash, decode_committed
-from node.client import NodeClient, Rejected, Unreachable
-from node.crypto import sha256
-from node.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
+from node.client.connection import NodeClient, Rejected, Unreachable
+from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.crypto import sha256
+from node.testing.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
 from proto import consensus_pb2, ledger_pb2, node_pb2
 
 # --- processes -------------------------------------------------------------------------------
@@ -409,8 +409,8 @@ def audit_stores(record: DevnetRecord, genesis_path: Path) -> list[str]:
     UTXO sums, address index complete), and stores at the same height hold the same tip.
     (Stores are not byte-identical: each node keeps the commit certificate it assembled, and
     two certificates for one block may carry different sets of precommits.)"""
-    from node.genesis import Genesis
-    from node.store import Store
+    from node.ledger.genesis import Genesis
+    from node.ledger.store import Store
 
     genesis = Genesis.load(genesis_path)
     problems: list[str] = []

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from devnet.network import CHAIN_ID, load_keys
 from devnet.traffic import YUAN, Nonces, Wallet, fund, issue_to_institutions, register_wallets, txid_of
-from node import txbuild
-from node.client import NodeClient, Rejected
-from node.types import OutPoint
+from node.client import txbuild
+from node.client.connection import NodeClient, Rejected
+from node.ledger.types import OutPoint
 from proto import node_pb2
 
 TIER_NAMES = {1: "fully verified", 2: "verified", 3: "basic", 4: "anonymous"}

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from devnet.traffic import txid_of
-from node.api import MAX_BATCH
-from node.grpc_server import insecure_channel
-from node.grpc_status import parse_rpc_error
+from node.net.api import MAX_BATCH
+from node.net.grpc_server import insecure_channel
+from node.net.grpc_status import parse_rpc_error
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
 _TICK_S = 0.005

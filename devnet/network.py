@@ -28,10 +28,10 @@ from devnet.processes import (
     stop,
     tail,
 )
-from node.client import NodeClient, Rejected, Unreachable
+from node.client.connection import NodeClient, Rejected, Unreachable
 from node.config import PeerConfig, write_default_config
-from node.genesis import Genesis, Institution, Validator, make_genesis
-from node.keys import KeyPair, load_key, save_key
+from node.ledger.genesis import Genesis, Institution, Validator, make_genesis
+from node.ledger.keys import KeyPair, load_key, save_key
 
 SITES = (
     "shenzhen",

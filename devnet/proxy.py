@@ -3,7 +3,7 @@
 Each validator dials each peer at the address in its config.toml; `install_proxies` rewrites
 those addresses so that the link A -> B goes through a proxy of its own (127.0.0.1 only: no
 network namespaces or `tc` needed, and no traffic ever leaves loopback). A node sends its
-messages on the stream it dialled (node.peers), and block sync dials the same address, so
+messages on the stream it dialled (node.net.peers), and block sync dials the same address, so
 cutting the proxy of A -> B silences everything A says to B and everything A fetches from B.
 
 What a proxy can do to its link, under the control of the test or `cbdc devnet chaos`:

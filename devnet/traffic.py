@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from devnet.network import CHAIN_ID, DevnetKeys
-from node import txbuild
-from node.client import NodeClient, Rejected
-from node.crypto import sha256
-from node.keys import KeyPair
-from node.types import OutPoint
+from node.client import txbuild
+from node.client.connection import NodeClient, Rejected
+from node.ledger.crypto import sha256
+from node.ledger.keys import KeyPair
+from node.ledger.types import OutPoint
 from proto import ledger_pb2, node_pb2
 
 YUAN = 100  # fen

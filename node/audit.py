@@ -37,13 +37,13 @@ from consensus.commit import CommitError, verify_commit
 from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
-from node.blocks import block_hash, decode_committed, decode_header, validate_block
-from node.crypto import HASH_SIZE, sha256
-from node.errors import LedgerError
-from node.genesis import Genesis
-from node.merkle import merkle_proof, verify_proof
-from node.sigcache import SignatureCache
-from node.store import Store, Tip
+from node.ledger.blocks import block_hash, decode_committed, decode_header, validate_block
+from node.ledger.crypto import HASH_SIZE, sha256
+from node.ledger.errors import LedgerError
+from node.ledger.genesis import Genesis
+from node.ledger.merkle import merkle_proof, verify_proof
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store, Tip
 
 PROOF_TYPE = "cbdc-inclusion-proof"
 PROOF_VERSION = 1
@@ -246,7 +246,7 @@ def home_paths(home: Path) -> tuple[Path, Path]:
 
 
 def load_genesis(path: Path) -> Genesis:
-    from node.genesis import GenesisError
+    from node.ledger.genesis import GenesisError
 
     try:
         return Genesis.load(path)
@@ -285,7 +285,7 @@ def verify_store(
 def verify_node(
     node_client: Any, genesis: Genesis, *, progress: Progress | None = None, recompute_every: int = 0
 ) -> AuditReport:
-    """Replay the blocks a running node serves over its Sync API (node.client.NodeClient).
+    """Replay the blocks a running node serves over its Sync API (node.client.connection.NodeClient).
     Nothing the node says is trusted: each block is verified as it arrives."""
     status = node_client.status()
     if status.chain_id != genesis.chain_id:

@@ -13,12 +13,15 @@ import dataclasses
 import re
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from consensus.config import ConsensusConfig
+
+from node.ledger.crypto import KEY_SIZE
+
 CONFIG_FILE = "config.toml"
-KEY_SIZE = 32
 MiB = 1024 * 1024
 # Room a Proposal envelope needs around a block (proposal bytes, framing): a block at
 # block.max_bytes must still fit in one gRPC message.
@@ -78,7 +81,9 @@ class GrpcConfig:
 
 
 @dataclass(frozen=True)
-class ConsensusConfig:
+class ConsensusSection:
+    """[consensus] of config.toml; machine_config() is what the consensus machine runs with."""
+
     timeout_propose_ms: int = _opt(3000, "Wait for a proposal in round 0 (ms).", min=1)
     timeout_propose_delta_ms: int = _opt(500, "Added to the propose timeout per round (ms).", min=0)
     timeout_prevote_ms: int = _opt(1000, "Wait for more prevotes after +2/3 of any (ms).", min=1)
@@ -102,14 +107,17 @@ class ConsensusConfig:
         min=0,
     )
 
-    def propose_timeout_ms(self, round_: int) -> int:
-        return self.timeout_propose_ms + round_ * self.timeout_propose_delta_ms
-
-    def prevote_timeout_ms(self, round_: int) -> int:
-        return self.timeout_prevote_ms + round_ * self.timeout_prevote_delta_ms
-
-    def precommit_timeout_ms(self, round_: int) -> int:
-        return self.timeout_precommit_ms + round_ * self.timeout_precommit_delta_ms
+    def machine_config(self) -> ConsensusConfig:
+        """The machine's tunables with these timeouts (the arithmetic per round is there)."""
+        return replace(
+            ConsensusConfig(),
+            propose_ms=self.timeout_propose_ms,
+            propose_delta_ms=self.timeout_propose_delta_ms,
+            prevote_ms=self.timeout_prevote_ms,
+            prevote_delta_ms=self.timeout_prevote_delta_ms,
+            precommit_ms=self.timeout_precommit_ms,
+            precommit_delta_ms=self.timeout_precommit_delta_ms,
+        )
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ class NodeConfig:
     p2p: P2PConfig = field(default_factory=P2PConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
-    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    consensus: ConsensusSection = field(default_factory=ConsensusSection)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     block: BlockConfig = field(default_factory=BlockConfig)
     log: LogConfig = field(default_factory=LogConfig)

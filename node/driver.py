@@ -12,8 +12,8 @@ shows it is alive.
 
 Catch-up, two ways. A validator one or two heights behind (it missed a proposal, or was
 busy) is pushed the committed block by peers that see its announced tip lag theirs
-(node/catchup.py): the certificate decides the height through the machine (CommitReceived)
-and the block is executed as usual, in one message delay. Further behind, node/sync.py
+(node/net/commit_push.py): the certificate decides the height through the machine (CommitReceived)
+and the block is executed as usual, in one message delay. Further behind, node/net/block_sync.py
 fetches blocks in batches, verifies their certificates, and asks the driver (`pause_for`)
 to stop the machine between events while it applies them; the machine then restarts at the
 new height.
@@ -56,12 +56,12 @@ from consensus.wal import EndHeight, OwnMessage, replay
 from google.protobuf.message import DecodeError
 from proto import ledger_pb2, node_pb2
 
-from node import faults
-from node.blocks import block_hash, decode_block
-from node.chain import Chain, ValidatedBlock
-from node.consensus_files import SignStateFile, WalFile
-from node.errors import LedgerError
-from node.evidence import EMPTY_EVIDENCE_ROOT, EvidencePool, check_block_evidence
+from node.consensus_disk import SignStateFile, WalFile
+from node.hooks import FaultHooks
+from node.ledger.blocks import block_hash, decode_block
+from node.ledger.errors import LedgerError
+from node.ledger.evidence import EMPTY_EVIDENCE_ROOT, EvidencePool, check_block_evidence
+from node.ledger_service import LedgerService, ValidatedBlock
 
 log = logging.getLogger("cbdc.consensus")
 
@@ -117,7 +117,7 @@ class ConsensusDriver:
     def __init__(
         self,
         *,
-        chain: Chain,
+        chain: LedgerService,
         validators: ValidatorSet,
         signing_key: nacl.signing.SigningKey | None,
         data_dir: Path,
@@ -127,6 +127,7 @@ class ConsensusDriver:
         create_empty_blocks: bool = False,
         heartbeat_s: float = 10.0,
         commit_delay_s: float = 0.0,
+        faults: FaultHooks | None = None,
     ) -> None:
         self.chain = chain
         self.validators = validators
@@ -164,9 +165,9 @@ class ConsensusDriver:
         self._evidence = EvidencePool(
             validators, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
         )
-        # Test-only hook (node.faults.Misbehaviour, `--misbehave`): sees each action first and
-        # returns True when it took it over. None on every real validator.
-        self.misbehave: Callable[[object], bool] | None = None
+        # Test-only hooks (node.hooks): crash points and a Byzantine mode that sees each action
+        # first. No-ops on every real validator.
+        self._faults = faults if faults is not None else FaultHooks()
         self._work = asyncio.Event()
         self._moved_on = asyncio.Event()  # a validator has started the height after ours
         self._gate: asyncio.Task[None] | None = None
@@ -244,7 +245,7 @@ class ConsensusDriver:
         self._queue.put_nowait(ProposalReceived(proposal, digest))
 
     def on_commit(self, committed: bytes) -> None:
-        """A peer pushed a CommittedBlock for the height after our tip (node.catchup): if
+        """A peer pushed a CommittedBlock for the height after our tip (node.net.commit_push): if
         its certificate verifies, the height is decided without waiting for a round."""
         try:
             msg = ledger_pb2.CommittedBlock.FromString(committed)
@@ -359,7 +360,7 @@ class ConsensusDriver:
             ProposalReceived | VoteReceived | TimeoutFired | BlockValidated | BlockBuilt | CommitReceived,
         ):
             self._wal.append(event)
-            faults.crash_point("after-wal-write")
+            self._faults.crash_point("after-wal-write")
         if (
             isinstance(event, TimeoutFired)
             and (event.height, event.round) == (self.machine.height, self.machine.round)
@@ -390,7 +391,7 @@ class ConsensusDriver:
 
     async def _execute(self, actions: list) -> None:
         for action in actions:
-            if self.misbehave is not None and self.misbehave(action):
+            if self._faults.misbehave is not None and self._faults.misbehave(action):
                 continue
             if isinstance(action, PersistSignState):
                 # Durable before the next action (the broadcast it protects); the fsyncs run
@@ -398,10 +399,10 @@ class ConsensusDriver:
                 await asyncio.get_running_loop().run_in_executor(
                     self._disk, self._sign_state.save, action.data
                 )
-                faults.crash_point("after-sign-before-broadcast")
+                self._faults.crash_point("after-sign-before-broadcast")
             elif isinstance(action, BroadcastVote):
                 self._wal.append(OwnMessage.of(action))
-                faults.crash_point("after-wal-write")
+                self._faults.crash_point("after-wal-write")
                 self._say(node_pb2.PeerMessage(vote=action.message))
             elif isinstance(action, BroadcastProposal):
                 held = self._blocks.get(action.block_hash)
@@ -409,7 +410,7 @@ class ConsensusDriver:
                     log.warning("no block bytes for own proposal %s; not sent", action.block_hash.hex()[:16])
                     continue
                 self._wal.append(OwnMessage.of(action))
-                faults.crash_point("after-wal-write")
+                self._faults.crash_point("after-wal-write")
                 self._say(
                     node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=action.message, block=held[2]))
                 )
@@ -539,7 +540,7 @@ class ConsensusDriver:
             held = self._blocks.get(decide.block_hash)
             raw = held[2] if held is not None and held[0] == decide.height else None
         if raw is None:
-            # Peers that see our announced tip behind theirs push the block (node.catchup);
+            # Peers that see our announced tip behind theirs push the block (node.net.commit_push);
             # block sync is the fallback.
             log.warning("decided height %d before receiving its block; waiting for it", decide.height)
             return None

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import start_http_server
 
-from node.chain import GOSSIP_OUTCOMES
 from node.config import split_address
+from node.ledger_service import GOSSIP_OUTCOMES
 
 NAMESPACE = "cbdc"
 

@@ -11,35 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
-from consensus.config import ConsensusConfig
 from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
 
-from node.api import NodeServicer
-from node.catchup import CommitRelay
-from node.chain import Chain, ValidatedBlock
 from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
-from node.faults import Misbehaviour, arm_crash_point, deaf_heights, deaf_to
-from node.genesis import Genesis
-from node.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
-from node.keys import KeyPair, load_key_checked
+from node.hooks import FaultHooks
+from node.ledger.genesis import Genesis
+from node.ledger.keys import KeyPair, load_key_checked
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store
+from node.ledger_service import LedgerService, ValidatedBlock
 from node.logs import configure_logging
-from node.mempool import Mempool, MempoolLimits
 from node.metrics import NodeMetrics, start_metrics_server
-from node.peers import PeerNetwork
-from node.sigcache import SignatureCache
-from node.store import Store
-from node.sync import Syncer, SyncServicer
+from node.net.api import NodeServicer
+from node.net.block_sync import Syncer, SyncServicer
+from node.net.commit_push import CommitRelay
+from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
+from node.net.peers import PeerNetwork
 
 log = logging.getLogger("cbdc.node")
 
@@ -53,21 +53,20 @@ _GOSSIP_DELAY_S = 0.010
 _INBOUND_BATCHES = 256
 
 
+# Environment variables that ask for test-only faults (node.testing.faults reads them).
+_FAULT_ENV = ("CBDC_CRASH_POINT", "CBDC_DEAF_HEIGHTS")
+
+
+def load_faults(misbehave: str | None) -> Any | None:
+    """node.testing.faults, imported only when a test-only fault is asked for (`--misbehave`,
+    a crash point or deaf heights in the environment); None on a real validator."""
+    if not misbehave and not any(os.environ.get(name, "").strip() for name in _FAULT_ENV):
+        return None
+    return importlib.import_module("node.testing.faults")
+
+
 def validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
-
-
-def consensus_config(config: NodeConfig) -> ConsensusConfig:
-    c = config.consensus
-    return replace(
-        ConsensusConfig(),
-        propose_ms=c.timeout_propose_ms,
-        propose_delta_ms=c.timeout_propose_delta_ms,
-        prevote_ms=c.timeout_prevote_ms,
-        prevote_delta_ms=c.timeout_prevote_delta_ms,
-        precommit_ms=c.timeout_precommit_ms,
-        precommit_delta_ms=c.timeout_precommit_delta_ms,
-    )
 
 
 class TxGossip:
@@ -96,8 +95,15 @@ class TxGossip:
 
 class Node:
     def __init__(
-        self, config: NodeConfig, genesis: Genesis, key: KeyPair, store: Store, misbehave: str | None = None
+        self,
+        config: NodeConfig,
+        genesis: Genesis,
+        key: KeyPair,
+        store: Store,
+        misbehave: str | None = None,
+        faults: Any | None = None,
     ) -> None:
+        """`faults` is node.testing.faults when a test-only fault was asked for (load_faults)."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -111,7 +117,7 @@ class Node:
             MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_wallet)
         )
         self.sigcache = SignatureCache()
-        self.chain = Chain(
+        self.chain = LedgerService(
             store,
             genesis,
             self.mempool,
@@ -136,22 +142,30 @@ class Node:
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
-        self._deaf = deaf_heights()  # test-only fault (node.faults); empty normally
+        # Test-only faults (node.hooks): no-ops unless node.testing.faults was loaded.
+        self.faults = FaultHooks()
+        if faults is not None:
+            self.faults.crash_point = faults.crash_point
+            store.crash_point = faults.crash_point
+            deaf = faults.deaf_heights()
+            if deaf:
+                self.faults.deaf_to = lambda msg: faults.deaf_to(msg, deaf)
         data_dir = config.home / config.data_dir
         self.driver = ConsensusDriver(
             chain=self.chain,
             validators=self.validators,
             signing_key=nacl.signing.SigningKey(key.seed),
             data_dir=data_dir,
-            config=consensus_config(config),
+            config=config.consensus.machine_config(),
             broadcast=self.peers.broadcast,
             announce=self.peers.announce_status,
             create_empty_blocks=config.consensus.create_empty_blocks,
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
             commit_delay_s=config.consensus.timeout_commit_ms / 1000,
+            faults=self.faults,
         )
-        if misbehave:  # test-only Byzantine mode (node.faults); never on a real network
-            self.driver.misbehave = Misbehaviour(
+        if misbehave and faults is not None:  # test-only Byzantine mode; never on a real network
+            self.faults.misbehave = faults.Misbehaviour(
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
         self.metrics.export_consensus_drops(lambda: self.driver.machine.ignored)
@@ -248,7 +262,7 @@ class Node:
 
     async def _on_peer_message(self, peer: bytes, msg: node_pb2.PeerMessage) -> None:
         kind = msg.WhichOneof("kind")
-        if self._deaf and kind in ("vote", "proposal") and deaf_to(msg, self._deaf):
+        if self.faults.deaf_to is not None and kind in ("vote", "proposal") and self.faults.deaf_to(msg):
             return
         if kind == "vote":
             self.driver.on_vote(msg.vote)
@@ -310,11 +324,13 @@ class Node:
 async def run(home: Path, misbehave: str | None = None) -> None:
     """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
 
-    `misbehave` (test-only) makes this validator Byzantine, see node.faults; so does a crash
-    point named in the environment (CBDC_CRASH_POINT)."""
+    `misbehave` (test-only) makes this validator Byzantine, see node.testing.faults, which is
+    loaded only then or when the environment names a crash point or deaf heights."""
     config = load_config(home)
     configure_logging(config.log.level, config.log.format)
-    arm_crash_point()
+    faults = load_faults(misbehave)
+    if faults is not None:
+        faults.arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
     key, warning = load_key_checked(config.home / config.validator_key)
     if warning:
@@ -322,7 +338,7 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(str(data_dir / "ledger"), genesis)
-    node = Node(config, genesis, key, store, misbehave)
+    node = Node(config, genesis, key, store, misbehave, faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

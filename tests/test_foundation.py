@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import nacl.signing
 
-from node import crypto
-from node.types import OutPoint, Output, Supply, Wallet
+from node.ledger import crypto
+from node.ledger.types import OutPoint, Output, Supply, Wallet
 from proto import ledger_pb2
 
 

@@ -29,7 +29,8 @@ from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.blocks import (
+from node.client.txbuild import build_issue, build_register, build_transfer
+from node.ledger.blocks import (
     apply_block_txs,
     build_block,
     decode_block,
@@ -37,15 +38,14 @@ from node.blocks import (
     encode_committed,
     validate_block,
 )
-from node.genesis import FULL_TIER, Genesis, LedgerParams, make_genesis
-from node.keys import KeyPair
-from node.muhash import BACKEND as MUHASH_BACKEND
-from node.rules import BlockContext
-from node.sigcache import SignatureCache
-from node.sigverify import verification_pool
-from node.store import Store
-from node.txbuild import build_issue, build_register, build_transfer
-from node.types import OutPoint
+from node.ledger.genesis import FULL_TIER, Genesis, LedgerParams, make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.muhash import BACKEND as MUHASH_BACKEND
+from node.ledger.rules import BlockContext
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verification_pool
+from node.ledger.store import Store
+from node.ledger.types import OutPoint
 
 CHAIN_ID = "cbdc-bench"
 T0 = 1_767_240_000_000  # 2026-01-01 12:00 UTC+8
@@ -264,8 +264,8 @@ def run(txs: int = 20_000, wallets: int = 1_000, block_size: int = 1_000, worker
 
     Modes: "sequential" (everything on one thread: the per-core cost), "processes"
     (signatures on a pool of `workers` processes while this one runs the rules: what a
-    node does with node.sigverify.verification_pool), "threads" (the same on a thread pool,
-    shown because the GIL keeps it from overlapping; see node.sigverify).
+    node does with node.ledger.sigverify.verification_pool), "threads" (the same on a thread pool,
+    shown because the GIL keeps it from overlapping; see node.ledger.sigverify).
     """
     if wallets < 2 or txs < 1 or block_size < 1:
         raise ValueError("need at least 2 wallets, 1 transaction and blocks of at least 1")

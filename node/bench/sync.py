@@ -3,7 +3,7 @@
 Untimed: a one-validator chain of N transfers is built (the ledger benchmark's workload),
 each block committed with a real commit certificate signed by the validator, and served by
 a real node process. Timed: a fresh store fetches every block over the Sync API and applies
-it exactly as a catching-up node does (node.sync.fetch_blocks and BlockApplier, as Syncer
+it exactly as a catching-up node does (node.net.block_sync.fetch_blocks and BlockApplier, as Syncer
 uses them: certificate check against the validator set, full re-execution with every
 signature verified once, one synced write batch per block). Figures: transactions per
 second of wall time and per CPU second of the syncing process plus the verification worker
@@ -31,15 +31,15 @@ from consensus.validators import ValidatorSet
 
 from node.bench.ledger import VALIDATOR_SEED, build_workload
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.blocks import encode_committed, validate_block
-from node.chain import Chain
 from node.config import load_config, write_default_config
-from node.genesis import Genesis
-from node.keys import KeyPair, save_key
-from node.mempool import Mempool, MempoolLimits
-from node.sigcache import SignatureCache
-from node.store import Store
-from node.sync import POOL_MIN_LAG, BlockApplier, catch_up_pool, catch_up_workers, fetch_blocks
+from node.ledger.blocks import encode_committed, validate_block
+from node.ledger.genesis import Genesis
+from node.ledger.keys import KeyPair, save_key
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store
+from node.ledger_service import LedgerService
+from node.net.block_sync import POOL_MIN_LAG, BlockApplier, catch_up_pool, catch_up_workers, fetch_blocks
 
 _MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -101,7 +101,7 @@ def _prepare_server(workdir: Path, txs: int, wallets: int, block_size: int) -> t
 async def _catch_up(api: str, store: Store, genesis: Genesis, height: int) -> int:
     """Returns how many verification worker processes ran (their CPU is the caller's to add)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify") as executor:
-        chain = Chain(store, genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
+        chain = LedgerService(store, genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
         validators = ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
         # Started inside the timed part, as Syncer starts it on its first long catch-up.
         pool = catch_up_pool() if height - store.height >= POOL_MIN_LAG else None
@@ -129,7 +129,7 @@ def _children_cpu() -> float:
 
 
 def _wait_for_api(api: str, deadline_s: float = 60.0) -> None:
-    from node.client import NodeClient, Rejected, Unreachable
+    from node.client.connection import NodeClient, Rejected, Unreachable
 
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from node.genesis import make_genesis
-from node.keys import KeyPair, save_key
+from node.ledger.genesis import make_genesis
+from node.ledger.keys import KeyPair, save_key
 from tests.cli.helpers import assert_error, free_port, mistype, ok, run
 
 USAGE, REJECTED, UNREACHABLE = 2, 1, 3

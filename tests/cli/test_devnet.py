@@ -22,8 +22,8 @@ from consensus.commit import encode_commit
 from consensus.messages import VoteType, sign_vote
 from devnet import network
 from devnet.processes import DevnetRecord, stop
-from node.crypto import sha256
-from node.keys import load_key
+from node.ledger.crypto import sha256
+from node.ledger.keys import load_key
 from proto import consensus_pb2, ledger_pb2
 from tests.cli.helpers import assert_error, mistype, ok, ok_json, run
 

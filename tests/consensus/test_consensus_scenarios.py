@@ -3,8 +3,6 @@ equal power (a quorum is 3, "f + 1" is 2). Proposers rotate with the round."""
 
 from __future__ import annotations
 
-from consensus_helpers import CHAIN, Story, block, key
-
 from consensus import (
     NIL,
     BlockValidated,
@@ -24,6 +22,7 @@ from consensus import (
     verify_evidence,
 )
 from consensus.machine import ConsensusMachine
+from tests.consensus.consensus_helpers import CHAIN, Story, block, key
 
 A, B = block("A"), block("B")
 

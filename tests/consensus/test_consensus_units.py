@@ -6,7 +6,6 @@ import hashlib
 from itertools import pairwise
 
 import pytest
-from consensus_helpers import CHAIN, block, key
 
 from consensus import (
     NIL,
@@ -30,6 +29,7 @@ from consensus import (
 )
 from consensus.messages import PROPOSAL_DOMAIN, VOTE_DOMAIN, proposal_digest, vote_digest
 from proto import consensus_pb2 as pb
+from tests.consensus.consensus_helpers import CHAIN, block, key
 
 A = block("A")
 

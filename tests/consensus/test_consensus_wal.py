@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 import pytest
-from consensus_helpers import CHAIN, Story, block
 
 from consensus import (
     NIL,
@@ -34,6 +33,7 @@ from consensus import (
     sign_vote,
 )
 from consensus.events import BlockBuilt, CommitReceived
+from tests.consensus.consensus_helpers import CHAIN, Story, block
 
 A, B = block("A"), block("B")
 
@@ -129,7 +129,7 @@ class Validator:
 def test_replay_resumes_at_the_round_and_lock_without_signing_anything_new():
     v = Validator(me=1)
     v.feed(StartHeight(1, v.s.validators))
-    from consensus_helpers import sign_proposal
+    from tests.consensus.consensus_helpers import sign_proposal
 
     v.feed(ProposalReceived(sign_proposal(v.s.keys[0], CHAIN, 1, 0, -1, A), A))
     v.feed(BlockValidated(A, True))
@@ -159,7 +159,7 @@ def test_replay_with_a_lost_log_still_never_equivocates():
     v.feed(TimeoutFired(1, 0, Step.PROPOSE))  # prevote nil at round 0
     v.wal = bytearray()  # the whole WAL is lost; only the sign-state survived
     v.restart()
-    from consensus_helpers import sign_proposal
+    from tests.consensus.consensus_helpers import sign_proposal
 
     out = v.feed(ProposalReceived(sign_proposal(v.s.keys[0], CHAIN, 1, 0, -1, A), A))
     out += v.feed(BlockValidated(A, True))

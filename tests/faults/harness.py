@@ -23,9 +23,9 @@ from devnet.chaos import (
 )
 from devnet.processes import DevnetRecord, NodeRecord, is_running, stop
 from devnet.proxy import LinkProxies, install_proxies
-from node.client import NodeClient
-from node.genesis import Genesis
-from node.keys import load_key
+from node.client.connection import NodeClient
+from node.ledger.genesis import Genesis
+from node.ledger.keys import load_key
 
 
 @dataclass

@@ -14,8 +14,8 @@ import pytest
 from consensus.messages import VoteType, decode_vote
 from devnet.chaos import spawn_node, wait_heights
 from devnet.processes import stop
-from node.blocks import decode_committed
-from node.client import NodeClient
+from node.client.connection import NodeClient
+from node.ledger.blocks import decode_committed
 from node.service import validator_set
 from proto import consensus_pb2
 

@@ -15,11 +15,11 @@ import pytest
 
 from devnet.chaos import kill_node, spawn_node, wait_exit, wait_heights
 from devnet.processes import stop
-from node.blocks import decode_committed
-from node.client import NodeClient
-from node.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
+from node.client.connection import NodeClient
+from node.ledger.blocks import decode_committed
+from node.ledger.store import Store
 from node.service import validator_set
-from node.store import Store
+from node.testing.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
 from proto import consensus_pb2
 
 from .harness import (

@@ -14,8 +14,8 @@ from consensus.evidence import encode_duplicate_vote
 from consensus.messages import NIL, VoteType, sign_vote
 from consensus.signer import Signer
 from consensus.validators import ValidatorSet
-from node.errors import LedgerError
-from node.evidence import (
+from node.ledger.errors import LedgerError
+from node.ledger.evidence import (
     EvidencePool,
     check_block_evidence,
     evidence_key,

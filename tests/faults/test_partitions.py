@@ -16,9 +16,9 @@ from devnet.chaos import spawn_node, wait_heights
 from devnet.network import CHAIN_ID
 from devnet.processes import NodeRecord, stop
 from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets
-from node import txbuild
-from node.client import NodeClient
-from node.faults import DEAF_ENV
+from node.client import txbuild
+from node.client.connection import NodeClient
+from node.testing.faults import DEAF_ENV
 from proto import node_pb2
 
 from .harness import (
@@ -124,7 +124,7 @@ def test_a_validator_that_missed_heights_catches_up_by_pushed_commits_not_block_
 ) -> None:
     """A validator deaf to two heights' proposals and votes (as behind a lossy link) cannot
     decide them by consensus. Peers that see its announced tip lag theirs push it each
-    committed block with its certificate (node.catchup); block sync, which pauses consensus
+    committed block with its certificate (node.net.commit_push); block sync, which pauses consensus
     and waits out a grace period for lags this small, must not be needed."""
     lone = net.node("xiongan")
     deaf = [net.top() + 3, net.top() + 4]

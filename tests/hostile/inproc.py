@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from node.config import load_config
-from node.genesis import Genesis
-from node.keys import load_key
+from node.ledger.genesis import Genesis
+from node.ledger.keys import load_key
+from node.ledger.store import Store
 from node.service import Node
-from node.store import Store
 
 T = TypeVar("T")
 

@@ -27,13 +27,13 @@ import pytest
 from devnet import network
 from devnet.network import CHAIN_ID
 from devnet.traffic import YUAN, Nonces, Wallet, fund, issue_to_institutions, register_wallets, txid_of
-from node import txbuild
-from node.blocks import decode_committed
-from node.client import NodeClient
+from node.client import txbuild
+from node.client.connection import NodeClient
 from node.config import load_config, write_default_config
-from node.crypto import sha256
-from node.keys import KeyPair
-from node.types import OutPoint
+from node.ledger.blocks import decode_committed
+from node.ledger.crypto import sha256
+from node.ledger.keys import KeyPair
+from node.ledger.types import OutPoint
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 from tests.node.network import Net, assert_same_chain, stop_net
 

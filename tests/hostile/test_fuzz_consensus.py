@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consensus import crypto
 from consensus.commit import CommitError, encode_commit, verify_commit
 from consensus.events import (
     BlockBuilt,
@@ -41,7 +42,6 @@ from consensus.messages import (
     proposal_digest,
     sign_proposal,
     sign_vote,
-    verify_signature,
     vote_digest,
 )
 from consensus.wal import EndHeight, OwnMessage, WalCorruption, decode_records, encode_record
@@ -122,7 +122,7 @@ def test_accepted_votes_are_well_formed_and_signed_by_their_voter(raw: bytes) ->
     vote = decode_vote(raw)
     assert vote.raw == raw and vote.type in (VoteType.PREVOTE, VoteType.PRECOMMIT)
     assert len(vote.block_hash) in (0, 32) and len(vote.validator) == 32
-    assert verify_signature(vote.validator, vote_digest(vote.body), vote.signature)
+    assert crypto.verify(vote.validator, vote_digest(vote.body), vote.signature)
     assert pb.SignedVote.FromString(raw).body == vote.body
 
 
@@ -145,7 +145,7 @@ def test_accepted_proposals_are_well_formed_and_signed_by_their_proposer(raw: by
     p = decode_proposal(raw)
     assert p.raw == raw and len(p.block_hash) == 32 and len(p.proposer) == 32
     assert -1 <= p.pol_round < p.round
-    assert verify_signature(p.proposer, proposal_digest(p.body), p.signature)
+    assert crypto.verify(p.proposer, proposal_digest(p.body), p.signature)
 
 
 @settings(max_examples=300)

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.blocks import BuiltBlock, decode_block, validate_block
-from node.crypto import KEY_SIZE, SIGNATURE_SIZE, sha256
-from node.errors import Code, LedgerError
-from node.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
-from node.txcodec import DecodedTx, decode_tx, verify_signatures
-from node.types import U64_MAX, OutPoint
+from node.client.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
+from node.ledger.blocks import BuiltBlock, decode_block, validate_block
+from node.ledger.crypto import KEY_SIZE, SIGNATURE_SIZE, sha256
+from node.ledger.errors import Code, LedgerError
+from node.ledger.txcodec import DecodedTx, decode_tx, verify_signatures
+from node.ledger.types import U64_MAX, OutPoint
 from proto import ledger_pb2
 
 from .world import (

@@ -24,15 +24,15 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.blocks import block_hash, decode_committed
-from node.client import NodeClient
+from node.client.connection import NodeClient
+from node.client.txbuild import build_issue, build_register, build_transfer
 from node.config import write_default_config
-from node.errors import Code
-from node.genesis import make_genesis
-from node.grpc_status import NodeCode, parse_rpc_error
-from node.keys import KeyPair, save_key
-from node.txbuild import build_issue, build_register, build_transfer
-from node.types import OutPoint
+from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.errors import Code
+from node.ledger.genesis import make_genesis
+from node.ledger.keys import KeyPair, save_key
+from node.ledger.types import OutPoint
+from node.net.grpc_status import NodeCode, parse_rpc_error
 from proto import node_pb2, node_pb2_grpc
 
 from .inproc import InProcessNode
@@ -43,7 +43,6 @@ FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 MACHINE_CODES = {c.value for c in Code} | {c.value for c in NodeCode} | {"out_of_range"}
 NEVER = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNIMPLEMENTED,
          grpc.StatusCode.DATA_LOSS}
-U64_MAX = 2**64 - 1
 
 METHODS: list[MethodDescriptor] = [
     m for s in ("Node", "Sync") for m in node_pb2.DESCRIPTOR.services_by_name[s].methods

@@ -5,7 +5,7 @@ none of them changes the chain.
 The devnet has four validators. shenzhen runs in this process (node.service.Node, so the
 test can read its consensus machine's `ignored` counters; it also serves Prometheus
 metrics), suzhou and xiongan are real processes, and chengdu is not started: the test
-holds chengdu's validator key and plays chengdu on the network with node.peers.PeerNetwork,
+holds chengdu's validator key and plays chengdu on the network with node.net.peers.PeerNetwork,
 listening on chengdu's peer address (so the honest nodes dial it and the test hears their
 votes and proposals, which it later replays) and dialling shenzhen (to inject). Three
 honest validators of four are a quorum, so the chain goes on without chengdu's votes.
@@ -37,14 +37,14 @@ from devnet import network
 from devnet.network import CHAIN_ID
 from devnet.processes import free_ports, spawn, stop
 from devnet.traffic import Nonces, issue_to_institutions
-from node import txbuild
-from node.blocks import block_hash, decode_committed
-from node.client import NodeClient
+from node.client import txbuild
+from node.client.connection import NodeClient
 from node.config import PeerConfig, load_config, write_default_config
-from node.grpc_server import PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
-from node.keys import KeyPair, load_key
+from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.keys import KeyPair, load_key
 from node.metrics import NodeMetrics
-from node.peers import CONNECT_METHOD, PeerNetwork
+from node.net.grpc_server import PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
+from node.net.peers import CONNECT_METHOD, PeerNetwork
 from node.service import validator_set
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 from tests.node.network import Net, assert_same_chain

@@ -12,14 +12,14 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from consensus.validators import ValidatorSet
-from node.blocks import BuiltBlock, build_block, encode_committed, validate_block
-from node.genesis import Genesis, make_genesis
-from node.keys import KeyPair
-from node.sigcache import SignatureCache
-from node.store import Store
-from node.txbuild import build_issue, build_register, build_transfer
-from node.txcodec import decode_tx
-from node.types import OutPoint
+from node.client.txbuild import build_issue, build_register, build_transfer
+from node.ledger.blocks import BuiltBlock, build_block, encode_committed, validate_block
+from node.ledger.genesis import Genesis, make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store
+from node.ledger.txcodec import decode_tx
+from node.ledger.types import OutPoint
 
 CHAIN_ID = "cbdc-hostile"
 # 2026-01-01 12:00 in UTC+8, unix ms; blocks one second apart.

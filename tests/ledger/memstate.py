@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.state import Overlay
-from node.types import OutPoint, Output, Supply, Wallet
+from node.ledger.state import Overlay
+from node.ledger.types import OutPoint, Output, Supply, Wallet
 
 
 @dataclass

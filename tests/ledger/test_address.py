@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.address import (
+from node.ledger.address import (
     CHARSET,
     AddressError,
     bech32m_decode,

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import Code, LedgerError
-from node.txbuild import (
+from node.client.txbuild import (
     add_signature,
     build_issue,
     build_transfer,
@@ -22,8 +21,9 @@ from node.txbuild import (
     sign_tx_partially,
     transfer_body,
 )
-from node.txcodec import decode_tx, verify_signatures
-from node.types import OutPoint, Output
+from node.ledger.errors import Code, LedgerError
+from node.ledger.txcodec import decode_tx, verify_signatures
+from node.ledger.types import OutPoint, Output
 from proto import ledger_pb2
 
 from .world import World

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from node.address import encode_address
-from node.genesis import (
+from node.ledger.address import encode_address
+from node.ledger.genesis import (
     Genesis,
     GenesisError,
     LedgerParams,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import verify
-from node.keys import (
+from node.ledger.crypto import verify
+from node.ledger.keys import (
     KeyFileError,
     KeyFilePermissionWarning,
     KeyPair,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from node import txbuild
-from node.errors import Code, LedgerError
-from node.genesis import make_genesis
-from node.keys import KeyPair
-from node.mempool import Mempool, MempoolFull, MempoolLimits
-from node.txcodec import decode_tx
-from node.types import OutPoint
+from node.client import txbuild
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.mempool import Mempool, MempoolFull, MempoolLimits
+from node.ledger.txcodec import decode_tx
+from node.ledger.types import OutPoint
 
 CHAIN = "cbdc-devnet"
 GENESIS = make_genesis(

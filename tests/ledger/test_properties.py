@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import Code, LedgerError
-from node.genesis import Tier
-from node.keys import KeyPair
-from node.rules import BlockContext, apply_tx, check_tx
-from node.state import Overlay
-from node.txbuild import build_issue, build_redeem, build_register, build_transfer, sign_body, transfer_body
-from node.types import U64_MAX, OutPoint, Output
+from node.client.txbuild import (
+    build_issue,
+    build_redeem,
+    build_register,
+    build_transfer,
+    sign_body,
+    transfer_body,
+)
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import Tier
+from node.ledger.keys import KeyPair
+from node.ledger.rules import BlockContext, apply_tx, check_tx
+from node.ledger.state import Overlay
+from node.ledger.types import U64_MAX, OutPoint, Output
 
 from .world import DAY_MS, T0, World
 

@@ -8,11 +8,7 @@ import hashlib
 
 import pytest
 
-from node.errors import Code, LedgerError
-from node.genesis import LedgerParams
-from node.rules import BlockContext, apply_tx, check_tx
-from node.state import Overlay
-from node.txbuild import (
+from node.client.txbuild import (
     build_issue,
     build_redeem,
     build_register,
@@ -22,7 +18,11 @@ from node.txbuild import (
     sign_body,
     transfer_body,
 )
-from node.types import U64_MAX, OutPoint
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import LedgerParams
+from node.ledger.rules import BlockContext, apply_tx, check_tx
+from node.ledger.state import Overlay
+from node.ledger.types import U64_MAX, OutPoint
 from proto import ledger_pb2
 
 from .world import DAY_MS, T0, World

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from node.errors import Code, LedgerError
-from node.sigcache import SignatureCache
-from node.txbuild import build_issue, encode_tx
-from node.txcodec import DecodedTx, decode_tx
+from node.client.txbuild import build_issue, encode_tx
+from node.ledger.errors import Code, LedgerError
+from node.ledger.sigcache import SignatureCache
+from node.ledger.txcodec import DecodedTx, decode_tx
 
 from .world import World
 

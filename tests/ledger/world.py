@@ -3,14 +3,14 @@ outsider, a dict-backed state, and helpers that build, check and commit transact
 
 from __future__ import annotations
 
-from node.errors import Code, LedgerError
-from node.genesis import Genesis, LedgerParams, Tier, make_genesis
-from node.keys import KeyPair
-from node.rules import BlockContext, apply_tx, check_tx
-from node.state import Overlay
-from node.txbuild import build_issue, build_register, build_transfer
-from node.txcodec import DecodedTx, decode_tx, verify_signatures
-from node.types import OutPoint, Output
+from node.client.txbuild import build_issue, build_register, build_transfer
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import Genesis, LedgerParams, Tier, make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.rules import BlockContext, apply_tx, check_tx
+from node.ledger.state import Overlay
+from node.ledger.txcodec import DecodedTx, decode_tx, verify_signatures
+from node.ledger.types import OutPoint, Output
 
 from .memstate import MemState
 

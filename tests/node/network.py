@@ -9,8 +9,8 @@ from pathlib import Path
 from devnet import network
 from devnet.network import DevnetKeys
 from devnet.processes import DevnetRecord, NodeRecord, is_running, spawn, stop
-from node.blocks import decode_committed
-from node.client import NodeClient
+from node.client.connection import NodeClient
+from node.ledger.blocks import decode_committed
 
 
 @dataclass

@@ -17,14 +17,14 @@ from consensus.config import ConsensusConfig
 from consensus.messages import VoteType, sign_proposal, sign_vote
 from consensus.validators import ValidatorSet
 from node.bench.ledger import _key
-from node.blocks import encode_committed
-from node.chain import Chain
 from node.driver import ConsensusDriver
-from node.genesis import make_genesis
-from node.keys import KeyPair
-from node.mempool import Mempool, MempoolLimits
-from node.sigcache import SignatureCache
-from node.store import Store
+from node.ledger.blocks import encode_committed
+from node.ledger.genesis import make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store
+from node.ledger_service import LedgerService
 from tests.transport.mesh import wait_until
 
 CHAIN_ID = "cbdc-driver-test"
@@ -45,7 +45,7 @@ async def _scenario(tmp_path: Path) -> tuple[int, int]:
     ours = next(k for k in keys if k is not proposer)
     store = Store.open(str(tmp_path / "store"), genesis)
     with ThreadPoolExecutor(2) as executor:
-        chain = Chain(store, genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
+        chain = LedgerService(store, genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
         built = await chain.build(
             height=1, proposer=proposer.public, validators_hash=validators.hash(), evidence=[]
         )

@@ -1,4 +1,4 @@
-"""Chain.submit_batch, the admission of what peers gossip: every transaction gets exactly
+"""LedgerService.submit_batch, the admission of what peers gossip: every transaction gets exactly
 one outcome, and the outcomes are what cbdc_gossip_txs_total exports, so an operator can
 tell useful gossip from wasted work (duplicates, already committed, forged)."""
 
@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from node.bench.ledger import _key, _replay_setup, build_workload
-from node.chain import GOSSIP_OUTCOMES, Chain
-from node.genesis import Genesis
-from node.mempool import Mempool, MempoolLimits
+from node.client.txbuild import build_transfer
+from node.ledger.genesis import Genesis
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.store import Store
+from node.ledger.types import OutPoint
+from node.ledger_service import GOSSIP_OUTCOMES, LedgerService
 from node.metrics import NodeMetrics
-from node.sigcache import SignatureCache
-from node.store import Store
-from node.txbuild import build_transfer
-from node.types import OutPoint
 from proto import ledger_pb2
 
 WALLETS = 8
@@ -47,9 +47,9 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     store.close()
 
 
-def _chain(setup: Setup, limits: MempoolLimits | None = None) -> Chain:
+def _chain(setup: Setup, limits: MempoolLimits | None = None) -> LedgerService:
     mempool = Mempool(limits or MempoolLimits())
-    return Chain(setup.store, setup.genesis, mempool, SignatureCache(), setup.executor)
+    return LedgerService(setup.store, setup.genesis, mempool, SignatureCache(), setup.executor)
 
 
 def _forged(raw: bytes) -> bytes:

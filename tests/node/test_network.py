@@ -10,10 +10,10 @@ import pytest
 
 from devnet.network import CHAIN_ID
 from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets, txid_of
-from node import txbuild
-from node.client import NodeClient, Rejected
-from node.keys import KeyPair
-from node.types import OutPoint
+from node.client import txbuild
+from node.client.connection import NodeClient, Rejected
+from node.ledger.keys import KeyPair
+from node.ledger.types import OutPoint
 from proto import node_pb2, node_pb2_grpc
 
 from .network import Net, assert_same_chain, start_net, stop_net

@@ -12,8 +12,8 @@ import pytest
 from devnet.network import CHAIN_ID
 from devnet.processes import is_running, stop
 from devnet.traffic import prepare_load
-from node import txbuild
-from node.client import NodeClient, Rejected, Unreachable
+from node.client import txbuild
+from node.client.connection import NodeClient, Rejected, Unreachable
 from proto import node_pb2
 
 from .network import Net, assert_same_chain, start_net, stop_net

@@ -1,4 +1,4 @@
-"""Block sync's pipeline (node.sync.BlockApplier, fetch_blocks): signatures of the next
+"""Block sync's pipeline (node.net.block_sync.BlockApplier, fetch_blocks): signatures of the next
 blocks are verified ahead, on threads or worker processes, while one block executes. These
 tests pin what must not change with that: every block re-executed to the served state,
 every signature verified (once), and a bad block from a peer refused with SyncError even
@@ -17,19 +17,19 @@ import nacl.signing
 import pytest
 
 from consensus.validators import ValidatorSet
-from node import sync
 from node.bench.ledger import VALIDATOR_SEED, build_workload
 from node.bench.sync import _certify
-from node.chain import Chain
-from node.genesis import Genesis
-from node.keys import KeyPair
-from node.mempool import Mempool, MempoolLimits
-from node.peers import PeerState
-from node.sigcache import SignatureCache
-from node.sigverify import verification_pool, verify_ahead
-from node.store import Store
-from node.sync import BlockApplier, SyncError, SyncServicer, check_committed, fetch_blocks
-from node.txcodec import decode_tx
+from node.ledger.genesis import Genesis
+from node.ledger.keys import KeyPair
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verification_pool, verify_ahead
+from node.ledger.store import Store
+from node.ledger.txcodec import decode_tx
+from node.ledger_service import LedgerService
+from node.net import block_sync as sync
+from node.net.block_sync import BlockApplier, SyncError, SyncServicer, check_committed, fetch_blocks
+from node.net.peers import PeerState
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
 TRANSFERS = 240
@@ -60,12 +60,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield Served(work.genesis, validators, committed, root, txs, str(workdir / "server"))  # type: ignore[arg-type]
 
 
-def _fresh(tmp_path: Path, served: Served, executor: Executor) -> Chain:
+def _fresh(tmp_path: Path, served: Served, executor: Executor) -> LedgerService:
     store = Store.open(str(tmp_path / "fresh"), served.genesis)
-    return Chain(store, served.genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
+    return LedgerService(store, served.genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
 
 
-def _apply(chain: Chain, served: Served, committed: list[bytes], verifier: Executor | None = None) -> int:
+def _apply(
+    chain: LedgerService, served: Served, committed: list[bytes], verifier: Executor | None = None
+) -> int:
     async def run() -> int:
         applier = BlockApplier(chain, served.validators, verifier=verifier, lookahead_bytes=20_000)
         try:
@@ -171,7 +173,7 @@ def test_fetch_blocks_streams_from_a_sync_service_and_the_applier_catches_up(
     async def scenario() -> None:
         with ThreadPoolExecutor(2) as executor:
             server_store = Store.open(served.path, served.genesis)
-            server_chain = Chain(
+            server_chain = LedgerService(
                 server_store, served.genesis, Mempool(MempoolLimits()), SignatureCache(), executor
             )
             server = grpc.aio.server()

@@ -10,9 +10,9 @@ from devnet import network
 from devnet.network import CHAIN_ID
 from devnet.processes import stop
 from devnet.traffic import Nonces
-from node import txbuild
-from node.client import NodeClient
-from node.keys import KeyPair
+from node.client import txbuild
+from node.client.connection import NodeClient
+from node.ledger.keys import KeyPair
 from proto import node_pb2
 
 

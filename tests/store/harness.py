@@ -9,14 +9,14 @@ import random
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
-from node.blocks import BuiltBlock, build_block, encode_committed, validate_block
-from node.genesis import Genesis, LedgerParams, make_genesis
-from node.keys import KeyPair
-from node.sigcache import SignatureCache
-from node.state import Overlay
-from node.store import CACHE_ENTRIES, Store
-from node.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
-from node.types import OutPoint
+from node.client.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
+from node.ledger.blocks import BuiltBlock, build_block, encode_committed, validate_block
+from node.ledger.genesis import Genesis, LedgerParams, make_genesis
+from node.ledger.keys import KeyPair
+from node.ledger.sigcache import SignatureCache
+from node.ledger.state import Overlay
+from node.ledger.store import CACHE_ENTRIES, Store
+from node.ledger.types import OutPoint
 from proto import ledger_pb2
 
 # 2026-01-01 12:00 in UTC+8, unix ms; blocks are one second apart.

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from node.blocks import build_block, decode_block, encode_committed, evidence_root, tx_root
-from node.errors import Code, LedgerError
-from node.genesis import LedgerParams, make_genesis
-from node.sigcache import SignatureCache
-from node.sigverify import verification_pool
-from node.store import Store
-from node.txbuild import build_issue, build_register, build_transfer
-from node.txcodec import decode_tx
-from node.types import OutPoint
+from node.client.txbuild import build_issue, build_register, build_transfer
+from node.ledger.blocks import build_block, decode_block, encode_committed, evidence_root, tx_root
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import LedgerParams, make_genesis
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verification_pool
+from node.ledger.store import Store
+from node.ledger.txcodec import decode_tx
+from node.ledger.types import OutPoint
 from proto import ledger_pb2
 
 from .harness import VALIDATORS_HASH, Net, Node

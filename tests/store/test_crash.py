@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.store import Store
+from node.ledger.store import Store
 
 from .harness import Net, sum_utxos
 

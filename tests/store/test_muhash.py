@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.muhash import (
+from node.ledger.muhash import (
     PRIME,
     SIZE,
     MuHash3072,
@@ -19,7 +19,7 @@ from node.muhash import (
     utxo_element,
     wallet_element,
 )
-from node.types import OutPoint, Output, Wallet
+from node.ledger.types import OutPoint, Output, Wallet
 
 elements = st.lists(st.binary(min_size=1, max_size=50), unique=True, max_size=12)
 
@@ -111,7 +111,7 @@ def test_python_int_backend_gives_the_same_digests() -> None:
     between nodes with and without the accelerator."""
     script = (
         "import sys; sys.modules['gmpy2'] = None\n"
-        "from node.muhash import BACKEND, MuHash3072\n"
+        "from node.ledger.muhash import BACKEND, MuHash3072\n"
         "h = MuHash3072(); h.insert_many([b'a', b'b', b'c']); h.remove(b'b')\n"
         "r = MuHash3072.from_bytes(h.to_bytes()); r.insert(b'd')\n"
         "print(BACKEND, h.digest().hex(), r.digest().hex())\n"

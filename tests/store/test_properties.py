@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.blocks import decode_committed, encode_committed, evidence_root, tx_root
-from node.errors import Code, LedgerError
-from node.store import CACHE_ENTRIES, Store
-from node.txcodec import decode_tx
+from node.ledger.blocks import decode_committed, encode_committed, evidence_root, tx_root
+from node.ledger.errors import Code, LedgerError
+from node.ledger.store import CACHE_ENTRIES, Store
+from node.ledger.txcodec import decode_tx
 from proto import ledger_pb2
 
 from .harness import VALIDATORS_HASH, Net, Node, TxFactory, sum_utxos

@@ -11,9 +11,9 @@ from typing import Any
 import grpc.aio
 
 from node.config import PeerConfig
-from node.crypto import public_key, sign
+from node.ledger.crypto import public_key, sign
 from node.metrics import NodeMetrics
-from node.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
+from node.net.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
 from proto import node_pb2
 
 CHAIN = "cbdc-test"

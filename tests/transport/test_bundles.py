@@ -14,8 +14,8 @@ import grpc.aio
 import pytest
 
 from node.config import PeerConfig
-from node.crypto import public_key
-from node.peers import BUNDLE_MAX_BYTES, BUNDLE_MAX_MESSAGES, PeerNetwork
+from node.ledger.crypto import public_key
+from node.net.peers import BUNDLE_MAX_BYTES, BUNDLE_MAX_MESSAGES, PeerNetwork
 from proto import node_pb2
 
 from .mesh import Member, dial_by_hand, fully_connected, start_member, stop_all, vote, wait_until

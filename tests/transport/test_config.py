@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from consensus.messages import Step
 from node.config import (
     CONFIG_FILE,
     ApiConfig,
@@ -59,7 +60,7 @@ def test_overrides_round_trip_including_peers_and_awkward_strings(tmp_path: Path
     assert loaded == written
     assert loaded.p2p.peers == tuple(peers)
     assert loaded.genesis_path == tmp_path / '../shared dir/"genesis"\\v1\t.json'
-    assert loaded.consensus.propose_timeout_ms(2) == 250 + 2 * 500
+    assert loaded.consensus.machine_config().timeout_ms(Step.PROPOSE, 2) == 250 + 2 * 500
     assert render_config(loaded) == (tmp_path / CONFIG_FILE).read_text()
 
 

@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from node.config import PeerConfig
-from node.errors import Code, LedgerError
-from node.grpc_server import (
+from node.ledger.errors import Code, LedgerError
+from node.net.grpc_server import (
     HEALTH_SERVICE,
     NODE_SERVICE,
     PEER_SERVICE,
@@ -24,8 +24,8 @@ from node.grpc_server import (
     insecure_channel,
     start_server,
 )
-from node.grpc_status import NodeCode, NodeError, parse_rpc_error
-from node.peers import PeerNetwork
+from node.net.grpc_status import NodeCode, NodeError, parse_rpc_error
+from node.net.peers import PeerNetwork
 from proto import node_pb2, node_pb2_grpc
 
 from .mesh import CHAIN, FAST_BACKOFF, Inbox, vote, wait_until

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from node.errors import Code, LedgerError
-from node.grpc_status import STATUS_FOR_CODE, NodeCode, NodeError, parse_rpc_error, status_for, to_status
+from node.ledger.errors import Code, LedgerError
+from node.net.grpc_status import STATUS_FOR_CODE, NodeCode, NodeError, parse_rpc_error, status_for, to_status
 
 
 class FakeRpcError(grpc.RpcError):

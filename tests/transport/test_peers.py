@@ -12,8 +12,8 @@ import grpc.aio
 import pytest
 
 from node.config import PeerConfig, load_config, write_default_config
-from node.crypto import sign, verify
-from node.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
+from node.ledger.crypto import sign, verify
+from node.net.peers import CONNECT_METHOD, PROTOCOL_VERSION, PeerNetwork, handshake_message
 from proto import node_pb2
 
 from .mesh import (

@@ -1,0 +1,151 @@
+"""A small synchronous client of the public API, for the CLI, the devnet tools and tests.
+
+Every failure becomes one of two exceptions: `Unreachable` (no node answered: exit code 3
+in the CLI) or `Rejected` (the node answered no, with the ledger's machine code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from proto import node_pb2, node_pb2_grpc
+
+from node.net.grpc_server import channel_options
+from node.net.grpc_status import parse_rpc_error
+
+_UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class Unreachable(Exception):
+    """No node answered at the address (down, wrong address, or too slow)."""
+
+
+class Rejected(Exception):
+    """The node refused: `code` is the machine code (e.g. insufficient_funds)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _translate(err: grpc.RpcError, address: str) -> Exception:
+    code, message = parse_rpc_error(err)
+    if err.code() in _UNREACHABLE and code in ("unavailable", "deadline_exceeded"):
+        return Unreachable(f"no answer from a node at {address} ({err.code().name.lower()})")
+    return Rejected(code, message)
+
+
+class NodeClient:
+    def __init__(
+        self, address: str, timeout: float = 10.0, max_message_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes))
+        self._stub = node_pb2_grpc.NodeStub(self._channel)
+        self._sync = node_pb2_grpc.SyncStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method, request, timeout: float | None = None):
+        try:
+            return method(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as err:
+            raise _translate(err, self.address) from None
+
+    # --- transactions --------------------------------------------------------------------
+    def submit(self, raw_tx: bytes) -> bytes:
+        return self._call(self._stub.SubmitTransaction, node_pb2.SubmitTransactionRequest(tx=raw_tx)).txid
+
+    def submit_many(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
+        requests = (node_pb2.SubmitTransactionRequest(tx=raw) for raw in raw_txs)
+        try:
+            return list(self._stub.SubmitTransactions(requests, timeout=max(self.timeout, 60.0)))
+        except grpc.RpcError as err:
+            raise _translate(err, self.address) from None
+
+    def submit_batch(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
+        """One SubmitBatch call: a result per transaction, in order (rejections included)."""
+        request = node_pb2.SubmitBatchRequest(txs=raw_txs)
+        return list(self._call(self._stub.SubmitBatch, request, timeout=max(self.timeout, 60.0)).results)
+
+    def wait(self, txid: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
+        request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=int(timeout * 1000))
+        return self._call(self._stub.WaitTransaction, request, timeout=timeout + 5)
+
+    def submit_and_wait(self, raw_tx: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
+        """Submit, then wait for the outcome; a rejection at either step raises Rejected."""
+        txid = self.submit(raw_tx)
+        outcome = self.wait(txid, timeout)
+        if outcome.status == node_pb2.TX_STATUS_REJECTED:
+            raise Rejected(outcome.rejection.code, outcome.rejection.message)
+        return outcome
+
+    def transaction(self, txid: bytes) -> node_pb2.GetTransactionResponse:
+        return self._call(self._stub.GetTransaction, node_pb2.GetTransactionRequest(txid=txid))
+
+    # --- chain ---------------------------------------------------------------------------
+    def status(self) -> node_pb2.NodeStatus:
+        return self._call(self._stub.GetStatus, node_pb2.GetStatusRequest())
+
+    def block(self, height: int | None = None, block_hash: bytes | None = None) -> node_pb2.CommittedBlockMsg:
+        request = node_pb2.GetBlockRequest(hash=block_hash) if block_hash else node_pb2.GetBlockRequest()
+        if height is not None:
+            request.height = height
+        return self._call(self._stub.GetBlock, request)
+
+    def blocks(self, from_height: int = 1, to_height: int = 0) -> Iterator[node_pb2.CommittedBlockMsg]:
+        """Committed blocks in order (via the Sync service, in pages)."""
+        height = from_height
+        while True:
+            request = node_pb2.GetBlocksRequest(from_height=height, to_height=to_height)
+            got = 0
+            try:
+                for msg in self._sync.GetBlocks(request, timeout=max(self.timeout, 120.0)):
+                    yield msg
+                    got += 1
+                    height = msg.height + 1
+            except grpc.RpcError as err:
+                code, _ = parse_rpc_error(err)
+                if code == "not_found":
+                    return
+                raise _translate(err, self.address) from None
+            if got == 0 or (to_height and height > to_height):
+                return
+
+    def watch(self, from_height: int = 0) -> Iterator[node_pb2.CommittedBlockMsg]:
+        try:
+            yield from self._stub.WatchBlocks(node_pb2.WatchBlocksRequest(from_height=from_height))
+        except grpc.RpcError as err:
+            raise _translate(err, self.address) from None
+
+    # --- state ---------------------------------------------------------------------------
+    def utxos(self, address: bytes) -> list[node_pb2.Utxo]:
+        result: list[node_pb2.Utxo] = []
+        token = b""
+        while True:
+            page = self._call(
+                self._stub.GetUtxos, node_pb2.GetUtxosRequest(address=address, page_token=token)
+            )
+            result.extend(page.utxos)
+            token = page.next_page_token
+            if not token:
+                return result
+
+    def balance(self, address: bytes) -> node_pb2.GetBalanceResponse:
+        return self._call(self._stub.GetBalance, node_pb2.GetBalanceRequest(address=address))
+
+    def wallet(self, address: bytes) -> node_pb2.WalletInfo:
+        return self._call(self._stub.GetWallet, node_pb2.GetWalletRequest(address=address))
+
+    def supply(self) -> node_pb2.SupplyInfo:
+        return self._call(self._stub.GetSupply, node_pb2.GetSupplyRequest())

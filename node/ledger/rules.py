@@ -1,0 +1,360 @@
+"""The stateful ledger rules: one small function per transaction kind.
+
+Each rule reads through the overlay, checks everything, and only then mutates it, so a
+rejected transaction leaves the overlay exactly as it was. Signatures and every stateless
+property (sizes, amounts > 0, no duplicate input, issuer threshold) were checked by
+node.ledger.txcodec.decode_tx and the caller's signature verification before these run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import NoReturn
+
+from node.ledger.address import encode_address
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import Genesis, Tier
+from node.ledger.state import DryRun, Overlay, StateView
+from node.ledger.txcodec import DecodedTx
+from node.ledger.types import U64_MAX, OutPoint, Output, Supply, Wallet
+
+MS_PER_DAY = 86_400_000
+_tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    height: int
+    time_ms: int  # the block's time (unix ms); decides the day and year of outflow limits
+
+
+@lru_cache(maxsize=64)
+def _year_of_day(day: int) -> int:
+    return date.fromordinal(_EPOCH_ORDINAL + day).year
+
+
+def apply_tx(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Apply one decoded, signature-checked transaction to `state`, or raise LedgerError and
+    leave `state` untouched."""
+    _RULES[tx.kind](state, tx, genesis, ctx)
+
+
+def check_tx(view: StateView, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Raise LedgerError if `tx` would be rejected on top of `view`; never mutates `view`.
+    The same code path as apply_tx, on a view that drops writes, so the two cannot disagree."""
+    _RULES[tx.kind](DryRun(view), tx, genesis, ctx)  # type: ignore[arg-type]
+
+
+# --- the four kinds -----------------------------------------------------------------------
+
+
+def _issue(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    for i, out in enumerate(tx.outputs):
+        if not genesis.is_institution(out.owner):
+            raise LedgerError(
+                Code.UNREGISTERED_RECIPIENT,
+                f"outputs[{i}] pays {_addr(out.owner)}, which is not a registered institution; "
+                "the central bank issues only to institutions",
+            )
+    total = _sum_outputs(tx)
+    supply = state.supply()
+    if supply.outstanding + total > U64_MAX:
+        raise LedgerError(
+            Code.AMOUNT_OVERFLOW,
+            f"issuing {_yuan(total)} would take the money supply past 2^64-1 fen",
+        )
+
+    state.add_outputs(tx.txid, tx.outputs)
+    state.set_supply(Supply(supply.issued + total, supply.redeemed))
+    state.add_tx(tx.txid)
+
+
+def _redeem(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    institution = tx.signers[0]
+    if not genesis.is_institution(institution):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(institution)} is not a registered institution; only institutions redeem",
+        )
+    for i, out in enumerate(tx.outputs):
+        if out.owner != institution:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"change[{i}] pays {_addr(out.owner)}; change of a redemption goes back to the institution",
+            )
+    total_in, spent = _resolve_inputs(state, tx, institution)
+    amount = tx.msg.redeem.amount
+    _check_balanced(total_in, amount + _sum_outputs(tx), "the redeemed amount plus change")
+    supply = state.supply()
+
+    for op, out in zip(tx.inputs, spent, strict=True):
+        state.spend_resolved(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
+    state.set_supply(Supply(supply.issued, supply.redeemed + amount))
+    state.add_tx(tx.txid)
+
+
+def _register(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    m = tx.msg.register_wallet
+    institution, address = m.institution, m.address
+    if not genesis.is_institution(institution):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(institution)} is not a registered institution; only institutions register wallets",
+        )
+    if genesis.tier(m.tier) is None:
+        known = ", ".join(str(t) for t in sorted(genesis.tiers))
+        raise LedgerError(Code.UNKNOWN_TIER, f"tier {m.tier} is not in this network's tier table ({known})")
+    if genesis.is_institution(address) or genesis.is_issuer(address):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(address)} is an institution or issuer key and cannot be registered as a wallet",
+        )
+    existing = state.wallet(address)
+    if existing is not None and existing.institution != institution:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"wallet {_addr(address)} was registered by {_addr(existing.institution)}; "
+            "only that institution can change it",
+        )
+
+    if existing is None:
+        wallet = Wallet(address, m.tier, institution, m.kyc_commitment)
+    else:
+        # A tier change keeps the running outflow totals: re-registering must not reset
+        # today's limit. The commitment is replaced as given (empty clears it). A lower
+        # balance cap applies to later incoming payments; money already held stays.
+        wallet = existing._replace(tier=m.tier, kyc_commitment=m.kyc_commitment)
+    state.put_wallet(wallet)
+    state.add_tx(tx.txid)
+
+
+def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    sender = tx.signers[0]
+    payer = state.wallet(sender)
+    if payer is None and not genesis.is_institution(sender):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"sender {_addr(sender)} is not a registered wallet or institution; "
+            "ask an institution to register it",
+        )
+    total_in, spent = _resolve_inputs(state, tx, sender)
+    total_out = _sum_outputs(tx)
+    if total_in != total_out:
+        _check_balanced(total_in, total_out, "the outputs")
+    received, payee_wallets = _payees(state, tx, genesis, sender)
+    updated_payer = None
+    if payer is not None and received:
+        updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx)
+    if payee_wallets:
+        _check_balance_caps(state, received, payee_wallets, genesis)
+
+    spend = state.spend_resolved
+    for op, out in zip(tx.inputs, spent, strict=True):
+        spend(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
+    if updated_payer is not None:
+        state.put_wallet(updated_payer)
+    state.add_tx(tx.txid)
+
+
+_RULES: dict[str, Callable[[Overlay, DecodedTx, Genesis, BlockContext], None]] = {
+    "issue": _issue,
+    "redeem": _redeem,
+    "register_wallet": _register,
+    "transfer": _transfer,
+}
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def _reject_replay(state: StateView, tx: DecodedTx) -> None:
+    # Input-less kinds have nothing that can be spent only once, so their id must be unique.
+    if state.has_tx(tx.txid):
+        raise LedgerError(
+            Code.DUPLICATE,
+            f"transaction {tx.txid.hex()} is already committed; use a new nonce to make a new one",
+        )
+
+
+def _resolve_inputs(state: Overlay, tx: DecodedTx, owner: bytes) -> tuple[int, list[Output]]:
+    """Sum of the inputs and the output each spends; every one must exist unspent and
+    belong to `owner`."""
+    total = 0
+    spent: list[Output] = []
+    utxo = state.utxo
+    for op in tx.inputs:
+        out = utxo(op)
+        if out is None or out[0] != owner:
+            _input_error(state, tx, owner)
+        total += out[1]
+        spent.append(out)
+    if total > U64_MAX:  # impossible while supply <= 2^64-1, checked anyway
+        raise LedgerError(Code.AMOUNT_OVERFLOW, "the inputs add up to more than 2^64-1 fen")
+    return total, spent
+
+
+def _input_error(state: Overlay, tx: DecodedTx, owner: bytes) -> NoReturn:
+    """Raise the error of the first input that is missing or not `owner`'s (the caller saw
+    one; naming it is worth a second pass only on this rare path)."""
+    for i, op in enumerate(tx.inputs):
+        out = state.utxo(op)
+        if out is None:
+            raise _missing_input(state, tx, i, op)
+        if out.owner != owner:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"inputs[{i}] belongs to {_addr(out.owner)}, not to the signer {_addr(owner)}",
+            )
+    raise AssertionError("_input_error called for inputs that are all present and owned")
+
+
+def _missing_input(state: StateView, tx: DecodedTx, i: int, op: OutPoint) -> LedgerError:
+    # Only on this (rare) error path is it worth extra lookups to name the precise reason.
+    if state.has_tx(tx.txid):
+        return LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already committed")
+    view: StateView = state
+    while isinstance(view, (Overlay, DryRun)):
+        if isinstance(view, Overlay) and op in view.spent:
+            return LedgerError(
+                Code.DOUBLE_SPEND,
+                f"inputs[{i}] ({op.txid.hex()}:{op.index}) is spent by an earlier transaction in this block",
+            )
+        view = view.base
+    return LedgerError(
+        Code.UNKNOWN_INPUT,
+        f"inputs[{i}] ({op.txid.hex()}:{op.index}) does not exist or is already spent",
+    )
+
+
+def _check_balanced(total_in: int, total_out: int, what: str) -> None:
+    if total_in < total_out:
+        raise LedgerError(
+            Code.INSUFFICIENT_FUNDS,
+            f"the inputs hold {_yuan(total_in)} but {what} need {_yuan(total_out)}",
+        )
+    if total_in > total_out:
+        raise LedgerError(
+            Code.UNBALANCED,
+            f"the inputs hold {_yuan(total_in)} but {what} come to {_yuan(total_out)}; there are no "
+            "fees, so pay the difference back to yourself as change",
+        )
+
+
+def _payees(
+    state: StateView, tx: DecodedTx, genesis: Genesis, sender: bytes
+) -> tuple[dict[bytes, int], dict[bytes, Wallet]]:
+    """What each recipient other than the sender receives, and the wallet records of the
+    recipients that are wallets (institutions have none and no limits)."""
+    received: dict[bytes, int] = {}
+    wallets: dict[bytes, Wallet] = {}
+    wallet_of = state.wallet
+    for i, (owner, amount) in enumerate(tx.outputs):
+        if owner == sender:
+            continue  # change
+        if owner in received:
+            received[owner] += amount
+            continue
+        wallet = wallet_of(owner)
+        if wallet is not None:
+            wallets[owner] = wallet
+        elif not genesis.is_institution(owner):
+            raise LedgerError(
+                Code.UNREGISTERED_RECIPIENT,
+                f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
+            )
+        received[owner] = amount
+    return received, wallets
+
+
+def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
+    tier = genesis.tier(wallet.tier)
+    if tier is None:  # only if a wallet outlived its tier; genesis is fixed, so never
+        raise LedgerError(Code.UNKNOWN_TIER, f"wallet {_addr(wallet.address)} has unknown tier {wallet.tier}")
+    return tier
+
+
+def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext) -> Wallet:
+    """The payer's record after paying `outflow` to others, or tier_limit_exceeded."""
+    address, tier_id, institution, kyc, payer_day, day_outflow, payer_year, year_outflow = payer
+    tier = genesis.tiers.get(tier_id)
+    if tier is None:
+        tier = _tier_of(payer, genesis)  # raises unknown_tier
+    # The day number since 1970-01-01 in the chain's UTC offset; its calendar year below.
+    day = (ctx.time_ms + genesis.params.utc_offset_minutes * 60_000) // MS_PER_DAY
+    # Periods never move backwards: a block stamped earlier than the wallet's last payment
+    # counts towards that later period instead of opening a fresh allowance.
+    if day < payer_day:
+        day = payer_day
+    year = _year_of_day(day)
+    if year < payer_year:
+        year = payer_year
+    day_total = (day_outflow if payer_day == day else 0) + outflow
+    year_total = (year_outflow if payer_year == year else 0) + outflow
+    if tier.per_payment is not None and outflow > tier.per_payment:
+        raise _limit_error(
+            f"this payment of {_yuan(outflow)} exceeds the per-payment limit of {_yuan(tier.per_payment)}",
+            tier, "split it or ask your institution to upgrade the wallet",
+        )
+    if tier.daily is not None and day_total > tier.daily:
+        raise _limit_error(
+            f"this payment would bring today's outflow to {_yuan(day_total)}, over the daily limit of "
+            f"{_yuan(tier.daily)}", tier, "pay less or wait until tomorrow",
+        )
+    if tier.yearly is not None and year_total > tier.yearly:
+        raise _limit_error(
+            f"this payment would bring this year's outflow to {_yuan(year_total)}, over the yearly "
+            f"limit of {_yuan(tier.yearly)}", tier, "ask your institution to upgrade the wallet",
+        )
+    # Totals are stored as uint64; an unlimited total saturates rather than wraps.
+    if day_total > U64_MAX:
+        day_total = U64_MAX
+    if year_total > U64_MAX:
+        year_total = U64_MAX
+    return _tuple_new(Wallet, (address, tier_id, institution, kyc, day, day_total, year, year_total))
+
+
+def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
+    return LedgerError(Code.TIER_LIMIT_EXCEEDED, f"{what} of tier {tier.id} ({tier.name}); {advice}")
+
+
+def _check_balance_caps(
+    state: StateView, received: dict[bytes, int], wallets: dict[bytes, Wallet], genesis: Genesis
+) -> None:
+    tiers = genesis.tiers
+    for owner, wallet in wallets.items():
+        tier = tiers.get(wallet.tier)
+        if tier is None:
+            tier = _tier_of(wallet, genesis)  # raises unknown_tier
+        cap = tier.balance_cap
+        if cap is None:
+            continue
+        after = state.balance(owner) + received[owner]
+        if after > cap:
+            raise LedgerError(
+                Code.TIER_LIMIT_EXCEEDED,
+                f"recipient {_addr(owner)} would hold {_yuan(after)}, over the balance cap of "
+                f"{_yuan(tier.balance_cap)} of its tier {tier.id} ({tier.name})",
+            )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _sum_outputs(tx: DecodedTx) -> int:
+    return sum([o.amount for o in tx.outputs])  # <= 2^64-1: decode_tx checked it
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d} yuan"
+
+
+def _addr(key: bytes) -> str:
+    return encode_address(key) if len(key) == 32 else key.hex()

@@ -1,0 +1,664 @@
+"""The ledger state in LevelDB: committed blocks, the UTXO set, wallets, supply, state root.
+
+One committed block = ONE synced LevelDB write batch (block, tx index, UTXO set, address
+index, balances, wallet records, supply, state-root accumulator, tip). A crash leaves the
+old state or the new one, never a mix; nothing is kept only in memory, so reopening after
+a kill needs no repair.
+
+Key layout (single-byte prefixes; integers big-endian so keys sort by number):
+
+    b"V"                              -> schema version, 4 bytes
+    b"G"                              -> genesis hash 32 | chain_id (UTF-8): the chain of this store
+    b"P"                              -> tip: height 8 | block hash 32 | state root 32 | time_ms 8
+    b"S"                              -> Supply.encode(): issued 16 | redeemed 16
+    b"X"                              -> MuHash3072 accumulator (768 bytes, denominator folded in)
+    b"B" + height 8                   -> CommittedBlock bytes, exactly as committed
+    b"H" + block hash 32              -> height 8
+    b"T" + txid 32                    -> height 8 | position in block 4
+    b"U" + txid 32 + index 4          -> Output.encode(): owner 32 | amount 8
+    b"A" + owner 32 + txid 32 + idx 4 -> amount 8   (per-address UTXO index; the amount rides
+                                         along so listing an address needs no second lookup)
+    b"L" + address 32                 -> balance 16 (absent when 0)
+    b"W" + address 32                 -> Wallet.encode()
+    b"E" + validator 32 + height 8    -> height 8 of the block that carries evidence of this
+                                         validator's double vote at that height (one per pair;
+                                         see node.ledger.evidence)
+    b"n" ...                          -> reserved for the node's own records (never touched here)
+
+State root (in every header, for the state AFTER the block):
+
+    SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
+
+The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
+root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets.
+
+Memory: state lives in LevelDB (bounded block cache, bloom filters). In front of it sit
+bounded caches of decoded rows (ReadCache, CACHE_ENTRIES each), updated by every commit.
+The only other per-block memory is the overlay of the block being applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import plyvel
+from proto import ledger_pb2
+
+from node.hooks import no_crash
+from node.ledger.errors import Code, LedgerError
+from node.ledger.evidence import EMPTY_EVIDENCE_ROOT, evidence_key_of
+from node.ledger.genesis import Genesis
+from node.ledger.muhash import MuHash3072, parallel_product
+from node.ledger.state import Overlay
+from node.ledger.types import OutPoint, Output, Supply, Wallet
+
+SCHEMA_VERSION = 1
+STATE_ROOT_DOMAIN = b"cbdc/state/v1\x00"
+ZERO_HASH = bytes(32)
+
+K_SCHEMA = b"V"
+K_CHAIN = b"G"
+K_TIP = b"P"
+K_SUPPLY = b"S"
+K_MUHASH = b"X"
+P_BLOCK = b"B"
+P_BLOCK_HASH = b"H"
+P_TX = b"T"
+P_UTXO = b"U"
+P_ADDR_UTXO = b"A"
+P_BALANCE = b"L"
+P_WALLET = b"W"
+P_EVIDENCE = b"E"
+P_NODE_RESERVED = b"n"
+
+# LevelDB tuning: a bounded block cache (the state may be far larger than memory) and bloom
+# filters, because has_tx/utxo lookups of keys that do not exist are common (new txids).
+_LRU_CACHE_BYTES = 32 << 20
+_WRITE_BUFFER_BYTES = 16 << 20
+_BLOOM_BITS = 10
+# Below this many set-hash elements a block's products are cheaper here than shipped out.
+_PARALLEL_PRODUCT_MIN = 512
+# MuHash numbers kept for elements likely to be removed soon: ~0.6 kB each (a 3072-bit number
+# and its element), so ~10 MB; several full blocks of outputs and wallet updates.
+MUHASH_MEMO_ENTRIES = 16_384
+# Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
+# and covers the working set of several full blocks.
+CACHE_ENTRIES = 65_536
+
+
+def state_root(accumulator: MuHash3072, supply: Supply) -> bytes:
+    """The header's state root for this accumulator and supply."""
+    return hashlib.sha256(STATE_ROOT_DOMAIN + accumulator.digest() + supply.encode()).digest()
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    """The last committed block (height 0: nothing committed yet, hash all zero)."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    time_ms: int
+
+    def encode(self) -> bytes:
+        return _u64(self.height) + self.block_hash + self.state_root + _u64(self.time_ms)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Tip:
+        return cls(
+            int.from_bytes(data[:8], "big"), data[8:40], data[40:72], int.from_bytes(data[72:80], "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelta:
+    """What an overlay does to the state root, computed once and reused by commit_block."""
+
+    accumulator: MuHash3072  # normalised accumulator after the overlay
+    supply: Supply
+    root: bytes
+    # Rows as the batch writes them, encoded once for both the set hash and the batch:
+    created: list[tuple[bytes, bytes]]  # (outpoint key 36, Output.encode() 40)
+    spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
+    wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
+
+
+_ABSENT: Any = object()  # cached "no such row" (a wallet that is not registered)
+
+
+def _trim_oldest(data: dict[Any, Any], capacity: int) -> None:
+    """Drop the oldest entries of an insertion-ordered dict past `capacity`, in one batch with
+    some headroom: deleting a dict's first key one at a time makes each `next(iter(data))`
+    skip every slot deleted before it (~28 us per insert at 65k entries); one scan per
+    batch keeps eviction ~0.1 us per entry."""
+    excess = len(data) - capacity
+    for key in list(islice(data, excess + capacity // 16)):
+        del data[key]
+
+
+class ReadCache:
+    """A bounded cache of decoded rows in front of LevelDB, first in first out.
+
+    The rules read the same few rows several times per transaction (the payer's wallet via
+    the overlay and again for its before-image, each input on check and on spend), and the
+    outputs a block creates are what the next blocks spend; decoding a Wallet costs more
+    than the LevelDB read. Bounded, so memory does not grow with the ledger.
+
+    Consistency with concurrent readers: commit_block updates the cache right after its
+    batch is durable and bumps `generation`; a reader that missed fills the cache only if
+    no commit happened since it started its LevelDB read, so a stale row is never cached.
+    """
+
+    __slots__ = ("_data", "_lock", "capacity", "generation")
+
+    def __init__(self, capacity: int) -> None:
+        self._data: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.generation = 0
+
+    def getter(self) -> Callable[[Any], Any]:
+        """The lookup, as a bound C method (the dict is never replaced, only mutated): it
+        returns the cached value, _ABSENT for a cached miss, or None when not cached. A
+        single dict lookup is atomic under the GIL."""
+        return self._data.get
+
+    def fill(self, key: Any, value: Any, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation or self.capacity <= 0:
+                return
+            data = self._data
+            data[key] = value
+            if len(data) > self.capacity:
+                self._evict()
+
+    def update(self, changes: Iterator[tuple[Any, Any]] | list[tuple[Any, Any]]) -> None:
+        """Apply committed changes (value None: drop the key)."""
+        with self._lock:
+            self.generation += 1
+            data = self._data
+            for key, value in changes:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+            if len(data) > self.capacity:
+                self._evict()
+
+    def _evict(self) -> None:
+        _trim_oldest(self._data, self.capacity)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Store:
+    """LevelDB-backed ledger state. Implements node.ledger.state.StateView for the committed state.
+
+    Reads are safe from any thread. Writes (commit_block) must come from one thread at a time
+    (the node's consensus loop); a lock enforces it.
+    """
+
+    def __init__(self, db: plyvel.DB, path: str, chain_id: str, cache_entries: int = CACHE_ENTRIES) -> None:
+        self._db = db
+        self.path = path
+        self.chain_id = chain_id
+        self._write_lock = threading.Lock()
+        # A test-only fault hook (node.hooks): called with the batch filled, before it is
+        # written. A no-op unless node.service installs a crash point.
+        self.crash_point: Callable[[str], None] = no_crash
+        self._tip = Tip.decode(db.get(K_TIP))
+        self._supply = Supply.decode(db.get(K_SUPPLY))
+        self._accumulator = MuHash3072.from_bytes(db.get(K_MUHASH))
+        # (overlay, number of txs it held, delta): the last state_root_after result, so that
+        # validate -> commit of the same overlay pays for the MuHash update only once.
+        self._last_delta: tuple[Overlay, int, StateDelta] | None = None
+        # element -> number of recently inserted set elements (see muhash.product_memo): most
+        # outputs are spent, and most wallet records replaced, soon after they are created,
+        # and their removal then costs one multiplication instead of SHAKE256 + conversion.
+        self._numbers: dict[bytes, Any] = {}
+        self._numbers_lock = threading.Lock()
+        self._utxo_cache = ReadCache(cache_entries)
+        self._wallet_cache = ReadCache(cache_entries)
+        self._balance_cache = ReadCache(cache_entries)
+        # ReadCache.get without its Python frame: the rules read these rows several times
+        # per transaction.
+        self._utxo_cached = self._utxo_cache.getter()
+        self._wallet_cached = self._wallet_cache.getter()
+        self._balance_cached = self._balance_cache.getter()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str, genesis: Genesis, cache_entries: int = CACHE_ENTRIES) -> Store:
+        """Open (creating when missing) the store at `path` for the chain of `genesis`.
+
+        Refuses a store of another chain or of an unknown schema version.
+        """
+        db = plyvel.DB(
+            path,
+            create_if_missing=True,
+            lru_cache_size=_LRU_CACHE_BYTES,
+            write_buffer_size=_WRITE_BUFFER_BYTES,
+            bloom_filter_bits=_BLOOM_BITS,
+        )
+        try:
+            chain_id: str = genesis.chain_id
+            binding = genesis.hash() + chain_id.encode()
+            version = db.get(K_SCHEMA)
+            if version is None:
+                cls._initialise(db, binding, genesis)
+            else:
+                if int.from_bytes(version, "big") != SCHEMA_VERSION:
+                    raise LedgerError(
+                        Code.MALFORMED,
+                        f"store {path} has schema version {int.from_bytes(version, 'big')}, this node "
+                        f"reads version {SCHEMA_VERSION}; use a matching node or start a new store",
+                    )
+                stored = db.get(K_CHAIN, b"")
+                if stored != binding:
+                    stored_chain = stored[32:].decode(errors="replace")
+                    raise LedgerError(
+                        Code.WRONG_CHAIN,
+                        f"store {path} belongs to chain {stored_chain!r} with genesis hash "
+                        f"{stored[:32].hex()[:16]}, this genesis is {chain_id!r} with hash "
+                        f"{genesis.hash().hex()[:16]}; point the node at the right data directory",
+                    )
+            return cls(db, path, chain_id, cache_entries)
+        except BaseException:
+            db.close()
+            raise
+
+    @staticmethod
+    def _initialise(db: plyvel.DB, binding: bytes, genesis: Genesis) -> None:
+        accumulator = MuHash3072()
+        supply = Supply()
+        tip = Tip(0, ZERO_HASH, state_root(accumulator, supply), genesis.genesis_time_ms)
+        with db.write_batch(sync=True) as batch:
+            batch.put(K_SCHEMA, SCHEMA_VERSION.to_bytes(4, "big"))
+            batch.put(K_CHAIN, binding)
+            batch.put(K_SUPPLY, supply.encode())
+            batch.put(K_MUHASH, accumulator.to_bytes())
+            batch.put(K_TIP, tip.encode())
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._db.closed)
+
+    # --- StateView -----------------------------------------------------------------------
+    def utxo(self, outpoint: OutPoint) -> Output | None:
+        cached = self._utxo_cached(outpoint)
+        if cached is not None:
+            return cached
+        generation = self._utxo_cache.generation
+        data = self._db.get(P_UTXO + outpoint.txid + outpoint.index.to_bytes(4, "big"))
+        if data is None:
+            return None  # not cached: misses on outpoints are rare and may be created later
+        out = Output(data[:32], int.from_bytes(data[32:40], "big"))
+        self._utxo_cache.fill(outpoint, out, generation)
+        return out
+
+    def wallet(self, address: bytes) -> Wallet | None:
+        cached = self._wallet_cached(address)
+        if cached is not None:
+            return None if cached is _ABSENT else cached
+        generation = self._wallet_cache.generation
+        data = self._db.get(P_WALLET + address)
+        wallet = None if data is None else Wallet.decode(data)
+        self._wallet_cache.fill(address, _ABSENT if wallet is None else wallet, generation)
+        return wallet
+
+    def balance(self, address: bytes) -> int:
+        cached = self._balance_cached(address)
+        if cached is not None:
+            return cached
+        generation = self._balance_cache.generation
+        data = self._db.get(P_BALANCE + address)
+        balance = 0 if data is None else int.from_bytes(data, "big")
+        self._balance_cache.fill(address, balance, generation)
+        return balance
+
+    def supply(self) -> Supply:
+        return self._supply
+
+    def has_tx(self, txid: bytes) -> bool:
+        return self._db.get(P_TX + txid) is not None
+
+    # --- state root ----------------------------------------------------------------------
+    def state_root(self) -> bytes:
+        """The state root of the committed state (== tip().state_root)."""
+        return self._tip.state_root
+
+    def state_root_after(self, overlay: Overlay, executor: Executor | None = None) -> bytes:
+        """The state root once `overlay` is committed on top of the current tip. No write.
+
+        Incremental: multiplies the stored accumulator by the overlay's created UTXOs and new
+        wallet records and divides by its spent UTXOs and replaced records. With an executor
+        (e.g. node.ledger.sigverify.verification_pool) the products run on its workers.
+        """
+        return self._delta(overlay, executor).root
+
+    def _delta(self, overlay: Overlay, executor: Executor | None = None) -> StateDelta:
+        if overlay.base is not self:
+            raise ValueError("overlay was not built on this store")
+        cached = self._last_delta
+        if cached is not None and cached[0] is overlay and cached[1] == len(overlay.txids):
+            return cached[2]
+        # Element bytes equal muhash.utxo_element / wallet_element; built inline because
+        # this runs for every output and wallet of every block.
+        created: list[tuple[bytes, bytes]] = []
+        inserted: list[bytes] = []
+        add_row, add_element = created.append, inserted.append
+        for (txid, index), (owner, amount) in overlay.created.items():
+            key = txid + index.to_bytes(4, "big")
+            row = owner + amount.to_bytes(8, "big")
+            add_row((key, row))
+            add_element(b"u" + key + row)
+        spent: list[tuple[bytes, bytes]] = []
+        removed: list[bytes] = []
+        add_row, add_element = spent.append, removed.append
+        for (txid, index), (owner, amount) in overlay.spent.items():
+            key = txid + index.to_bytes(4, "big")
+            add_row((key, owner))
+            add_element(b"u" + key + owner + amount.to_bytes(8, "big"))
+        wallets: list[tuple[bytes, bytes]] = []
+        for address, after in overlay.wallets.items():
+            before = overlay.wallets_before.get(address)
+            if before == after:
+                continue
+            if before is not None:
+                removed.append(b"w" + before.encode())
+            encoded = after.encode()
+            inserted.append(b"w" + encoded)
+            wallets.append((address, encoded))
+        accumulator = self._accumulator.copy()
+        # Only worker processes make the products parallel: on threads they would run one at
+        # a time under the GIL anyway, and without the memo of recent elements.
+        parallel = isinstance(executor, ProcessPoolExecutor)
+        if not parallel or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
+            with self._numbers_lock:
+                numbers = self._numbers
+                accumulator.remove_many(removed, numbers)
+                accumulator.insert_many(inserted, numbers)
+                if len(numbers) > MUHASH_MEMO_ENTRIES:
+                    _trim_oldest(numbers, MUHASH_MEMO_ENTRIES)
+        else:
+            accumulator.combine(parallel_product(executor, inserted, removed))
+        accumulator.normalize()  # the one modular inverse of this root
+        supply = overlay.supply()
+        delta = StateDelta(
+            accumulator, supply, state_root(accumulator, supply),
+            created, spent, wallets,
+        )
+        self._last_delta = (overlay, len(overlay.txids), delta)
+        return delta
+
+    def recompute_state_root(self) -> bytes:
+        """The state root computed from scratch over every UTXO and wallet record in LevelDB.
+
+        For audits and tests; must always equal tip().state_root.
+        """
+        with self._db.snapshot() as snap:
+            accumulator = MuHash3072()
+            # Same bytes as muhash.utxo_element / wallet_element, built straight from the rows.
+            accumulator.insert_many(b"u" + key[1:] + value for key, value in snap.iterator(prefix=P_UTXO))
+            wallets = snap.iterator(prefix=P_WALLET, include_key=False)
+            accumulator.insert_many(b"w" + value for value in wallets)
+            supply = Supply.decode(snap.get(K_SUPPLY))
+        return state_root(accumulator, supply)
+
+    # --- commit --------------------------------------------------------------------------
+    def commit_block(
+        self,
+        committed_block_bytes: bytes,
+        header: ledger_pb2.BlockHeader,
+        block_hash: bytes,
+        overlay: Overlay,
+    ) -> None:
+        """Write a decided block and its state changes in ONE synced LevelDB batch.
+
+        `committed_block_bytes` is a serialized CommittedBlock (stored as is), `header` its
+        decoded header, `block_hash` SHA-256 of the header bytes, `overlay` the state changes
+        returned by validate_block/build_block for exactly this block. Raises
+        LedgerError(INVALID_BLOCK) and writes nothing when the block does not extend the tip
+        or its state root differs from what the overlay yields.
+        """
+        with self._write_lock:
+            tip = self._tip
+            if header.height != tip.height + 1:
+                raise LedgerError(
+                    Code.INVALID_BLOCK,
+                    f"block height {header.height} does not extend the tip at height {tip.height}",
+                )
+            if header.prev_hash != tip.block_hash:
+                raise LedgerError(
+                    Code.INVALID_BLOCK,
+                    f"block {header.height} builds on {header.prev_hash.hex()[:16]}, "
+                    f"the tip is {tip.block_hash.hex()[:16]}",
+                )
+            if header.chain_id != self.chain_id:
+                raise LedgerError(Code.INVALID_BLOCK, f"block is for chain {header.chain_id!r}")
+            if header.tx_count != len(overlay.txids):
+                raise LedgerError(
+                    Code.INVALID_BLOCK,
+                    f"header counts {header.tx_count} transactions, the overlay applied {len(overlay.txids)}",
+                )
+            delta = self._delta(overlay)
+            if header.state_root != delta.root:
+                raise LedgerError(
+                    Code.INVALID_BLOCK,
+                    f"header state root {header.state_root.hex()[:16]} differs from the state "
+                    f"the block's transactions produce ({delta.root.hex()[:16]})",
+                )
+            balances = self._new_balances(overlay)
+            evidence_keys = (
+                self._evidence_keys(committed_block_bytes)
+                if header.evidence_root != EMPTY_EVIDENCE_ROOT
+                else []
+            )
+            new_tip = Tip(header.height, block_hash, delta.root, header.time_ms)
+            height_bytes = _u64(header.height)
+            db = self._db
+            # transaction=True: an exception inside the block discards the batch instead of writing it.
+            with db.write_batch(sync=True, transaction=True) as batch:
+                put, delete = batch.put, batch.delete
+                put(P_BLOCK + height_bytes, committed_block_bytes)
+                put(P_BLOCK_HASH + block_hash, height_bytes)
+                for position, txid in enumerate(overlay.txids):
+                    put(P_TX + txid, height_bytes + position.to_bytes(4, "big"))
+                for op_key, owner in delta.spent:
+                    delete(P_UTXO + op_key)
+                    delete(P_ADDR_UTXO + owner + op_key)
+                for op_key, row in delta.created:
+                    put(P_UTXO + op_key, row)
+                    put(P_ADDR_UTXO + row[:32] + op_key, row[32:])
+                for address, balance in balances:
+                    if balance == 0:
+                        delete(P_BALANCE + address)
+                    else:
+                        put(P_BALANCE + address, balance.to_bytes(16, "big"))
+                for address, encoded in delta.wallets:  # unchanged records need no write
+                    put(P_WALLET + address, encoded)
+                for key in evidence_keys:
+                    put(P_EVIDENCE + key, height_bytes)
+                put(K_SUPPLY, delta.supply.encode())
+                put(K_MUHASH, delta.accumulator.to_bytes())
+                put(K_TIP, new_tip.encode())
+                self.crash_point("mid-commit-batch")  # a test-only hook: may exit before the write
+            # Only after the batch is durable does memory move on.
+            self._tip = new_tip
+            self._supply = delta.supply
+            self._accumulator = delta.accumulator
+            self._last_delta = None
+            self._utxo_cache.update(
+                [(op, None) for op in overlay.spent] + list(overlay.created.items())
+            )
+            self._wallet_cache.update(list(overlay.wallets.items()))
+            self._balance_cache.update(balances)
+
+    @staticmethod
+    def _evidence_keys(committed_block_bytes: bytes) -> list[bytes]:
+        """(validator, height) keys of the evidence a committed block carries."""
+        block = ledger_pb2.Block.FromString(ledger_pb2.CommittedBlock.FromString(committed_block_bytes).block)
+        return [key for key in map(evidence_key_of, block.evidence) if key is not None]
+
+    def committed_evidence(self, key: bytes) -> int | None:
+        """Height of the block that carries evidence for this node.ledger.evidence.evidence_key, if any."""
+        data = self._db.get(P_EVIDENCE + key)
+        return None if data is None else int.from_bytes(data, "big")
+
+    def _new_balances(self, overlay: Overlay) -> list[tuple[bytes, int]]:
+        """(address, new balance) for every address whose balance changes."""
+        result: list[tuple[bytes, int]] = []
+        for address, change in overlay.balance_delta.items():
+            if change == 0:
+                continue
+            new = self.balance(address) + change
+            if new < 0:  # the rules never allow it; refuse rather than corrupt the store
+                raise LedgerError(Code.INVALID_BLOCK, f"balance of {address.hex()} would become negative")
+            result.append((address, new))
+        return result
+
+    # --- queries -------------------------------------------------------------------------
+    def tip(self) -> Tip:
+        return self._tip
+
+    @property
+    def height(self) -> int:
+        return self._tip.height
+
+    def get_block(self, height: int | None = None, hash: bytes | None = None) -> bytes | None:
+        """CommittedBlock bytes by height or by block hash (exactly one of them)."""
+        if (height is None) == (hash is None):
+            raise ValueError("give exactly one of height and hash")
+        if hash is not None:
+            height_bytes = self._db.get(P_BLOCK_HASH + hash)
+            if height_bytes is None:
+                return None
+            return self._db.get(P_BLOCK + height_bytes)
+        if height is None or height < 1:
+            return None
+        return self._db.get(P_BLOCK + _u64(height))
+
+    def tx_location(self, txid: bytes) -> tuple[int, int] | None:
+        """(height, position in block) of a committed transaction."""
+        data = self._db.get(P_TX + txid)
+        if data is None:
+            return None
+        return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big")
+
+    def get_tx(self, txid: bytes) -> tuple[bytes, int, int] | None:
+        """(raw Transaction bytes, height, position) of a committed transaction, or None."""
+        location = self.tx_location(txid)
+        if location is None:
+            return None
+        height, position = location
+        committed = ledger_pb2.CommittedBlock.FromString(self._db.get(P_BLOCK + _u64(height)))
+        block = ledger_pb2.Block.FromString(committed.block)
+        return block.txs[position], height, position
+
+    def utxos_of(
+        self, address: bytes, limit: int = 1000, start_after: OutPoint | None = None
+    ) -> list[tuple[OutPoint, Output]]:
+        """Up to `limit` unspent outputs of `address`, in outpoint order (page with start_after)."""
+        prefix = P_ADDR_UTXO + address
+        start = prefix if start_after is None else prefix + start_after.key() + b"\x00"
+        result: list[tuple[OutPoint, Output]] = []
+        if limit <= 0:
+            return result
+        stop = prefix + b"\xff" * 36  # past every outpoint key under this address
+        for key, value in self._db.iterator(start=start, stop=stop):
+            result.append((OutPoint.from_key(key[33:]), Output(address, int.from_bytes(value, "big"))))
+            if len(result) >= limit:
+                break
+        return result
+
+    def wallets(self) -> Iterator[Wallet]:
+        """Every wallet record, in address order (streams from a snapshot)."""
+        with self._db.snapshot() as snap:
+            for value in snap.iterator(prefix=P_WALLET, include_key=False):
+                yield Wallet.decode(value)
+
+    def utxos(self) -> Iterator[tuple[OutPoint, Output]]:
+        """Every unspent output, in outpoint order (streams from a snapshot)."""
+        with self._db.snapshot() as snap:
+            for key, value in snap.iterator(prefix=P_UTXO):
+                yield OutPoint.from_key(key[1:]), Output.decode(value)
+
+    def fingerprint(self) -> bytes:
+        """SHA-256 over every key and value in the store (including the node's own records):
+        two stores with equal fingerprints are byte-identical. For tests and for diagnosing a
+        divergence; it reads the whole database."""
+        h = hashlib.sha256()
+        with self._db.snapshot() as snap:
+            for key, value in snap.iterator():
+                h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+        return h.digest()
+
+    def audit(self) -> list[str]:
+        """Check the stored state against itself; returns the problems found (empty: consistent).
+
+        Recomputes the state root from scratch and compares it with the tip and the tip
+        block's header; checks money (sum of UTXOs == issued - redeemed), the per-address
+        index and the balances against the UTXO set.
+        """
+        problems: list[str] = []
+        tip = self._tip
+        recomputed = self.recompute_state_root()
+        if recomputed != tip.state_root:
+            problems.append(f"recomputed state root {recomputed.hex()} != tip's {tip.state_root.hex()}")
+        if tip.height > 0:
+            raw = self.get_block(height=tip.height)
+            if raw is None:
+                problems.append(f"tip block {tip.height} is missing")
+            else:
+                block = ledger_pb2.Block.FromString(ledger_pb2.CommittedBlock.FromString(raw).block)
+                header_bytes = block.header
+                header = ledger_pb2.BlockHeader.FromString(header_bytes)
+                if hashlib.sha256(header_bytes).digest() != tip.block_hash:
+                    problems.append("tip hash differs from the hash of the stored tip header")
+                if header.state_root != tip.state_root:
+                    problems.append("tip header's state root differs from the tip's")
+            if self.get_block(height=tip.height + 1) is not None:
+                problems.append(f"a block above the tip ({tip.height + 1}) is stored")
+        with self._db.snapshot() as snap:
+            total = 0
+            balances: dict[bytes, int] = {}
+            for key, value in snap.iterator(prefix=P_UTXO):
+                owner, amount = value[:32], int.from_bytes(value[32:40], "big")
+                total += amount
+                balances[owner] = balances.get(owner, 0) + amount
+                indexed = snap.get(P_ADDR_UTXO + owner + key[1:])
+                if indexed is None or int.from_bytes(indexed, "big") != amount:
+                    problems.append(f"address index misses {key[1:].hex()}")
+            index_count = sum(1 for _ in snap.iterator(prefix=P_ADDR_UTXO, include_value=False))
+            utxo_count = sum(1 for _ in snap.iterator(prefix=P_UTXO, include_value=False))
+            if index_count != utxo_count:
+                problems.append(f"address index has {index_count} entries for {utxo_count} UTXOs")
+            stored_balances = {
+                key[1:]: int.from_bytes(value, "big") for key, value in snap.iterator(prefix=P_BALANCE)
+            }
+            if stored_balances != balances:
+                problems.append("stored balances differ from the sums of the UTXO set")
+            supply = Supply.decode(snap.get(K_SUPPLY))
+        if total != supply.outstanding:
+            problems.append(f"UTXOs sum to {total}, issued - redeemed is {supply.outstanding}")
+        return problems

@@ -1,0 +1,325 @@
+"""The ledger side of a running node: admission, block building/validation/commit, and the
+clients waiting on transactions and blocks.
+
+Threading: everything here is called from the node's event loop. CPU-heavy work runs on the
+thread pool (`executor`): signature checks (libsodium releases the GIL, so they use the
+other core) and whole-block execution. Store reads are thread-safe; commits are serialized
+by the consensus driver, one height at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from enum import IntEnum
+
+from proto import ledger_pb2
+
+from node.ledger.blocks import (
+    BlockOverlay,
+    BuiltBlock,
+    block_hash,
+    build_block,
+    decode_committed,
+    encode_committed,
+    validate_block,
+)
+from node.ledger.errors import Code, LedgerError
+from node.ledger.genesis import Genesis
+from node.ledger.mempool import Mempool, MempoolFull
+from node.ledger.rules import BlockContext, check_tx
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verify_ahead, verify_into_cache
+from node.ledger.store import Store
+from node.ledger.txcodec import DecodedTx, decode_tx
+
+log = logging.getLogger("cbdc.chain")
+
+# How many recent rejections are remembered for WaitTransaction after the fact.
+_REMEMBERED_REJECTIONS = 20_000
+# Gossip batches are verified on up to this many pool workers, at least this many each.
+_VERIFY_WORKERS = 2
+_MIN_VERIFY_CHUNK = 32
+# What became of each gossiped transaction (LedgerService.submit_batch; cbdc_gossip_txs_total).
+GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_full")
+
+
+class TxStatus(IntEnum):
+    UNKNOWN = 1
+    PENDING = 2
+    COMMITTED = 3
+    REJECTED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    txid: bytes
+    status: TxStatus
+    height: int = 0
+    index: int = 0
+    block_hash: bytes = b""
+    time_ms: int = 0
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedBlock:
+    block_bytes: bytes
+    header: ledger_pb2.BlockHeader
+    block_hash: bytes
+    overlay: BlockOverlay
+
+
+class LedgerService:
+    def __init__(
+        self,
+        store: Store,
+        genesis: Genesis,
+        mempool: Mempool,
+        sigcache: SignatureCache,
+        executor: Executor,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_admitted: Callable[[DecodedTx, bool], None] | None = None,
+        on_committed: Callable[[ValidatedBlock], None] | None = None,
+        max_block_txs: int | None = None,
+        max_block_bytes: int | None = None,
+    ) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.mempool = mempool
+        self.sigcache = sigcache
+        self.executor = executor
+        self.clock = clock
+        self.on_admitted = on_admitted
+        self.on_committed = on_committed
+        # This proposer's own block limits (config), never above the chain's (genesis).
+        params = genesis.params
+        self.max_block_txs = min(max_block_txs or params.max_block_txs, params.max_block_txs)
+        self.max_block_bytes = min(max_block_bytes or params.max_block_bytes, params.max_block_bytes)
+        self._waiters: dict[bytes, list[asyncio.Future[TxOutcome]]] = {}
+        self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
+        self._new_block = asyncio.Condition()
+
+    # --- admission -----------------------------------------------------------------------
+    def next_context(self) -> BlockContext:
+        """The block context a transaction admitted now will most likely be executed in."""
+        tip = self.store.tip()
+        return BlockContext(height=tip.height + 1, time_ms=max(self.now_ms(), tip.time_ms))
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _check(self, tx: DecodedTx) -> None:
+        check_tx(self.store, tx, self.genesis, self.next_context())
+
+    def decode(self, raw: bytes) -> DecodedTx:
+        return decode_tx(raw, self.genesis)
+
+    def submit(self, raw: bytes, *, gossip: bool = True) -> DecodedTx:
+        """Admit one transaction to the mempool; raises LedgerError or MempoolFull.
+
+        The signature check (~70 us) runs right here: cheaper than a hand-off to a worker
+        thread, which costs context switches and waits for the GIL behind this loop.
+        """
+        tx = decode_tx(raw, self.genesis)
+        self._reject_known(tx)
+        self.sigcache.verify(tx, self.genesis.chain_id)
+        self._admit(tx, gossip)
+        return tx
+
+    async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
+        """Admit what peers gossiped; failures are dropped quietly (the sender admitted
+        them against its own state). Signatures of the whole batch are checked in one
+        hand-off to the pool, split across its workers. Returns how many transactions had
+        each outcome (GOSSIP_OUTCOMES), so an operator can see gossip that is wasted."""
+        outcomes: Counter[str] = Counter()
+        fresh: list[DecodedTx] = []
+        for raw in raws:
+            if raw in self.mempool.by_raw:
+                outcomes["pending"] += 1
+                continue
+            try:
+                tx = decode_tx(raw, self.genesis)
+            except LedgerError:
+                outcomes["rejected"] += 1
+                continue
+            if tx.txid in self.mempool:  # the same transaction in other bytes
+                outcomes["pending"] += 1
+                continue
+            fresh.append(tx)
+        chain_id = self.genesis.chain_id
+        unverified = [tx for tx in fresh if not self.sigcache.contains(tx, chain_id)]
+        if len(unverified) < _MIN_VERIFY_CHUNK:
+            verify_into_cache(self.sigcache, unverified, chain_id)  # a hand-off costs more
+        else:
+            workers = max(1, min(_VERIFY_WORKERS, len(unverified) // _MIN_VERIFY_CHUNK))
+            chunk = -(-len(unverified) // workers)
+            checks = verify_ahead(self.executor, unverified, self.sigcache, chain_id, chunk)
+            await asyncio.gather(*(asyncio.wrap_future(check) for check in checks))
+        for tx in fresh:
+            if not self.sigcache.contains(tx, chain_id):
+                outcomes["bad_signature"] += 1
+                continue
+            if tx.txid in self.mempool:
+                outcomes["pending"] += 1
+                continue
+            try:
+                self._admit(tx, gossip=False)
+                outcomes["admitted"] += 1
+            except MempoolFull:
+                outcomes["mempool_full"] += 1
+            except LedgerError:
+                outcomes["rejected"] += 1
+        return outcomes
+
+    def _admit(self, tx: DecodedTx, gossip: bool) -> None:
+        self.mempool.add(tx, self._check)
+        if self.on_admitted is not None:
+            self.on_admitted(tx, gossip)
+
+    def _reject_known(self, tx: DecodedTx) -> None:
+        # A committed duplicate needs no store lookup here: the rules refuse it (its inputs
+        # are spent, or, for input-less kinds, its id is already committed).
+        if tx.txid in self.mempool:
+            raise LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already pending")
+
+    # --- blocks --------------------------------------------------------------------------
+    async def build(
+        self,
+        *,
+        height: int,
+        proposer: bytes,
+        validators_hash: bytes,
+        evidence: list[bytes],
+        time_budget_s: float | None = None,
+    ) -> BuiltBlock:
+        candidates = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
+        time_ms = max(self.now_ms(), self.store.tip().time_ms)
+        deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
+        built = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: build_block(
+                self.store,
+                candidates,
+                self.genesis,
+                height=height,
+                time_ms=time_ms,
+                proposer=proposer,
+                validators_hash=validators_hash,
+                evidence=evidence,
+                sigcache=self.sigcache,
+                executor=self.executor,
+                deadline=deadline,
+            ),
+        )
+        for txid, err in built.skipped:
+            self._reject(txid, err)
+        return built
+
+    async def validate(self, block_bytes: bytes, *, height: int, validators_hash: bytes) -> ValidatedBlock:
+        """Execute a received block against the tip; raises LedgerError(INVALID_BLOCK)."""
+        header, block_hash, overlay = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: validate_block(
+                self.store,
+                block_bytes,
+                self.genesis,
+                expected_height=height,
+                validators_hash=validators_hash,
+                min_time_ms=0,
+                sigcache=self.sigcache,
+                executor=self.executor,
+                # Transactions gossiped to us were decoded on admission: not again. (Single
+                # dict reads from this worker thread are safe while the loop mutates it.)
+                known=self.mempool.by_raw,
+            ),
+        )
+        return ValidatedBlock(block_bytes, header, block_hash, overlay)
+
+    async def commit(self, block: ValidatedBlock, certificate: bytes) -> None:
+        """Write the decided block with its certificate (one synced batch), then update the
+        mempool and answer everyone waiting on its transactions."""
+        committed = encode_committed(block.block_bytes, certificate)
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.store.commit_block, committed, block.header, block.block_hash, block.overlay
+        )
+        overlay = block.overlay
+        txids = [tx.txid for tx in overlay.txs]
+        evicted = self.mempool.on_commit(txids, overlay.spent.keys(), self._check)
+        height, time_ms = block.header.height, block.header.time_ms
+        for index, txid in enumerate(txids):
+            self._resolve(TxOutcome(txid, TxStatus.COMMITTED, height, index, block.block_hash, time_ms))
+        for tx, err in evicted:
+            self._reject(tx.txid, err)
+        if self.on_committed is not None:
+            self.on_committed(block)
+        async with self._new_block:
+            self._new_block.notify_all()
+
+    # --- waiting -------------------------------------------------------------------------
+    def outcome(self, txid: bytes) -> TxOutcome:
+        located = self.store.tx_location(txid)
+        if located is not None:
+            height, index = located
+            block, header, _ = decode_committed(self.store.get_block(height=height))
+            return TxOutcome(
+                txid, TxStatus.COMMITTED, height, index, block_hash(block.header), header.time_ms
+            )
+        if txid in self.mempool:
+            return TxOutcome(txid, TxStatus.PENDING)
+        rejected = self._rejected.get(txid)
+        return rejected if rejected is not None else TxOutcome(txid, TxStatus.UNKNOWN)
+
+    async def wait(self, txid: bytes, timeout: float) -> TxOutcome:
+        current = self.outcome(txid)
+        if current.status in (TxStatus.COMMITTED, TxStatus.REJECTED) or timeout <= 0:
+            return current
+        future: asyncio.Future[TxOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(txid, []).append(future)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return self.outcome(txid)
+        finally:
+            waiters = self._waiters.get(txid)
+            if waiters is not None:
+                if future in waiters:
+                    waiters.remove(future)
+                if not waiters:
+                    del self._waiters[txid]
+
+    async def wait_for_height(self, height: int, timeout: float | None = None) -> bool:
+        """Until the tip reaches `height` (True) or the timeout passes (False)."""
+
+        async def reached() -> None:
+            async with self._new_block:
+                await self._new_block.wait_for(lambda: self.store.height >= height)
+
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _reject(self, txid: bytes, err: LedgerError) -> None:
+        outcome = TxOutcome(txid, TxStatus.REJECTED, code=err.code.value, message=err.message)
+        self._rejected[txid] = outcome
+        while len(self._rejected) > _REMEMBERED_REJECTIONS:
+            self._rejected.popitem(last=False)
+        self.mempool.remove(txid)
+        self._resolve(outcome)
+
+    def _resolve(self, outcome: TxOutcome) -> None:
+        for future in self._waiters.pop(outcome.txid, ()):
+            if not future.done():
+                future.set_result(outcome)
+
+
+__all__ = ["LedgerService", "MempoolFull", "TxOutcome", "TxStatus", "ValidatedBlock"]

@@ -1,0 +1,275 @@
+"""The public gRPC API (`cbdc.node.v1.Node`): submit, wait, and query committed state.
+
+Handlers raise LedgerError/NodeError; grpc_status.RejectionInterceptor turns them into a
+status whose message starts with the machine code ("insufficient_funds: ...").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import grpc
+import grpc.aio
+from proto import ledger_pb2, node_pb2, node_pb2_grpc
+
+from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.crypto import KEY_SIZE
+from node.ledger.errors import Code, LedgerError
+from node.ledger.mempool import MempoolFull
+from node.ledger.types import U64_MAX, OutPoint
+from node.ledger_service import LedgerService, TxOutcome, TxStatus
+from node.net.grpc_status import NodeCode, NodeError
+
+_UTXO_PAGE = 1000
+_MAX_WAIT_S = 300.0
+# How long a submission whose inputs are unknown waits for blocks peers already announced.
+_CATCH_UP_WAIT_S = 2.0
+# Transactions in one SubmitBatch call: bounds the time one call holds the event loop.
+MAX_BATCH = 10_000
+
+try:
+    _VERSION = version("cbdc")
+except PackageNotFoundError:  # running from a source tree without installing
+    _VERSION = "0+unknown"
+
+
+def _address(raw: bytes, what: str = "address") -> bytes:
+    if len(raw) != KEY_SIZE:
+        raise LedgerError(Code.MALFORMED, f"{what} must be a 32-byte public key, got {len(raw)} bytes")
+    return raw
+
+
+def _outcome_msg(outcome: TxOutcome) -> node_pb2.TransactionOutcome:
+    msg = node_pb2.TransactionOutcome(txid=outcome.txid, status=int(outcome.status))
+    if outcome.status is TxStatus.COMMITTED:
+        msg.inclusion.CopyFrom(_inclusion(outcome))
+    elif outcome.status is TxStatus.REJECTED:
+        msg.rejection.CopyFrom(node_pb2.Rejection(code=outcome.code, message=outcome.message))
+    return msg
+
+
+def _inclusion(outcome: TxOutcome) -> node_pb2.TxInclusion:
+    return node_pb2.TxInclusion(
+        height=outcome.height, index=outcome.index, block_hash=outcome.block_hash, time_ms=outcome.time_ms
+    )
+
+
+class _CallState:
+    """What one submission call has used up (see NodeServicer._submit)."""
+
+    __slots__ = ("waited",)
+
+    def __init__(self) -> None:
+        self.waited = False
+
+
+class NodeServicer(node_pb2_grpc.NodeServicer):
+    def __init__(
+        self,
+        chain: LedgerService,
+        *,
+        status: Callable[[], node_pb2.NodeStatus],
+        syncing: Callable[[], bool],
+        peers_ahead: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.chain = chain
+        self._status = status
+        self._syncing = syncing
+        self._peers_ahead = peers_ahead
+
+    # --- transactions --------------------------------------------------------------------
+    async def _submit(self, raw: bytes, call: _CallState | None = None) -> bytes:
+        if self._syncing():
+            raise NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
+        try:
+            try:
+                tx = self.chain.submit(raw)
+            except LedgerError as err:
+                # A client told "committed" by another node may spend the new outputs here
+                # while this node is still a block behind: the input is unknown only for now.
+                # Judge it again once we hold what the peers announced, briefly.
+                # At most once per call, so a batch of junk cannot hold the call for long.
+                call = call if call is not None else _CallState()
+                ahead = self._peers_ahead()
+                if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or call.waited:
+                    raise
+                call.waited = True
+                await self.chain.wait_for_height(self.chain.store.height + ahead, _CATCH_UP_WAIT_S)
+                tx = self.chain.submit(raw)
+        except MempoolFull as full:
+            raise NodeError(NodeCode.MEMPOOL_FULL, str(full)) from None
+        return tx.txid
+
+    async def SubmitTransaction(self, request, context) -> node_pb2.SubmitTransactionResponse:
+        txid = await self._submit(request.tx)
+        return node_pb2.SubmitTransactionResponse(txid=txid, status=node_pb2.TX_STATUS_PENDING)
+
+    async def SubmitTransactions(
+        self, request_iterator, context
+    ) -> AsyncIterator[node_pb2.SubmitTransactionResult]:
+        sequence = 0
+        call = _CallState()
+        async for request in request_iterator:
+            yield await self._result(sequence, request.tx, call)
+            sequence += 1
+
+    async def SubmitBatch(self, request, context) -> node_pb2.SubmitBatchResponse:
+        if len(request.txs) > MAX_BATCH:
+            raise LedgerError(
+                Code.MALFORMED, f"a batch holds at most {MAX_BATCH} transactions, got {len(request.txs)}"
+            )
+        response = node_pb2.SubmitBatchResponse()
+        call = _CallState()
+        for sequence, raw in enumerate(request.txs):
+            response.results.append(await self._result(sequence, raw, call))
+        return response
+
+    async def _result(self, sequence: int, raw: bytes, call: _CallState) -> node_pb2.SubmitTransactionResult:
+        """Admission of one transaction as a result: a rejection is reported, not raised."""
+        result = node_pb2.SubmitTransactionResult(sequence=sequence)
+        try:
+            result.txid = await self._submit(raw, call)
+            result.status = node_pb2.TX_STATUS_PENDING
+        except (LedgerError, NodeError) as err:
+            result.status = node_pb2.TX_STATUS_REJECTED
+            result.rejection.CopyFrom(node_pb2.Rejection(code=err.code.value, message=err.message))
+            try:
+                result.txid = self.chain.decode(raw).txid
+            except LedgerError:
+                pass  # undecodable: no id to report
+        return result
+
+    async def WaitTransaction(self, request, context) -> node_pb2.TransactionOutcome:
+        txid = request.txid
+        if len(txid) != 32:
+            raise LedgerError(Code.MALFORMED, f"txid must be 32 bytes, got {len(txid)}")
+        remaining = context.time_remaining()
+        timeout = request.timeout_ms / 1000 if request.timeout_ms else (remaining or _MAX_WAIT_S)
+        if remaining is not None:
+            timeout = min(timeout, max(0.0, remaining - 0.05))  # answer before the deadline
+        outcome = await self.chain.wait(txid, min(timeout, _MAX_WAIT_S))
+        return _outcome_msg(outcome)
+
+    async def GetTransaction(self, request, context) -> node_pb2.GetTransactionResponse:
+        txid = request.txid
+        found = self.chain.store.get_tx(txid) if len(txid) == 32 else None
+        if found is not None:
+            raw, _, _ = found
+            outcome = self.chain.outcome(txid)
+            return node_pb2.GetTransactionResponse(
+                tx=raw, status=node_pb2.TX_STATUS_COMMITTED, inclusion=_inclusion(outcome)
+            )
+        pending = self.chain.mempool.get(txid)
+        if pending is not None:
+            return node_pb2.GetTransactionResponse(tx=pending.raw, status=node_pb2.TX_STATUS_PENDING)
+        raise NodeError(NodeCode.NOT_FOUND, f"transaction {txid.hex()} is neither committed nor pending")
+
+    # --- blocks --------------------------------------------------------------------------
+    async def GetBlock(self, request, context) -> node_pb2.CommittedBlockMsg:
+        which = request.WhichOneof("at")
+        store = self.chain.store
+        if which == "hash":
+            raw = store.get_block(hash=request.hash)
+            label = f"hash {request.hash.hex()}"
+        else:
+            height = request.height if which == "height" else store.height
+            raw = store.get_block(height=height)
+            label = f"height {height}"
+        if raw is None:
+            raise NodeError(NodeCode.NOT_FOUND, f"no block at {label} (tip is {store.height})")
+        return _block_msg(raw)
+
+    async def WatchBlocks(self, request, context) -> AsyncIterator[node_pb2.CommittedBlockMsg]:
+        store = self.chain.store
+        height = request.from_height or store.height + 1
+        while True:
+            while height <= store.height:
+                yield _block_msg(store.get_block(height=height))
+                height += 1
+            await self.chain.wait_for_height(height)
+
+    # --- state ---------------------------------------------------------------------------
+    async def GetUtxos(self, request, context) -> node_pb2.GetUtxosResponse:
+        address = _address(request.address)
+        limit = min(request.limit or _UTXO_PAGE, _UTXO_PAGE)
+        after = None
+        if request.page_token:
+            if len(request.page_token) != 36:
+                raise LedgerError(Code.MALFORMED, "page_token is not one this node issued")
+            after = OutPoint.from_key(request.page_token)
+        height = self.chain.store.height
+        rows = self.chain.store.utxos_of(address, limit=limit + 1, start_after=after)
+        response = node_pb2.GetUtxosResponse(height=height)
+        for outpoint, output in rows[:limit]:
+            response.utxos.append(
+                node_pb2.Utxo(
+                    outpoint=ledger_pb2.OutPoint(txid=outpoint.txid, index=outpoint.index),
+                    amount=output.amount,
+                )
+            )
+        if len(rows) > limit:
+            response.next_page_token = rows[limit - 1][0].key()
+        return response
+
+    async def GetBalance(self, request, context) -> node_pb2.GetBalanceResponse:
+        address = _address(request.address)
+        store = self.chain.store
+        return node_pb2.GetBalanceResponse(
+            balance=store.balance(address), utxo_count=_count_utxos(store, address), height=store.height
+        )
+
+    async def GetWallet(self, request, context) -> node_pb2.WalletInfo:
+        address = _address(request.address)
+        store = self.chain.store
+        wallet = store.wallet(address)
+        if wallet is None:
+            raise NodeError(NodeCode.NOT_FOUND, "this address is not a registered wallet")
+        return node_pb2.WalletInfo(
+            address=wallet.address,
+            tier=wallet.tier,
+            institution=wallet.institution,
+            kyc_commitment=wallet.kyc_commitment,
+            balance=store.balance(address),
+            day=wallet.day,
+            day_outflow=wallet.day_outflow,
+            year=wallet.year,
+            year_outflow=wallet.year_outflow,
+            height=store.height,
+        )
+
+    async def GetSupply(self, request, context) -> node_pb2.SupplyInfo:
+        supply = self.chain.store.supply()
+        if supply.issued > U64_MAX or supply.redeemed > U64_MAX:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "out_of_range: supply totals exceed uint64")
+        return node_pb2.SupplyInfo(
+            issued=supply.issued,
+            redeemed=supply.redeemed,
+            outstanding=supply.outstanding,
+            height=self.chain.store.height,
+        )
+
+    async def GetStatus(self, request, context) -> node_pb2.NodeStatus:
+        status = self._status()
+        status.version = _VERSION
+        return status
+
+
+def _count_utxos(store, address: bytes) -> int:
+    count, after = 0, None
+    while True:
+        page = store.utxos_of(address, limit=10_000, start_after=after)
+        count += len(page)
+        if len(page) < 10_000:
+            return count
+        after = page[-1][0]
+
+
+def _block_msg(raw: bytes) -> node_pb2.CommittedBlockMsg:
+    block, header, _ = decode_committed(raw)
+    return node_pb2.CommittedBlockMsg(
+        height=header.height, block_hash=block_hash(block.header), committed_block=raw
+    )
+
+
+__all__ = ["NodeServicer"]

@@ -1,0 +1,446 @@
+"""Block sync: serving committed blocks to peers, and catching up from them.
+
+A node that is behind (restarted, new machine, healed partition) trusts nothing it
+receives: every block comes with its commit certificate, which must carry > 2/3 of the
+validator set's power in precommits for exactly that block hash at that height, and the
+block itself is executed and must produce the state root its header claims before it is
+committed. A peer that sends anything else is abandoned for another.
+
+Catching up is a pipeline (BlockApplier): blocks are fetched and their certificates checked
+with consensus running; while one block executes (rules, state root, one synced batch) the
+next ones are decoded and their signatures verified on other cores, so that execution finds
+them in the signature cache. Each transaction is decoded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+from consensus.commit import CommitError, verify_commit
+from consensus.validators import ValidatorSet
+from google.protobuf.message import DecodeError
+from proto import ledger_pb2, node_pb2, node_pb2_grpc
+
+from node.driver import ConsensusDriver
+from node.ledger.blocks import block_hash, decode_block, decode_block_txs, decode_committed, validate_block
+from node.ledger.errors import LedgerError
+from node.ledger.genesis import Genesis
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verification_pool, verify_ahead
+from node.ledger.txcodec import DecodedTx
+from node.ledger_service import LedgerService, ValidatedBlock
+from node.net.commit_push import MAX_PUSH_LAG
+from node.net.grpc_server import insecure_channel
+from node.net.peers import PeerNetwork, PeerState
+
+log = logging.getLogger("cbdc.sync")
+
+# Blocks streamed per GetBlocks call before the client asks again (bounds one call's work
+# and what is held in memory before it is applied).
+_BATCH = 500
+# ... and at most this many bytes of blocks (blocks can be up to max_block_bytes each).
+_BATCH_BYTES = 64 * 1024 * 1024
+# Blocks decoded and signature-checked ahead of the one executing, in bytes: a few blocks,
+# enough to keep the executor busy while one executes, and far fewer transactions than
+# the signature cache holds (an entry evicted before its block runs is verified again).
+_LOOKAHEAD_BYTES = 1024 * 1024
+# One fetch must finish within this; a peer that fails is not asked again for a while.
+_FETCH_TIMEOUT_S = 10.0
+_PEER_BACKOFF_S = 30.0
+# From this many blocks behind, signatures are verified in worker processes (catch_up_pool).
+# On threads, every libsodium call hands the GIL back and forth with the thread executing
+# blocks: on the 2-core development VM that cost ~25% more CPU per transaction than
+# verifying inline, a worker process ~10-15% (pickling, its own decoding of the job), and
+# it runs truly in parallel. Starting one costs ~0.3-0.5 s of CPU, once per node.
+POOL_MIN_LAG = 32
+_POOL_MAX_WORKERS = 2
+
+
+def catch_up_workers() -> int:
+    """Worker processes for the signatures of a long catch-up: one per core but one (this
+    process executes the blocks), at least one, at most _POOL_MAX_WORKERS."""
+    return max(1, min(_POOL_MAX_WORKERS, (os.cpu_count() or 2) - 1))
+
+
+def catch_up_pool() -> ProcessPoolExecutor:
+    return verification_pool(catch_up_workers())
+
+
+class SyncError(Exception):
+    """A peer sent a block we cannot accept; try another peer."""
+
+
+class SyncServicer(node_pb2_grpc.SyncServicer):
+    def __init__(self, chain: LedgerService) -> None:
+        self.chain = chain
+
+    async def GetBlocks(
+        self, request: node_pb2.GetBlocksRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[node_pb2.CommittedBlockMsg]:
+        store = self.chain.store
+        tip = store.height
+        start = request.from_height or 1
+        if start > tip:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"not_found: from_height {start} is above the tip {tip}"
+            )
+        end = min(request.to_height or tip, tip, start + _BATCH - 1)
+        for height in range(start, end + 1):
+            raw = store.get_block(height=height)
+            if raw is None:  # cannot happen below the tip; be explicit rather than crash
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal: block {height} missing")
+            block, _, _ = decode_committed(raw)
+            yield node_pb2.CommittedBlockMsg(
+                height=height, block_hash=block_hash(block.header), committed_block=raw
+            )
+
+    async def GetTip(
+        self, request: node_pb2.GetTipRequest, context: grpc.aio.ServicerContext
+    ) -> node_pb2.Tip:
+        tip = self.chain.store.tip()
+        return node_pb2.Tip(
+            chain_id=self.chain.genesis.chain_id,
+            height=tip.height,
+            block_hash=tip.block_hash,
+            state_root=tip.state_root,
+            time_ms=tip.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBlock:
+    """A block whose commit certificate verified against the validator set; not executed."""
+
+    height: int
+    block_bytes: bytes
+    certificate: bytes
+
+
+def check_committed(chain: LedgerService, validators: ValidatorSet, raw: bytes, height: int) -> FetchedBlock:
+    """Check that a CommittedBlock from an untrusted source is block `height` and carries a
+    valid commit certificate for it; raises SyncError."""
+    try:
+        committed = ledger_pb2.CommittedBlock.FromString(raw)
+        block, header = decode_block(committed.block)
+        certificate = committed.commit
+    except (LedgerError, DecodeError) as err:
+        raise SyncError(f"block {height}: does not decode: {err}") from None
+    if header.height != height:
+        raise SyncError(f"peer sent block {header.height}, expected {height}")
+    try:
+        verify_commit(certificate, validators, chain.genesis.chain_id, height, block_hash(block.header))
+    except CommitError as err:
+        raise SyncError(f"block {height}: bad commit certificate: {err}") from None
+    return FetchedBlock(height, committed.block, certificate)
+
+
+async def fetch_blocks(
+    chain: LedgerService,
+    validators: ValidatorSet,
+    address: str,
+    end: int,
+    applier: BlockApplier,
+    *,
+    max_message_bytes: int,
+) -> int:
+    """Stream blocks after our tip up to `end` from the Sync service at `address`, check each
+    certificate and hand it to `applier` (which starts decoding and verifying signatures
+    at once). Stops after _BATCH blocks or _BATCH_BYTES; returns how many were fetched."""
+    start = chain.store.height + 1
+    end = min(end, start + _BATCH - 1)
+    count = size = 0
+    async with insecure_channel(address, max_message_bytes) as channel:
+        stub = node_pb2_grpc.SyncStub(channel)
+        request = node_pb2.GetBlocksRequest(from_height=start, to_height=end)
+        async for msg in stub.GetBlocks(request):
+            applier.add(check_committed(chain, validators, msg.committed_block, start + count))
+            count += 1
+            size += len(msg.committed_block)
+            if size >= _BATCH_BYTES:
+                break  # leaving the channel cancels the rest of the call
+    return count
+
+
+# What _prepare hands back: the decoded transactions (None if they do not decode) and the
+# futures of their signature checks.
+_Prepared = tuple[list[DecodedTx] | None, list[Future[None]]]
+
+
+class _Preparation:
+    """One block decoded and its signatures being verified ahead of its execution."""
+
+    __slots__ = ("block", "ready")
+
+    def __init__(self, block: FetchedBlock, ready: asyncio.Future[_Prepared]) -> None:
+        self.block = block
+        self.ready = ready
+
+
+def _prepare(block_bytes: bytes, genesis: Genesis, sigcache: SignatureCache, executor: Executor) -> _Prepared:
+    try:
+        block, _ = decode_block(block_bytes)
+        txs = decode_block_txs(list(block.txs), genesis)
+    except LedgerError:
+        return None, []  # validate_block finds the same problem and reports it
+    return txs, verify_ahead(executor, txs, sigcache, genesis.chain_id)
+
+
+class BlockApplier:
+    """Executes certificate-checked blocks in height order, one at a time, while the next
+    blocks are decoded and their signatures verified on the chain's executor.
+
+    Execution (validate_block: rules, state root; then one synced batch) is Python on one
+    thread; ed25519 verification runs in libsodium without the GIL, so verifying block N+1
+    while block N executes uses the other core. Each block's transactions are decoded once,
+    here, and handed to validate_block. Correctness does not rest on the look-ahead:
+    validate_block checks every signature through the signature cache, which records only
+    successes, so a signature that failed (or was not checked) ahead is verified there and
+    reported exactly as without it. Blocks whose checks are still running are waited for,
+    not verified twice.
+    """
+
+    def __init__(
+        self,
+        chain: LedgerService,
+        validators: ValidatorSet,
+        *,
+        verifier: Executor | None = None,
+        lookahead_bytes: int = _LOOKAHEAD_BYTES,
+    ) -> None:
+        self.chain = chain
+        self._verifier = verifier if verifier is not None else chain.executor
+        self._validators_hash = validators.hash()
+        self._lookahead_bytes = lookahead_bytes
+        self._waiting: deque[FetchedBlock] = deque()  # not yet being prepared
+        self._preparing: deque[_Preparation] = deque()  # in height order, before _waiting
+        self._ahead_bytes = 0
+
+    def add(self, block: FetchedBlock) -> None:
+        """Queue the next block (heights must follow each other) and start preparing it if
+        the look-ahead allows. Call from the event loop."""
+        self._waiting.append(block)
+        self._fill()
+
+    def _fill(self) -> None:
+        loop = asyncio.get_running_loop()
+        chain = self.chain
+        while self._waiting and (not self._preparing or self._ahead_bytes < self._lookahead_bytes):
+            block = self._waiting.popleft()
+            ready = loop.run_in_executor(
+                None, _prepare, block.block_bytes, chain.genesis, chain.sigcache, self._verifier
+            )
+            self._preparing.append(_Preparation(block, ready))
+            self._ahead_bytes += len(block.block_bytes)
+
+    def _next(self) -> _Preparation | None:
+        if not self._preparing:
+            self._fill()
+        if not self._preparing:
+            return None
+        prepared = self._preparing.popleft()
+        self._ahead_bytes -= len(prepared.block.block_bytes)
+        return prepared
+
+    async def apply(self) -> int:
+        """Execute and commit every queued block that extends the tip, in order; returns how
+        many were committed. Blocks the tip already passed (consensus committed them
+        meanwhile) are skipped; a gap stops the run. Raises SyncError on a bad block."""
+        loop = asyncio.get_running_loop()
+        committed = 0
+        while (prepared := self._next()) is not None:
+            block = prepared.block
+            tip = self.chain.store.height
+            if block.height <= tip:
+                continue
+            if block.height != tip + 1:
+                self.close()
+                break
+            txs, checks = await prepared.ready
+            self._fill()  # the next blocks' signatures are verified while this one executes
+            validated = await loop.run_in_executor(None, self._validate, block, txs, checks)
+            await self.chain.commit(validated, block.certificate)
+            committed += 1
+        return committed
+
+    def _validate(
+        self, block: FetchedBlock, txs: list[DecodedTx] | None, checks: list[Future[None]]
+    ) -> ValidatedBlock:
+        wait(checks)
+        known = {tx.raw: tx for tx in txs} if txs is not None else None
+        try:
+            header, digest, overlay = validate_block(
+                self.chain.store,
+                block.block_bytes,
+                self.chain.genesis,
+                expected_height=block.height,
+                validators_hash=self._validators_hash,
+                min_time_ms=0,
+                sigcache=self.chain.sigcache,
+                known=known,
+            )
+        except LedgerError as err:
+            raise SyncError(f"block {block.height}: {err}") from None
+        return ValidatedBlock(block.block_bytes, header, digest, overlay)
+
+    def close(self) -> None:
+        """Drop every queued block; verification not yet started is cancelled."""
+        self._waiting.clear()
+        while self._preparing:
+            prepared = self._preparing.popleft()
+            prepared.ready.add_done_callback(_cancel_checks)
+        self._ahead_bytes = 0
+
+
+def _cancel_checks(ready: asyncio.Future[_Prepared]) -> None:
+    if ready.cancelled() or ready.exception() is not None:
+        return
+    for check in ready.result()[1]:
+        check.cancel()
+
+
+class Syncer:
+    """Watches peers' announced heights and catches up when we fall behind."""
+
+    def __init__(
+        self,
+        chain: LedgerService,
+        driver: ConsensusDriver,
+        peers: PeerNetwork,
+        validators: ValidatorSet,
+        *,
+        max_message_bytes: int,
+        grace_s: float = 3.0,
+        poll_s: float = 0.25,
+        on_lag: Callable[[int], None] | None = None,
+    ) -> None:
+        self.chain = chain
+        self.driver = driver
+        self.peers = peers
+        self.validators = validators
+        self.max_message_bytes = max_message_bytes
+        self.grace_s = grace_s
+        self.poll_s = poll_s
+        self.on_lag = on_lag
+        self.catching_up = False
+        self._behind_since: float | None = None
+        self._banned_until: dict[bytes, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def syncing(self) -> bool:
+        """Far enough behind that answers from our state would mislead clients. Catching
+        up one block behind (routine under load) still serves them."""
+        return self.catching_up and self.lag() > 2
+
+    def lag(self) -> int:
+        return max(0, self.peers.max_peer_height() - self.chain.store.height)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            lag = self.lag()
+            if self.on_lag is not None:
+                self.on_lag(lag)
+            if lag == 0:
+                self._behind_since = None
+                continue
+            now = time.monotonic()
+            if self._behind_since is None:
+                self._behind_since = now
+            # A few heights behind, peers push us the committed blocks (node.net.commit_push) and
+            # consensus decides them in a message delay; give that `grace_s` before pausing
+            # consensus for a sync. Further behind, batches are the better tool at once.
+            if lag > MAX_PUSH_LAG or now - self._behind_since >= self.grace_s:
+                await self._catch_up()
+                self._behind_since = None
+
+    async def _catch_up(self) -> None:
+        """Fetch and verify with consensus running; pause it only to apply what verified.
+        A peer that cannot serve what it announced is ignored for a while, so a lying or
+        broken validator can neither stall consensus nor keep us busy."""
+        now = time.monotonic()
+        ahead = sorted(
+            (
+                p
+                for p in self.peers.peer_states()
+                if p.height > self.chain.store.height and self._banned_until.get(p.key, 0.0) <= now
+            ),
+            key=lambda p: -p.height,
+        )
+        for peer in ahead:
+            applier = BlockApplier(self.chain, self.validators, verifier=self._verifier(peer.height))
+            try:
+                if await self._sync_from(peer, applier):
+                    return
+            finally:
+                applier.close()
+
+    def _verifier(self, target: int) -> Executor | None:
+        """Where signatures are verified ahead for a catch-up to `target`: the chain's
+        thread pool (None) for a short one, else the process pool, (re)started if needed."""
+        if target - self.chain.store.height < POOL_MIN_LAG:
+            return None
+        if self._pool is not None:
+            try:
+                self._pool.submit(abs, 0)
+            except RuntimeError:  # broken: a worker died
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+        if self._pool is None:
+            self._pool = catch_up_pool()
+        return self._pool
+
+    async def _sync_from(self, peer: PeerState, applier: BlockApplier) -> bool:
+        """One batch from `peer`; False (and the peer ignored for a while) if it failed."""
+        try:
+            fetched = await asyncio.wait_for(self._fetch(peer, applier), _FETCH_TIMEOUT_S)
+        except (SyncError, grpc.aio.AioRpcError, TimeoutError) as err:
+            log.warning("sync from %s failed: %s", peer.address, err or "timed out")
+            fetched = 0
+        if fetched:
+            self.catching_up = True
+            try:
+                await self.driver.pause_for(lambda: self._apply(applier))
+                return True
+            except (SyncError, LedgerError) as err:
+                log.warning("blocks from %s did not apply: %s", peer.address, err)
+            finally:
+                self.catching_up = False
+        self._banned_until[peer.key] = time.monotonic() + _PEER_BACKOFF_S
+        return False
+
+    async def _fetch(self, peer: PeerState, applier: BlockApplier) -> int:
+        """Up to _BATCH blocks after our tip from `peer`, each with a verified certificate,
+        queued on `applier` (which starts verifying their signatures meanwhile)."""
+        return await fetch_blocks(
+            self.chain, self.validators, peer.address, peer.height, applier,
+            max_message_bytes=self.max_message_bytes,
+        )
+
+    async def _apply(self, applier: BlockApplier) -> None:
+        first = self.chain.store.height + 1
+        if await applier.apply():
+            log.info("synced heights %d..%d", first, self.chain.store.height)
