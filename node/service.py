@@ -128,17 +128,9 @@ class Node:
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
         )
-        self.peers = PeerNetwork(
-            genesis.chain_id,
-            key.seed,
-            self._on_peer_message,
-            peers=config.p2p.peers,
-            metrics=self.metrics,
-            max_message_bytes=config.grpc.max_message_bytes,
-            send_queue_size=config.p2p.send_queue_size,
-            reconnect_min_s=config.p2p.reconnect_min_ms / 1000,
-            reconnect_max_s=config.p2p.reconnect_max_ms / 1000,
-            on_peer_connected=self._on_peer_connected,
+        self.peers = PeerNetwork.from_config(
+            config, genesis.chain_id, key.seed, self._on_peer_message,
+            metrics=self.metrics, on_peer_connected=self._on_peer_connected,
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
