@@ -13,9 +13,10 @@ from typing import Any
 
 import click
 
-from cli.common import EXIT_REJECTED, EXIT_USAGE, fail
-from cli.connect import client, handle_errors, json_option, node_option, txid_bytes
-from cli.format import emit_json, format_yuan, merge, money
+from cli.common import EXIT_REJECTED, EXIT_USAGE, fail, read_json_file
+from cli.connect import client, handle_errors, json_option, txid_bytes
+from cli.format import Lines, emit_json, format_yuan, merge, money, render
+from cli.options import query_options
 
 
 @click.group()
@@ -55,9 +56,7 @@ def _report_doc(report: Any) -> dict[str, Any]:
               help="The genesis file to trust (default: the one in --home).")
 @click.option("--recompute-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also recompute the state root from scratch every N heights (always at the tip).")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def verify(home: Path | None, store: Path | None, genesis_file: Path | None, recompute_every: int,
            node_address: str | None, as_json: bool) -> None:
     """Replay the chain from genesis and check everything: every commit certificate against
@@ -107,17 +106,16 @@ def verify(home: Path | None, store: Path | None, genesis_file: Path | None, rec
     except AuditError as err:
         fail(str(err), EXIT_USAGE)
     doc = merge({"source": source}, _report_doc(report))
-    if as_json:
-        emit_json(doc)
-    elif report.ok:
-        click.echo(
+    if report.ok:
+        verdict = (
             f"PASS: {report.chain_id} verified from genesis to height {report.heights} "
             f"({report.txs} txs; certificates, signatures, state roots and supply hold at every height; "
             f"state root {doc['state_root'][:16] if doc['state_root'] else '-'}, "
             f"outstanding {format_yuan(report.issued - report.redeemed, grouping=True)} yuan)"
         )
     else:
-        click.echo(f"FAIL at height {report.failed_height}: {report.failure}")
+        verdict = f"FAIL at height {report.failed_height}: {report.failure}"
+    render(doc, as_json, Lines([verdict]))
     if not report.ok:
         raise SystemExit(EXIT_REJECTED)
 
@@ -132,9 +130,7 @@ def _home_paths(home: Path) -> tuple[Path, Path]:
 @click.argument("txid")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the proof (default: proof-<txid prefix>.json).")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) -> None:
     """Write an inclusion proof of a committed transaction: its bytes, its Merkle path to the
     block header's tx_root, the header and the block's commit certificate.
@@ -160,12 +156,11 @@ def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) 
     summary = {"file": str(path), "txid": proof["txid"], "height": proof["height"],
                "block_hash": proof["block_hash"], "tx_index": proof["tx_index"],
                "merkle_path_length": len(proof["merkle_path"])}
-    if as_json:
-        emit_json(summary)
-    else:
-        click.echo(f"wrote {path}: tx {proof['txid'][:16]} at position {proof['tx_index']} of block "
-                   f"{proof['height']} ({proof['block_hash'][:16]})")
-        click.echo(f"check it offline: cbdc audit verify-proof {path} --genesis genesis.json")
+    render(summary, as_json, Lines([
+        f"wrote {path}: tx {proof['txid'][:16]} at position {proof['tx_index']} of block "
+        f"{proof['height']} ({proof['block_hash'][:16]})",
+        f"check it offline: cbdc audit verify-proof {path} --genesis genesis.json",
+    ]))
 
 
 @audit.command("verify-proof")
@@ -188,12 +183,7 @@ def verify_proof(file: Path, genesis_file: Path, as_json: bool) -> None:
         genesis = load_genesis(genesis_file)
     except AuditError as err:
         fail(str(err), EXIT_USAGE)
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        fail(f"proof file {file} does not exist", EXIT_USAGE)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        fail(f"proof file {file} is not readable JSON ({err})", EXIT_USAGE)
+    doc = read_json_file(file, "proof file", unreadable="readable JSON")
     try:
         proven = verify_proof_doc(doc, genesis)
     except ProofError as err:
@@ -203,11 +193,8 @@ def verify_proof(file: Path, genesis_file: Path, as_json: bool) -> None:
     result = {"valid": True, "txid": proven.txid.hex(), "height": proven.height, "tx_index": proven.index,
               "block_hash": proven.block_hash.hex(), "chain_id": genesis.chain_id,
               "signers": len(proven.signers), "power": proven.power, "total_power": proven.total_power}
-    if as_json:
-        emit_json(result)
-        return
-    click.echo(
+    render(result, as_json, Lines([
         f"VALID: tx {result['txid'][:16]} is at position {proven.index} of block {proven.height} "
         f"({result['block_hash'][:16]}), committed by {len(proven.signers)} validators with "
         f"{proven.power} of {proven.total_power} voting power"
-    )
+    ]))

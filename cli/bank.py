@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from cli.common import EXIT_USAGE, fail
+from cli.common import EXIT_USAGE, fail, read_json_file
 from cli.connect import (
     address_bytes,
     amount_fen,
@@ -28,13 +28,12 @@ from cli.connect import (
     hex_bytes,
     json_option,
     load_key,
-    node_option,
     outcome_doc,
     random_nonce,
     submit_final,
-    timeout_option,
 )
-from cli.format import emit_json, merge, money, print_table, yuan_cell
+from cli.format import Grid, Lines, View, committed, merge, money, render, yuan_cell
+from cli.options import amount_option, key_file_option, submit_options, to_option
 from cli.pay import spend
 
 DRAFT_TYPE = "cbdc-issue-draft"
@@ -121,12 +120,7 @@ class Draft:
 
     @classmethod
     def load(cls, path: Path) -> Draft:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            fail(f"draft {path} does not exist", EXIT_USAGE)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            fail(f"draft {path} is not a readable JSON file ({err})", EXIT_USAGE)
+        doc = read_json_file(path, "draft")
         if not isinstance(doc, dict) or doc.get("type") != DRAFT_TYPE or not isinstance(doc.get("tx"), str):
             fail(f"draft {path} is not an issuance draft (from `cbdc bank issue --draft`)", EXIT_USAGE)
         try:
@@ -139,19 +133,18 @@ class Draft:
         return draft
 
 
-def _print_draft(draft: Draft, path: Path) -> None:
+def _draft_views(draft: Draft, path: Path) -> list[View]:
+    """A draft for people: who has signed, then what to do next."""
     from node.ledger.address import encode_address
 
-    print_table(
-        ["signer", "signature"],
-        [(encode_address(k), s) for k, s in draft.signer_status()],
-        title=f"issuance draft {path} (txid {draft.txid.hex()[:16]})",
-    )
-    missing = [k for k, s in draft.signer_status() if s != "signed"]
-    if missing:
-        click.echo(f"{len(missing)} signature(s) missing: cbdc bank sign {path} --key ISSUER.key")
-    else:
-        click.echo(f"fully signed: cbdc bank submit {path}")
+    status = draft.signer_status()
+    missing = [k for k, s in status if s != "signed"]
+    return [
+        Grid(["signer", "signature"], [(encode_address(k), s) for k, s in status],
+             title=f"issuance draft {path} (txid {draft.txid.hex()[:16]})"),
+        Lines([f"{len(missing)} signature(s) missing: cbdc bank sign {path} --key ISSUER.key" if missing
+               else f"fully signed: cbdc bank submit {path}"]),
+    ]
 
 
 def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, timeout_s: float,
@@ -166,17 +159,13 @@ def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, tim
     with client(node_address) as node_client:
         outcome = submit_final(node_client, draft.tx, timeout_s)
     total = sum(o.amount for o in draft.body.issue.outputs)
-    if as_json:
-        emit_json(merge(outcome_doc(outcome), money("amount", total),
-                        {"outputs": draft.to_doc()["outputs"]}))
-        return
-    click.echo(f"issued {yuan_cell(total)} yuan: committed in block {outcome.inclusion.height}")
-    click.echo(f"txid {outcome.txid.hex()}")
+    doc = merge(outcome_doc(outcome), money("amount", total), {"outputs": draft.to_doc()["outputs"]})
+    render(doc, as_json, committed(f"issued {yuan_cell(total)} yuan", doc))
 
 
 @bank.command()
-@click.option("--to", "to", required=True, metavar="ADDRESS", help="The receiving institution's address.")
-@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan, e.g. 1000000.")
+@to_option("The receiving institution's address.")
+@amount_option("Amount in yuan, e.g. 1000000.")
 @click.option("--signer", "signers", multiple=True, metavar="KEYFILE", type=click.Path(path_type=Path),
               help="An issuer key file that signs now (repeatable).")
 @click.option("--cosigner", "cosigners", multiple=True, metavar="ADDRESS",
@@ -184,10 +173,7 @@ def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, tim
 @click.option("--draft", "draft_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the (partly signed) issuance to this file instead of submitting it.")
 @click.option("--chain-id", help="Chain id for an offline draft (default: ask the node).")
-@timeout_option
-@node_option
-@json_option
-@handle_errors
+@submit_options
 def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str, ...],
           draft_path: Path | None, chain_id: str | None, timeout_s: float, node_address: str | None,
           as_json: bool) -> None:
@@ -223,18 +209,14 @@ def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str,
     draft = Draft(sign_tx_partially(raw, chain_id, keys))
     if draft_path is not None:
         draft.save(draft_path)
-        if as_json:
-            emit_json(draft.to_doc())
-        else:
-            _print_draft(draft, draft_path)
+        render(draft.to_doc(), as_json, *_draft_views(draft, draft_path))
         return
     _submit_draft(draft, None, node_address, timeout_s, as_json)
 
 
 @bank.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
-              help="The issuer key file that signs.")
+@key_file_option("The issuer key file that signs.")
 @json_option
 @handle_errors
 def sign(file: Path, key_file: Path, as_json: bool) -> None:
@@ -251,18 +233,12 @@ def sign(file: Path, key_file: Path, as_json: bool) -> None:
     except ValueError:
         fail(f"{key.address} is not among the signers this draft names; it cannot sign it", EXIT_USAGE)
     signed.save(file)
-    if as_json:
-        emit_json(signed.to_doc())
-    else:
-        _print_draft(signed, file)
+    render(signed.to_doc(), as_json, *_draft_views(signed, file))
 
 
 @bank.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@timeout_option
-@node_option
-@json_option
-@handle_errors
+@submit_options
 def submit(file: Path, timeout_s: float, node_address: str | None, as_json: bool) -> None:
     """Submit a fully signed issuance draft and wait until it is committed.
 
@@ -272,13 +248,9 @@ def submit(file: Path, timeout_s: float, node_address: str | None, as_json: bool
 
 
 @bank.command()
-@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
-              help="The institution's key file.")
-@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan to return to the central bank.")
-@timeout_option
-@node_option
-@json_option
-@handle_errors
+@key_file_option("The institution's key file.")
+@amount_option("Amount in yuan to return to the central bank.")
+@submit_options
 def redeem(key_file: Path, amount: str, timeout_s: float, node_address: str | None, as_json: bool) -> None:
     """Return cash to the central bank (it leaves circulation); change stays with the institution.
 
@@ -295,26 +267,19 @@ def redeem(key_file: Path, amount: str, timeout_s: float, node_address: str | No
         raw = build_redeem(chain_id, key, selection.outpoints, fen,
                            [(key.public, change)] if change else [], nonce=random_nonce())
         outcome = submit_final(node_client, raw, timeout_s)
-    if as_json:
-        emit_json(merge(outcome_doc(outcome), {"institution": key.address}, money("amount", fen),
-                        money("change", change)))
-        return
-    click.echo(f"redeemed {yuan_cell(fen)} yuan: committed in block {outcome.inclusion.height}")
-    click.echo(f"txid {outcome.txid.hex()}")
+    doc = merge(outcome_doc(outcome), {"institution": key.address}, money("amount", fen),
+                money("change", change))
+    render(doc, as_json, committed(f"redeemed {yuan_cell(fen)} yuan", doc))
 
 
 @bank.command("register-wallet")
-@click.option("--key", "key_file", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
-              help="The registering institution's key file.")
+@key_file_option("The registering institution's key file.")
 @click.option("--address", "address", required=True, metavar="ADDRESS", help="The wallet's address.")
 @click.option("--tier", required=True, type=click.IntRange(min=0, max=2**32 - 1),
               help="Tier id from the genesis tier table (default table: 1 full .. 4 anonymous).")
 @click.option("--kyc-commitment", metavar="HEX",
               help="Optional 32-byte hash (64 hex) binding the wallet to the institution's KYC record.")
-@timeout_option
-@node_option
-@json_option
-@handle_errors
+@submit_options
 def register_wallet(key_file: Path, address: str, tier: int, kyc_commitment: str | None, timeout_s: float,
                     node_address: str | None, as_json: bool) -> None:
     """Whitelist a wallet address with a tier (or change the tier of one you registered).
@@ -335,8 +300,4 @@ def register_wallet(key_file: Path, address: str, tier: int, kyc_commitment: str
         outcome = submit_final(node_client, raw, timeout_s)
     doc = merge(outcome_doc(outcome), {"address": encode_address(wallet), "tier": tier,
                                        "institution": key.address, "kyc_commitment": kyc.hex()})
-    if as_json:
-        emit_json(doc)
-        return
-    click.echo(f"registered {doc['address']} at tier {tier}: committed in block {outcome.inclusion.height}")
-    click.echo(f"txid {outcome.txid.hex()}")
+    render(doc, as_json, committed(f"registered {doc['address']} at tier {tier}", doc))

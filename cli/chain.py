@@ -8,8 +8,10 @@ from typing import Any
 import click
 
 from cli.common import EXIT_USAGE, fail
-from cli.connect import address_bytes, client, handle_errors, json_option, node_option, txid_bytes
+from cli.connect import address_bytes, client, txid_bytes
 from cli.format import (
+    Fields,
+    Grid,
     emit_json,
     emit_json_line,
     format_yuan,
@@ -17,9 +19,11 @@ from cli.format import (
     money,
     print_fields,
     print_table,
+    render,
     time_text,
     yuan_cell,
 )
+from cli.options import query_options
 
 
 @click.group()
@@ -121,9 +125,7 @@ def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any
 
 
 @chain.command()
-@node_option
-@json_option
-@handle_errors
+@query_options
 def status(node_address: str | None, as_json: bool) -> None:
     """The node's view of the chain: height, tip hash, state root, peers.
 
@@ -161,9 +163,7 @@ def status(node_address: str | None, as_json: bool) -> None:
 
 @chain.command()
 @click.argument("at", required=False, metavar="[HEIGHT|HASH]")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def block(at: str | None, node_address: str | None, as_json: bool) -> None:
     """A committed block by height or hash (default: the tip).
 
@@ -203,9 +203,7 @@ def block(at: str | None, node_address: str | None, as_json: bool) -> None:
 
 @chain.command()
 @click.argument("txid")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def tx(txid: str, node_address: str | None, as_json: bool) -> None:
     """A transaction by id: its status, block and contents.
 
@@ -241,9 +239,7 @@ def tx(txid: str, node_address: str | None, as_json: bool) -> None:
 
 @chain.command()
 @click.argument("address")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def utxos(address: str, node_address: str | None, as_json: bool) -> None:
     """The unspent outputs an address owns.
 
@@ -255,20 +251,16 @@ def utxos(address: str, node_address: str | None, as_json: bool) -> None:
     rows = [merge({"txid": u.outpoint.txid.hex(), "index": u.outpoint.index}, money("amount", u.amount))
             for u in items]
     total = sum(u.amount for u in items)
-    if as_json:
-        emit_json(merge({"address": _addr(owner), "utxos": rows}, money("total", total)))
-        return
-    print_table(["txid", "index", "amount (yuan)"],
+    render(merge({"address": _addr(owner), "utxos": rows}, money("total", total)), as_json,
+           Grid(["txid", "index", "amount (yuan)"],
                 [(r["txid"], r["index"], yuan_cell(r["amount"])) for r in rows],
                 title=f"{len(rows)} unspent output(s), total {yuan_cell(total)} yuan",
-                right=["amount (yuan)"])
+                right=["amount (yuan)"]))
 
 
 @chain.command()
 @click.argument("address")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def wallet(address: str, node_address: str | None, as_json: bool) -> None:
     """A registered wallet: tier, institution, balance and outflow counted against its limits.
 
@@ -285,21 +277,16 @@ def wallet(address: str, node_address: str | None, as_json: bool) -> None:
         {"year": w.year}, money("year_outflow", w.year_outflow),
         {"height": w.height},
     )
-    if as_json:
-        emit_json(doc)
-        return
-    print_fields([
+    render(doc, as_json, Fields([
         ("address", doc["address"]), ("tier", w.tier), ("institution", doc["institution"]),
         ("kyc commitment", doc["kyc_commitment"] or "-"), ("balance", f"{yuan_cell(w.balance)} yuan"),
         ("outflow today", f"{yuan_cell(w.day_outflow)} yuan"),
         ("outflow this year", f"{yuan_cell(w.year_outflow)} yuan"), ("at height", w.height),
-    ])
+    ]))
 
 
 @chain.command()
-@node_option
-@json_option
-@handle_errors
+@query_options
 def supply(node_address: str | None, as_json: bool) -> None:
     """Cash issued, redeemed and outstanding (issued - redeemed = sum of all unspent outputs).
 
@@ -318,9 +305,7 @@ def supply(node_address: str | None, as_json: bool) -> None:
 
 
 @chain.command()
-@node_option
-@json_option
-@handle_errors
+@query_options
 def validators(node_address: str | None, as_json: bool) -> None:
     """The validator set: keys, voting power, and which ones this node is connected to.
 
@@ -355,9 +340,7 @@ def validators(node_address: str | None, as_json: bool) -> None:
 @click.option("--from", "from_height", type=click.IntRange(min=0), default=0,
               help="First height to show (default: the next block).")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many blocks.")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def watch(from_height: int, count: int | None, node_address: str | None, as_json: bool) -> None:
     """Follow committed blocks as they come (Ctrl-C to stop); --json prints one object a line.
 

@@ -1,9 +1,11 @@
-"""What every command shares: exit codes, one-line failures, amounts and addresses."""
+"""What every command shares: exit codes, one-line failures, reading the files a person names."""
 
 from __future__ import annotations
 
+import json
 import signal
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -18,6 +20,18 @@ def fail(message: str, code: int = EXIT_REJECTED) -> NoReturn:
     """Print one line to stderr and exit with `code` (no traceback, ever)."""
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
+
+
+def read_json_file(path: Path, what: str, unreadable: str = "a readable JSON file") -> Any:
+    """The JSON document in a file named on the command line (a draft, a proof); a usage
+    error naming `what` and the file when it is missing or not JSON ("draft d.json is not
+    a readable JSON file (...)"). Whether the document is the right kind is the caller's."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{what} {path} does not exist", EXIT_USAGE)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        fail(f"{what} {path} is not {unreadable} ({err})", EXIT_USAGE)
 
 
 def unwind_on_sigterm() -> None:

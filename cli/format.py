@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,62 @@ def merge(*parts: Mapping[str, Any]) -> dict[str, Any]:
     for part in parts:
         out.update(part)
     return out
+
+
+# --- one document, two readers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A two-column key/value table (`print_fields`)."""
+
+    rows: Sequence[tuple[str, Any]]
+    title: str | None = None
+
+    def print(self) -> None:
+        print_fields(self.rows, self.title)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table with a header row (`print_table`); `right` names the right-aligned columns."""
+
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    title: str | None = None
+    right: Sequence[str] = ()
+
+    def print(self) -> None:
+        print_table(self.columns, self.rows, self.title, self.right)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Plain lines of text (a verdict, or what was committed where)."""
+
+    lines: Sequence[str]
+
+    def print(self) -> None:
+        for line in self.lines:
+            click.echo(line)
+
+
+View = Fields | Grid | Lines
+
+
+def render(doc: Any, as_json: bool, *views: View) -> None:
+    """What every command prints: `doc` as one JSON document with --json (for scripts), else
+    the views of it, in order (for people). A command fetches once and builds both from that,
+    so the two outputs cannot tell different stories."""
+    if as_json:
+        emit_json(doc)
+        return
+    for view in views:
+        view.print()
+
+
+def committed(what: str, doc: Mapping[str, Any], *, with_block_hash: bool = False) -> Lines:
+    """The two lines after a transaction is committed: what it did and where, then its txid
+    (`doc` holds the fields of cli.connect.outcome_doc)."""
+    where = f"block {doc['height']}" + (f" ({doc['block_hash'][:16]})" if with_block_hash else "")
+    return Lines([f"{what}: committed in {where}", f"txid {doc['txid']}"])

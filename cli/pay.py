@@ -14,20 +14,9 @@ from pathlib import Path
 import click
 
 from cli.common import EXIT_REJECTED, fail
-from cli.connect import (
-    address_bytes,
-    amount_fen,
-    client,
-    handle_errors,
-    json_option,
-    load_key,
-    node_option,
-    outcome_doc,
-    random_nonce,
-    submit_final,
-    timeout_option,
-)
-from cli.format import emit_json, format_yuan, merge, money, print_fields, yuan_cell
+from cli.connect import address_bytes, amount_fen, client, load_key, outcome_doc, random_nonce, submit_final
+from cli.format import Fields, committed, format_yuan, merge, money, render, yuan_cell
+from cli.options import amount_option, key_file_option, query_options, submit_options, to_option
 
 # The genesis default of LedgerParams.max_inputs. The CLI does not read the genesis; should a
 # network lower it, the node rejects the transaction with a `malformed` reason naming the cap.
@@ -98,14 +87,10 @@ def spend(node_client, owner: bytes, amount: int) -> Selection:
 
 
 @click.command()
-@click.option("--from", "from_key", required=True, metavar="KEYFILE", type=click.Path(path_type=Path),
-              help="Key file of the paying wallet.")
-@click.option("--to", "to", required=True, metavar="ADDRESS", help="Recipient address (cbdc1...).")
-@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan, e.g. 12.34.")
-@timeout_option
-@node_option
-@json_option
-@handle_errors
+@key_file_option("Key file of the paying wallet.", flag="--from", dest="from_key")
+@to_option("Recipient address (cbdc1...).")
+@amount_option("Amount in yuan, e.g. 12.34.")
+@submit_options
 def pay(from_key: Path, to: str, amount: str, timeout_s: float, node_address: str | None,
         as_json: bool) -> None:
     """Pay AMOUNT yuan to an address and wait until the payment is final.
@@ -136,21 +121,12 @@ def pay(from_key: Path, to: str, amount: str, timeout_s: float, node_address: st
         money("change", selection.change(fen)),
         {"inputs": len(selection.coins)},
     )
-    if as_json:
-        emit_json(doc)
-        return
-    click.echo(
-        f"paid {yuan_cell(fen)} yuan to {doc['to']}: committed in block {doc['height']} "
-        f"({doc['block_hash'][:16]})"
-    )
-    click.echo(f"txid {doc['txid']}")
+    render(doc, as_json, committed(f"paid {yuan_cell(fen)} yuan to {doc['to']}", doc, with_block_hash=True))
 
 
 @click.command()
 @click.argument("address")
-@node_option
-@json_option
-@handle_errors
+@query_options
 def balance(address: str, node_address: str | None, as_json: bool) -> None:
     """Balance of ADDRESS (committed state).
 
@@ -163,12 +139,9 @@ def balance(address: str, node_address: str | None, as_json: bool) -> None:
         reply = node_client.balance(owner)
     doc = merge({"address": encode_address(owner)}, money("balance", reply.balance),
                 {"utxo_count": reply.utxo_count, "height": reply.height})
-    if as_json:
-        emit_json(doc)
-        return
-    print_fields([
+    render(doc, as_json, Fields([
         ("address", doc["address"]),
         ("balance", f"{yuan_cell(reply.balance)} yuan"),
         ("outputs", reply.utxo_count),
         ("at height", reply.height),
-    ])
+    ]))

@@ -1,20 +1,33 @@
 """Open-loop load: pre-signed transfers offered at a fixed rate, whatever the network does.
 
-Transactions are spread round-robin over the nodes and sent at their scheduled times
+Two loads share that idea. `run_load` measures (`cbdc bench devnet`, `cbdc devnet load`):
+transactions are spread round-robin over the nodes and sent at their scheduled times
 (SubmitBatch calls of whatever is due each tick); commits are seen on a WatchBlocks stream,
 and latency is the time from a transaction's scheduled time to that. An open loop (unlike a
 closed one that waits for answers before sending more) shows what happens to latency when
 the offered rate nears capacity.
+
+`PaymentLoad` survives faults (`cbdc devnet chaos`, tests/faults/): a thread offers the
+transactions at a steady pace to whichever nodes are up at that moment, and afterwards every
+submitted transaction is looked up, so that what clients saw committed can be checked on every
+node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from devnet.traffic import txid_of
+from devnet import network
+from devnet.processes import DevnetRecord
+from devnet.traffic import prepare_load, txid_of
+from node.client.connection import NodeClient, Rejected, Unreachable
 from node.net.api import MAX_BATCH
 from node.net.grpc_server import insecure_channel
 from node.net.grpc_status import parse_rpc_error
@@ -162,3 +175,104 @@ async def run_load(
             "mean": sum(latencies) / len(latencies) if latencies else 0.0,
         },
     )
+
+
+# --- a load that survives faults --------------------------------------------------------------
+
+
+class PaymentLoad:
+    """Pre-signed independent transfers submitted at a steady pace to whichever nodes are up;
+    at the end every submitted transaction is looked up, and those some node reports
+    committed are what clients saw committed."""
+
+    def __init__(self, txs: list[bytes], per_second: float, targets: Callable[[], list[str]]) -> None:
+        self.txs = txs
+        self.per_second = per_second
+        self.targets = targets
+        self.submitted: list[bytes] = []
+        self.committed: list[bytes] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="payment-load", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        clients: dict[str, NodeClient] = {}
+        rng = random.Random(len(self.txs))
+        started = time.monotonic()
+        try:
+            for i, raw in enumerate(self.txs):
+                if self._stop.is_set():
+                    break
+                pause = started + i / self.per_second - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                apis = self.targets()
+                if not apis:
+                    self.refused += 1
+                    continue
+                api = apis[rng.randrange(len(apis))]
+                client = clients.get(api)
+                if client is None:
+                    client = clients[api] = NodeClient(api, timeout=3)
+                try:
+                    self.submitted.append(client.submit(raw))
+                except (Rejected, Unreachable):
+                    self.refused += 1
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def finish(self, wait_s: float = 30.0) -> list[bytes]:
+        """Stop submitting; return the transactions some node reports committed, waiting up
+        to `wait_s` for those still pending somewhere (a transaction no node knows was lost
+        with the mempool of a killed node before it was gossiped: the client never saw it
+        committed, and would submit it again)."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        deadline = time.monotonic() + wait_s
+        clients = [NodeClient(api, timeout=10) for api in self.targets()]
+        committed: list[bytes] = []
+        try:
+            waiting = list(self.submitted)
+            while waiting:
+                pending = []
+                for txid in waiting:
+                    statuses = set()
+                    for client in clients:
+                        try:
+                            statuses.add(client.wait(txid, 0).status)
+                        except (Rejected, Unreachable):
+                            continue
+                        if node_pb2.TX_STATUS_COMMITTED in statuses:
+                            break
+                    if node_pb2.TX_STATUS_COMMITTED in statuses:
+                        committed.append(txid)
+                    elif node_pb2.TX_STATUS_PENDING in statuses:
+                        pending.append(txid)
+                waiting = pending
+                if not waiting or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            for client in clients:
+                client.close()
+        self.committed = committed
+        return committed
+
+
+def prepare_payments(directory: Path, record: DevnetRecord, count: int, seed: int = 1) -> list[bytes]:
+    """Register and fund wallets, then pre-sign `count` independent transfers (not timed).
+    Use a new `seed` for each batch on one chain (it seeds the transactions' nonces)."""
+    keys = network.load_keys(directory)
+    live = network.running_nodes(record) or record.nodes
+    with NodeClient(live[0].api, timeout=30) as client:
+        return prepare_load(client, keys, transactions=count, wallets_per_institution=10, seed=seed)
+

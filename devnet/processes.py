@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from node.testing.faults import CRASH_ENV
+
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
 
@@ -151,19 +153,23 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def spawn(node: NodeRecord, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
-    """Start `cbdc node start --home HOME` detached from our terminal and session, so a
+def spawn(node: NodeRecord, args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
+    """Start `cbdc node start --home HOME [args]` detached from our terminal and session, so a
     Ctrl-C in the foreground reaches the supervisor, which then stops nodes in order.
-    `env` replaces the environment (default: ours)."""
+    `env`: variables added to our environment for this node only (e.g. a crash point). A
+    crash point in our own environment is never passed on: only a node asked for one gets it
+    (a restarted node must not die again at the point its predecessor was armed with)."""
+    environment = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    environment.update(env or {})
     with open(node.log_path, "ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "node", "start", "--home", node.home, *extra_args],
+            [sys.executable, "-m", "cli", "node", "start", "--home", node.home, *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            env=env,
+            env=environment,
         )
     node.pid = proc.pid
     return proc.pid
@@ -176,7 +182,7 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     """
     running = [n for n in nodes if is_running(n)]
     for node in running:
-        signal_group(node.pid, signal.SIGTERM)
+        signal_node(node, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(n.pid) for n in running):
         _reap([n.pid for n in running])
@@ -184,7 +190,7 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     killed = []
     for node in running:
         if _alive(node.pid):
-            signal_group(node.pid, signal.SIGKILL)
+            signal_node(node, signal.SIGKILL)
             killed.append(node.name)
     _reap([n.pid for n in running])
     for node in nodes:
@@ -192,17 +198,42 @@ def stop(nodes: list[NodeRecord], timeout: float = 15.0) -> list[str]:
     return killed
 
 
-def signal_group(pid: int, sig: int) -> None:
-    """Send `sig` to a node's whole process group (spawn gives it a session of its own), so
-    nothing it started outlives it; just to the pid if the group is gone or not ours."""
+def signal_node(node: NodeRecord, sig: int) -> None:
+    """Send `sig` to the node's whole process group (spawn gives it a session of its own), so
+    nothing it started outlives it; just to the pid if the group is gone or not ours. A node
+    with no pid (never started, or stopped) gets nothing: pid 0 would mean our own group."""
+    if node.pid <= 0:
+        return
     try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
+        if os.getpgid(node.pid) == node.pid:
+            os.killpg(node.pid, sig)
             return
     except (ProcessLookupError, PermissionError):
         pass
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+        os.kill(node.pid, sig)
+
+
+def kill(node: NodeRecord) -> None:
+    """SIGKILL the node (a crash: no clean shutdown), wait for it to go, forget its pid."""
+    signal_node(node, signal.SIGKILL)
+    wait_exit(node, 10)
+    node.pid = 0
+
+
+def wait_exit(node: NodeRecord, timeout: float) -> int | None:
+    """Wait for a node we spawned to exit; its exit status (negative: killed by that signal),
+    or None if it still runs after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, status = os.waitpid(node.pid, os.WNOHANG)
+        except ChildProcessError:
+            return None if is_running(node) else 0
+        if pid == node.pid:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    return None
 
 
 def tail(path: Path, lines: int) -> str:

@@ -1,12 +1,26 @@
-"""Amounts typed by people are parsed exactly; coin selection covers the amount with few inputs."""
+"""Amounts typed by people are parsed exactly; coin selection covers the amount with few inputs;
+one document prints as JSON with --json or as its views without."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.format import U64_MAX, AmountError, format_yuan, money, parse_amount
+from cli.format import (
+    U64_MAX,
+    AmountError,
+    Fields,
+    Grid,
+    Lines,
+    committed,
+    format_yuan,
+    money,
+    parse_amount,
+    render,
+)
 from cli.pay import Coin, InsufficientFunds, select_coins
 
 
@@ -77,3 +91,30 @@ def test_selection_covers_exactly_what_it_spends(amounts: list[int], data: st.Da
     picked = select_coins(_coins(*amounts), amount)
     assert picked.total == sum(c.amount for c in picked.coins) >= amount
     assert len({(c.txid, c.index) for c in picked.coins}) == len(picked.coins)
+
+
+def test_render_prints_the_document_as_json_and_nothing_else(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {"txid": "ab" * 32, "height": 7, **money("amount", 1234)}
+    render(doc, True, Lines(["not for scripts"]), Fields([("height", 7)]))
+    out = capsys.readouterr().out
+    assert json.loads(out) == doc
+    assert "not for scripts" not in out
+
+
+def test_render_prints_the_views_in_order_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    render({"ignored": True}, False, Lines(["first", "second"]),
+           Grid(["txid", "amount (yuan)"], [("ab" * 32, "12.34")], title="1 output", right=["amount (yuan)"]),
+           Fields([("at height", 7)]))
+    out = capsys.readouterr().out
+    assert out.startswith("first\nsecond\n")
+    assert out.index("1 output") < out.index("ab" * 32) < out.index("at height")
+    assert "ignored" not in out
+
+
+def test_committed_says_what_where_and_the_txid() -> None:
+    doc = {"txid": "cd" * 32, "height": 9, "block_hash": "ef" * 32}
+    assert committed("paid 1.00 yuan to x", doc).lines == ["paid 1.00 yuan to x: committed in block 9",
+                                                             f"txid {'cd' * 32}"]
+    with_hash = committed("paid", doc, with_block_hash=True)
+    assert with_hash.lines[0] == f"paid: committed in block 9 ({'ef' * 8})"
+

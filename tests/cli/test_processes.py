@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from devnet.processes import NodeRecord, free_ports, is_running, port_is_free, stop
+from devnet.processes import (
+    NodeRecord,
+    free_ports,
+    is_running,
+    kill,
+    port_is_free,
+    signal_node,
+    stop,
+    wait_exit,
+)
 
 
 def _child(tmp_path: Path) -> tuple[NodeRecord, subprocess.Popen]:
@@ -25,6 +35,28 @@ def test_a_spawned_child_not_yet_exec_ed_counts_as_running_and_is_stopped(tmp_pa
         stop([node], timeout=5)
         assert proc.wait(timeout=5) is not None
         assert node.pid == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_signalled_child_reports_the_signal_it_died_of(tmp_path: Path) -> None:
+    node, proc = _child(tmp_path)
+    try:
+        signal_node(node, signal.SIGTERM)
+        assert wait_exit(node, 10) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_kill_leaves_no_process_and_no_pid(tmp_path: Path) -> None:
+    node, proc = _child(tmp_path)
+    pid = node.pid
+    try:
+        kill(node)
+        assert node.pid == 0
+        assert not Path(f"/proc/{pid}").exists()  # killed and reaped: not even a zombie
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,0 +1,110 @@
+"""`cbdc devnet chaos --duration S`: a devnet under payments and random faults for S seconds,
+then healed, drained and checked against the invariants."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from devnet import network
+from devnet.chaos.faults import Chaos
+from devnet.chaos.heights import wait_converged, wait_heights
+from devnet.chaos.invariants import ChainAuditor, audit_stores
+from devnet.chaos.report import ChaosReport
+from devnet.load import PaymentLoad, prepare_payments
+from devnet.processes import DevnetError, DevnetRecord, is_running, stop
+from devnet.proxy import LinkProxies, install_proxies, load_links
+
+
+def run_chaos(
+    directory: Path | None,
+    duration_s: float,
+    *,
+    validators: int = 4,
+    tps: float = 15.0,
+    seed: int | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> ChaosReport:
+    """Create (with per-link proxies) or use the devnet in `directory`, run payments and random
+    faults for `duration_s`, then heal everything and check the invariants."""
+    report = ChaosReport(validators=validators)
+    rng = random.Random(seed)
+    directory = directory or Path(tempfile.mkdtemp(prefix="cbdc-chaos-"))
+    record = DevnetRecord.load(directory)
+    if record is None:
+        say(f"creating a {validators}-validator devnet with per-link proxies in {directory}")
+        record = network.create(directory, validators)
+        install_proxies(directory, record)
+    report.validators = len(record.nodes)
+    proxies: LinkProxies | None = None
+    started_here = False
+    try:
+        if not network.running_nodes(record):
+            links = load_links(directory)
+            if links is not None:
+                proxies = LinkProxies(links, seed=rng.randrange(1 << 30))
+                proxies.start()
+            network.start(directory, record, wait_s=120, progress=say)
+            started_here = True
+        elif len(network.running_nodes(record)) != len(record.nodes):
+            raise DevnetError("some nodes of this devnet are down; start all of them (or none) first")
+        else:
+            say("using the running devnet (no partitions: its links have no proxies of ours)")
+        report.start_height = min(h for h in (network.node_height(n) for n in record.nodes) if h is not None)
+        count = int(tps * duration_s) + 50
+        say(f"preparing {count} pre-signed payments...")
+        txs = prepare_payments(directory, record, count)
+        chaos = Chaos(record, proxies, report, rng, say, directory)
+        auditor = ChainAuditor(record.nodes)
+        load = PaymentLoad(txs, tps, chaos.live_apis)
+        load.start()
+        say(f"chaos for {duration_s:.0f} s at {tps:g} payments/s")
+        began = time.monotonic()
+        deadline = began + duration_s
+        next_audit = began + 30
+        while time.monotonic() < deadline:
+            chaos.settle()
+            chaos.step()
+            time.sleep(rng.uniform(0.5, 2.0))
+            if time.monotonic() >= next_audit:
+                chaos.revive()
+                wait_heights(record.nodes, 0, 5)
+                auditor.sync([n for n in record.nodes if is_running(n)])
+                auditor.violations = [v for v in auditor.violations if "did not answer" not in v]
+                auditor.checks.pop("reachable", None)
+                next_audit = time.monotonic() + 30
+        report.duration_s = time.monotonic() - began
+        say("healing the network, restarting everything, letting payments drain...")
+        if proxies is not None:
+            proxies.heal()
+        chaos.revive()
+        time.sleep(2)
+        chaos.revive()  # a crash point armed by the last fault may have fired meanwhile
+        committed = load.finish(wait_s=60)
+        report.submitted = len(load.submitted)
+        report.committed = len(committed)
+        end = wait_converged(record.nodes, 120)
+        if end is None:
+            auditor._violate("liveness", "the nodes did not converge on one height within 120 s of healing")
+        auditor.check_all(committed)
+        report.end_height = auditor.sync()
+        if report.end_height <= report.start_height:
+            auditor._violate("liveness", "no block was committed during the run")
+        auditor._passed("liveness")
+        report.blocks_checked = len(auditor.canonical)
+        report.checks = dict(auditor.checks)
+        report.violations = list(auditor.violations)
+    finally:
+        if started_here:
+            stop(record.nodes)
+            record.save(directory)
+        if proxies is not None:
+            proxies.stop()
+    if started_here:
+        problems = audit_stores(record, directory / "genesis.json")
+        report.checks["stores_audited_offline"] = not problems
+        report.violations += problems
+    return report
