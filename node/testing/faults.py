@@ -237,14 +237,15 @@ class Misbehaviour:
         self._note("double-vote", vote.height, vote.round, type=vote.type.name)
 
     def _equivocate(self, action: BroadcastProposal, held: bytes) -> bool:
-        from node.ledger.blocks import build_block, decode_block
+        from node.ledger.blocks import decode_block
+        from node.ledger.transition import build_block
 
         proposal = decode_proposal(action.message, verify=False)
         block, header = decode_block(held)
         store = self.driver.chain.store
         if store.height + 1 != proposal.height:
             return False
-        other = build_block(
+        other, _ = build_block(
             store,
             [],
             self.driver.chain.genesis,
