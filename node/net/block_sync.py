@@ -84,7 +84,12 @@ def catch_up_pool() -> ProcessPoolExecutor:
 
 
 class SyncError(Exception):
-    """A peer sent a block we cannot accept; try another peer."""
+    """A peer sent a block we cannot accept; try another peer. `error` is the block
+    transition's refusal (its machine code and sentence), when that is what failed."""
+
+    def __init__(self, message: str, error: LedgerError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
 
 
 class SyncServicer(node_pb2_grpc.SyncServicer):
@@ -146,13 +151,13 @@ def check_committed(chain: LedgerService, validators: ValidatorSet, raw: bytes, 
     try:
         committed = decode_committed_block(raw)
     except LedgerError as err:
-        raise SyncError(f"block {height}: does not decode: {err}") from None
+        raise SyncError(f"block {height}: does not decode: {err}", err) from None
     if committed.height != height:
         raise SyncError(f"peer sent block {committed.height}, expected {height}")
     try:
         certificate = check_certificate(committed, validators, chain.genesis.chain_id)
     except BadCertificate as err:
-        raise SyncError(f"block {height}: bad commit certificate: {err.reason}") from None
+        raise SyncError(f"block {height}: bad commit certificate: {err.reason}", err) from None
     return FetchedBlock(committed, certificate)
 
 
@@ -302,7 +307,7 @@ class BlockApplier:
                 known=known,
             )
         except LedgerError as err:
-            raise SyncError(f"block {block.height}: {err}") from None
+            raise SyncError(f"block {block.height}: {err}", err) from None
 
     def close(self) -> None:
         """Drop every queued block; verification not yet started is cancelled."""
