@@ -25,10 +25,13 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
                                          see node.ledger.evidence)
     b"n" ...                          -> reserved for the node's own records (never touched here)
 
-State root (in every header, for the state AFTER the block): SHA-256 over a domain tag, the
-MuHash3072 of the UTXO set and wallet registry, and the supply counters; defined, and
-updated block by block, in node.ledger.state_root. Supply is in the root too, so equal roots
-mean equal issued/redeemed counters, not just equal UTXO sets.
+State root (in every header, for the state AFTER the block):
+
+    SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
+
+The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
+root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets. The
+accumulator (key b"X") is updated block by block, never recomputed: node.ledger.state_root.
 
 What is committed is an ExecutedBlock (node.ledger.transition): the block's bytes, decoded
 header and hash, the overlay of its transactions and the evidence keys it carries, all
@@ -125,7 +128,7 @@ class ReadCache:
     outputs a block creates are what the next blocks spend; decoding a Wallet costs more
     than the LevelDB read. Bounded, so memory does not grow with the ledger.
 
-    Consistency with concurrent readers: commit_block updates the cache right after its
+    Consistency with concurrent readers: Store.commit updates the cache right after its
     batch is durable and bumps `generation`; a reader that missed fills the cache only if
     no commit happened since it started its LevelDB read, so a stale row is never cached.
     """
@@ -176,7 +179,7 @@ class ReadCache:
 class Store:
     """LevelDB-backed ledger state. Implements node.ledger.state.StateView for the committed state.
 
-    Reads are safe from any thread. Writes (commit_block) must come from one thread at a time
+    Reads are safe from any thread. Writes (commit) must come from one thread at a time
     (the node's consensus loop); a lock enforces it.
     """
 

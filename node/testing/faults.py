@@ -13,7 +13,7 @@ power cut or SIGKILL at that instant would:
   own) is appended, before the machine acts on it / before the message is sent;
 - ``after-sign-before-broadcast``: after the sign-state of a new signature is durable,
   before the signed vote or proposal is sent;
-- ``mid-commit-batch``: inside Store.commit_block, after the block's write batch is filled
+- ``mid-commit-batch``: inside Store.commit, after the block's write batch is filled
   and before it is written (LevelDB batches are atomic: after a restart the block is simply
   absent and is decided or fetched again).
 
