@@ -93,12 +93,11 @@ def _tx_summary(doc: dict[str, Any]) -> str:
 
 def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any]:
     """The JSON view of a CommittedBlock: header fields, txids and who signed the commit."""
-    from consensus.messages import decode_vote
-    from node.ledger.blocks import decode_committed
-    from proto import consensus_pb2
+    from node.ledger.blocks import Certificate, decode_committed_block
 
-    block, header, certificate = decode_committed(committed)
-    cert = consensus_pb2.CommitCertificate.FromString(certificate)
+    decoded = decode_committed_block(committed)
+    block, header = decoded.block, decoded.header
+    cert = Certificate.decode(decoded.certificate)
     return {
         "height": header.height,
         "block_hash": block_hash.hex(),
@@ -116,7 +115,7 @@ def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any
         "commit": {
             "round": cert.round,
             # Display only (not verified here): `cbdc audit` verifies certificates.
-            "signers": [_addr(decode_vote(v, verify=False).validator) for v in cert.precommits],
+            "signers": [_addr(signer) for signer in cert.signers],
         },
     }
 
@@ -346,14 +345,14 @@ def watch(from_height: int, count: int | None, node_address: str | None, as_json
 
     Example: cbdc chain watch --from 1 --count 5
     """
-    from node.ledger.blocks import decode_committed
+    from node.ledger.blocks import decode_committed_block
 
     shown = 0
     with client(node_address) as node_client:
         stream = node_client.watch(from_height)
         try:
             for msg in stream:
-                _, header, _ = decode_committed(msg.committed_block)
+                header = decode_committed_block(msg.committed_block).header
                 if as_json:
                     emit_json_line({"height": msg.height, "block_hash": msg.block_hash.hex(),
                                     "time_ms": header.time_ms, "tx_count": header.tx_count,

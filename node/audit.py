@@ -5,16 +5,18 @@ blocks of a node (its LevelDB store, or its Sync API) in height order and, for e
 
 1. checks the commit certificate against the genesis validator set (> 2/3 of the power
    precommitted exactly this header's hash at this height, every vote signature valid);
-2. re-executes the block into a FRESH store with the node's own validation code: header
-   chaining (prev_hash, height, time), tx_root, evidence_root, validators_hash, every
-   transaction signature (an empty signature cache, so nothing is taken on trust) and every
-   ledger rule, and the header's state root against the state the block produces;
+2. re-executes the block into a FRESH store with the node's own block transition
+   (node.ledger.transition.verify_committed, steps 1 and 2): header chaining (prev_hash,
+   height, time), tx_root, evidence_root, validators_hash, every evidence item (verified,
+   once per validator and height), every transaction signature (an empty signature cache,
+   so nothing is taken on trust) and every ledger rule, and the header's state root against
+   the state the block produces;
 3. checks the supply identity: the sum of all unspent outputs, tracked here from the
    outputs each block creates and spends, equals issued - redeemed.
 
 At the end the replayed tip must equal the node's tip, the replayed state root is recomputed
 from scratch over every UTXO and wallet record (not the incremental accumulator), and for a
-store, the node's own state is recomputed and self-checked too (Store.audit).
+store, the node's own state is recomputed and self-checked too (store_audit.audit_store).
 
 Inclusion proofs (`build_proof`, `verify_proof_doc`) show one transaction is in a committed
 block: its bytes (txid = SHA-256 of the body), the RFC 6962 Merkle path to the header's
@@ -37,13 +39,15 @@ from consensus.commit import CommitError, verify_commit
 from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
-from node.ledger.blocks import block_hash, decode_committed, decode_header, validate_block
+from node.ledger.blocks import block_hash, decode_committed_block, decode_header
 from node.ledger.crypto import HASH_SIZE, sha256
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, Tip
+from node.ledger.store_audit import audit_store
+from node.ledger.transition import BadCertificate, verify_committed
 
 PROOF_TYPE = "cbdc-inclusion-proof"
 PROOF_VERSION = 1
@@ -104,29 +108,26 @@ class _Replay:
         failure set) at the first check that does not hold."""
         report, genesis = self.report, self.genesis
         try:
-            block, header, certificate = decode_committed(raw)
+            committed = decode_committed_block(raw)
         except LedgerError as err:
             report.fail(height, f"block {height}: stored bytes do not decode: {err.message}")
             return False
-        if header.height != height:
-            report.fail(height, f"block {height}: its header says height {header.height}")
+        if committed.height != height:
+            report.fail(height, f"block {height}: its header says height {committed.height}")
             return False
-        digest = block_hash(block.header)
         try:
-            verify_commit(certificate, self.validators, genesis.chain_id, height, digest)
-        except CommitError as err:
-            report.fail(height, f"block {height}: commit certificate does not verify: {err}")
-            return False
-        block_bytes = ledger_pb2.CommittedBlock.FromString(raw).block
-        try:
-            header, digest, overlay = validate_block(
-                self.store, block_bytes, genesis, expected_height=height,
-                validators_hash=self.validators.hash(), min_time_ms=0, sigcache=self.sigcache,
+            executed, certificate = verify_committed(
+                committed, self.store, genesis, validators=self.validators, sigcache=self.sigcache,
+                expected_height=height,
             )
+        except BadCertificate as err:
+            report.fail(height, err.message)  # "block N: commit certificate does not verify: ..."
+            return False
         except LedgerError as err:
             report.fail(height, f"block {height} does not re-execute: {err.message}")
             return False
-        self.store.commit_block(raw, header, digest, overlay)
+        self.store.commit(executed, certificate.raw)
+        overlay = executed.overlay
         # Supply identity, from the outputs themselves rather than the supply counters.
         report.utxo_total += sum(o.amount for o in overlay.created.values())
         report.utxo_total -= sum(o.amount for o in overlay.spent.values())
@@ -189,7 +190,7 @@ def replay(
                 return report.fail(report.heights + 1, f"block {report.heights + 1} is missing")
             if report.heights and not run.recompute(report.heights):
                 return report
-            problems = store.audit()
+            problems = audit_store(store)
             if problems:
                 return report.fail(report.heights, f"rebuilt state: {problems[0]}")
         finally:
@@ -274,7 +275,7 @@ def verify_store(
         _compare_tip(report, source_tip, "the store's")
         if report.ok:
             # The node's own state (UTXO set, indexes, balances, supply) against itself.
-            problems = source.audit()
+            problems = audit_store(source)
             if problems:
                 report.fail(source_tip.height, f"the store's state: {problems[0]}")
         return report
@@ -320,7 +321,8 @@ class ProvenInclusion:
 
 def build_proof(committed_block: bytes, txid: bytes) -> dict[str, Any]:
     """The JSON-ready inclusion proof of `txid` in a CommittedBlock (bytes as stored)."""
-    block, header, certificate = decode_committed(committed_block)
+    committed = decode_committed_block(committed_block)
+    block, header = committed.block, committed.header
     txids = [sha256(ledger_pb2.Transaction.FromString(raw).body) for raw in block.txs]
     if txid not in txids:
         raise ProofError(f"transaction {txid.hex()} is not in block {header.height}")
@@ -330,13 +332,13 @@ def build_proof(committed_block: bytes, txid: bytes) -> dict[str, Any]:
         "version": PROOF_VERSION,
         "chain_id": header.chain_id,
         "height": header.height,
-        "block_hash": block_hash(block.header).hex(),
+        "block_hash": committed.block_hash.hex(),
         "txid": txid.hex(),
         "tx_index": index,
         "tx": block.txs[index].hex(),
         "merkle_path": [h.hex() for h in merkle_proof(txids, index)],
         "header": block.header.hex(),
-        "commit": certificate.hex(),
+        "commit": committed.certificate.hex(),
     }
 
 

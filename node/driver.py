@@ -60,8 +60,9 @@ from node.consensus_disk import SignStateFile, WalFile
 from node.hooks import FaultHooks
 from node.ledger.blocks import block_hash, decode_block
 from node.ledger.errors import LedgerError
-from node.ledger.evidence import EMPTY_EVIDENCE_ROOT, EvidencePool, check_block_evidence
-from node.ledger_service import LedgerService, ValidatedBlock
+from node.ledger.evidence import EvidencePool
+from node.ledger.transition import ExecutedBlock
+from node.ledger_service import LedgerService
 
 log = logging.getLogger("cbdc.consensus")
 
@@ -84,14 +85,14 @@ class _Begin:
 class _Built:
     height: int
     round: int
-    block: ValidatedBlock | None
+    block: ExecutedBlock | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Validated:
     height: int
     block_hash: bytes
-    block: ValidatedBlock | None
+    block: ExecutedBlock | None
     error: str
 
 
@@ -150,11 +151,11 @@ class ConsensusDriver:
         self.machine = ConsensusMachine(self.chain_id, self._signer, config)
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._blocks: dict[bytes, tuple[int, int, bytes]] = {}  # hash -> (height, round, bytes)
-        self._validated: dict[bytes, ValidatedBlock] = {}
+        self._validated: dict[bytes, ExecutedBlock] = {}
         # Validations of proposed blocks still running, by hash: their result (None when the
         # block failed), so a decision that outruns one waits for it instead of executing
         # the same block a second time.
-        self._validating: dict[bytes, asyncio.Future[ValidatedBlock | None]] = {}
+        self._validating: dict[bytes, asyncio.Future[ExecutedBlock | None]] = {}
         self._own_messages: list[node_pb2.PeerMessage] = []  # this height, for late peers
         # A height decided by certificate before we held its block (a WAL replay, or votes
         # that outran the proposal): committed as soon as the block arrives.
@@ -437,7 +438,7 @@ class ConsensusDriver:
     # --- block work on the pool ----------------------------------------------------------
     async def _build(self, height: int, round_: int) -> None:
         try:
-            built = await self.chain.build(
+            block: ExecutedBlock | None = await self.chain.build(
                 height=height,
                 proposer=self.public_key,
                 validators_hash=self.validators.hash(),
@@ -446,7 +447,6 @@ class ConsensusDriver:
                 # again to execute it, and the transfer takes the rest.
                 time_budget_s=self.config.timeout_ms(Step.PROPOSE, round_) / 3000,
             )
-            block = ValidatedBlock(built.block_bytes, built.header, built.block_hash, built.overlay)
         except Exception:
             log.exception("building the block for height %d round %d failed", height, round_)
             block = None
@@ -464,22 +464,11 @@ class ConsensusDriver:
             self._spawn(self._validate(held[0], digest, held[2]))
 
     async def _validate(self, height: int, digest: bytes, block: bytes) -> None:
-        validated: ValidatedBlock | None = None
+        validated: ExecutedBlock | None = None
         try:
-            validated = await self.chain.validate(
-                block, height=height, validators_hash=self.validators.hash()
-            )
-            if validated.header.evidence_root != EMPTY_EVIDENCE_ROOT:
-                check_block_evidence(
-                    decode_block(block)[0].evidence,
-                    validators=self.validators,
-                    chain_id=self.chain_id,
-                    height=height,
-                    committed=self.chain.store.committed_evidence,
-                )
+            validated = await self.chain.validate(block, height=height, validators=self.validators)
             self._queue.put_nowait(_Validated(height, digest, validated, ""))
         except LedgerError as err:
-            validated = None  # its evidence did not check
             self._queue.put_nowait(_Validated(height, digest, None, str(err)))
         except Exception as exc:
             # The machine waits for an answer (it may extend the propose timeout for it):
@@ -497,7 +486,7 @@ class ConsensusDriver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _remember(self, block: ValidatedBlock, height: int, round_: int) -> None:
+    def _remember(self, block: ExecutedBlock, height: int, round_: int) -> None:
         self._blocks[block.block_hash] = (height, round_, block.block_bytes)
         self._validated[block.block_hash] = block
 
@@ -525,7 +514,7 @@ class ConsensusDriver:
         self._announce()
         self._open_gate(decide.height + 1)
 
-    async def _validate_decided(self, decide: Decide) -> ValidatedBlock | None:
+    async def _validate_decided(self, decide: Decide) -> ExecutedBlock | None:
         """Execute a block that a certificate decided before we validated it (pushed by a
         peer, or held from a proposal whose validation had not finished). It must still
         produce the state root its header claims; if it does not, > 1/3 of the power signed
@@ -545,9 +534,7 @@ class ConsensusDriver:
             log.warning("decided height %d before receiving its block; waiting for it", decide.height)
             return None
         try:
-            return await self.chain.validate(
-                raw, height=decide.height, validators_hash=self.validators.hash()
-            )
+            return await self.chain.validate(raw, height=decide.height, validators=self.validators)
         except LedgerError as err:
             log.error(
                 "block %s decided at height %d does not execute: %s",

@@ -1,6 +1,15 @@
 """The ledger side of a running node: admission, block building/validation/commit, and the
 clients waiting on transactions and blocks.
 
+Blocks go through node.ledger.transition, the one block transition every path uses:
+`build` and `validate` return an ExecutedBlock (validation includes the evidence rule, so
+it takes the ValidatorSet of the height), `commit` writes it with its certificate.
+
+Admission policy lives here too, not in the API handlers: `admit` reports the txid with
+every outcome, and when a transaction spends an input this node does not know yet while
+peers announced blocks we lack, it waits (once per client call) for those blocks and
+judges the transaction again.
+
 Threading: everything here is called from the node's event loop. CPU-heavy work runs on the
 thread pool (`executor`): signature checks (libsodium releases the GIL, so they use the
 other core) and whole-block execution. Store reads are thread-safe; commits are serialized
@@ -18,17 +27,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import IntEnum
 
-from proto import ledger_pb2
+from consensus.validators import ValidatorSet
 
-from node.ledger.blocks import (
-    BlockOverlay,
-    BuiltBlock,
-    block_hash,
-    build_block,
-    decode_committed,
-    encode_committed,
-    validate_block,
-)
+from node.ledger.blocks import decode_committed_block
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.mempool import Mempool, MempoolFull
@@ -36,6 +37,7 @@ from node.ledger.rules import BlockContext, check_tx
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verify_ahead, verify_into_cache
 from node.ledger.store import Store
+from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx
 
 log = logging.getLogger("cbdc.chain")
@@ -47,6 +49,8 @@ _VERIFY_WORKERS = 2
 _MIN_VERIFY_CHUNK = 32
 # What became of each gossiped transaction (LedgerService.submit_batch; cbdc_gossip_txs_total).
 GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_full")
+# How long a submission whose inputs are unknown waits for blocks peers already announced.
+CATCH_UP_WAIT_S = 2.0
 
 
 class TxStatus(IntEnum):
@@ -69,11 +73,21 @@ class TxOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class ValidatedBlock:
-    block_bytes: bytes
-    header: ledger_pb2.BlockHeader
-    block_hash: bytes
-    overlay: BlockOverlay
+class Admission:
+    """What became of one submitted transaction: admitted (`refused` None) or refused."""
+
+    txid: bytes | None                             # None: the bytes do not decode
+    refused: LedgerError | MempoolFull | None = None
+
+
+class CatchUpBudget:
+    """What one client call has used up of the catch-up wait (LedgerService.admit): at most
+    one wait per call, so a batch of junk cannot hold the call for long."""
+
+    __slots__ = ("waited",)
+
+    def __init__(self) -> None:
+        self.waited = False
 
 
 class LedgerService:
@@ -87,7 +101,7 @@ class LedgerService:
         *,
         clock: Callable[[], float] = time.time,
         on_admitted: Callable[[DecodedTx, bool], None] | None = None,
-        on_committed: Callable[[ValidatedBlock], None] | None = None,
+        on_committed: Callable[[ExecutedBlock], None] | None = None,
         max_block_txs: int | None = None,
         max_block_bytes: int | None = None,
     ) -> None:
@@ -122,17 +136,55 @@ class LedgerService:
     def decode(self, raw: bytes) -> DecodedTx:
         return decode_tx(raw, self.genesis)
 
-    def submit(self, raw: bytes, *, gossip: bool = True) -> DecodedTx:
-        """Admit one transaction to the mempool; raises LedgerError or MempoolFull.
+    def txid_of(self, raw: bytes) -> bytes | None:
+        """The id of transaction bytes, None when they do not decode (for a refusal that
+        came before admission looked at them)."""
+        try:
+            return decode_tx(raw, self.genesis).txid
+        except LedgerError:
+            return None
 
-        The signature check (~70 us) runs right here: cheaper than a hand-off to a worker
-        thread, which costs context switches and waits for the GIL behind this loop.
-        """
+    def submit(self, raw: bytes, *, gossip: bool = True) -> DecodedTx:
+        """Admit one transaction to the mempool; raises LedgerError or MempoolFull."""
         tx = decode_tx(raw, self.genesis)
+        self._submit_decoded(tx, gossip)
+        return tx
+
+    def _submit_decoded(self, tx: DecodedTx, gossip: bool = True) -> None:
+        # The signature check (~70 us) runs right here: cheaper than a hand-off to a worker
+        # thread, which costs context switches and waits for the GIL behind this loop.
         self._reject_known(tx)
         self.sigcache.verify(tx, self.genesis.chain_id)
         self._admit(tx, gossip)
-        return tx
+
+    async def admit(
+        self, raw: bytes, *, peers_ahead: Callable[[], int], budget: CatchUpBudget | None = None
+    ) -> Admission:
+        """Admit a client's transaction; the outcome carries its txid either way.
+
+        A client told "committed" by another node may spend the new outputs here while this
+        node is still a block behind: the input is unknown only for now. Such a transaction
+        is judged again once we hold what the peers announced (`peers_ahead()` heights more),
+        waiting at most CATCH_UP_WAIT_S, and at most once per `budget` (one client call).
+        """
+        try:
+            tx = decode_tx(raw, self.genesis)
+        except LedgerError as err:
+            return Admission(None, err)
+        try:
+            try:
+                self._submit_decoded(tx)
+            except LedgerError as err:
+                budget = budget if budget is not None else CatchUpBudget()
+                ahead = peers_ahead()
+                if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or budget.waited:
+                    return Admission(tx.txid, err)
+                budget.waited = True
+                await self.wait_for_height(self.store.height + ahead, CATCH_UP_WAIT_S)
+                self._submit_decoded(tx)
+        except (LedgerError, MempoolFull) as refused:
+            return Admission(tx.txid, refused)
+        return Admission(tx.txid)
 
     async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
@@ -199,11 +251,13 @@ class LedgerService:
         validators_hash: bytes,
         evidence: list[bytes],
         time_budget_s: float | None = None,
-    ) -> BuiltBlock:
+    ) -> ExecutedBlock:
+        """Build the proposal for `height` from the mempool; candidates left out are
+        rejected (their waiters answered)."""
         candidates = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
         time_ms = max(self.now_ms(), self.store.tip().time_ms)
         deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
-        built = await asyncio.get_running_loop().run_in_executor(
+        built, skipped = await asyncio.get_running_loop().run_in_executor(
             None,
             lambda: build_block(
                 self.store,
@@ -219,20 +273,21 @@ class LedgerService:
                 deadline=deadline,
             ),
         )
-        for txid, err in built.skipped:
+        for txid, err in skipped:
             self._reject(txid, err)
         return built
 
-    async def validate(self, block_bytes: bytes, *, height: int, validators_hash: bytes) -> ValidatedBlock:
-        """Execute a received block against the tip; raises LedgerError(INVALID_BLOCK)."""
-        header, block_hash, overlay = await asyncio.get_running_loop().run_in_executor(
+    async def validate(self, block_bytes: bytes, *, height: int, validators: ValidatorSet) -> ExecutedBlock:
+        """Check (evidence included) and execute a received block against the tip, for the
+        validator set deciding `height`; raises LedgerError(INVALID_BLOCK)."""
+        return await asyncio.get_running_loop().run_in_executor(
             None,
             lambda: validate_block(
                 self.store,
                 block_bytes,
                 self.genesis,
                 expected_height=height,
-                validators_hash=validators_hash,
+                validators=validators,
                 min_time_ms=0,
                 sigcache=self.sigcache,
                 executor=self.executor,
@@ -241,15 +296,11 @@ class LedgerService:
                 known=self.mempool.by_raw,
             ),
         )
-        return ValidatedBlock(block_bytes, header, block_hash, overlay)
 
-    async def commit(self, block: ValidatedBlock, certificate: bytes) -> None:
+    async def commit(self, block: ExecutedBlock, certificate: bytes) -> None:
         """Write the decided block with its certificate (one synced batch), then update the
         mempool and answer everyone waiting on its transactions."""
-        committed = encode_committed(block.block_bytes, certificate)
-        await asyncio.get_running_loop().run_in_executor(
-            None, self.store.commit_block, committed, block.header, block.block_hash, block.overlay
-        )
+        await asyncio.get_running_loop().run_in_executor(None, self.store.commit, block, certificate)
         overlay = block.overlay
         txids = [tx.txid for tx in overlay.txs]
         evicted = self.mempool.on_commit(txids, overlay.spent.keys(), self._check)
@@ -268,9 +319,9 @@ class LedgerService:
         located = self.store.tx_location(txid)
         if located is not None:
             height, index = located
-            block, header, _ = decode_committed(self.store.get_block(height=height))
+            committed = decode_committed_block(self.store.get_block(height=height))
             return TxOutcome(
-                txid, TxStatus.COMMITTED, height, index, block_hash(block.header), header.time_ms
+                txid, TxStatus.COMMITTED, height, index, committed.block_hash, committed.header.time_ms
             )
         if txid in self.mempool:
             return TxOutcome(txid, TxStatus.PENDING)
@@ -322,4 +373,6 @@ class LedgerService:
                 future.set_result(outcome)
 
 
-__all__ = ["LedgerService", "MempoolFull", "TxOutcome", "TxStatus", "ValidatedBlock"]
+__all__ = [
+    "Admission", "CatchUpBudget", "ExecutedBlock", "LedgerService", "MempoolFull", "TxOutcome", "TxStatus",
+]

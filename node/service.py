@@ -32,7 +32,8 @@ from node.ledger.keys import KeyPair, load_key_checked
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store
-from node.ledger_service import LedgerService, ValidatedBlock
+from node.ledger.transition import ExecutedBlock
+from node.ledger_service import LedgerService
 from node.logs import configure_logging
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
@@ -241,7 +242,7 @@ class Node:
             self.gossip.add(tx.raw)
         self.driver.notify_work()
 
-    def _on_committed(self, block: ValidatedBlock) -> None:
+    def _on_committed(self, block: ExecutedBlock) -> None:
         now = time.monotonic()
         self.metrics.block_interval.observe(now - self._last_commit)
         self._last_commit = now

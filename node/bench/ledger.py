@@ -5,8 +5,8 @@ Setup (not timed): 1,000 wallets registered and funded, then N signed transfers 
 pays the next one and keeps the change), grouped into blocks that a proposer builds on a
 separate store. Timed: what every validator does with a received block, on a fresh store
 and with a FRESH signature cache (so every signature is really verified once):
-validate_block (decode, signature verification, rules, state root) + commit_block (one
-synced LevelDB write batch). Run with verification on this thread, then on a process pool
+validate_block (decode, evidence, signature verification, rules, state root) + Store.commit
+(one synced LevelDB write batch). Run with verification on this thread, then on a process pool
 (overlapping the Python-bound rules), then on a thread pool (for comparison).
 
 The memory mode fills a store with 1,000,000 UTXOs through the same block path and reports
@@ -30,14 +30,7 @@ from proto import ledger_pb2
 
 from node.bench.limits import ed25519_verifications_per_second, machine
 from node.client.txbuild import build_issue, build_register, build_transfer
-from node.ledger.blocks import (
-    apply_block_txs,
-    build_block,
-    decode_block,
-    decode_block_txs,
-    encode_committed,
-    validate_block,
-)
+from node.ledger.blocks import decode_block
 from node.ledger.genesis import FULL_TIER, Genesis, LedgerParams, make_genesis
 from node.ledger.keys import KeyPair
 from node.ledger.muhash import BACKEND as MUHASH_BACKEND
@@ -45,6 +38,13 @@ from node.ledger.rules import BlockContext
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verification_pool
 from node.ledger.store import Store
+from node.ledger.transition import (
+    ExecutedBlock,
+    apply_block_txs,
+    build_block,
+    decode_block_txs,
+    validate_block,
+)
 from node.ledger.types import OutPoint
 
 CHAIN_ID = "cbdc-bench"
@@ -53,7 +53,8 @@ BLOCK_MS = 1_000
 # The one validator of the benchmark chain (the proposer); blocks carry its set's real hash
 # so the same chain can be served to a syncing node (cbdc bench sync).
 VALIDATOR_SEED = hashlib.sha256(b"validator" + (0).to_bytes(4, "big")).digest()
-VALIDATORS_HASH = ValidatorSet([(KeyPair.from_seed(VALIDATOR_SEED).public, 10)]).hash()
+VALIDATORS = ValidatorSet([(KeyPair.from_seed(VALIDATOR_SEED).public, 10)])
+VALIDATORS_HASH = VALIDATORS.hash()
 TARGET_RATIO = 0.7
 PAYMENT = 100  # fen per transfer: far below every tier limit, so all transfers are valid
 FUNDING = 10_000_000  # fen per wallet (100,000 yuan)
@@ -77,15 +78,14 @@ def _propose(
     store: Store, genesis: Genesis, proposer: bytes, raws: Sequence[bytes], sigcache: SignatureCache
 ) -> bytes:
     """Build the next block from `raws` (all must be valid), commit it, return its bytes."""
-    built = build_block(
+    built, skipped = build_block(
         store, raws, genesis,
         height=store.height + 1, time_ms=T0 + (store.height + 1) * BLOCK_MS,
         proposer=proposer, validators_hash=VALIDATORS_HASH, sigcache=sigcache,
     )
-    if built.skipped:
-        raise RuntimeError(f"benchmark transaction rejected: {built.skipped[0][1]}")
-    committed = encode_committed(built.block_bytes, b"")
-    store.commit_block(committed, built.header, built.block_hash, built.overlay)
+    if skipped:
+        raise RuntimeError(f"benchmark transaction rejected: {skipped[0][1]}")
+    store.commit(built, b"")
     return built.block_bytes
 
 
@@ -160,12 +160,12 @@ def _replay_setup(store: Store, work: Workload) -> None:
 def _validate_and_commit(
     store: Store, genesis: Genesis, block: bytes, sigcache: SignatureCache, executor: Executor | None
 ) -> None:
-    header, block_hash, overlay = validate_block(
+    executed = validate_block(
         store, block, genesis,
-        expected_height=store.height + 1, validators_hash=VALIDATORS_HASH,
+        expected_height=store.height + 1, validators=VALIDATORS,
         min_time_ms=store.tip().time_ms, sigcache=sigcache, executor=executor,
     )
-    store.commit_block(encode_committed(block, b""), header, block_hash, overlay)
+    store.commit(executed, b"")
 
 
 def _timed_apply(
@@ -222,12 +222,10 @@ def _breakdown(workdir: str, work: Workload) -> dict[str, float]:
             )
             root = timed("state_root", lambda o=overlay: store.state_root_after(o))
             assert root == header.state_root
-            committed = encode_committed(block_bytes, b"")
-            block_hash = hashlib.sha256(block.header).digest()
-            timed(
-                "commit",
-                lambda o=overlay, c=committed, h=header, bh=block_hash: store.commit_block(c, h, bh, o),
+            executed = ExecutedBlock(
+                block_bytes, header, hashlib.sha256(block.header).digest(), overlay, ()
             )
+            timed("commit", lambda e=executed: store.commit(e, b""))
     finally:
         store.close()
         shutil.rmtree(path, ignore_errors=True)

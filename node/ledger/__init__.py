@@ -16,6 +16,10 @@ code judges a block in consensus, catch-up, block sync, benchmarks and the audit
 - ``mempool``    pending transactions, bounded.
 - ``evidence``   double-vote evidence: the block rule and the pool.
 - ``merkle``/``muhash``  transaction/evidence roots and the state's set hash.
-- ``blocks``     the block transition: build, validate, execute.
+- ``blocks``     blocks on the wire: encoding, decoding, CommittedBlock and Certificate.
+- ``transition`` the one block transition every path uses: build, validate (evidence
+                 included), verify a committed block; ExecutedBlock.
+- ``state_root`` the state root and how a block's overlay moves it (StateDelta, MuHash memo).
 - ``store``      LevelDB: one committed block = one synced write batch.
+- ``store_audit`` the store's self-check (audit_store).
 """

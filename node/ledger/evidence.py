@@ -73,14 +73,16 @@ def check_block_evidence(
     chain_id: str,
     height: int,
     committed: CommittedLookup,
-) -> None:
-    """Raise LedgerError(INVALID_BLOCK) unless every evidence item of the block at `height`
-    verifies, names a (validator, height) not yet on the chain, and appears once."""
+) -> list[bytes]:
+    """The evidence keys (evidence_key) of the block at `height`, in order; raises
+    LedgerError(INVALID_BLOCK) unless every item verifies against `validators`, names a
+    (validator, height) not yet on the chain, and appears once."""
     if len(items) > MAX_EVIDENCE_PER_BLOCK:
         raise LedgerError(
             Code.INVALID_BLOCK,
             f"block {height}: carries {len(items)} evidence items; at most {MAX_EVIDENCE_PER_BLOCK} allowed",
         )
+    keys: list[bytes] = []
     seen: set[bytes] = set()
     for i, item in enumerate(items):
         try:
@@ -102,6 +104,8 @@ def check_block_evidence(
                 f"was already committed in block {at}",
             )
         seen.add(key)
+        keys.append(key)
+    return keys
 
 
 class EvidencePool:

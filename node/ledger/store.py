@@ -30,7 +30,13 @@ State root (in every header, for the state AFTER the block):
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
 The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
-root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets.
+root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets. The
+accumulator (key b"X") is updated block by block, never recomputed: node.ledger.state_root.
+
+What is committed is an ExecutedBlock (node.ledger.transition): the block's bytes, decoded
+header and hash, the overlay of its transactions and the evidence keys it carries, all
+computed once by build_block/validate_block. `Store.commit` decodes nothing again.
+The self-check of a store (`audit_store`) lives in node.ledger.store_audit.
 
 Memory: state lives in LevelDB (bounded block cache, bloom filters). In front of it sit
 bounded caches of decoded rows (ReadCache, CACHE_ENTRIES each), updated by every commit.
@@ -42,24 +48,25 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plyvel
-from proto import ledger_pb2
 
 from node.hooks import no_crash
+from node.ledger.blocks import decode_committed_block, encode_committed
 from node.ledger.errors import Code, LedgerError
-from node.ledger.evidence import EMPTY_EVIDENCE_ROOT, evidence_key_of
 from node.ledger.genesis import Genesis
-from node.ledger.muhash import MuHash3072, parallel_product
+from node.ledger.muhash import MuHash3072
 from node.ledger.state import Overlay
+from node.ledger.state_root import StateDelta, StateRoots, state_root, trim_oldest
 from node.ledger.types import OutPoint, Output, Supply, Wallet
 
+if TYPE_CHECKING:
+    from node.ledger.transition import ExecutedBlock
+
 SCHEMA_VERSION = 1
-STATE_ROOT_DOMAIN = b"cbdc/state/v1\x00"
 ZERO_HASH = bytes(32)
 
 K_SCHEMA = b"V"
@@ -82,19 +89,9 @@ P_NODE_RESERVED = b"n"
 _LRU_CACHE_BYTES = 32 << 20
 _WRITE_BUFFER_BYTES = 16 << 20
 _BLOOM_BITS = 10
-# Below this many set-hash elements a block's products are cheaper here than shipped out.
-_PARALLEL_PRODUCT_MIN = 512
-# MuHash numbers kept for elements likely to be removed soon: ~0.6 kB each (a 3072-bit number
-# and its element), so ~10 MB; several full blocks of outputs and wallet updates.
-MUHASH_MEMO_ENTRIES = 16_384
 # Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
 # and covers the working set of several full blocks.
 CACHE_ENTRIES = 65_536
-
-
-def state_root(accumulator: MuHash3072, supply: Supply) -> bytes:
-    """The header's state root for this accumulator and supply."""
-    return hashlib.sha256(STATE_ROOT_DOMAIN + accumulator.digest() + supply.encode()).digest()
 
 
 def _u64(n: int) -> bytes:
@@ -120,30 +117,7 @@ class Tip:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class StateDelta:
-    """What an overlay does to the state root, computed once and reused by commit_block."""
-
-    accumulator: MuHash3072  # normalised accumulator after the overlay
-    supply: Supply
-    root: bytes
-    # Rows as the batch writes them, encoded once for both the set hash and the batch:
-    created: list[tuple[bytes, bytes]]  # (outpoint key 36, Output.encode() 40)
-    spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
-    wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
-
-
 _ABSENT: Any = object()  # cached "no such row" (a wallet that is not registered)
-
-
-def _trim_oldest(data: dict[Any, Any], capacity: int) -> None:
-    """Drop the oldest entries of an insertion-ordered dict past `capacity`, in one batch with
-    some headroom: deleting a dict's first key one at a time makes each `next(iter(data))`
-    skip every slot deleted before it (~28 us per insert at 65k entries); one scan per
-    batch keeps eviction ~0.1 us per entry."""
-    excess = len(data) - capacity
-    for key in list(islice(data, excess + capacity // 16)):
-        del data[key]
 
 
 class ReadCache:
@@ -154,7 +128,7 @@ class ReadCache:
     outputs a block creates are what the next blocks spend; decoding a Wallet costs more
     than the LevelDB read. Bounded, so memory does not grow with the ledger.
 
-    Consistency with concurrent readers: commit_block updates the cache right after its
+    Consistency with concurrent readers: Store.commit updates the cache right after its
     batch is durable and bumps `generation`; a reader that missed fills the cache only if
     no commit happened since it started its LevelDB read, so a stale row is never cached.
     """
@@ -196,7 +170,7 @@ class ReadCache:
                 self._evict()
 
     def _evict(self) -> None:
-        _trim_oldest(self._data, self.capacity)
+        trim_oldest(self._data, self.capacity)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -205,7 +179,7 @@ class ReadCache:
 class Store:
     """LevelDB-backed ledger state. Implements node.ledger.state.StateView for the committed state.
 
-    Reads are safe from any thread. Writes (commit_block) must come from one thread at a time
+    Reads are safe from any thread. Writes (commit) must come from one thread at a time
     (the node's consensus loop); a lock enforces it.
     """
 
@@ -219,15 +193,7 @@ class Store:
         self.crash_point: Callable[[str], None] = no_crash
         self._tip = Tip.decode(db.get(K_TIP))
         self._supply = Supply.decode(db.get(K_SUPPLY))
-        self._accumulator = MuHash3072.from_bytes(db.get(K_MUHASH))
-        # (overlay, number of txs it held, delta): the last state_root_after result, so that
-        # validate -> commit of the same overlay pays for the MuHash update only once.
-        self._last_delta: tuple[Overlay, int, StateDelta] | None = None
-        # element -> number of recently inserted set elements (see muhash.product_memo): most
-        # outputs are spent, and most wallet records replaced, soon after they are created,
-        # and their removal then costs one multiplication instead of SHAKE256 + conversion.
-        self._numbers: dict[bytes, Any] = {}
-        self._numbers_lock = threading.Lock()
+        self._roots = StateRoots(MuHash3072.from_bytes(db.get(K_MUHASH)))
         self._utxo_cache = ReadCache(cache_entries)
         self._wallet_cache = ReadCache(cache_entries)
         self._balance_cache = ReadCache(cache_entries)
@@ -359,57 +325,7 @@ class Store:
     def _delta(self, overlay: Overlay, executor: Executor | None = None) -> StateDelta:
         if overlay.base is not self:
             raise ValueError("overlay was not built on this store")
-        cached = self._last_delta
-        if cached is not None and cached[0] is overlay and cached[1] == len(overlay.txids):
-            return cached[2]
-        # Element bytes equal muhash.utxo_element / wallet_element; built inline because
-        # this runs for every output and wallet of every block.
-        created: list[tuple[bytes, bytes]] = []
-        inserted: list[bytes] = []
-        add_row, add_element = created.append, inserted.append
-        for (txid, index), (owner, amount) in overlay.created.items():
-            key = txid + index.to_bytes(4, "big")
-            row = owner + amount.to_bytes(8, "big")
-            add_row((key, row))
-            add_element(b"u" + key + row)
-        spent: list[tuple[bytes, bytes]] = []
-        removed: list[bytes] = []
-        add_row, add_element = spent.append, removed.append
-        for (txid, index), (owner, amount) in overlay.spent.items():
-            key = txid + index.to_bytes(4, "big")
-            add_row((key, owner))
-            add_element(b"u" + key + owner + amount.to_bytes(8, "big"))
-        wallets: list[tuple[bytes, bytes]] = []
-        for address, after in overlay.wallets.items():
-            before = overlay.wallets_before.get(address)
-            if before == after:
-                continue
-            if before is not None:
-                removed.append(b"w" + before.encode())
-            encoded = after.encode()
-            inserted.append(b"w" + encoded)
-            wallets.append((address, encoded))
-        accumulator = self._accumulator.copy()
-        # Only worker processes make the products parallel: on threads they would run one at
-        # a time under the GIL anyway, and without the memo of recent elements.
-        parallel = isinstance(executor, ProcessPoolExecutor)
-        if not parallel or len(inserted) + len(removed) < _PARALLEL_PRODUCT_MIN:
-            with self._numbers_lock:
-                numbers = self._numbers
-                accumulator.remove_many(removed, numbers)
-                accumulator.insert_many(inserted, numbers)
-                if len(numbers) > MUHASH_MEMO_ENTRIES:
-                    _trim_oldest(numbers, MUHASH_MEMO_ENTRIES)
-        else:
-            accumulator.combine(parallel_product(executor, inserted, removed))
-        accumulator.normalize()  # the one modular inverse of this root
-        supply = overlay.supply()
-        delta = StateDelta(
-            accumulator, supply, state_root(accumulator, supply),
-            created, spent, wallets,
-        )
-        self._last_delta = (overlay, len(overlay.txids), delta)
-        return delta
+        return self._roots.delta(overlay, executor)
 
     def recompute_state_root(self) -> bytes:
         """The state root computed from scratch over every UTXO and wallet record in LevelDB.
@@ -426,21 +342,17 @@ class Store:
         return state_root(accumulator, supply)
 
     # --- commit --------------------------------------------------------------------------
-    def commit_block(
-        self,
-        committed_block_bytes: bytes,
-        header: ledger_pb2.BlockHeader,
-        block_hash: bytes,
-        overlay: Overlay,
-    ) -> None:
-        """Write a decided block and its state changes in ONE synced LevelDB batch.
+    def commit(self, executed: ExecutedBlock, certificate: bytes) -> None:
+        """Write a decided block, its commit certificate and its state changes in ONE synced
+        LevelDB batch.
 
-        `committed_block_bytes` is a serialized CommittedBlock (stored as is), `header` its
-        decoded header, `block_hash` SHA-256 of the header bytes, `overlay` the state changes
-        returned by validate_block/build_block for exactly this block. Raises
-        LedgerError(INVALID_BLOCK) and writes nothing when the block does not extend the tip
-        or its state root differs from what the overlay yields.
+        `executed` is what validate_block/build_block returned for exactly this block (its
+        overlay built on this store); `certificate` the consensus-defined commit certificate,
+        stored beside the block as a CommittedBlock. Raises LedgerError(INVALID_BLOCK) and
+        writes nothing when the block does not extend the tip or its state root differs from
+        what the overlay yields.
         """
+        header, overlay, block_hash = executed.header, executed.overlay, executed.block_hash
         with self._write_lock:
             tip = self._tip
             if header.height != tip.height + 1:
@@ -469,18 +381,13 @@ class Store:
                     f"the block's transactions produce ({delta.root.hex()[:16]})",
                 )
             balances = self._new_balances(overlay)
-            evidence_keys = (
-                self._evidence_keys(committed_block_bytes)
-                if header.evidence_root != EMPTY_EVIDENCE_ROOT
-                else []
-            )
             new_tip = Tip(header.height, block_hash, delta.root, header.time_ms)
             height_bytes = _u64(header.height)
             db = self._db
             # transaction=True: an exception inside the block discards the batch instead of writing it.
             with db.write_batch(sync=True, transaction=True) as batch:
                 put, delete = batch.put, batch.delete
-                put(P_BLOCK + height_bytes, committed_block_bytes)
+                put(P_BLOCK + height_bytes, encode_committed(executed.block_bytes, certificate))
                 put(P_BLOCK_HASH + block_hash, height_bytes)
                 for position, txid in enumerate(overlay.txids):
                     put(P_TX + txid, height_bytes + position.to_bytes(4, "big"))
@@ -497,7 +404,7 @@ class Store:
                         put(P_BALANCE + address, balance.to_bytes(16, "big"))
                 for address, encoded in delta.wallets:  # unchanged records need no write
                     put(P_WALLET + address, encoded)
-                for key in evidence_keys:
+                for key in executed.evidence_keys:
                     put(P_EVIDENCE + key, height_bytes)
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
@@ -506,19 +413,12 @@ class Store:
             # Only after the batch is durable does memory move on.
             self._tip = new_tip
             self._supply = delta.supply
-            self._accumulator = delta.accumulator
-            self._last_delta = None
+            self._roots.advance(delta)
             self._utxo_cache.update(
                 [(op, None) for op in overlay.spent] + list(overlay.created.items())
             )
             self._wallet_cache.update(list(overlay.wallets.items()))
             self._balance_cache.update(balances)
-
-    @staticmethod
-    def _evidence_keys(committed_block_bytes: bytes) -> list[bytes]:
-        """(validator, height) keys of the evidence a committed block carries."""
-        block = ledger_pb2.Block.FromString(ledger_pb2.CommittedBlock.FromString(committed_block_bytes).block)
-        return [key for key in map(evidence_key_of, block.evidence) if key is not None]
 
     def committed_evidence(self, key: bytes) -> int | None:
         """Height of the block that carries evidence for this node.ledger.evidence.evidence_key, if any."""
@@ -571,9 +471,8 @@ class Store:
         if location is None:
             return None
         height, position = location
-        committed = ledger_pb2.CommittedBlock.FromString(self._db.get(P_BLOCK + _u64(height)))
-        block = ledger_pb2.Block.FromString(committed.block)
-        return block.txs[position], height, position
+        committed = decode_committed_block(self._db.get(P_BLOCK + _u64(height)))
+        return committed.block.txs[position], height, position
 
     def utxos_of(
         self, address: bytes, limit: int = 1000, start_after: OutPoint | None = None
@@ -613,52 +512,13 @@ class Store:
                 h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
         return h.digest()
 
-    def audit(self) -> list[str]:
-        """Check the stored state against itself; returns the problems found (empty: consistent).
+    def snapshot(self) -> Any:
+        """A consistent read-only view of every row (plyvel snapshot; use as a context manager),
+        for whole-store checks such as node.ledger.store_audit."""
+        return self._db.snapshot()
 
-        Recomputes the state root from scratch and compares it with the tip and the tip
-        block's header; checks money (sum of UTXOs == issued - redeemed), the per-address
-        index and the balances against the UTXO set.
-        """
-        problems: list[str] = []
-        tip = self._tip
-        recomputed = self.recompute_state_root()
-        if recomputed != tip.state_root:
-            problems.append(f"recomputed state root {recomputed.hex()} != tip's {tip.state_root.hex()}")
-        if tip.height > 0:
-            raw = self.get_block(height=tip.height)
-            if raw is None:
-                problems.append(f"tip block {tip.height} is missing")
-            else:
-                block = ledger_pb2.Block.FromString(ledger_pb2.CommittedBlock.FromString(raw).block)
-                header_bytes = block.header
-                header = ledger_pb2.BlockHeader.FromString(header_bytes)
-                if hashlib.sha256(header_bytes).digest() != tip.block_hash:
-                    problems.append("tip hash differs from the hash of the stored tip header")
-                if header.state_root != tip.state_root:
-                    problems.append("tip header's state root differs from the tip's")
-            if self.get_block(height=tip.height + 1) is not None:
-                problems.append(f"a block above the tip ({tip.height + 1}) is stored")
-        with self._db.snapshot() as snap:
-            total = 0
-            balances: dict[bytes, int] = {}
-            for key, value in snap.iterator(prefix=P_UTXO):
-                owner, amount = value[:32], int.from_bytes(value[32:40], "big")
-                total += amount
-                balances[owner] = balances.get(owner, 0) + amount
-                indexed = snap.get(P_ADDR_UTXO + owner + key[1:])
-                if indexed is None or int.from_bytes(indexed, "big") != amount:
-                    problems.append(f"address index misses {key[1:].hex()}")
-            index_count = sum(1 for _ in snap.iterator(prefix=P_ADDR_UTXO, include_value=False))
-            utxo_count = sum(1 for _ in snap.iterator(prefix=P_UTXO, include_value=False))
-            if index_count != utxo_count:
-                problems.append(f"address index has {index_count} entries for {utxo_count} UTXOs")
-            stored_balances = {
-                key[1:]: int.from_bytes(value, "big") for key, value in snap.iterator(prefix=P_BALANCE)
-            }
-            if stored_balances != balances:
-                problems.append("stored balances differ from the sums of the UTXO set")
-            supply = Supply.decode(snap.get(K_SUPPLY))
-        if total != supply.outstanding:
-            problems.append(f"UTXOs sum to {total}, issued - redeemed is {supply.outstanding}")
-        return problems
+    def audit(self) -> list[str]:
+        """node.ledger.store_audit.audit_store(self): kept for callers not yet moved to it."""
+        from node.ledger.store_audit import audit_store
+
+        return audit_store(self)

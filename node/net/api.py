@@ -1,7 +1,9 @@
 """The public gRPC API (`cbdc.node.v1.Node`): submit, wait, and query committed state.
 
 Handlers raise LedgerError/NodeError; grpc_status.RejectionInterceptor turns them into a
-status whose message starts with the machine code ("insufficient_funds: ...").
+status whose message starts with the machine code ("insufficient_funds: ..."). Admission
+policy (what to do with an input that is unknown only for now) is LedgerService.admit's;
+this module maps its outcome onto the wire.
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ import grpc
 import grpc.aio
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
-from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.blocks import decode_committed_block
 from node.ledger.crypto import KEY_SIZE
 from node.ledger.errors import Code, LedgerError
 from node.ledger.mempool import MempoolFull
 from node.ledger.types import U64_MAX, OutPoint
-from node.ledger_service import LedgerService, TxOutcome, TxStatus
+from node.ledger_service import CatchUpBudget, LedgerService, TxOutcome, TxStatus
 from node.net.grpc_status import NodeCode, NodeError
 
 _UTXO_PAGE = 1000
 _MAX_WAIT_S = 300.0
-# How long a submission whose inputs are unknown waits for blocks peers already announced.
-_CATCH_UP_WAIT_S = 2.0
 # Transactions in one SubmitBatch call: bounds the time one call holds the event loop.
 MAX_BATCH = 10_000
 
@@ -55,13 +55,14 @@ def _inclusion(outcome: TxOutcome) -> node_pb2.TxInclusion:
     )
 
 
-class _CallState:
-    """What one submission call has used up (see NodeServicer._submit)."""
+def _refusal(refused: LedgerError | MempoolFull) -> LedgerError | NodeError:
+    if isinstance(refused, MempoolFull):
+        return NodeError(NodeCode.MEMPOOL_FULL, str(refused))
+    return refused
 
-    __slots__ = ("waited",)
 
-    def __init__(self) -> None:
-        self.waited = False
+def _syncing_error() -> NodeError:
+    return NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
 
 
 class NodeServicer(node_pb2_grpc.NodeServicer):
@@ -79,27 +80,13 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         self._peers_ahead = peers_ahead
 
     # --- transactions --------------------------------------------------------------------
-    async def _submit(self, raw: bytes, call: _CallState | None = None) -> bytes:
+    async def _submit(self, raw: bytes, budget: CatchUpBudget | None = None) -> bytes:
         if self._syncing():
-            raise NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
-        try:
-            try:
-                tx = self.chain.submit(raw)
-            except LedgerError as err:
-                # A client told "committed" by another node may spend the new outputs here
-                # while this node is still a block behind: the input is unknown only for now.
-                # Judge it again once we hold what the peers announced, briefly.
-                # At most once per call, so a batch of junk cannot hold the call for long.
-                call = call if call is not None else _CallState()
-                ahead = self._peers_ahead()
-                if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or call.waited:
-                    raise
-                call.waited = True
-                await self.chain.wait_for_height(self.chain.store.height + ahead, _CATCH_UP_WAIT_S)
-                tx = self.chain.submit(raw)
-        except MempoolFull as full:
-            raise NodeError(NodeCode.MEMPOOL_FULL, str(full)) from None
-        return tx.txid
+            raise _syncing_error()
+        admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
+        if admission.refused is not None:
+            raise _refusal(admission.refused)
+        return admission.txid  # type: ignore[return-value]  # admitted: it decoded
 
     async def SubmitTransaction(self, request, context) -> node_pb2.SubmitTransactionResponse:
         txid = await self._submit(request.tx)
@@ -109,9 +96,9 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         self, request_iterator, context
     ) -> AsyncIterator[node_pb2.SubmitTransactionResult]:
         sequence = 0
-        call = _CallState()
+        budget = CatchUpBudget()
         async for request in request_iterator:
-            yield await self._result(sequence, request.tx, call)
+            yield await self._result(sequence, request.tx, budget)
             sequence += 1
 
     async def SubmitBatch(self, request, context) -> node_pb2.SubmitBatchResponse:
@@ -120,24 +107,29 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
                 Code.MALFORMED, f"a batch holds at most {MAX_BATCH} transactions, got {len(request.txs)}"
             )
         response = node_pb2.SubmitBatchResponse()
-        call = _CallState()
+        budget = CatchUpBudget()
         for sequence, raw in enumerate(request.txs):
-            response.results.append(await self._result(sequence, raw, call))
+            response.results.append(await self._result(sequence, raw, budget))
         return response
 
-    async def _result(self, sequence: int, raw: bytes, call: _CallState) -> node_pb2.SubmitTransactionResult:
+    async def _result(
+        self, sequence: int, raw: bytes, budget: CatchUpBudget
+    ) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
         result = node_pb2.SubmitTransactionResult(sequence=sequence)
-        try:
-            result.txid = await self._submit(raw, call)
+        if self._syncing():
+            txid, refused = self.chain.txid_of(raw), _syncing_error()
+        else:
+            admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
+            txid = admission.txid
+            refused = None if admission.refused is None else _refusal(admission.refused)
+        if txid is not None:
+            result.txid = txid
+        if refused is None:
             result.status = node_pb2.TX_STATUS_PENDING
-        except (LedgerError, NodeError) as err:
+        else:
             result.status = node_pb2.TX_STATUS_REJECTED
-            result.rejection.CopyFrom(node_pb2.Rejection(code=err.code.value, message=err.message))
-            try:
-                result.txid = self.chain.decode(raw).txid
-            except LedgerError:
-                pass  # undecodable: no id to report
+            result.rejection.CopyFrom(node_pb2.Rejection(code=refused.code.value, message=refused.message))
         return result
 
     async def WaitTransaction(self, request, context) -> node_pb2.TransactionOutcome:
@@ -266,9 +258,9 @@ def _count_utxos(store, address: bytes) -> int:
 
 
 def _block_msg(raw: bytes) -> node_pb2.CommittedBlockMsg:
-    block, header, _ = decode_committed(raw)
+    committed = decode_committed_block(raw)
     return node_pb2.CommittedBlockMsg(
-        height=header.height, block_hash=block_hash(block.header), committed_block=raw
+        height=committed.height, block_hash=committed.block_hash, committed_block=raw
     )
 
 

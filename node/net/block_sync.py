@@ -4,7 +4,9 @@ A node that is behind (restarted, new machine, healed partition) trusts nothing 
 receives: every block comes with its commit certificate, which must carry > 2/3 of the
 validator set's power in precommits for exactly that block hash at that height, and the
 block itself is executed and must produce the state root its header claims before it is
-committed. A peer that sends anything else is abandoned for another.
+committed. A peer that sends anything else is abandoned for another. Both checks are the
+block transition's (node.ledger.transition: check_certificate while fetching, validate_block,
+evidence rule included, when applying), the same rules every other path applies.
 
 Catching up is a pipeline (BlockApplier): blocks are fetched and their certificates checked
 with consensus running; while one block executes (rules, state root, one synced batch) the
@@ -26,19 +28,24 @@ from dataclasses import dataclass
 
 import grpc
 import grpc.aio
-from consensus.commit import CommitError, verify_commit
 from consensus.validators import ValidatorSet
-from google.protobuf.message import DecodeError
-from proto import ledger_pb2, node_pb2, node_pb2_grpc
+from proto import node_pb2, node_pb2_grpc
 
 from node.driver import ConsensusDriver
-from node.ledger.blocks import block_hash, decode_block, decode_block_txs, decode_committed, validate_block
+from node.ledger.blocks import Certificate, CommittedBlock, decode_committed_block
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verification_pool, verify_ahead
+from node.ledger.transition import (
+    BadCertificate,
+    ExecutedBlock,
+    check_certificate,
+    decode_block_txs,
+    validate_block,
+)
 from node.ledger.txcodec import DecodedTx
-from node.ledger_service import LedgerService, ValidatedBlock
+from node.ledger_service import LedgerService
 from node.net.commit_push import MAX_PUSH_LAG
 from node.net.grpc_server import insecure_channel
 from node.net.peers import PeerNetwork, PeerState
@@ -77,7 +84,12 @@ def catch_up_pool() -> ProcessPoolExecutor:
 
 
 class SyncError(Exception):
-    """A peer sent a block we cannot accept; try another peer."""
+    """A peer sent a block we cannot accept; try another peer. `error` is the block
+    transition's refusal (its machine code and sentence), when that is what failed."""
+
+    def __init__(self, message: str, error: LedgerError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
 
 
 class SyncServicer(node_pb2_grpc.SyncServicer):
@@ -99,9 +111,9 @@ class SyncServicer(node_pb2_grpc.SyncServicer):
             raw = store.get_block(height=height)
             if raw is None:  # cannot happen below the tip; be explicit rather than crash
                 await context.abort(grpc.StatusCode.INTERNAL, f"internal: block {height} missing")
-            block, _, _ = decode_committed(raw)
+            committed = decode_committed_block(raw)
             yield node_pb2.CommittedBlockMsg(
-                height=height, block_hash=block_hash(block.header), committed_block=raw
+                height=height, block_hash=committed.block_hash, committed_block=raw
             )
 
     async def GetTip(
@@ -121,27 +133,32 @@ class SyncServicer(node_pb2_grpc.SyncServicer):
 class FetchedBlock:
     """A block whose commit certificate verified against the validator set; not executed."""
 
-    height: int
-    block_bytes: bytes
-    certificate: bytes
+    committed: CommittedBlock
+    certificate: Certificate
+
+    @property
+    def height(self) -> int:
+        return self.committed.height
+
+    @property
+    def block_bytes(self) -> bytes:
+        return self.committed.block_bytes
 
 
 def check_committed(chain: LedgerService, validators: ValidatorSet, raw: bytes, height: int) -> FetchedBlock:
     """Check that a CommittedBlock from an untrusted source is block `height` and carries a
-    valid commit certificate for it; raises SyncError."""
+    valid commit certificate for it (transition.check_certificate); raises SyncError."""
     try:
-        committed = ledger_pb2.CommittedBlock.FromString(raw)
-        block, header = decode_block(committed.block)
-        certificate = committed.commit
-    except (LedgerError, DecodeError) as err:
-        raise SyncError(f"block {height}: does not decode: {err}") from None
-    if header.height != height:
-        raise SyncError(f"peer sent block {header.height}, expected {height}")
+        committed = decode_committed_block(raw)
+    except LedgerError as err:
+        raise SyncError(f"block {height}: does not decode: {err}", err) from None
+    if committed.height != height:
+        raise SyncError(f"peer sent block {committed.height}, expected {height}")
     try:
-        verify_commit(certificate, validators, chain.genesis.chain_id, height, block_hash(block.header))
-    except CommitError as err:
-        raise SyncError(f"block {height}: bad commit certificate: {err}") from None
-    return FetchedBlock(height, committed.block, certificate)
+        certificate = check_certificate(committed, validators, chain.genesis.chain_id)
+    except BadCertificate as err:
+        raise SyncError(f"block {height}: bad commit certificate: {err.reason}", err) from None
+    return FetchedBlock(committed, certificate)
 
 
 async def fetch_blocks(
@@ -186,10 +203,11 @@ class _Preparation:
         self.ready = ready
 
 
-def _prepare(block_bytes: bytes, genesis: Genesis, sigcache: SignatureCache, executor: Executor) -> _Prepared:
+def _prepare(
+    committed: CommittedBlock, genesis: Genesis, sigcache: SignatureCache, executor: Executor
+) -> _Prepared:
     try:
-        block, _ = decode_block(block_bytes)
-        txs = decode_block_txs(list(block.txs), genesis)
+        txs = decode_block_txs(list(committed.block.txs), genesis)
     except LedgerError:
         return None, []  # validate_block finds the same problem and reports it
     return txs, verify_ahead(executor, txs, sigcache, genesis.chain_id)
@@ -199,7 +217,7 @@ class BlockApplier:
     """Executes certificate-checked blocks in height order, one at a time, while the next
     blocks are decoded and their signatures verified on the chain's executor.
 
-    Execution (validate_block: rules, state root; then one synced batch) is Python on one
+    Execution (validate_block: evidence, rules, state root; then one synced batch) is Python on one
     thread; ed25519 verification runs in libsodium without the GIL, so verifying block N+1
     while block N executes uses the other core. Each block's transactions are decoded once,
     here, and handed to validate_block. Correctness does not rest on the look-ahead:
@@ -219,7 +237,7 @@ class BlockApplier:
     ) -> None:
         self.chain = chain
         self._verifier = verifier if verifier is not None else chain.executor
-        self._validators_hash = validators.hash()
+        self._validators = validators
         self._lookahead_bytes = lookahead_bytes
         self._waiting: deque[FetchedBlock] = deque()  # not yet being prepared
         self._preparing: deque[_Preparation] = deque()  # in height order, before _waiting
@@ -237,7 +255,7 @@ class BlockApplier:
         while self._waiting and (not self._preparing or self._ahead_bytes < self._lookahead_bytes):
             block = self._waiting.popleft()
             ready = loop.run_in_executor(
-                None, _prepare, block.block_bytes, chain.genesis, chain.sigcache, self._verifier
+                None, _prepare, block.committed, chain.genesis, chain.sigcache, self._verifier
             )
             self._preparing.append(_Preparation(block, ready))
             self._ahead_bytes += len(block.block_bytes)
@@ -268,29 +286,28 @@ class BlockApplier:
             txs, checks = await prepared.ready
             self._fill()  # the next blocks' signatures are verified while this one executes
             validated = await loop.run_in_executor(None, self._validate, block, txs, checks)
-            await self.chain.commit(validated, block.certificate)
+            await self.chain.commit(validated, block.certificate.raw)
             committed += 1
         return committed
 
     def _validate(
         self, block: FetchedBlock, txs: list[DecodedTx] | None, checks: list[Future[None]]
-    ) -> ValidatedBlock:
+    ) -> ExecutedBlock:
         wait(checks)
         known = {tx.raw: tx for tx in txs} if txs is not None else None
         try:
-            header, digest, overlay = validate_block(
+            return validate_block(
                 self.chain.store,
                 block.block_bytes,
                 self.chain.genesis,
                 expected_height=block.height,
-                validators_hash=self._validators_hash,
+                validators=self._validators,
                 min_time_ms=0,
                 sigcache=self.chain.sigcache,
                 known=known,
             )
         except LedgerError as err:
-            raise SyncError(f"block {block.height}: {err}") from None
-        return ValidatedBlock(block.block_bytes, header, digest, overlay)
+            raise SyncError(f"block {block.height}: {err}", err) from None
 
     def close(self) -> None:
         """Drop every queued block; verification not yet started is cancelled."""

@@ -13,7 +13,7 @@ power cut or SIGKILL at that instant would:
   own) is appended, before the machine acts on it / before the message is sent;
 - ``after-sign-before-broadcast``: after the sign-state of a new signature is durable,
   before the signed vote or proposal is sent;
-- ``mid-commit-batch``: inside Store.commit_block, after the block's write batch is filled
+- ``mid-commit-batch``: inside Store.commit, after the block's write batch is filled
   and before it is written (LevelDB batches are atomic: after a restart the block is simply
   absent and is decided or fetched again).
 
@@ -237,14 +237,15 @@ class Misbehaviour:
         self._note("double-vote", vote.height, vote.round, type=vote.type.name)
 
     def _equivocate(self, action: BroadcastProposal, held: bytes) -> bool:
-        from node.ledger.blocks import build_block, decode_block
+        from node.ledger.blocks import decode_block
+        from node.ledger.transition import build_block
 
         proposal = decode_proposal(action.message, verify=False)
         block, header = decode_block(held)
         store = self.driver.chain.store
         if store.height + 1 != proposal.height:
             return False
-        other = build_block(
+        other, _ = build_block(
             store,
             [],
             self.driver.chain.genesis,

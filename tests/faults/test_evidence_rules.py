@@ -44,7 +44,7 @@ def double_vote(key: nacl.signing.SigningKey, height: int, a: bytes = BLOCK_A, b
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    node = Node(str(tmp_path / "ledger"), Net())
+    node = Node(str(tmp_path / "ledger"), Net(), validators=VALIDATORS)
     try:
         yield node
     finally:

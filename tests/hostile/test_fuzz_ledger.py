@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.client.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
-from node.ledger.blocks import BuiltBlock, decode_block, validate_block
+from node.ledger.blocks import decode_block
 from node.ledger.crypto import KEY_SIZE, SIGNATURE_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
+from node.ledger.transition import ExecutedBlock, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx, verify_signatures
 from node.ledger.types import U64_MAX, OutPoint
 from proto import ledger_pb2
@@ -31,13 +32,17 @@ from .world import (
     ISSUERS,
     OUTSIDER,
     VALIDATOR_SET,
+    VALIDATORS,
     WALLETS,
     ChainFixture,
+    double_vote,
     mostly,
     mutate,
 )
 
 PARAMS = GENESIS.params
+# Valid evidence a block at height 4 may carry, one item per (validator, height).
+EVIDENCE = [double_vote(v, h) for v in VALIDATORS for h in (1, 2)]
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 # --- strategies ----------------------------------------------------------------------------
@@ -252,7 +257,7 @@ def chain(tmp_path_factory) -> Iterator[ChainFixture]:
 
 
 @pytest.fixture(scope="module")
-def reference(chain: ChainFixture) -> BuiltBlock:
+def reference(chain: ChainFixture) -> ExecutedBlock:
     """A valid block at the tip + 1: three transfers and one evidence item."""
     txs = [
         build_transfer(
@@ -260,7 +265,7 @@ def reference(chain: ChainFixture) -> BuiltBlock:
         )
         for w in range(3)
     ]
-    return chain.build(txs, [b"evidence-bytes"])
+    return chain.build(txs, [double_vote(VALIDATORS[1], 1)])
 
 
 def _snapshot(chain: ChainFixture) -> tuple:
@@ -357,10 +362,11 @@ HEADER_LIES = {
 @given(data=st.data())
 def test_valid_blocks_round_trip_and_each_header_lie_is_refused(chain: ChainFixture, data) -> None:
     before = _snapshot(chain)
-    evidence = data.draw(st.lists(st.binary(min_size=1, max_size=30), max_size=2))
-    built = chain.build(data.draw(spends(chain)), evidence)
-    assert not built.skipped
-    header, digest, overlay = chain.validate(built.block_bytes)
+    evidence = data.draw(st.lists(st.sampled_from(EVIDENCE), max_size=2, unique=True))
+    built, skipped = chain.build_skipping(data.draw(spends(chain)), evidence)
+    assert not skipped
+    validated = chain.validate(built.block_bytes)
+    header, digest, overlay = validated.header, validated.block_hash, validated.overlay
     # The validator reaches exactly the proposer's block hash and state.
     assert digest == built.block_hash and header == built.header
     assert chain.store.state_root_after(overlay) == built.header.state_root
@@ -383,7 +389,7 @@ def test_valid_blocks_round_trip_and_each_header_lie_is_refused(chain: ChainFixt
 @settings(max_examples=400, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_mutated_block_bytes_validate_only_with_the_same_content(
-    chain: ChainFixture, reference: BuiltBlock, data
+    chain: ChainFixture, reference: ExecutedBlock, data
 ) -> None:
     built = reference
     before = chain.store.tip()
@@ -394,22 +400,23 @@ def test_mutated_block_bytes_validate_only_with_the_same_content(
         return
     # A mutation may yield another valid block (e.g. another header time), never one that
     # carries other transactions or evidence than the roots commit to.
-    header, _, overlay = result
+    header, overlay = result.header, result.overlay
     block, _ = decode_block(mutated)
     assert [tx.txid for tx in overlay.txs] == [tx.txid for tx in built.overlay.txs]
     assert list(block.evidence) == list(decode_block(built.block_bytes)[0].evidence)
     assert header.state_root == built.header.state_root
 
 
-def test_block_fuzzing_left_the_store_untouched(chain: ChainFixture, reference: BuiltBlock) -> None:
+def test_block_fuzzing_left_the_store_untouched(chain: ChainFixture, reference: ExecutedBlock) -> None:
     """The fuzzed validations above ran against this store; its state is still the three
     blocks the fixture committed, as an independent recomputation confirms."""
     assert chain.store.height == 3
     assert chain.store.recompute_state_root() == chain.store.state_root() == chain.store.tip().state_root
     assert chain.store.audit() == []
     # And a valid block still validates after all of that.
-    header, digest, _ = validate_block(
+    validated = validate_block(
         chain.store, reference.block_bytes, GENESIS, expected_height=4,
-        validators_hash=VALIDATOR_SET.hash(), min_time_ms=0, sigcache=chain.sigcache,
+        validators=VALIDATOR_SET, min_time_ms=0, sigcache=chain.sigcache,
     )
+    header, digest = validated.header, validated.block_hash
     assert digest == reference.block_hash and header.height == 4

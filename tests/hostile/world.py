@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nacl.signing
 from hypothesis import strategies as st
 
+from consensus.evidence import encode_duplicate_vote
+from consensus.messages import NIL, VoteType, sign_vote
 from consensus.validators import ValidatorSet
 from node.client.txbuild import build_issue, build_register, build_transfer
-from node.ledger.blocks import BuiltBlock, build_block, encode_committed, validate_block
 from node.ledger.genesis import Genesis, make_genesis
 from node.ledger.keys import KeyPair
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store
+from node.ledger.transition import ExecutedBlock, Skipped, build_block, validate_block
 from node.ledger.txcodec import decode_tx
 from node.ledger.types import OutPoint
 
@@ -48,6 +51,13 @@ GENESIS: Genesis = make_genesis(
 VALIDATOR_SET = ValidatorSet([(v.public_key, v.power) for v in GENESIS.validators])
 
 
+def double_vote(validator: KeyPair, height: int) -> bytes:
+    """Evidence (valid against VALIDATOR_SET) that `validator` prevoted twice at `height`."""
+    signing = nacl.signing.SigningKey(validator.seed)
+    votes = [sign_vote(signing, CHAIN_ID, height, 0, VoteType.PREVOTE, b) for b in (bytes(32), NIL)]
+    return encode_duplicate_vote(*votes)
+
+
 class ChainFixture:
     """A real store with: an issue to both banks, four registered wallets, and one transfer
     from bank 0 paying each wallet 10 coins. `coins[wallet index]` lists the spendable
@@ -75,7 +85,12 @@ class ChainFixture:
     def next_time(self) -> int:
         return T0 + (self.store.height + 1) * BLOCK_MS
 
-    def build(self, txs: list[bytes], evidence: list[bytes] | None = None) -> BuiltBlock:
+    def build(self, txs: list[bytes], evidence: list[bytes] | None = None) -> ExecutedBlock:
+        return self.build_skipping(txs, evidence)[0]
+
+    def build_skipping(
+        self, txs: list[bytes], evidence: list[bytes] | None = None
+    ) -> tuple[ExecutedBlock, list[Skipped]]:
         return build_block(
             self.store,
             txs,
@@ -88,22 +103,21 @@ class ChainFixture:
             sigcache=self.sigcache,
         )
 
-    def validate(self, block_bytes: bytes, sigcache: SignatureCache | None = None):
+    def validate(self, block_bytes: bytes, sigcache: SignatureCache | None = None) -> ExecutedBlock:
         return validate_block(
             self.store,
             block_bytes,
             GENESIS,
             expected_height=self.store.height + 1,
-            validators_hash=VALIDATOR_SET.hash(),
+            validators=VALIDATOR_SET,
             min_time_ms=self.store.tip().time_ms,
             sigcache=sigcache or self.sigcache,
         )
 
     def commit(self, txs: list[bytes]) -> None:
-        built = self.build(txs)
-        assert not built.skipped, built.skipped
-        header, digest, overlay = self.validate(built.block_bytes)
-        self.store.commit_block(encode_committed(built.block_bytes, b"cert"), header, digest, overlay)
+        built, skipped = self.build_skipping(txs)
+        assert not skipped, skipped
+        self.store.commit(self.validate(built.block_bytes), b"cert")
 
     def close(self) -> None:
         self.store.close()

@@ -9,20 +9,20 @@ import random
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
+from consensus.validators import ValidatorSet
 from node.client.txbuild import build_issue, build_redeem, build_register, build_transfer, encode_tx
-from node.ledger.blocks import BuiltBlock, build_block, encode_committed, validate_block
 from node.ledger.genesis import Genesis, LedgerParams, make_genesis
 from node.ledger.keys import KeyPair
 from node.ledger.sigcache import SignatureCache
 from node.ledger.state import Overlay
 from node.ledger.store import CACHE_ENTRIES, Store
+from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.types import OutPoint
 from proto import ledger_pb2
 
 # 2026-01-01 12:00 in UTC+8, unix ms; blocks are one second apart.
 T0 = 1_767_240_000_000
 BLOCK_MS = 1_000
-VALIDATORS_HASH = bytes(range(32))
 
 
 def key(n: int) -> KeyPair:
@@ -54,9 +54,17 @@ class Node:
     """A store plus the proposer and validator paths, as the node drives them."""
 
     def __init__(
-        self, path: str, net: Net, executor: Executor | None = None, cache_entries: int = CACHE_ENTRIES
+        self,
+        path: str,
+        net: Net,
+        executor: Executor | None = None,
+        cache_entries: int = CACHE_ENTRIES,
+        validators: ValidatorSet | None = None,
     ) -> None:
+        """`validators`: the set deciding every height (default: the genesis one)."""
         self.net = net
+        genesis_set = ValidatorSet([(v.public_key, v.power) for v in net.genesis.validators])
+        self.validators = validators or genesis_set
         self.store = Store.open(path, net.genesis, cache_entries=cache_entries)
         self.sigcache = SignatureCache()
         self.executor = executor
@@ -67,7 +75,11 @@ class Node:
     def next_time(self) -> int:
         return T0 + (self.store.height + 1) * BLOCK_MS
 
-    def propose(self, candidates: Sequence[bytes], evidence: Sequence[bytes] = ()) -> BuiltBlock:
+    def propose(self, candidates: Sequence[bytes], evidence: Sequence[bytes] = ()) -> ExecutedBlock:
+        """The proposer's block (the candidates it skipped: `propose_skipping`)."""
+        return self.propose_skipping(candidates, evidence)[0]
+
+    def propose_skipping(self, candidates: Sequence[bytes], evidence: Sequence[bytes] = ()):
         return build_block(
             self.store,
             candidates,
@@ -75,19 +87,19 @@ class Node:
             height=self.store.height + 1,
             time_ms=self.next_time(),
             proposer=self.net.proposer.public,
-            validators_hash=VALIDATORS_HASH,
+            validators_hash=self.validators.hash(),
             evidence=evidence,
             sigcache=self.sigcache,
             executor=self.executor,
         )
 
-    def validate(self, block_bytes: bytes, sigcache: SignatureCache | None = None):
+    def validate(self, block_bytes: bytes, sigcache: SignatureCache | None = None) -> ExecutedBlock:
         return validate_block(
             self.store,
             block_bytes,
             self.net.genesis,
             expected_height=self.store.height + 1,
-            validators_hash=VALIDATORS_HASH,
+            validators=self.validators,
             min_time_ms=self.store.tip().time_ms,
             sigcache=sigcache if sigcache is not None else self.sigcache,
             executor=self.executor,
@@ -95,9 +107,9 @@ class Node:
 
     def commit(self, block_bytes: bytes, commit: bytes = b"cert") -> Overlay:
         """Validate (as a follower would) and commit; returns the committed overlay."""
-        header, block_hash, overlay = self.validate(block_bytes)
-        self.store.commit_block(encode_committed(block_bytes, commit), header, block_hash, overlay)
-        return overlay
+        executed = self.validate(block_bytes)
+        self.store.commit(executed, commit)
+        return executed.overlay
 
 
 def sum_utxos(store: Store) -> int:

@@ -9,20 +9,25 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
+import nacl.signing
 import pytest
 
+from consensus.evidence import encode_duplicate_vote
+from consensus.messages import NIL, VoteType, sign_vote
 from node.client.txbuild import build_issue, build_register, build_transfer
-from node.ledger.blocks import build_block, decode_block, encode_committed, evidence_root, tx_root
+from node.ledger.blocks import decode_block, encode_committed, evidence_root, tx_root
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import LedgerParams, make_genesis
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verification_pool
 from node.ledger.store import Store
+from node.ledger.store_audit import audit_store
+from node.ledger.transition import ExecutedBlock, build_block
 from node.ledger.txcodec import decode_tx
 from node.ledger.types import OutPoint
 from proto import ledger_pb2
 
-from .harness import VALIDATORS_HASH, Net, Node
+from .harness import Net, Node
 
 NET = Net()
 
@@ -65,7 +70,7 @@ def test_fresh_store_tip_and_reopen_with_other_genesis_refused(tmp_path: Path) -
         assert (tip.height, tip.block_hash, tip.time_ms) == (0, bytes(32), NET.genesis.genesis_time_ms)
         assert tip.state_root == store.recompute_state_root()
         assert store.get_block(height=1) is None and store.get_block(height=0) is None
-        assert store.audit() == []
+        assert audit_store(store) == []
     foreign = make_genesis(issuers=NET.issuers, institutions=NET.banks, chain_id="another-chain")
     with pytest.raises(LedgerError) as err:
         Store.open(path, foreign)
@@ -147,21 +152,22 @@ def test_garbage_block_bytes_are_invalid_block(node: Node) -> None:
 
 def test_commit_refuses_wrong_height_and_parent(node: Node) -> None:
     built = node.propose([issue(10, 1)])
-    header, block_hash, overlay = node.validate(built.block_bytes)
-    committed = encode_committed(built.block_bytes, b"")
+    executed = node.validate(built.block_bytes)
     before = node.store.fingerprint()
     for change in (lambda h: setattr(h, "height", 2), lambda h: setattr(h, "prev_hash", b"\x09" * 32)):
         lying = ledger_pb2.BlockHeader()
-        lying.CopyFrom(header)
+        lying.CopyFrom(executed.header)
         change(lying)
         with pytest.raises(LedgerError) as err:
-            node.store.commit_block(committed, lying, block_hash, overlay)
+            node.store.commit(
+                ExecutedBlock(executed.block_bytes, lying, executed.block_hash, executed.overlay, ()), b""
+            )
         assert err.value.code == Code.INVALID_BLOCK
         assert node.store.fingerprint() == before
-    node.store.commit_block(committed, header, block_hash, overlay)
+    node.store.commit(executed, b"")
     with pytest.raises(LedgerError):  # the same block twice: height no longer tip + 1
-        node.store.commit_block(committed, header, block_hash, overlay)
-    assert node.store.height == 1 and node.store.audit() == []
+        node.store.commit(executed, b"")
+    assert node.store.height == 1 and audit_store(node.store) == []
 
 
 def test_block_with_double_spend_across_txs_is_rejected(node: Node) -> None:
@@ -170,8 +176,8 @@ def test_block_with_double_spend_across_txs_is_rejected(node: Node) -> None:
     src = OutPoint(overlay.txids[0], 0)
     a = build_transfer(NET.chain, bank, [src], [(bank.public, 100)], nonce=1)
     b = build_transfer(NET.chain, bank, [src], [(bank.public, 100)], nonce=2)
-    built = node.propose([a, b])
-    assert built.header.tx_count == 1 and built.skipped[0][1].code == Code.DOUBLE_SPEND
+    built, skipped = node.propose_skipping([a, b])
+    assert built.header.tx_count == 1 and skipped[0][1].code == Code.DOUBLE_SPEND
     forged_bytes = with_txs(built.block_bytes, [a, b])
     before = node.store.fingerprint()
     with pytest.raises(LedgerError) as err:
@@ -193,21 +199,30 @@ def test_caps_on_transactions_per_block_and_bytes(tmp_path: Path) -> None:
         # Bytes: big issuances (many outputs) fill the budget before the count cap.
         outputs = [(net.banks[0].public, 1)] * 40
         big = [build_issue(net.chain, outputs, net.issuers[:2], 100 + n) for n in range(3)]
-        built = node.propose(big)
+        built, skipped = node.propose_skipping(big)
         assert len(built.block_bytes) <= 4_096
         assert 0 < built.header.tx_count < 3
-        assert any("byte budget" in err.message for _, err in built.skipped)
+        assert any("byte budget" in err.message for _, err in skipped)
         node.commit(built.block_bytes)
     finally:
         node.close()
 
 
+def _double_vote(height: int) -> bytes:
+    """Evidence that the network's one validator (the proposer) prevoted twice at `height`."""
+    key = nacl.signing.SigningKey(NET.proposer.seed)
+    votes = [sign_vote(key, NET.chain, height, 0, VoteType.PREVOTE, b) for b in (bytes(32), NIL)]
+    return encode_duplicate_vote(*votes)
+
+
 def test_evidence_is_committed_by_its_root(node: Node) -> None:
-    evidence = [b"vote-a", b"vote-b"]
+    node.commit(node.propose([]).block_bytes)  # evidence may name heights up to the block's
+    vote_a, vote_b = _double_vote(1), _double_vote(2)
+    evidence = [vote_a, vote_b]
     built = node.propose([issue(10, 1)], evidence=evidence)
     assert built.header.evidence_root == evidence_root(evidence)
     block, _ = decode_block(built.block_bytes)
-    swapped = ledger_pb2.Block(header=block.header, txs=block.txs, evidence=[b"vote-b", b"vote-a"])
+    swapped = ledger_pb2.Block(header=block.header, txs=block.txs, evidence=[vote_b, vote_a])
     with pytest.raises(LedgerError) as err:
         node.validate(swapped.SerializeToString())
     assert "evidence_root" in err.value.message
@@ -273,18 +288,18 @@ def test_proposer_takes_decoded_mempool_txs_as_they_are(node: Node) -> None:
 
 def test_proposer_stops_taking_transactions_at_its_deadline(node: Node) -> None:
     candidates = [issue(1_000 + n, n) for n in range(200)]
-    late = build_block(
+    late, skipped = build_block(
         node.store,
         candidates,
         NET.genesis,
         height=node.store.height + 1,
         time_ms=node.next_time(),
         proposer=NET.proposer.public,
-        validators_hash=VALIDATORS_HASH,
+        validators_hash=node.validators.hash(),
         sigcache=node.sigcache,
         deadline=time.monotonic() - 1,  # already passed: only the first stretch gets in
     )
-    assert 0 < late.header.tx_count < len(candidates) and not late.skipped
+    assert 0 < late.header.tx_count < len(candidates) and not skipped
     node.validate(late.block_bytes)  # what it did take is a complete, valid block
     on_time = node.propose(candidates)
     assert on_time.header.tx_count == len(candidates)

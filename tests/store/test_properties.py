@@ -12,13 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ledger.blocks import decode_committed, encode_committed, evidence_root, tx_root
+from node.ledger.blocks import decode_committed_block, encode_committed, evidence_root, tx_root
 from node.ledger.errors import Code, LedgerError
 from node.ledger.store import CACHE_ENTRIES, Store
+from node.ledger.store_audit import audit_store
+from node.ledger.transition import ExecutedBlock
 from node.ledger.txcodec import decode_tx
 from proto import ledger_pb2
 
-from .harness import VALIDATORS_HASH, Net, Node, TxFactory, sum_utxos
+from .harness import Net, Node, TxFactory, sum_utxos
 
 NET = Net()
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="verify")
@@ -61,12 +63,12 @@ def test_random_blocks_conserve_money_and_roots(
         try:
             for _ in range(blocks):
                 candidates = factory.candidates(rng, rng.randint(0, 14))
-                built = node.propose(candidates)
+                built, skipped = node.propose_skipping(candidates)
                 block = ledger_pb2.Block.FromString(built.block_bytes)
                 included = list(block.txs)
                 # The proposer leaves out exactly what failed; everything else is in, in order.
-                assert len(included) + len(built.skipped) == len(candidates)
-                assert all(err.code != Code.INVALID_BLOCK for _, err in built.skipped)
+                assert len(included) + len(skipped) == len(candidates)
+                assert all(err.code != Code.INVALID_BLOCK for _, err in skipped)
 
                 overlay = node.commit(built.block_bytes)
                 factory.note_committed(overlay)
@@ -88,7 +90,7 @@ def test_random_blocks_conserve_money_and_roots(
 
                 # Incremental root == from-scratch root == the header's; indexes agree.
                 assert store.recompute_state_root() == store.tip().state_root == built.header.state_root
-                assert store.audit() == []
+                assert audit_store(store) == []
 
                 # Every included tx is found where the block put it.
                 for position, raw in enumerate(included):
@@ -135,13 +137,16 @@ def test_invalid_block_changes_nothing(rng: random.Random, warmup: int, parallel
             assert (store.fingerprint(), store.tip(), store.state_root()) == before
             assert store.recompute_state_root() == before[2]
 
-            # commit_block refuses the good block's overlay under a header that lies about it.
-            h, bh, ov = node.validate(built.block_bytes)
+            # Store.commit refuses the good block's overlay under a header that lies about it.
+            good_block = node.validate(built.block_bytes)
             lying = ledger_pb2.BlockHeader()
-            lying.CopyFrom(h)
+            lying.CopyFrom(good_block.header)
             lying.state_root = bytes(32)
+            lying_block = ExecutedBlock(
+                built.block_bytes, lying, good_block.block_hash, good_block.overlay, ()
+            )
             with pytest.raises(LedgerError) as err:
-                store.commit_block(encode_committed(built.block_bytes, b""), lying, bh, ov)
+                store.commit(lying_block, b"")
             assert err.value.code == Code.INVALID_BLOCK
             assert (store.fingerprint(), store.tip(), store.state_root()) == before
         finally:
@@ -177,7 +182,10 @@ def test_block_encoding_round_trips(
 ) -> None:
     header_bytes = header.SerializeToString(deterministic=True)
     block_bytes = ledger_pb2.Block(header=header_bytes, txs=txs, evidence=evidence).SerializeToString()
-    block, decoded, cert = decode_committed(encode_committed(block_bytes, commit))
+    committed = decode_committed_block(encode_committed(block_bytes, commit))
+    block, decoded, cert = committed.block, committed.header, committed.certificate
+    assert committed.block_bytes == block_bytes
+    assert committed.block_hash == hashlib.sha256(header_bytes).digest()
     assert decoded == header
     assert decoded.SerializeToString(deterministic=True) == header_bytes
     assert list(block.txs) == txs and list(block.evidence) == evidence and cert == commit
@@ -197,10 +205,11 @@ def test_reopened_store_serves_the_same_chain(rng: random.Random) -> None:
         node.close()
         with Store.open(f"{tmp}/db", NET.genesis) as store:
             assert store.tip() == tip and store.fingerprint() == fingerprint
-            assert store.audit() == []
+            assert audit_store(store) == []
             for height, raw in enumerate(blocks, start=1):
-                block, header, _ = decode_committed(raw)
+                committed = decode_committed_block(raw)
+                block, header = committed.block, committed.header
                 assert store.get_block(hash=hashlib.sha256(block.header).digest()) == raw
                 assert header.height == height
                 assert header.evidence_root == evidence_root([])
-                assert header.validators_hash == VALIDATORS_HASH
+                assert header.validators_hash == node.validators.hash()

@@ -1,0 +1,93 @@
+"""Admission policy in LedgerService.admit (what the public API's submit calls use): every
+outcome carries the txid, and a transaction whose input is unknown only because this node
+is behind its peers is judged again once the announced block arrives, at most once per
+client call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from node.client.txbuild import build_issue, build_transfer
+from node.ledger.errors import Code
+from node.ledger.mempool import Mempool, MempoolLimits
+from node.ledger.sigcache import SignatureCache
+from node.ledger.txcodec import decode_tx
+from node.ledger.types import OutPoint
+from node.ledger_service import CatchUpBudget, LedgerService
+from tests.store.harness import Net, Node
+from tests.transport.mesh import wait_until
+
+NET = Net()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    n = Node(str(tmp_path / "db"), NET)
+    yield n
+    n.close()
+
+
+def _setup(node: Node) -> tuple[bytes, bytes]:
+    """Block 1 issues to bank 0 (committed); block 2 (proposed, not committed) moves it to a
+    new output, which the returned transaction spends. Returns (block 2, that transaction)."""
+    bank = NET.banks[0]
+    issue = build_issue(NET.chain, [(bank.public, 100)], NET.issuers[:2], 1)
+    overlay = node.commit(node.propose([issue]).block_bytes)
+    move = build_transfer(NET.chain, bank, [OutPoint(overlay.txids[0], 0)], [(bank.public, 100)], nonce=2)
+    block2 = node.propose([move]).block_bytes
+    spend = build_transfer(
+        NET.chain, bank, [OutPoint(decode_tx(move, NET.genesis).txid, 0)], [(bank.public, 100)], nonce=3
+    )
+    return block2, spend
+
+
+def _service(node: Node, executor: ThreadPoolExecutor) -> LedgerService:
+    return LedgerService(node.store, NET.genesis, Mempool(MempoolLimits()), SignatureCache(), executor)
+
+
+def test_an_input_unknown_for_now_is_admitted_once_the_announced_block_arrives(node: Node) -> None:
+    block2, spend = _setup(node)
+    txid = decode_tx(spend, NET.genesis).txid
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(2) as executor:
+            chain = _service(node, executor)
+            budget = CatchUpBudget()
+            admitting = asyncio.create_task(chain.admit(spend, peers_ahead=lambda: 1, budget=budget))
+            await wait_until(lambda: budget.waited, what="the admission waiting for height 2")
+            assert not admitting.done()
+            await chain.commit(node.validate(block2), b"cert")
+            admission = await admitting
+            assert (admission.txid, admission.refused) == (txid, None)
+            assert txid in chain.mempool
+
+    asyncio.run(scenario())
+
+
+def test_refusals_carry_the_txid_and_the_wait_is_spent_once_per_call(node: Node) -> None:
+    _, spend = _setup(node)
+    txid = decode_tx(spend, NET.genesis).txid
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(2) as executor:
+            chain = _service(node, executor)
+            # No peer ahead: refused at once, with its id.
+            admission = await chain.admit(spend, peers_ahead=lambda: 0)
+            assert admission.txid == txid and admission.refused is not None
+            assert admission.refused.code is Code.UNKNOWN_INPUT
+            # A call that already waited once does not wait again.
+            spent = CatchUpBudget()
+            spent.waited = True
+            admission = await asyncio.wait_for(chain.admit(spend, peers_ahead=lambda: 1, budget=spent), 1.0)
+            assert admission.txid == txid and admission.refused.code is Code.UNKNOWN_INPUT  # type: ignore[union-attr]
+            # Undecodable bytes have no id to report.
+            admission = await chain.admit(b"\xff junk", peers_ahead=lambda: 1)
+            assert admission.txid is None and admission.refused.code is Code.MALFORMED  # type: ignore[union-attr]
+            assert len(chain.mempool) == 0
+
+    asyncio.run(scenario())
