@@ -154,13 +154,13 @@ class _ChainWatch:
 
     def poll(self) -> None:
         from node.client.connection import Rejected, Unreachable
-        from node.ledger.blocks import decode_committed
+        from node.ledger.blocks import decode_committed_block
 
         for client in self.clients:
             try:
                 tip = client.status().height
                 for height in range(self.height + 1, tip + 1):
-                    _, header, _ = decode_committed(client.block(height=height).committed_block)
+                    header = decode_committed_block(client.block(height=height).committed_block).header
                     self.txs += header.tx_count
                 self.height = max(self.height, tip)
                 break

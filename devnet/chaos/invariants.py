@@ -18,8 +18,9 @@ from pathlib import Path
 from consensus.messages import InvalidMessage, decode_vote
 from devnet.processes import DevnetRecord, NodeRecord
 from node.client.connection import NodeClient, Rejected, Unreachable
-from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.blocks import Certificate, decode_committed_block
 from node.ledger.crypto import sha256
+from node.ledger.errors import LedgerError
 from proto import consensus_pb2, ledger_pb2, node_pb2
 
 
@@ -64,7 +65,11 @@ class ChainAuditor:
         )
 
     def _index(self, height: int, block: ledger_pb2.Block, digest: bytes, certificate: bytes) -> None:
-        cert = consensus_pb2.CommitCertificate.FromString(certificate)
+        try:
+            cert = Certificate.decode(certificate)
+        except LedgerError as err:
+            self._violate("same_chain", f"block {height}: {err.message}")
+            return
         if cert.height != height or cert.block_hash != digest:
             self._violate("same_chain", f"block {height}: its certificate is for another block")
         for raw in cert.precommits:
@@ -103,8 +108,9 @@ class ChainAuditor:
 
     def _compare(self, node: NodeRecord, msg: node_pb2.CommittedBlockMsg) -> None:
         height = msg.height
-        block, header, certificate = decode_committed(msg.committed_block)
-        digest = block_hash(block.header)
+        committed = decode_committed_block(msg.committed_block)
+        block, header, certificate = committed.block, committed.header, committed.certificate
+        digest = committed.block_hash
         if digest != msg.block_hash or header.height != height:
             self._violate("same_chain", f"{node.name}: block {height} is not what its header says")
         entry = (digest, bytes(header.state_root))
@@ -213,6 +219,7 @@ def audit_stores(record: DevnetRecord, genesis_path: Path) -> list[str]:
     two certificates for one block may carry different sets of precommits.)"""
     from node.ledger.genesis import Genesis
     from node.ledger.store import Store
+    from node.ledger.store_audit import audit_store
 
     genesis = Genesis.load(genesis_path)
     problems: list[str] = []
@@ -222,7 +229,7 @@ def audit_stores(record: DevnetRecord, genesis_path: Path) -> list[str]:
         if not path.exists():
             continue
         with Store.open(str(path), genesis) as store:
-            problems += [f"{node.name}: {p}" for p in store.audit()]
+            problems += [f"{node.name}: {p}" for p in audit_store(store)]
             tip = store.tip()
             tips.setdefault(tip.height, set()).add((tip.block_hash, tip.state_root))
     for height, values in tips.items():

@@ -92,16 +92,18 @@ class Certificate:
     round: int
     block_hash: bytes
     signers: tuple[bytes, ...]  # validator keys of the precommits it carries, in order
+    precommits: tuple[bytes, ...]  # the signed precommits themselves, as committed
 
     @classmethod
     def decode(cls, raw: bytes) -> Certificate:
         """LedgerError(INVALID_BLOCK) when the bytes are not a CommitCertificate of votes."""
         try:
             cert = consensus_pb2.CommitCertificate.FromString(raw)
-            signers = tuple(decode_vote(v, verify=False).validator for v in cert.precommits)
+            precommits = tuple(cert.precommits)
+            signers = tuple(decode_vote(v, verify=False).validator for v in precommits)
         except Exception:  # untrusted bytes: any parser failure is the sender's
             raise LedgerError(Code.INVALID_BLOCK, "commit certificate does not decode") from None
-        return cls(raw, cert.height, cert.round, cert.block_hash, signers)
+        return cls(raw, cert.height, cert.round, cert.block_hash, signers, precommits)
 
 
 @dataclass(frozen=True, slots=True)
