@@ -390,14 +390,10 @@ def check_certificate(committed: CommittedBlock, validators: ValidatorSet, chain
     exactly this block hash at this height on `chain_id`, every vote signature valid.
     Raises BadCertificate."""
     try:
-        verified = verify_commit(
-            committed.certificate, validators, chain_id, committed.height, committed.block_hash
-        )
+        verify_commit(committed.certificate, validators, chain_id, committed.height, committed.block_hash)
     except CommitError as err:
         raise BadCertificate(committed.height, str(err)) from None
-    return Certificate(
-        committed.certificate, verified.height, verified.round, verified.block_hash, verified.signers
-    )
+    return Certificate.decode(committed.certificate)  # it verified, so it decodes
 
 
 def verify_committed(
