@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import pytest
-
 from devnet import network
 from devnet.chaos import spawn_node, wait_heights
 from devnet.network import CHAIN_ID
@@ -26,19 +24,10 @@ from .harness import (
     heights_logged,
     log_offset,
     log_since,
-    start_fault_net,
-    stop_fault_net,
     wait_for,
 )
 
-
-@pytest.fixture(scope="module")
-def net(tmp_path_factory) -> FaultNet:
-    net = start_fault_net(tmp_path_factory.mktemp("partitions"), payments=900)
-    yield net
-    net.proxies.heal()
-    problems = stop_fault_net(net)
-    assert not problems, "\n".join(problems)
+PAYMENTS = 900  # pre-signed for the module's devnet (tests/faults/conftest.py)
 
 
 def _settled(net: FaultNet, quiet_s: float, timeout: float) -> dict[str, int | None]:
