@@ -23,9 +23,6 @@ from devnet.processes import NodeRecord, is_running, stop
 from devnet.proxy import LinkProxies, install_proxies
 from node.client.connection import NodeClient
 from tests.support.network import Net, create_net
-from tests.support.waiting import wait_for
-
-__all__ = ["FaultNet", "wait_for"]  # wait_for: the fault tests import it from here
 
 
 @dataclass

@@ -18,8 +18,9 @@ from node.client.connection import NodeClient
 from node.ledger.blocks import decode_committed
 from node.service import validator_set
 from proto import consensus_pb2
+from tests.support.waiting import wait_for
 
-from .harness import FaultNet, log_offset, log_since, wait_for
+from .harness import FaultNet, log_offset, log_since
 
 BYZANTINE = "chengdu"
 _HEIGHTS = 10  # honest heights to commit under each mode (the Byzantine one proposes 2-3 of them)

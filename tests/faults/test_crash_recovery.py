@@ -21,12 +21,12 @@ from node.ledger.store import Store
 from node.service import validator_set
 from node.testing.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
 from proto import consensus_pb2
+from tests.support.waiting import wait_for
 
 from .harness import (
     FaultNet,
     log_offset,
     log_since,
-    wait_for,
     wal_frames,
     wal_path,
 )
