@@ -1,5 +1,6 @@
-"""A real devnet of four validator processes whose links run through per-link TCP proxies on
-127.0.0.1 (devnet.proxy), with payments and the end-of-test invariants (devnet.chaos)."""
+"""The fault tests' devnet: the real devnet of tests.support.network (four validator
+processes), its links run through per-link TCP proxies on 127.0.0.1 (devnet.proxy), with
+payments and the end-of-test invariants (devnet.chaos)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import os
 import re
 import signal
 import struct
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devnet import network
 from devnet.chaos import (
     ChainAuditor,
     PaymentLoad,
@@ -21,44 +19,22 @@ from devnet.chaos import (
     spawn_node,
     wait_converged,
 )
-from devnet.processes import DevnetRecord, NodeRecord, is_running, stop
+from devnet.processes import NodeRecord, is_running, stop
 from devnet.proxy import LinkProxies, install_proxies
 from node.client.connection import NodeClient
-from node.ledger.genesis import Genesis
-from node.ledger.keys import load_key
+from tests.support.network import Net, create_net
 
 
 @dataclass
-class FaultNet:
-    directory: Path
-    record: DevnetRecord
+class FaultNet(Net):
     proxies: LinkProxies
     auditor: ChainAuditor
-    keys: dict[str, bytes]  # node name -> validator public key
+    validator_keys: dict[str, bytes]  # node name -> validator public key
     payments: list[bytes] = field(default_factory=list)
     seed: int = 1
 
-    @property
-    def nodes(self) -> list[NodeRecord]:
-        return self.record.nodes
-
-    def node(self, name: str) -> NodeRecord:
-        return next(n for n in self.nodes if n.name == name)
-
     def by_key(self, key: bytes) -> NodeRecord:
-        return next(n for n in self.nodes if self.keys[n.name] == key)
-
-    def genesis(self) -> Genesis:
-        return Genesis.load(self.directory / "genesis.json")
-
-    def live_apis(self) -> list[str]:
-        return [n.api for n in self.nodes if is_running(n)]
-
-    def heights(self, nodes: list[NodeRecord] | None = None) -> dict[str, int | None]:
-        return {n.name: network.node_height(n) for n in nodes or self.nodes}
-
-    def top(self, nodes: list[NodeRecord] | None = None) -> int:
-        return max(h or 0 for h in self.heights(nodes).values())
+        return next(n for n in self.nodes if self.validator_keys[n.name] == key)
 
     def load(self, count: int, per_second: float = 30.0) -> PaymentLoad:
         """Start submitting `count` fresh pre-signed transfers to whichever nodes are up."""
@@ -86,18 +62,6 @@ class FaultNet:
         return committed
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.2) -> object:
-    """Poll until `condition()` is truthy (returned); AssertionError naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up waiting ({timeout:.0f} s) for {what}")
-        time.sleep(poll)
-
-
 def log_offset(node: NodeRecord) -> int:
     return node.log_path.stat().st_size if node.log_path.exists() else 0
 
@@ -114,18 +78,18 @@ def heights_logged(text: str, pattern: str) -> list[int]:
 
 
 def start_fault_net(directory: Path, payments: int = 400) -> FaultNet:
-    record = network.create(directory, 4)
-    links = install_proxies(directory, record)
+    plain = create_net(directory, 4)
+    links = install_proxies(directory, plain.record)
     proxies = LinkProxies(links, seed=7)
     proxies.start()
+    keys = {n.name: plain.validator_key(n).public for n in plain.nodes}
+    net = FaultNet(plain.directory, plain.record, plain.keys, proxies, ChainAuditor(plain.nodes), keys)
     try:
-        network.start(directory, record, wait_s=90)
+        net.start(wait_s=90)
     except BaseException:
         proxies.stop()
         raise
-    keys = {n.name: load_key(Path(n.home) / "validator.key").public for n in record.nodes}
-    net = FaultNet(directory, record, proxies, ChainAuditor(record.nodes), keys)
-    net.payments = prepare_payments(directory, record, payments, seed=1)
+    net.payments = prepare_payments(directory, net.record, payments, seed=1)
     return net
 
 

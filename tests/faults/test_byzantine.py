@@ -18,20 +18,22 @@ from node.client.connection import NodeClient
 from node.ledger.blocks import decode_committed
 from node.service import validator_set
 from proto import consensus_pb2
+from tests.support.waiting import wait_for
 
-from .harness import FaultNet, log_offset, log_since, start_fault_net, stop_fault_net, wait_for
+from .harness import FaultNet, log_offset, log_since
 
 BYZANTINE = "chengdu"
 _HEIGHTS = 10  # honest heights to commit under each mode (the Byzantine one proposes 2-3 of them)
 
 
+PAYMENTS = 1500  # pre-signed for the module's devnet (tests/faults/conftest.py)
+
+
 @pytest.fixture(scope="module")
-def net(tmp_path_factory) -> FaultNet:
-    net = start_fault_net(tmp_path_factory.mktemp("byzantine"), payments=1500)
-    net.auditor.byzantine.add(net.keys[BYZANTINE])
-    yield net
-    problems = stop_fault_net(net)
-    assert not problems, "\n".join(problems)
+def net(net: FaultNet) -> FaultNet:
+    """The module's devnet (tests/faults/conftest.py), its auditor told who is Byzantine."""
+    net.auditor.byzantine.add(net.validator_keys[BYZANTINE])
+    return net
 
 
 def _misbehave(
@@ -80,7 +82,7 @@ def _blocks(net: FaultNet, first: int, last: int):
 
 def _proposer_heights(net: FaultNet, first: int, last: int) -> list[int]:
     validators = validator_set(net.genesis())
-    key = net.keys[BYZANTINE]
+    key = net.validator_keys[BYZANTINE]
     return [h for h in range(first, last + 1) if validators.proposer(h, 0) == key]
 
 
@@ -88,7 +90,7 @@ def _proposer_heights(net: FaultNet, first: int, last: int) -> list[int]:
 def test_byzantine_proposer_cannot_stall_or_fork(net: FaultNet, mode: str) -> None:
     load = net.load(count=250, per_second=30)
     first, last, offsets = _misbehave(net, mode)
-    key = net.keys[BYZANTINE]
+    key = net.validator_keys[BYZANTINE]
     due = _proposer_heights(net, first + 1, last)  # first may have begun before the restart
     assert due, "the Byzantine validator was never due to propose"
     for height, _, header, certificate in _blocks(net, first + 1, last):
@@ -127,7 +129,7 @@ _DETECTED = r"evidence of double vote validator={key} height=(\d+)"
 @pytest.mark.parametrize("mode", ["double-vote", "equivocate"])
 def test_double_votes_become_evidence_exactly_once(net: FaultNet, mode: str) -> None:
     load = net.load(count=400, per_second=30)
-    key = net.keys[BYZANTINE]
+    key = net.validator_keys[BYZANTINE]
     net.auditor.sync()
     earlier = set(net.auditor.evidence_heights(key))  # from a mode tested before this one
     honest = [n for n in net.nodes if n.name != BYZANTINE]

@@ -21,25 +21,17 @@ from node.ledger.store import Store
 from node.service import validator_set
 from node.testing.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
 from proto import consensus_pb2
+from tests.support.waiting import wait_for
 
 from .harness import (
     FaultNet,
     log_offset,
     log_since,
-    start_fault_net,
-    stop_fault_net,
-    wait_for,
     wal_frames,
     wal_path,
 )
 
-
-@pytest.fixture(scope="module")
-def net(tmp_path_factory) -> FaultNet:
-    net = start_fault_net(tmp_path_factory.mktemp("faults"), payments=1500)
-    yield net
-    problems = stop_fault_net(net)
-    assert not problems, "\n".join(problems)
+PAYMENTS = 1500  # pre-signed for the module's devnet (tests/faults/conftest.py)
 
 
 def _kill_and_restart(net: FaultNet, kills: int, seed: int) -> None:

@@ -90,6 +90,23 @@ class InProcessNode:
         """A snapshot of the consensus machine's dropped-message counters, by reason."""
         return self.loop.call(lambda: dict(self.node.driver.machine.ignored))
 
+    def received(self, kind: str) -> float:
+        """How many messages of `kind` (vote, proposal, evidence, ...) authenticated peers
+        have delivered to this node. Read on the node's loop, between two of its steps: a
+        message counted here has also been handed to its handler (which, for evidence, acts
+        at once; votes and proposals queue for the consensus driver)."""
+        registry = self.node.metrics.registry
+        name, labels = "cbdc_peer_messages_received_total", {"kind": kind}
+        return self.loop.call(lambda: registry.get_sample_value(name, labels) or 0.0)
+
+    def consensus_position(self) -> tuple[int, int]:
+        """(height the consensus machine is at, messages it holds for the height after it):
+        a node idle after committing height h reads (h, 0); one that has started h + 1, or
+        kept a message as a sign that the network has, reads otherwise."""
+        return self.loop.call(
+            lambda: (self.node.driver.machine.height, self.node.driver.machine.next_height_buffered)
+        )
+
     def stop(self) -> None:
         try:
             self.loop.run(self.node.stop(), timeout=60)

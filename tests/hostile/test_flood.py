@@ -24,18 +24,17 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from devnet import network
 from devnet.network import CHAIN_ID
 from devnet.traffic import YUAN, Nonces, Wallet, fund, issue_to_institutions, register_wallets, txid_of
 from node.client import txbuild
 from node.client.connection import NodeClient
-from node.config import load_config, write_default_config
 from node.ledger.blocks import decode_committed
 from node.ledger.crypto import sha256
 from node.ledger.keys import KeyPair
 from node.ledger.types import OutPoint
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
-from tests.node.network import Net, assert_same_chain, stop_net
+from tests.support.network import Net, assert_same_chain, create_net, stop_net
+from tests.support.waiting import wait_for
 
 MEMPOOL = {"max_txs": 64, "max_bytes": 256 * 1024, "max_per_wallet": 8}
 WALLETS_PER_INSTITUTION = 6
@@ -55,13 +54,9 @@ ALLOWED = {
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory) -> Iterator[Net]:
-    directory = tmp_path_factory.mktemp("flood-devnet")
-    record = network.create(directory, 4)
-    for node in record.nodes:  # a small mempool; everything else as the devnet wrote it
-        cfg = load_config(node.home)
-        write_default_config(node.home, p2p=cfg.p2p, api=cfg.api, consensus=cfg.consensus, mempool=MEMPOOL)
-    network.start(directory, record, wait_s=60)
-    net = Net(directory, record, network.load_keys(directory))
+    # A small mempool; everything else as the devnet wrote it.
+    net = create_net(tmp_path_factory.mktemp("flood-devnet"), config=lambda i: {"mempool": MEMPOOL})
+    net.start()
     try:
         yield net
     finally:
@@ -293,7 +288,8 @@ def test_flood_of_valid_duplicate_double_spending_and_garbage_transactions(net: 
                 for i, n in enumerate(net.nodes)]
     for m in monitors:
         m.start()
-    time.sleep(0.5)  # a baseline before the flood
+    # A baseline before the flood: a few answers from every node (a failure is reported below).
+    wait_for(lambda: all(len(s) >= 3 for s in samples) or monitor_failures, 30, "GetStatus baselines")
     flood_start = time.monotonic()
     deadline = flood_start + FLOOD_S
     clients = []

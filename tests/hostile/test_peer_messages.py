@@ -17,7 +17,6 @@ chain did not move" is a property the test can check exactly.
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -39,19 +38,23 @@ from devnet.processes import free_ports, spawn, stop
 from devnet.traffic import Nonces, issue_to_institutions
 from node.client import txbuild
 from node.client.connection import NodeClient
-from node.config import PeerConfig, load_config, write_default_config
+from node.config import PeerConfig
 from node.ledger.blocks import block_hash, decode_committed
-from node.ledger.keys import KeyPair, load_key
+from node.ledger.keys import KeyPair
 from node.metrics import NodeMetrics
 from node.net.grpc_server import PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import CONNECT_METHOD, PeerNetwork
 from node.service import validator_set
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
-from tests.node.network import Net, assert_same_chain
+from tests.support.network import Net, assert_same_chain, create_net
+from tests.support.waiting import wait_for
 
 from .inproc import InProcessNode, LoopThread
 
 TARGET, HONEST, IMPERSONATED = 0, (1, 2), 3
+# A vote that does not decode: the target's consensus drops it as "malformed", which nothing
+# honest ever sends. Injected after other messages, its drop shows they were all handled.
+MARKER = node_pb2.PeerMessage(vote=b"\x07 marker")
 
 
 @dataclass
@@ -108,6 +111,21 @@ class World:
 
         self.attacker.run(send())
 
+    def settle(self) -> None:
+        """Until the target has handled every message injected so far. One stream carries
+        them in order and the target's consensus driver takes them in order, so once the
+        marker sent last is dropped and counted, everything before it has been counted."""
+        before = self.target.ignored().get("malformed", 0)
+        self.inject(MARKER)
+        wait_for(lambda: self.target.ignored().get("malformed", 0) > before, 20,
+                 "the target to handle the injected messages", poll=0.05)
+
+    def assert_idle_at(self, tips: list[tuple[int, bytes, bytes]]) -> None:
+        """Nothing moved: every running validator still has these tips, and the target has
+        neither started the next height nor kept a message as a sign that it has begun."""
+        assert self.target.consensus_position() == (tips[0][0], 0)
+        assert self.tips() == tips
+
     def running(self) -> list:
         return [self.net.nodes[i] for i in (TARGET, *HONEST)]
 
@@ -149,31 +167,15 @@ class World:
         return next(i for i, k in enumerate(self.keys) if k.public == chosen)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    directory = Path(tmp_path_factory.mktemp("peer-devnet"))
-    record = network.create(directory, 4)
     metrics_port = free_ports(1)[0]
-    for i, node in enumerate(record.nodes):
-        cfg = load_config(node.home)
-        write_default_config(
-            node.home, p2p=cfg.p2p, api=cfg.api,
-            consensus={**{f: getattr(cfg.consensus, f) for f in (
-                "timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms")},
-                "heartbeat_interval_s": 0},
-            metrics={"address": f"127.0.0.1:{metrics_port}" if i == TARGET else ""},
-        )
-    keys = [load_key(Path(n.home) / "validator.key") for n in record.nodes]
-    net = Net(directory, record, network.load_keys(directory))
+    net = create_net(Path(tmp_path_factory.mktemp("peer-devnet")), config=lambda i: {
+        "consensus": {"heartbeat_interval_s": 0},
+        "metrics": {"address": f"127.0.0.1:{metrics_port}" if i == TARGET else ""},
+    })
+    directory, record = net.directory, net.record
+    keys = [net.validator_key(n) for n in record.nodes]
     attacker = LoopThread("attacker")
     target = None
     peers = server = None
@@ -265,8 +267,7 @@ def test_foreign_and_replayed_consensus_messages_are_dropped_counted_and_change_
     with NodeClient(world.net.nodes[TARGET].api, timeout=60) as client:
         issue_to_institutions(client, world.net.keys, 1_000_000, world.nonce)
     height = world.commit_something(via=HONEST[0])
-    time.sleep(1.0)  # late precommits of the last height arrive; then the network is idle
-    before_tips = world.tips()
+    before_tips = world.tips()  # every running validator has committed `height` (and idles)
     assert len({t for t in before_tips}) == 1 and before_tips[0][0] == height
     # Real messages the honest validators sent at earlier heights, captured on the wire.
     replays = [m for _, m in world.inbox.messages
@@ -295,7 +296,7 @@ def test_foreign_and_replayed_consensus_messages_are_dropped_counted_and_change_
         return Counter(world.target.ignored()) - ignored_before
 
     wait_for(lambda: all(counted()[r] >= n for r, n in expected.items()), 20, f"drops counted: {expected}")
-    time.sleep(0.5)  # anything still in flight lands, and must not count twice
+    world.settle()  # all of them handled: none may count twice
     delta = counted()
     assert delta["not_validator"] == expected["not_validator"], dict(delta)
     assert delta["wrong_chain"] == expected["wrong_chain"], dict(delta)
@@ -303,9 +304,9 @@ def test_foreign_and_replayed_consensus_messages_are_dropped_counted_and_change_
     # They went through the authenticated transport (the drop is consensus's, not the wire's).
     sent_votes = sum(m.WhichOneof("kind") == "vote" for m in (*not_validator, *other_chain, *replays))
     assert world.metric("cbdc_peer_messages_received_total", kind="vote") - received_before >= sent_votes
-    # Nothing moved: same height, block and state root on every running validator.
-    time.sleep(1.0)
-    assert world.tips() == before_tips
+    # Nothing moved: same height, block and state root on every running validator, and the
+    # target (which has just handled them all) has not started the next height.
+    world.assert_idle_at(before_tips)
     # And the chain goes on with the three honest validators; all agree block by block.
     after = world.commit_something(via=HONEST[1])
     assert after == height + 1
@@ -352,9 +353,10 @@ def test_handshakes_from_a_non_validator_or_for_another_chain_are_refused_and_co
 def test_consensus_drops_are_exported_as_metrics(world: World) -> None:
     stranger = signing(KeyPair.generate())
     height = world.tips()[0][0]
+    earlier = world.target.ignored().get("not_validator", 0)
     world.inject(*[vote_msg(stranger, CHAIN_ID, height, 0, VoteType.PREVOTE, bytes([n]) * 32)
                    for n in range(3)])
-    wait_for(lambda: world.target.ignored().get("not_validator", 0) >= 3, 10, "the drops")
+    wait_for(lambda: world.target.ignored().get("not_validator", 0) >= earlier + 3, 10, "the drops")
     # Drops from earlier tests may still be arriving: the scrape must fall between two reads.
     before = world.target.ignored()["not_validator"]
     text = world.exposition()
@@ -368,10 +370,13 @@ def test_consensus_drops_are_exported_as_metrics(world: World) -> None:
 
 def test_a_non_validator_vote_for_the_next_height_does_not_start_it(world: World) -> None:
     tips = world.tips()
+    world.settle()  # what earlier tests injected is counted: the count below is this vote's
+    before = world.target.ignored().get("not_validator", 0)
     stranger = signing(KeyPair.generate())
     world.inject(vote_msg(stranger, CHAIN_ID, tips[0][0] + 1, 0, VoteType.PREVOTE, bytes(32)))
-    time.sleep(6.0)  # several propose timeouts: long enough for a woken network to decide
-    assert world.tips() == tips
+    # It arrived and was dropped: kept, it would have started the height at once.
+    wait_for(lambda: world.target.ignored().get("not_validator", 0) > before, 20, "the vote dropped")
+    world.assert_idle_at(tips)
 
 
 def test_junk_proposals_cannot_crowd_out_the_honest_proposal(world: World) -> None:
@@ -386,7 +391,7 @@ def test_junk_proposals_cannot_crowd_out_the_honest_proposal(world: World) -> No
     before = Counter(world.target.ignored())
     world.inject(*[proposal_msg(stranger, CHAIN_ID, height, 0, salt=1000 + n) for n in range(70)])
     wait_for(lambda: sum((Counter(world.target.ignored()) - before).values()) >= 6, 10, "junk handled")
-    time.sleep(0.5)
+    world.settle()  # all 70 handled
     after_junk = Counter(world.target.ignored()) - before
     assert world.commit_something() == height
     after_commit = Counter(world.target.ignored()) - before
@@ -414,8 +419,10 @@ def test_bogus_evidence_from_a_peer_is_never_committed(world: World) -> None:
         encode_duplicate_vote(sign_vote(chengdu, CHAIN_ID, h, 0, VoteType.PREVOTE, a),
                               sign_vote(chengdu, CHAIN_ID, h, 1, VoteType.PREVOTE, b)),
     ]
+    received = world.target.received("evidence")
     world.inject(*[node_pb2.PeerMessage(evidence=e) for e in bogus])
-    time.sleep(1.0)
+    # All of it reached the target's evidence pool (which keeps only what verifies).
+    wait_for(lambda: world.target.received("evidence") >= received + len(bogus), 20, "the evidence")
     # Drive blocks until the target itself has proposed one: evidence it held would be in it.
     proposed_by_target = False
     for _ in range(8):

@@ -180,9 +180,9 @@ def test_double_spend_within_a_block(funded: tuple[World, OutPoint]) -> None:
     block = Overlay(w.state)
     apply_tx(block, first, w.genesis, w.ctx)
     created = dict(block.created)
-    with pytest.raises(Exception) as e:
+    with pytest.raises(LedgerError) as applied:
         apply_tx(block, second, w.genesis, w.ctx)
-    assert getattr(e.value, "code", None) == Code.DOUBLE_SPEND
+    assert applied.value.code == Code.DOUBLE_SPEND
     assert block.created == created and block.txids == [first.txid]
     # check_tx on the block's overlay gives apply_tx's reason, not a vaguer unknown_input.
     with pytest.raises(LedgerError) as checked:

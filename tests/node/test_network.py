@@ -15,8 +15,7 @@ from node.client.connection import NodeClient, Rejected
 from node.ledger.keys import KeyPair
 from node.ledger.types import OutPoint
 from proto import node_pb2, node_pb2_grpc
-
-from .network import Net, assert_same_chain, start_net, stop_net
+from tests.support.network import Net, assert_same_chain, start_net, stop_net
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
+from devnet.chaos import wait_exit
 from devnet.network import CHAIN_ID
 from devnet.processes import is_running, stop
 from devnet.traffic import prepare_load
 from node.client import txbuild
 from node.client.connection import NodeClient, Rejected, Unreachable
 from proto import node_pb2
-
-from .network import Net, assert_same_chain, start_net, stop_net
+from tests.support.network import Net, assert_same_chain, start_net, stop_net
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +81,14 @@ def test_sigkilled_validator_restarts_catches_up_and_never_forks(net: Net) -> No
     load = Load(net, count=300, per_second=60)
     victim = net.nodes[3]
     survivors = net.nodes[:3]
+    with NodeClient(survivors[0].api) as client:
+        started = client.status().height
     load.start([n.api for n in survivors])
-    time.sleep(1.5)
+    net.wait_height(started + 2, survivors)  # the load is committing
     os.kill(victim.pid, signal.SIGKILL)
-    time.sleep(2.0)
+    assert wait_exit(victim, 10) is not None, f"{victim.name} outlived SIGKILL"
+    # The three survivors commit without it: it misses heights it must catch up on.
+    net.wait_height(net.top(survivors) + 2, survivors)
     with NodeClient(survivors[0].api) as client:
         during = client.status().height
     net.restart(victim)
@@ -129,7 +133,7 @@ def test_restarted_node_kept_every_committed_transaction(net: Net) -> None:
         height = client.status().height
         block = client.block(height=height)
     os.kill(victim.pid, signal.SIGKILL)
-    time.sleep(0.3)
+    assert wait_exit(victim, 10) is not None, f"{victim.name} outlived SIGKILL"
     net.restart(victim)
     net.wait_height(height, nodes=[victim])
     with NodeClient(victim.api) as client:

@@ -6,28 +6,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from devnet import network
 from devnet.network import CHAIN_ID
-from devnet.processes import stop
 from devnet.traffic import Nonces
 from node.client import txbuild
-from node.client.connection import NodeClient
 from node.ledger.keys import KeyPair
 from proto import node_pb2
+from tests.support.network import start_net, stop_net
 
 
 def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: Path) -> None:
-    record = network.create(tmp_path, 4, timeout_commit_ms=2000)
-    network.start(tmp_path, record, wait_s=60)
+    net = start_net(tmp_path, timeout_commit_ms=2000)
     try:
-        institution = network.load_keys(tmp_path).institutions["shenzhen"]
+        institution = net.keys.institutions["shenzhen"]
         nonce = Nonces(11)
 
         def register() -> bytes:
             wallet = KeyPair.generate().public
             return txbuild.build_register(CHAIN_ID, institution, wallet, 3, nonce=nonce())
 
-        with NodeClient(record.nodes[0].api) as client:
+        with net.client(0) as client:
             first = client.submit_and_wait(register())
             assert first.status == node_pb2.TX_STATUS_COMMITTED
             # The next height is held for 2 s after that commit: these two, 0.3 s apart,
@@ -39,4 +36,4 @@ def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: P
         assert outcome_a.status == outcome_b.status == node_pb2.TX_STATUS_COMMITTED
         assert outcome_a.inclusion.height == outcome_b.inclusion.height == first.inclusion.height + 1
     finally:
-        stop(record.nodes)
+        stop_net(net)

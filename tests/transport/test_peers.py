@@ -151,8 +151,13 @@ def test_a_restarted_peer_is_redialled_and_messages_flow_again() -> None:
         await wait_until(lambda: c.key not in a.net.connected_peers(), what="a to see c go")
         # Sent while c is down: queued (bounded) and delivered once the stream is back.
         a.net.send(c.key, vote(b"while-down"))
-        await asyncio.sleep(0.3)  # a few failed redials with backoff
-        assert {p.key: p for p in a.net.peer_states()}[c.key].outbound is False
+
+        def state_of_c():
+            return {p.key: p for p in a.net.peer_states()}[c.key]
+
+        # A redial has failed (c's goodbye was the error before): the message waits in the queue.
+        await wait_until(lambda: "UNAVAILABLE" in state_of_c().last_error, what="a failed redial to c")
+        assert state_of_c().outbound is False
 
         c2 = await start_member(c.seed, port=c.port)
         c2.net.update_peers([a.peer_config(), b.peer_config()])
@@ -217,7 +222,7 @@ def test_a_slow_peer_drops_its_oldest_messages_and_never_blocks_the_sender() -> 
         for n in range(300):
             a.net.send(b.public_key, vote(n.to_bytes(2, "big") + payload))
         assert loop.time() - started < 1.0  # queued, never awaited
-        await asyncio.sleep(0.3)
+        # Counted as the queue overflowed: nothing ran between those sends to take any away.
         dropped = a.net.metrics.dropped_count("queue_full")
         assert dropped > 0
         release.set()
