@@ -133,13 +133,6 @@ def decode_committed_block(data: bytes) -> CommittedBlock:
     return CommittedBlock(data, committed.block, block, header, block_hash(block.header), committed.commit)
 
 
-def decode_committed(data: bytes) -> tuple[ledger_pb2.Block, ledger_pb2.BlockHeader, bytes]:
-    """(block, header, certificate bytes): the older shape of decode_committed_block, kept for
-    callers not yet moved to it (devnet tooling, some tests)."""
-    committed = decode_committed_block(data)
-    return committed.block, committed.header, committed.certificate
-
-
 def encode_committed(block_bytes: bytes, commit: bytes) -> bytes:
     """CommittedBlock bytes for a decided block and its (consensus-defined) certificate."""
     return ledger_pb2.CommittedBlock(block=block_bytes, commit=commit).SerializeToString()

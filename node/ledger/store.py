@@ -517,8 +517,3 @@ class Store:
         for whole-store checks such as node.ledger.store_audit."""
         return self._db.snapshot()
 
-    def audit(self) -> list[str]:
-        """node.ledger.store_audit.audit_store(self): kept for callers not yet moved to it."""
-        from node.ledger.store_audit import audit_store
-
-        return audit_store(self)

@@ -15,9 +15,8 @@ from consensus.messages import VoteType, decode_vote
 from devnet.chaos import spawn_node, wait_heights
 from devnet.processes import stop
 from node.client.connection import NodeClient
-from node.ledger.blocks import decode_committed
+from node.ledger.blocks import Certificate, decode_committed_block
 from node.service import validator_set
-from proto import consensus_pb2
 from tests.support.waiting import wait_for
 
 from .harness import FaultNet, log_offset, log_since
@@ -76,8 +75,8 @@ def _misbehave(
 def _blocks(net: FaultNet, first: int, last: int):
     with NodeClient(net.nodes[0].api, timeout=30) as client:
         for msg in client.blocks(first, last):
-            block, header, certificate = decode_committed(msg.committed_block)
-            yield msg.height, block, header, consensus_pb2.CommitCertificate.FromString(certificate)
+            committed = decode_committed_block(msg.committed_block)
+            yield msg.height, committed.block, committed.header, Certificate.decode(committed.certificate)
 
 
 def _proposer_heights(net: FaultNet, first: int, last: int) -> list[int]:

@@ -16,11 +16,11 @@ import pytest
 from devnet.chaos import kill_node, spawn_node, wait_exit, wait_heights
 from devnet.processes import stop
 from node.client.connection import NodeClient
-from node.ledger.blocks import decode_committed
+from node.ledger.blocks import Certificate, decode_committed_block
 from node.ledger.store import Store
+from node.ledger.store_audit import audit_store
 from node.service import validator_set
 from node.testing.faults import CRASH_ENV, CRASH_EXIT_CODE, CRASH_POINTS
-from proto import consensus_pb2
 from tests.support.waiting import wait_for
 
 from .harness import (
@@ -85,7 +85,7 @@ def test_crash_point_exit_and_recovery(net: FaultNet, point: str) -> None:
         with Store.open(str(Path(victim.home) / "data" / "ledger"), net.genesis()) as store:
             tip = store.height
             assert store.get_block(height=tip + 1) is None
-            assert store.audit() == []
+            assert audit_store(store) == []
         others = [n for n in net.nodes if n is not victim]
         wait_for(lambda: net.top(others) > tip, 60, f"the others to commit height {tip + 1}")
     spawn_node(victim)
@@ -167,9 +167,10 @@ def test_sigstopped_proposer_is_skipped_and_catches_up(net: FaultNet) -> None:
     skipped = []
     with NodeClient(others[0].api) as client:
         for msg in client.blocks(frozen_at + 2, during):
-            _, header, certificate = decode_committed(msg.committed_block)
+            committed = decode_committed_block(msg.committed_block)
+            header = committed.header
             if validators.proposer(msg.height, 0) == stopped_key:
-                cert = consensus_pb2.CommitCertificate.FromString(certificate)
+                cert = Certificate.decode(committed.certificate)
                 assert cert.round >= 1 and header.proposer != stopped_key, (
                     f"height {msg.height}: the stopped proposer's round 0 cannot have committed"
                 )

@@ -28,7 +28,7 @@ from devnet.network import CHAIN_ID
 from devnet.traffic import YUAN, Nonces, Wallet, fund, issue_to_institutions, register_wallets, txid_of
 from node.client import txbuild
 from node.client.connection import NodeClient
-from node.ledger.blocks import decode_committed
+from node.ledger.blocks import decode_committed_block
 from node.ledger.crypto import sha256
 from node.ledger.keys import KeyPair
 from node.ledger.types import OutPoint
@@ -273,7 +273,7 @@ def committed_chain(net: Net, upto: int) -> list[ledger_pb2.Transaction]:
     txs = []
     with NodeClient(net.nodes[0].api, timeout=30) as client:
         for msg in client.blocks(1, upto):
-            block, _, _ = decode_committed(msg.committed_block)
+            block = decode_committed_block(msg.committed_block).block
             txs += [ledger_pb2.Transaction.FromString(raw) for raw in block.txs]
     return txs
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from node.client.connection import NodeClient
 from node.client.txbuild import build_issue, build_register, build_transfer
 from node.config import write_default_config
-from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.blocks import decode_committed_block
 from node.ledger.errors import Code
 from node.ledger.genesis import make_genesis
 from node.ledger.keys import KeyPair, save_key
@@ -242,8 +242,8 @@ def judge(
         assert code in MACHINE_CODES, f"{where}: details do not start with a machine code"
     for r in responses:  # answers are truthful, not merely well-formed
         if isinstance(r, node_pb2.CommittedBlockMsg):
-            block, header, _ = decode_committed(r.committed_block)
-            assert header.height == r.height and block_hash(block.header) == r.block_hash, where
+            committed = decode_committed_block(r.committed_block)
+            assert committed.height == r.height and committed.block_hash == r.block_hash, where
         elif isinstance(r, node_pb2.GetUtxosResponse):
             assert len(r.utxos) <= 1000 and all(u.amount > 0 for u in r.utxos), where
         elif isinstance(r, node_pb2.NodeStatus | node_pb2.Tip):

@@ -39,7 +39,7 @@ from devnet.traffic import Nonces, issue_to_institutions
 from node.client import txbuild
 from node.client.connection import NodeClient
 from node.config import PeerConfig
-from node.ledger.blocks import block_hash, decode_committed
+from node.ledger.blocks import block_hash, decode_committed_block
 from node.ledger.keys import KeyPair
 from node.metrics import NodeMetrics
 from node.net.grpc_server import PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
@@ -428,7 +428,7 @@ def test_bogus_evidence_from_a_peer_is_never_committed(world: World) -> None:
     for _ in range(8):
         height = world.commit_something(via=HONEST[0])
         with NodeClient(world.net.nodes[TARGET].api) as client:
-            _, header, _ = decode_committed(client.block(height).committed_block)
+            header = decode_committed_block(client.block(height).committed_block).header
         if header.proposer == world.target_key:
             proposed_by_target = True
             break
@@ -436,7 +436,7 @@ def test_bogus_evidence_from_a_peer_is_never_committed(world: World) -> None:
     with NodeClient(world.net.nodes[TARGET].api) as client:
         tip = client.status().height
         on_chain = [e for msg in client.blocks(tips[0][0] + 1, tip)
-                    for e in decode_committed(msg.committed_block)[0].evidence]
+                    for e in decode_committed_block(msg.committed_block).block.evidence]
     assert [e for e in on_chain if e in bogus] == []
 
 

@@ -20,7 +20,7 @@ from devnet.network import DevnetKeys
 from devnet.processes import DevnetRecord, NodeRecord, is_running, spawn, stop
 from node.client.connection import NodeClient
 from node.config import load_config, write_default_config
-from node.ledger.blocks import decode_committed
+from node.ledger.blocks import decode_committed_block
 from node.ledger.genesis import Genesis
 from node.ledger.keys import KeyPair, load_key
 from tests.support.waiting import wait_for
@@ -127,7 +127,7 @@ def chain_of(client: NodeClient, upto: int) -> list[tuple[bytes, bytes]]:
     """(block hash, header state root) of every height 1..upto, as this node stores them."""
     result = []
     for msg in client.blocks(1, upto):
-        _, header, _ = decode_committed(msg.committed_block)
+        header = decode_committed_block(msg.committed_block).header
         result.append((msg.block_hash, header.state_root))
     return result
 
