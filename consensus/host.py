@@ -241,6 +241,10 @@ class ConsensusHost:
         held = self._blocks.get(block_hash)
         return None if held is None else held.block
 
+    def execution_of(self, block_hash: bytes) -> Any:
+        """The caller's executed block for this hash (built or validated here), or None."""
+        return self._results.get(block_hash)
+
     def own_messages(self) -> list[SendProposal | BroadcastVote]:
         """What we already said in this height, for a peer that (re)connects."""
         return list(self._own)
@@ -412,7 +416,7 @@ class ConsensusHost:
         d = self._undone
         if d is None:
             return
-        result = self._results.get(d.block_hash)
+        result = self.execution_of(d.block_hash)
         if result is not None:
             self._undone = None
             self._out.append(CommitBlock(d.height, d.round, d.block_hash, d.certificate, result))
