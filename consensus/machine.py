@@ -250,6 +250,32 @@ class ConsensusMachine:
 
     # ---- messages -----------------------------------------------------------------
 
+    def _admit(
+        self,
+        event: ProposalReceived | VoteReceived,
+        chain_id: str,
+        height: int,
+        sender: bytes,
+        verify: Callable[[], bool],
+    ) -> str:
+        """The prologue votes and proposals share after decoding: this chain, then the height
+        window (_admit_height). Returns "now", "later" (kept for a next height) or ""."""
+        if chain_id != self.chain_id:
+            self.ignored["wrong_chain"] += 1
+            return ""
+        return self._admit_height(height, event, sender, verify)
+
+    def _signature_ok(self, own: bool, verify: Callable[[], bool]) -> bool:
+        """Check the signature last, once the cheap checks passed (our own messages were
+        signed here: nothing to check). Counted in `verifications`."""
+        if own:
+            return True
+        self.verifications += 1
+        if verify():
+            return True
+        self.ignored["bad_signature"] += 1
+        return False
+
     def _admit_height(
         self,
         height: int,
@@ -321,15 +347,10 @@ class ConsensusMachine:
         except InvalidMessage as exc:
             self.ignored[exc.reason] += 1
             return
-        if vote.chain_id != self.chain_id:
-            self.ignored["wrong_chain"] += 1
-            return
-        if self._admit_height(
-            vote.height,
-            ev,
-            vote.validator,
-            lambda: crypto.verify(vote.validator, vote_digest(vote.body), vote.signature),
-        ) != "now":
+        def verify() -> bool:
+            return crypto.verify(vote.validator, vote_digest(vote.body), vote.signature)
+
+        if self._admit(ev, vote.chain_id, vote.height, vote.validator, verify) != "now":
             return
         assert self.validators is not None
         power = self.validators.power_of(vote.validator)
@@ -344,11 +365,8 @@ class ConsensusMachine:
             return
         if earlier is None and not self._round_has_room(vote.validator, vote.round):
             return
-        if not own:
-            self.verifications += 1
-            if not crypto.verify(vote.validator, vote_digest(vote.body), vote.signature):
-                self.ignored["bad_signature"] += 1
-                return
+        if not self._signature_ok(own, verify):
+            return
         if earlier is None:
             self._note_round(vote.validator, vote.round)
         if earlier is not None:
@@ -385,15 +403,10 @@ class ConsensusMachine:
         except InvalidMessage as exc:
             self.ignored[exc.reason] += 1
             return
-        if p.chain_id != self.chain_id:
-            self.ignored["wrong_chain"] += 1
-            return
-        admitted = self._admit_height(
-            p.height,
-            ev,
-            p.proposer,
-            lambda: crypto.verify(p.proposer, proposal_digest(p.body), p.signature),
-        )
+        def verify() -> bool:
+            return crypto.verify(p.proposer, proposal_digest(p.body), p.signature)
+
+        admitted = self._admit(ev, p.chain_id, p.height, p.proposer, verify)
         if admitted == "later" and ev.block_hash == p.block_hash:
             self.accepted = (p.height, p.round, p.block_hash)
         if admitted != "now":
@@ -415,11 +428,8 @@ class ConsensusMachine:
             return
         if not proposed and not self._round_has_room(p.proposer, p.round):
             return
-        if not own:
-            self.verifications += 1
-            if not crypto.verify(p.proposer, proposal_digest(p.body), p.signature):
-                self.ignored["bad_signature"] += 1
-                return
+        if not self._signature_ok(own, verify):
+            return
         if not proposed:
             self._note_round(p.proposer, p.round)
         if proposed:
