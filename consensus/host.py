@@ -289,6 +289,10 @@ class ConsensusHost:
             # proposal itself): signed by > 2/3 of the power, so safe to hold.
             self._blocks[ev.block_hash] = _Held(self._undone.height, -1, ev.block)
         self._actions(actions)
+        if m.awaiting_validation(ev.block_hash):
+            # Asked before we held the bytes (a WAL replay after a restart): the machine
+            # will not ask twice, so answer now that we can.
+            self._request_validation(ev.block_hash)
         self._finish_undone()
 
     def _on_timeout(self, ev: TimeoutFired) -> None:

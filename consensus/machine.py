@@ -108,9 +108,10 @@ class ConsensusMachine:
         self.validators: ValidatorSet | None = None
         self.decision: Decide | None = None
         self._out: list[Action] = []
-        # (height, round, block_hash) of a received proposal that the last handle() kept,
-        # for this height or buffered for one just ahead: the host holds the block bytes of
-        # exactly these (consensus.host), so whatever the machine refused is never stored.
+        # (height, round, block_hash) of the received proposal the last handle() holds (new,
+        # or a duplicate of one held), for this height or buffered for one just ahead: the
+        # host keeps the block bytes of exactly these (consensus.host), so whatever the
+        # machine refused is never stored.
         self.accepted: tuple[int, int, bytes] | None = None
         # Messages for heights just ahead (h+1 .. h+FUTURE_HEIGHTS), kept for StartHeight:
         # a validator still committing h-1 while the others already decide h+1 would
@@ -153,6 +154,10 @@ class ConsensusMachine:
     def validity(self, block_hash: bytes) -> bool | None:
         """What the node answered for this block at this height (None: not asked/answered)."""
         return self._validity.get(block_hash)
+
+    def awaiting_validation(self, block_hash: bytes) -> bool:
+        """RequestValidation was emitted for this block and BlockValidated not yet fed."""
+        return block_hash in self._validation_requested and block_hash not in self._validity
 
     def vote_of(self, validator: bytes, round_: int, vote_type: VoteType) -> bytes | None:
         """The first signed vote received from this validator at (current height, round, type)."""
@@ -421,6 +426,10 @@ class ConsensusMachine:
         proposed = self._proposed.get(p.round, {})
         earlier = proposed.get(p.block_hash)
         if earlier is not None:
+            if earlier.body == p.body:
+                # Held already (its signature checked): the host may still lack the block
+                # bytes, e.g. after a restart replayed the proposal from the WAL.
+                self.accepted = (p.height, p.round, p.block_hash)
             self.ignored["duplicate" if earlier.body == p.body else "conflicting_proposal"] += 1
             return
         if len(proposed) >= MAX_PROPOSALS_PER_ROUND:

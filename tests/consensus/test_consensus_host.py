@@ -19,7 +19,7 @@ from consensus import (
     sign_proposal,
     sign_vote,
 )
-from consensus.events import CommitReceived
+from consensus.events import CommitReceived, ProposalReceived
 from consensus.host import (
     CommitArrived,
     CommitBlock,
@@ -151,3 +151,16 @@ def test_own_votes_are_persisted_then_logged_then_sent():
     assert out[i - 1] == WriteWal(OwnMessage.of(out[i]))
     assert net.host.own_messages() == [out[i]]
     assert not kinds(out, SendProposal)
+
+
+def test_a_block_asked_for_before_a_restart_brought_its_bytes_is_executed_when_they_come():
+    """Found by the simulator: after a WAL replay the machine has asked to validate a block
+    whose bytes died with the process; it never asks twice, so the host must answer when
+    the proposal (a duplicate to the machine) brings the bytes again."""
+    net = Net()
+    wal = [ProposalReceived(net.proposal(), DIGEST)]
+    effects, _ = net.host.start(wal, StartHeight(1, net.validators))
+    assert kinds(effects, ValidateBlock) == []  # nothing to execute yet
+    out = net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
+    assert net.host.machine.ignored["duplicate"] == 1
+    assert kinds(out, ValidateBlock) == [ValidateBlock(1, DIGEST, BLOCK)]
