@@ -1,4 +1,5 @@
-"""A deterministic simulated network of validators driving real ConsensusMachines.
+"""A deterministic simulated network of validators, each running the real ConsensusHost
+(consensus/host.py: the machine and the node's duties around it) the way node/driver.py does.
 
 Everything that varies between runs comes from one seeded random.Random: message delays
 (hence reordering), drops, duplicates, a partition, crash/restart points, Byzantine
@@ -10,8 +11,16 @@ The model follows the paper's partial synchrony: before the global stabilisation
 from GST on every message arrives within `delta_ms`. Like a real gossip layer, a node that
 has made no progress for a while re-sends its own messages of the current height and the
 proposal it holds, and a node that hears a message from a height it has already decided
-answers with that height's commit certificate (block sync). Crashed honest validators lose
-everything but their sign-state, WAL and decided blocks, and restart by WAL replay.
+answers with that height's commit certificate and block (commit push / block sync).
+Crashed honest validators lose everything but their sign-state, WAL and decided blocks, and
+restart by WAL replay; a crash strikes between two events or at one of the driver's change
+points (right after a WAL write, or after persisting the sign-state before the broadcast).
+
+What the host must survive is modelled too: executing a block takes random time before GST
+(so votes can decide a block before this validator has executed it), blocks arrive late or
+only with a pushed commit, and validators push committed blocks to peers still deciding
+(racing their own commits). Every commit must carry this validator's own execution of the
+block, which catches a host that commits a block it never executed.
 """
 
 from __future__ import annotations
