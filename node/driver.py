@@ -128,7 +128,7 @@ class ConsensusDriver:
         is_validator = signing_key is not None and self.public_key in validators
         signer = Signer(signing_key, self._sign_state.load()) if is_validator else None
         self.host = ConsensusHost(ConsensusMachine(self.chain_id, signer, config))
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._queue: asyncio.Queue[Input | _Begin | _Pause] = asyncio.Queue()
         self._evidence = EvidencePool(
             validators, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
         )
@@ -257,15 +257,16 @@ class ConsensusDriver:
                 # safety does not depend on this loop (sign-state guards every signature).
                 log.exception("consensus event %r failed", type(event).__name__)
 
-    async def _handle(self, event: object) -> None:
+    async def _handle(self, event: Input | _Begin | _Pause) -> None:
         if isinstance(event, _Pause):
             await self._paused(event)
             return
         if isinstance(event, _Begin):
             if event.height != self.machine.height + 1 or not self.host.decided:
-                return
-            event = StartHeight(event.height, self.validators)
-        await self._step(event)  # type: ignore[arg-type]
+                return  # stale: block sync restarted the machine meanwhile
+            await self._step(StartHeight(event.height, self.validators))
+        else:
+            await self._step(event)
         if self.host.decided and self.machine.next_height_buffered:
             self._moved_on.set()
             # A validator has started the next height (the machine kept its message only
