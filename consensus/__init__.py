@@ -1,12 +1,17 @@
 """Tendermint BFT consensus as a pure, deterministic state machine.
 
 No sockets, clocks, threads or disk in here: the node drives it. In the style of etcd's
-raft, the node feeds *events* to `ConsensusMachine.handle(event)` and executes the returned
-*actions* in list order.
+raft, events go into `ConsensusMachine.handle(event)` and *actions* come back in list order.
+The node does not talk to the machine directly: it runs `ConsensusHost` (``host``), which
+owns the machine and the node's synchronous duties around it, and executes its *effects*.
 
 Module map
 ----------
-- ``machine``    ConsensusMachine: Algorithm 1 of "The latest gossip on BFT consensus".
+- ``machine``    ConsensusMachine: Algorithm 1 of "The latest gossip on BFT consensus"; the
+  only judge of consensus messages.
+- ``host``       ConsensusHost: the machine plus block buffer, execution results, a
+  decision waiting for its block, pushed commits, own messages; ``step(input) -> effects``
+  (contract on one screen there). node/driver.py and the simulator both run it.
 - ``events``     the event and action dataclasses below.
 - ``messages``   signed proposals/votes: encoding, domain-separated ed25519, checked decoding.
 - ``validators`` ValidatorSet: power, > 2/3 and > 1/3 thresholds, weighted round-robin
@@ -17,9 +22,9 @@ Module map
 - ``wal``        WAL record framing (length + CRC32) and replay after a restart.
 - ``config``     ConsensusConfig: timeouts (base + delta * round) and memory bounds.
 - ``votes``      vote tallies by voting power.
-- ``sim``        deterministic network simulator (tests, soak, benchmark).
+- ``sim``        deterministic network simulator running ConsensusHost (tests, soak, benchmark).
 
-Events (node -> machine)
+Events (host -> machine)
 ------------------------
 - ``StartHeight(height, validators)``: first event after start/restart, then after each Decide.
 - ``ProposalReceived(message, block_hash)``: signed proposal bytes + hash of the block bytes
@@ -30,7 +35,7 @@ Events (node -> machine)
 - ``BlockBuilt(height, round, block_hash)``: answer to RequestBlock.
 - ``CommitReceived(certificate, block_hash)``: catch-up; decides if the certificate verifies.
 
-Actions (machine -> node), executed in order
+Actions (machine -> host), executed in order
 --------------------------------------------
 - ``PersistSignState(data)``: write durably (fsync) BEFORE the next action, which is the
   broadcast it protects. Load at start with ``SignState.decode(data)`` -> ``Signer(key, state)``.
@@ -74,6 +79,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.evidence import DuplicateVote, EvidenceError, encode_duplicate_vote, verify_evidence
+from consensus.host import ConsensusHost
 from consensus.machine import ConsensusMachine, RoundState
 from consensus.messages import (
     NIL,
@@ -103,7 +109,8 @@ from consensus.wal import (
 
 __all__ = [
     "NIL", "Action", "BlockBuilt", "BlockValidated", "BroadcastProposal", "BroadcastVote",
-    "CommitError", "CommitReceived", "ConsensusConfig", "ConsensusMachine", "Decide", "DuplicateVote",
+    "CommitError", "CommitReceived", "ConsensusConfig", "ConsensusHost", "ConsensusMachine", "Decide",
+    "DuplicateVote",
     "EndHeight", "Event", "EvidenceError", "InvalidMessage", "OwnMessage", "PersistSignState",
     "Proposal", "ProposalReceived", "ReplayError", "ReplayResult", "ReportEvidence", "RequestBlock",
     "RequestValidation", "RoundState", "ScheduleTimeout", "SignOutcome", "SignState", "SignStateError",

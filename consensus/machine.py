@@ -89,8 +89,9 @@ class ConsensusMachine:
     `ignored` counts dropped messages by reason (metric labels: malformed, bad_signature,
     wrong_chain, not_validator, wrong_proposer, old_height, future_height, not_started,
     duplicate, conflicting_vote, conflicting_proposal, block_mismatch,
-    too_many_future_rounds, bad_commit, sign_refused); `verifications` counts ed25519
-    checks made.
+    too_many_future_rounds, bad_commit, sign_refused; and, counted by the host on the same
+    Counter, malformed_block and too_many_blocks); `verifications` counts ed25519 checks made.
+    `accepted` names the proposal the last `handle` kept (see there).
     """
 
     def __init__(self, chain_id: str, signer: Signer | None, config: ConsensusConfig | None = None) -> None:
@@ -107,6 +108,11 @@ class ConsensusMachine:
         self.validators: ValidatorSet | None = None
         self.decision: Decide | None = None
         self._out: list[Action] = []
+        # (height, round, block_hash) of the received proposal the last handle() holds (new,
+        # or a duplicate of one held), for this height or buffered for one just ahead: the
+        # host keeps the block bytes of exactly these (consensus.host), so whatever the
+        # machine refused is never stored.
+        self.accepted: tuple[int, int, bytes] | None = None
         # Messages for heights just ahead (h+1 .. h+FUTURE_HEIGHTS), kept for StartHeight:
         # a validator still committing h-1 while the others already decide h+1 would
         # otherwise lose h+1's proposal and votes and could only follow by certificate.
@@ -119,6 +125,7 @@ class ConsensusMachine:
     def handle(self, event: Event) -> list[Action]:
         """Apply one event; return the actions to execute, in order."""
         self._out = []
+        self.accepted = None
         if isinstance(event, VoteReceived):
             self._on_vote(event)
         elif isinstance(event, ProposalReceived):
@@ -147,6 +154,10 @@ class ConsensusMachine:
     def validity(self, block_hash: bytes) -> bool | None:
         """What the node answered for this block at this height (None: not asked/answered)."""
         return self._validity.get(block_hash)
+
+    def awaiting_validation(self, block_hash: bytes) -> bool:
+        """RequestValidation was emitted for this block and BlockValidated not yet fed."""
+        return block_hash in self._validation_requested and block_hash not in self._validity
 
     def vote_of(self, validator: bytes, round_: int, vote_type: VoteType) -> bytes | None:
         """The first signed vote received from this validator at (current height, round, type)."""
@@ -210,7 +221,7 @@ class ConsensusMachine:
         self._evidence_sent: set[tuple[bytes, int, VoteType]] = set()
         self._prevote_timeout_set: set[int] = set()
         self._precommit_timeout_set: set[int] = set()
-        self._line36_done: set[int] = set()
+        self._locked_or_valid_set_this_round: set[int] = set()
         self._propose_extended: set[int] = set()
         self._awaiting_block: int | None = None
 
@@ -244,44 +255,72 @@ class ConsensusMachine:
 
     # ---- messages -----------------------------------------------------------------
 
+    def _admit(
+        self,
+        event: ProposalReceived | VoteReceived,
+        chain_id: str,
+        height: int,
+        sender: bytes,
+        verify: Callable[[], bool],
+    ) -> str:
+        """The prologue votes and proposals share after decoding: this chain, then the height
+        window (_admit_height). Returns "now", "later" (kept for a next height) or ""."""
+        if chain_id != self.chain_id:
+            self.ignored["wrong_chain"] += 1
+            return ""
+        return self._admit_height(height, event, sender, verify)
+
+    def _signature_ok(self, own: bool, verify: Callable[[], bool]) -> bool:
+        """Check the signature last, once the cheap checks passed (our own messages were
+        signed here: nothing to check). Counted in `verifications`."""
+        if own:
+            return True
+        self.verifications += 1
+        if verify():
+            return True
+        self.ignored["bad_signature"] += 1
+        return False
+
     def _admit_height(
         self,
         height: int,
         event: ProposalReceived | VoteReceived,
         sender: bytes,
         verify: Callable[[], bool],
-    ) -> bool:
-        """True for a message of the current height. A message for one of the next
+    ) -> str:
+        """"now" for a message of the current height, "later" for one kept (below), "" for
+        one dropped (counted). A message for one of the next
         FUTURE_HEIGHTS heights is kept for StartHeight, but only from a validator (of the
         current set: a validator added by the block being decided is heard from again in
         the next round), only with a valid signature, and at most a fair share of the buffer
         per validator, so that nobody can crowd out the honest validators' messages."""
         if self.validators is None:
             self.ignored["not_started"] += 1
-            return False
+            return ""
         if height == self.height:
-            return True
+            return "now"
         if self.height < height <= self.height + FUTURE_HEIGHTS:
             if sender not in self.validators:
                 self.ignored["not_validator"] += 1
-                return False
+                return ""
             share = max(4, self.config.next_height_buffer // len(self.validators))
             held = self._ahead_by.get(sender, 0)
             total = sum(len(msgs) for msgs in self._ahead.values())
             if held >= share or total >= self.config.next_height_buffer:
                 self.ignored["future_height"] += 1
-                return False
+                return ""
             self.verifications += 1
             if not verify():
                 self.ignored["bad_signature"] += 1
-                return False
+                return ""
             self._ahead.setdefault(height, []).append((sender, event))
             self._ahead_by[sender] = held + 1
-        elif height > self.height:
+            return "later"
+        if height > self.height:
             self.ignored["future_height"] += 1
         else:
             self.ignored["old_height"] += 1
-        return False
+        return ""
 
     def _round_has_room(self, who: bytes, round_: int) -> bool:
         """Bound how many rounds ahead of ours one validator can make us keep messages for.
@@ -313,15 +352,10 @@ class ConsensusMachine:
         except InvalidMessage as exc:
             self.ignored[exc.reason] += 1
             return
-        if vote.chain_id != self.chain_id:
-            self.ignored["wrong_chain"] += 1
-            return
-        if not self._admit_height(
-            vote.height,
-            ev,
-            vote.validator,
-            lambda: crypto.verify(vote.validator, vote_digest(vote.body), vote.signature),
-        ):
+        def verify() -> bool:
+            return crypto.verify(vote.validator, vote_digest(vote.body), vote.signature)
+
+        if self._admit(ev, vote.chain_id, vote.height, vote.validator, verify) != "now":
             return
         assert self.validators is not None
         power = self.validators.power_of(vote.validator)
@@ -336,11 +370,8 @@ class ConsensusMachine:
             return
         if earlier is None and not self._round_has_room(vote.validator, vote.round):
             return
-        if not own:
-            self.verifications += 1
-            if not crypto.verify(vote.validator, vote_digest(vote.body), vote.signature):
-                self.ignored["bad_signature"] += 1
-                return
+        if not self._signature_ok(own, verify):
+            return
         if earlier is None:
             self._note_round(vote.validator, vote.round)
         if earlier is not None:
@@ -377,15 +408,13 @@ class ConsensusMachine:
         except InvalidMessage as exc:
             self.ignored[exc.reason] += 1
             return
-        if p.chain_id != self.chain_id:
-            self.ignored["wrong_chain"] += 1
-            return
-        if not self._admit_height(
-            p.height,
-            ev,
-            p.proposer,
-            lambda: crypto.verify(p.proposer, proposal_digest(p.body), p.signature),
-        ):
+        def verify() -> bool:
+            return crypto.verify(p.proposer, proposal_digest(p.body), p.signature)
+
+        admitted = self._admit(ev, p.chain_id, p.height, p.proposer, verify)
+        if admitted == "later" and ev.block_hash == p.block_hash:
+            self.accepted = (p.height, p.round, p.block_hash)
+        if admitted != "now":
             return
         assert self.validators is not None
         if p.proposer != self.validators.proposer(p.height, p.round):
@@ -397,6 +426,10 @@ class ConsensusMachine:
         proposed = self._proposed.get(p.round, {})
         earlier = proposed.get(p.block_hash)
         if earlier is not None:
+            if earlier.body == p.body:
+                # Held already (its signature checked): the host may still lack the block
+                # bytes, e.g. after a restart replayed the proposal from the WAL.
+                self.accepted = (p.height, p.round, p.block_hash)
             self.ignored["duplicate" if earlier.body == p.body else "conflicting_proposal"] += 1
             return
         if len(proposed) >= MAX_PROPOSALS_PER_ROUND:
@@ -404,11 +437,8 @@ class ConsensusMachine:
             return
         if not proposed and not self._round_has_room(p.proposer, p.round):
             return
-        if not own:
-            self.verifications += 1
-            if not crypto.verify(p.proposer, proposal_digest(p.body), p.signature):
-                self.ignored["bad_signature"] += 1
-                return
+        if not self._signature_ok(own, verify):
+            return
         if not proposed:
             self._note_round(p.proposer, p.round)
         if proposed:
@@ -417,6 +447,8 @@ class ConsensusMachine:
             self.ignored["conflicting_proposal"] += 1
         self._proposed.setdefault(p.round, {})[p.block_hash] = p
         self._first_proposal.setdefault(p.round, p)
+        if not own:
+            self.accepted = (p.height, p.round, p.block_hash)
         self._known_blocks.add(p.block_hash)
         self._participate(p.proposer, p.round, self.validators.power_of(p.proposer))
         self._ask_validity(p.block_hash)
@@ -601,7 +633,7 @@ class ConsensusMachine:
         return True
 
     def _try_lock(self) -> bool:  # line 36
-        if self.round in self._line36_done:
+        if self.round in self._locked_or_valid_set_this_round:
             return False
         votes = self._votes.get((self.round, VoteType.PREVOTE))
         proposed = self._proposed.get(self.round)
@@ -610,7 +642,7 @@ class ConsensusMachine:
         assert self.validators is not None
         for v, power in votes.power_by_hash.items():
             if v and v in proposed and self.validators.has_quorum(power) and self._validity.get(v) is True:
-                self._line36_done.add(self.round)
+                self._locked_or_valid_set_this_round.add(self.round)
                 if self.step is Step.PREVOTE:
                     self.locked_round, self.locked_hash = self.round, v
                     self._vote(VoteType.PRECOMMIT, v)

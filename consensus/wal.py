@@ -1,6 +1,7 @@
 """Write-ahead log records and their replay: pure bytes-in/bytes-out; the node does the I/O.
 
-What the node writes, and when (each record is `encode_record(entry)` appended to the log):
+What the node writes, and when (each record is `encode_record(entry)` appended to the log;
+consensus.host asks for the first two as WriteWal effects; EndHeight is part of CommitBlock):
 
 - every event it feeds the machine, *before* feeding it (ProposalReceived, VoteReceived,
   TimeoutFired, BlockValidated, BlockBuilt, CommitReceived; StartHeight is not logged:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from consensus.events import BroadcastProposal, BroadcastVote, RequestBlock
+from consensus.events import BroadcastVote
+from consensus.host import BuildBlock, SendProposal
 from consensus.messages import (
     NIL,
     VoteType,
@@ -32,8 +33,8 @@ class Silent(Node):
 class EquivocatingProposer(Node):
     """When it proposes, sends one block to some peers and a different one to the others."""
 
-    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
-        if not isinstance(a, BroadcastProposal):
+    def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
+        if not isinstance(a, SendProposal):
             super().broadcast_own(a)
             return
         w = self.world
@@ -53,7 +54,7 @@ class DoubleVoter(Node):
     """Signs a second, conflicting vote for every vote it casts (block <-> nil or another
     block) and sends peers one, the other, or both."""
 
-    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+    def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
         if not isinstance(a, BroadcastVote):
             super().broadcast_own(a)
             return
@@ -78,14 +79,15 @@ class DoubleVoter(Node):
 class InvalidBlocks(Node):
     """Proposes blocks that honest validators find invalid, and votes for them."""
 
-    def build_block(self, a: RequestBlock) -> bytes:
+    def build_block(self, a: BuildBlock) -> bytes:
         return self.world.new_block(self.index, a.height, a.round, valid=False)
 
 
 class Noisy(Node):
     """Honest votes, plus a stream of junk with every message: votes for future heights and
     far-future rounds, replays of old messages it received, bad signatures, the wrong
-    chain, and votes signed by a key outside the validator set."""
+    chain, votes signed by a key outside the validator set, and its proposals again with
+    block bytes that do not decode."""
 
     outsider = hashlib.sha256(b"cbdc-sim-outsider").digest()
 
@@ -98,7 +100,7 @@ class Noisy(Node):
             self.heard.append(msg)
         super().receive(msg)
 
-    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+    def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
         super().broadcast_own(a)
         import nacl.signing
 
@@ -119,6 +121,9 @@ class Noisy(Node):
         junk.append(encode_signed(body, bytes(64)))  # bad signature
         for raw in junk:
             w.broadcast(self.index, NetMsg("vote", raw, b"", self.index, h))
+        # A proposal whose block bytes do not decode (counted as malformed_block).
+        if isinstance(a, SendProposal):
+            w.broadcast(self.index, NetMsg("proposal", a.message, a.block_hash, self.index, h, b"junk"))
         if self.heard:
             old = self.heard[rng.randrange(len(self.heard))]
             w.broadcast(self.index, NetMsg(old.kind, old.data, old.block_hash, self.index, old.height))
@@ -130,9 +135,9 @@ class LockBreaker(Node):
     single peer and a precommit for nil to everyone else. Honest validators survive it
     only because of the locking rule; the test of the test relies on it."""
 
-    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+    def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
         w = self.world
-        if isinstance(a, BroadcastProposal):
+        if isinstance(a, SendProposal):
             p = decode_proposal(a.message, verify=False)
             fresh = w.new_block(self.index, p.height, p.round, valid=True)
             raw = sign_proposal(self.key, CHAIN_ID, p.height, p.round, -1, fresh)

@@ -1,4 +1,5 @@
-"""A deterministic simulated network of validators driving real ConsensusMachines.
+"""A deterministic simulated network of validators, each running the real ConsensusHost
+(consensus/host.py: the machine and the node's duties around it) the way node/driver.py does.
 
 Everything that varies between runs comes from one seeded random.Random: message delays
 (hence reordering), drops, duplicates, a partition, crash/restart points, Byzantine
@@ -10,8 +11,16 @@ The model follows the paper's partial synchrony: before the global stabilisation
 from GST on every message arrives within `delta_ms`. Like a real gossip layer, a node that
 has made no progress for a while re-sends its own messages of the current height and the
 proposal it holds, and a node that hears a message from a height it has already decided
-answers with that height's commit certificate (block sync). Crashed honest validators lose
-everything but their sign-state, WAL and decided blocks, and restart by WAL replay.
+answers with that height's commit certificate and block (commit push / block sync).
+Crashed honest validators lose everything but their sign-state, WAL and decided blocks, and
+restart by WAL replay; a crash strikes between two events or at one of the driver's change
+points (right after a WAL write, or after persisting the sign-state before the broadcast).
+
+What the host must survive is modelled too: executing a block takes random time before GST
+(so votes can decide a block before this validator has executed it), blocks arrive late or
+only with a pushed commit, and validators push committed blocks to peers still deciding
+(racing their own commits). Every commit must carry this validator's own execution of the
+block, which catches a host that commits a block it never executed.
 """
 
 from __future__ import annotations
@@ -27,32 +36,41 @@ import nacl.signing
 
 from consensus.config import ConsensusConfig
 from consensus.events import (
-    Action,
-    BlockBuilt,
-    BlockValidated,
-    BroadcastProposal,
     BroadcastVote,
-    CommitReceived,
-    Decide,
     PersistSignState,
-    ProposalReceived,
     ReportEvidence,
-    RequestBlock,
-    RequestValidation,
     ScheduleTimeout,
     StartHeight,
     TimeoutFired,
     VoteReceived,
 )
 from consensus.evidence import verify_evidence
+from consensus.host import (
+    BuildBlock,
+    Built,
+    CommitArrived,
+    CommitBlock,
+    ConsensusHost,
+    Effect,
+    Notice,
+    ProposalArrived,
+    RelayVotes,
+    SendProposal,
+    ValidateBlock,
+    Validated,
+    WriteWal,
+)
 from consensus.machine import ConsensusMachine
-from consensus.messages import VoteType, decode_proposal, decode_vote
+from consensus.messages import decode_proposal, decode_vote
 from consensus.signer import Signer, SignState
 from consensus.validators import ValidatorSet
-from consensus.wal import EndHeight, OwnMessage, WalCorruption, decode_records, encode_record, replay
+from consensus.wal import EndHeight, WalCorruption, decode_records, encode_record
 
 CHAIN_ID = "cbdc-sim"
 MachineFactory = Callable[[str, Signer, ConsensusConfig], ConsensusMachine]
+HostFactory = Callable[[ConsensusMachine], ConsensusHost]
+BLOCK_PREFIX = b"sim-block:"  # a simulated block's bytes: this prefix and its hash
+CHANGE_POINTS = ("between-events", "after-wal-write", "after-sign-before-broadcast")
 
 
 def validator_key(index: int) -> nacl.signing.SigningKey:
@@ -71,6 +89,12 @@ class Faults:
     gst_ms: int = 0
     crashes: int = 0  # crash/restart cycles of honest validators before GST
     tear_wal: bool = True  # a crash may tear the last WAL record
+    # Before GST executing a block takes up to this long (after it, a few ms): votes that
+    # decide a block can then outrun this validator's own execution of it.
+    max_validation_ms: int = 400
+    # Chance that a validator pushes each committed block to all peers (commit_push), so
+    # pushes race the peers' own decisions.
+    push_commits: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -86,16 +110,18 @@ class SimConfig:
     max_rounds_after_gst: int | None = None
     gossip_interval_ms: int = 1000
     machine_factory: MachineFactory | None = field(default=None, compare=False)
+    host_factory: HostFactory | None = field(default=None, compare=False)
     trace: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class NetMsg:
-    kind: str  # "proposal", "vote", "votes" (several in one delivery), "commit"
+    kind: str  # "proposal", "vote", "votes" (several in one delivery), "commit", "status"
     data: Any  # bytes, or a tuple of vote bytes for "votes"
     block_hash: bytes
     src: int
     height: int
+    block: bytes = b""  # block bytes of a proposal or commit (default: those of block_hash)
 
 
 @dataclass
@@ -150,9 +176,9 @@ def _short(event: Any) -> tuple:
         return ("recv", event.kind, event.src, event.height, event.block_hash)
     if isinstance(event, TimeoutFired):
         return ("timeout", event.height, event.round, event.step.name)
-    if isinstance(event, BlockValidated):
-        return ("validated", event.block_hash, event.valid)
-    if isinstance(event, BlockBuilt):
+    if isinstance(event, Validated):
+        return ("validated", event.block_hash, event.result is not None)
+    if isinstance(event, Built):
         return ("built", event.height, event.round, event.block_hash)
     if isinstance(event, StartHeight):
         return ("start", event.height)
@@ -160,7 +186,9 @@ def _short(event: Any) -> tuple:
 
 
 class Node:
-    """An honest validator: a ConsensusMachine plus the duties of a node, in memory."""
+    """An honest validator: the real ConsensusHost (and its machine) plus, in memory, what
+    the node's driver does with its effects: a WAL, a sign-state, a block executor that
+    takes random time, timers, a gossip layer."""
 
     def __init__(self, world: World, index: int) -> None:
         self.world = world
@@ -172,19 +200,25 @@ class Node:
         self.wal = bytearray()  # "durable" too, except a torn last record
         self.last_record = 0
         self.store: dict[int, tuple[bytes, bytes]] = {}  # decided height -> (hash, certificate)
-        self.machine: ConsensusMachine | None = None
+        self.host: ConsensusHost | None = None
         self.up = False
         self.gen = 0
+        self.armed: str | None = None  # a crash waiting for this change point
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
         self.proposals: dict[tuple[int, int], NetMsg] = {}
         self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
+
+    @property
+    def machine(self) -> ConsensusMachine | None:
+        return self.host.machine if self.host is not None else None
 
     # -- life cycle
     def boot(self) -> None:
         w = self.world
         state = SignState.decode(self.sign_state) if self.sign_state else None
-        self.machine = w.machine_factory(CHAIN_ID, Signer(self.key, state), w.config.consensus)
+        self.host = w.host_factory(w.machine_factory(CHAIN_ID, Signer(self.key, state), w.config.consensus))
         self.up = True
+        self.armed = None
         try:
             contents = decode_records(bytes(self.wal))
         except WalCorruption as exc:
@@ -197,18 +231,27 @@ class Node:
         if height >= w.config.heights:
             return
         self.own = []
-        result = replay(self.machine, contents.entries, StartHeight(height + 1, w.validators))
+        effects, result = self.host.start(contents.entries, StartHeight(height + 1, w.validators))
         w.log(self.index, "replayed", result.replayed, result.state.height, result.state.round)
-        self.execute(result.actions)
+        self.execute(effects)
 
     def crash(self) -> None:
         self.up = False
         self.gen += 1
-        self.machine = None
+        self.host = None
+        self.armed = None
         if self.world.config.faults.tear_wal and self.last_record > 1 and self.world.rng.random() < 0.5:
             cut = self.world.rng.randrange(1, self.last_record)
             del self.wal[len(self.wal) - cut :]
             self.last_record = 0
+
+    def change_point(self, point: str) -> bool:
+        """A crash armed for this point (node/driver.py's fault hooks) happens here."""
+        if self.armed != point:
+            return False
+        self.world.log(self.index, "crash", point)
+        self.crash()
+        return True
 
     def append_wal(self, entry: Any) -> None:
         record = encode_record(entry)
@@ -217,97 +260,121 @@ class Node:
 
     # -- inputs
     def deliver(self, event: Any) -> None:
-        if not self.up or self.machine is None:
+        if not self.up or self.host is None:
             return
         if isinstance(event, NetMsg):
             self.receive(event)
             return
-        if not isinstance(event, StartHeight):
-            self.append_wal(event)
-        self.execute(self.machine.handle(event))
+        if isinstance(event, StartHeight):
+            self.own = []
+        self.step(event)
+
+    def step(self, item: Any) -> None:
+        assert self.host is not None
+        self.execute(self.host.step(item))
 
     def receive(self, msg: NetMsg) -> None:
-        m = self.machine
-        assert m is not None
+        w = self.world
+        if msg.kind == "status":
+            if msg.height in self.store and msg.src != self.index:
+                self.lagging[msg.src] = msg.height
+            return
         if msg.kind == "commit":
-            if msg.height == m.height and m.decision is None:
-                self.feed(CommitReceived(msg.data, msg.block_hash))
+            block = msg.block or w.block_bytes(msg.block_hash)
+            self.step(CommitArrived(msg.data, block, w.hash_of(block), msg.height))
             return
         if msg.height in self.store and msg.src != self.index:
             # The sender is behind: it gets the commit on our next gossip tick (block sync).
             self.lagging[msg.src] = msg.height
         if msg.kind == "proposal":
-            self.proposals.setdefault((msg.height, self.world.round_of_proposal(msg.data)), msg)
-            self.feed(ProposalReceived(msg.data, msg.block_hash))
+            self.proposals.setdefault((msg.height, w.round_of_proposal(msg.data)), msg)
+            block = msg.block or w.block_bytes(msg.block_hash)
+            self.step(ProposalArrived(msg.data, block, w.hash_of(block)))
         elif msg.kind == "vote":
             self.feed_vote(msg.data)
         else:
             for raw in msg.data:
                 self.feed_vote(raw)
-                if self.machine is None:
+                if self.host is None:
                     return
 
     def feed_vote(self, raw: bytes) -> None:
-        self.feed(VoteReceived(raw))
-        self.world.check_evidence_duty(self, raw)
-
-    def feed(self, event: Any) -> None:
-        assert self.machine is not None
-        self.append_wal(event)
-        self.execute(self.machine.handle(event))
+        self.step(VoteReceived(raw))
+        if self.host is not None:
+            self.world.check_evidence_duty(self, raw)
 
     # -- outputs
-    def execute(self, actions: list[Action]) -> None:
+    def execute(self, effects: list[Effect]) -> None:
         w = self.world
-        for a in actions:
-            if isinstance(a, PersistSignState):
-                self.sign_state = a.data
-                self.signed_history.add(SignState.decode(a.data).signed_message)
-            elif isinstance(a, BroadcastProposal | BroadcastVote):
+        for e in effects:
+            if isinstance(e, WriteWal):
+                self.append_wal(e.entry)
+                if self.change_point("after-wal-write"):
+                    return
+            elif isinstance(e, PersistSignState):
+                self.sign_state = e.data
+                self.signed_history.add(SignState.decode(e.data).signed_message)
+                if self.change_point("after-sign-before-broadcast"):
+                    return
+            elif isinstance(e, SendProposal | BroadcastVote):
                 # Persist-before-send: the durable sign-state must already hold this message.
-                if a.message not in self.signed_history:
+                if e.message not in self.signed_history:
                     w.violation(f"n{self.index} broadcast a message its persisted sign-state does not hold")
-                self.append_wal(OwnMessage.of(a))
-                self.broadcast_own(a)
-            elif isinstance(a, ScheduleTimeout):
-                w.schedule(
-                    w.now + a.duration_ms, self.index, TimeoutFired(a.height, a.round, a.step), self.gen
-                )
-            elif isinstance(a, RequestBlock):
-                block_hash = self.build_block(a)
-                w.schedule(w.now, self.index, BlockBuilt(a.height, a.round, block_hash), self.gen)
-            elif isinstance(a, RequestValidation):
-                valid = w.block_validity.get(a.block_hash, False)
-                answer = BlockValidated(a.block_hash, valid)
-                w.schedule(w.now + w.rng.randrange(0, 3), self.index, answer, self.gen)
-            elif isinstance(a, Decide):
-                self.on_decide(a)
-            elif isinstance(a, ReportEvidence):
-                w.on_evidence(self.index, a.evidence)
+                self.broadcast_own(e)
+            elif isinstance(e, RelayVotes):
+                height = self.machine.height if self.machine else 0
+                w.broadcast(self.index, NetMsg("votes", e.votes, b"", self.index, height))
+            elif isinstance(e, ScheduleTimeout):
+                timeout = TimeoutFired(e.height, e.round, e.step)
+                w.schedule(w.now + e.duration_ms, self.index, timeout, self.gen)
+            elif isinstance(e, BuildBlock):
+                block_hash = self.build_block(e)
+                built = Built(e.height, e.round, block_hash, w.block_bytes(block_hash),
+                              Executed(self.index, e.height, block_hash))
+                w.schedule(w.now, self.index, built, self.gen)
+            elif isinstance(e, ValidateBlock):
+                w.schedule(w.now + w.validation_ms(), self.index, self.validate(e), self.gen)
+            elif isinstance(e, CommitBlock):
+                self.on_commit(e)
+            elif isinstance(e, ReportEvidence):
+                w.on_evidence(self.index, e.evidence)
+            elif isinstance(e, Notice) and e.level != "info":
+                w.log(self.index, "notice", e.level, e.text)
 
-    def build_block(self, a: RequestBlock) -> bytes:
-        return self.world.new_block(self.index, a.height, a.round, valid=True)
+    def build_block(self, e: BuildBlock) -> bytes:
+        return self.world.new_block(self.index, e.height, e.round, valid=True)
 
-    def broadcast_own(self, a: BroadcastProposal | BroadcastVote) -> None:
+    def validate(self, e: ValidateBlock) -> Validated:
+        w = self.world
+        digest = w.hash_of(e.block)
+        if digest == e.block_hash and w.block_validity.get(digest, False):
+            return Validated(e.height, e.block_hash, Executed(self.index, e.height, digest))
+        return Validated(e.height, e.block_hash, None, "invalid block")
+
+    def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
         w = self.world
         w.check_equivocation(self, a)
         m = self.machine
         height = m.height if m else 0
-        if isinstance(a, BroadcastProposal):
-            msg = NetMsg("proposal", a.message, a.block_hash, self.index, height)
+        if isinstance(a, SendProposal):
+            msg = NetMsg("proposal", a.message, a.block_hash, self.index, height, a.block)
         else:
             msg = NetMsg("vote", a.message, b"", self.index, height)
         self.own.append(msg)
         w.broadcast(self.index, msg)
 
-    def on_decide(self, d: Decide) -> None:
+    def on_commit(self, c: CommitBlock) -> None:
         w = self.world
-        w.on_decision(self, d)
-        self.store[d.height] = (d.block_hash, d.certificate)
-        self.append_wal(EndHeight(d.height))
+        w.on_decision(self, c)
+        self.store[c.height] = (c.block_hash, c.certificate)
+        self.append_wal(EndHeight(c.height))
         self.own = []
-        if d.height < w.config.heights:
-            w.schedule(w.now, self.index, StartHeight(d.height + 1, w.validators), self.gen)
+        if w.rng.random() < w.config.faults.push_commits:
+            # Peers still deciding this height may get the committed block pushed while
+            # their own decision is under way (node/net/commit_push.py): a race to survive.
+            w.broadcast(self.index, NetMsg("commit", c.certificate, c.block_hash, self.index, c.height))
+        if c.height < w.config.heights:
+            w.schedule(w.now, self.index, StartHeight(c.height + 1, w.validators), self.gen)
 
     def gossip_tick(self) -> None:
         """Re-send own messages of the current height and the proposals held for it: the
@@ -316,24 +383,40 @@ class Node:
         m = self.machine
         if not self.up or m is None:
             return
+        w = self.world
         for peer, height in sorted(self.lagging.items()):
             block_hash, cert = self.store[height]
-            self.world.send(self.index, peer, NetMsg("commit", cert, block_hash, self.index, height))
+            w.send(self.index, peer, NetMsg("commit", cert, block_hash, self.index, height))
         self.lagging.clear()
         if m.decision is not None:
+            if m.height not in self.store:
+                # Decided but still without the executed block: announce our tip, so that
+                # peers push the block (node/net/commit_push.py does this on a real node).
+                w.broadcast(self.index, NetMsg("status", b"", b"", self.index, m.height))
             return
-        self.world.log(self.index, "resend", len(self.own))
+        w.log(self.index, "resend", len(self.own))
         for msg in self.own:
-            self.world.broadcast(self.index, msg)
+            w.broadcast(self.index, msg)
         for (height, _), held in self.proposals.items():
             if height == m.height:
-                self.world.broadcast(self.index, held)
+                w.broadcast(self.index, held)
         # Relay the prevotes that justify our valid value (CometBFT gossips the POL votes
         # the same way): peers that missed some of them could otherwise never accept a
         # re-proposal of a value that honest validators are locked on.
-        if m.valid_round >= 0:
-            pol = m.votes_for(m.valid_round, VoteType.PREVOTE, m.valid_hash)
-            self.world.broadcast(self.index, NetMsg("votes", tuple(pol), b"", self.index, m.height))
+        assert self.host is not None
+        pol = self.host.proof_of_lock()
+        if pol:
+            w.broadcast(self.index, NetMsg("votes", pol, b"", self.index, m.height))
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """The simulator's executed block: what its validator hands the host for a block it
+    built or validated, and the only thing CommitBlock may carry."""
+
+    node: int
+    height: int
+    block_hash: bytes
 
 
 class World:
@@ -343,6 +426,7 @@ class World:
         self.config = config
         self.rng = random.Random(config.seed)
         self.machine_factory: MachineFactory = config.machine_factory or ConsensusMachine
+        self.host_factory: HostFactory = config.host_factory or ConsensusHost
         n = len(config.powers)
         self.byzantine = dict(config.byzantine)
         self.nodes: list[Node] = [
@@ -419,14 +503,30 @@ class World:
         return block_hash
 
     @staticmethod
+    def block_bytes(block_hash: bytes) -> bytes:
+        return BLOCK_PREFIX + block_hash
+
+    @staticmethod
+    def hash_of(block: bytes) -> bytes | None:
+        """What a node computes from block bytes (None: they do not decode)."""
+        if not block.startswith(BLOCK_PREFIX) or len(block) != len(BLOCK_PREFIX) + 32:
+            return None
+        return block[len(BLOCK_PREFIX) :]
+
+    def validation_ms(self) -> int:
+        if self.now < self.config.faults.gst_ms:
+            return self.rng.randint(0, self.config.faults.max_validation_ms)
+        return self.rng.randrange(0, 3)
+
+    @staticmethod
     def round_of_proposal(raw: bytes) -> int:
         return decode_proposal(raw, verify=False).round
 
     # -- invariants
-    def check_equivocation(self, node: Node, a: BroadcastProposal | BroadcastVote) -> None:
+    def check_equivocation(self, node: Node, a: SendProposal | BroadcastVote) -> None:
         if node.index in self.byzantine:
             return
-        if isinstance(a, BroadcastProposal):
+        if isinstance(a, SendProposal):
             p = decode_proposal(a.message, verify=False)
             key: tuple = (node.index, p.height, p.round, 0)
             body = p.body
@@ -440,10 +540,15 @@ class World:
                 f"honest n{node.index} equivocated at height {key[1]} round {key[2]} kind {key[3]}"
             )
 
-    def on_decision(self, node: Node, d: Decide) -> None:
+    def on_decision(self, node: Node, d: CommitBlock) -> None:
         self.log(node.index, "DECIDE", d.height, d.round, d.block_hash)
         if node.index in self.byzantine:
             return
+        if d.result != Executed(node.index, d.height, d.block_hash):
+            self.violation(
+                f"execution: n{node.index} committed block {d.block_hash.hex()[:8]} at height {d.height} "
+                "that it never executed"
+            )
         self.decisions[node.index][d.height] = (d.block_hash, d.round)
         first = self.decided.setdefault(d.height, d.block_hash)
         if first != d.block_hash:
@@ -496,7 +601,9 @@ class World:
             victim = rng.choice(self.honest)
             at = rng.randint(0, max(f.gst_ms, 5000))
             back = at + rng.randint(1, 3000)
-            self.schedule(at, victim, "crash", -1)
+            # Between two events, or at one of the driver's change points (the next time
+            # the victim writes its WAL, or persists its sign-state before a broadcast).
+            self.schedule(at, victim, "crash " + rng.choice(CHANGE_POINTS), -1)
             self.schedule(back, victim, "restart", -1)
             self.stable_ms = max(self.stable_ms, back)
         for node in self.nodes:
@@ -547,10 +654,16 @@ class World:
         if what == "boot":
             if node.index not in self.byzantine or self.byzantine[node.index] != "silent":
                 node.boot()
-        elif what == "crash" and node.up:
-            node.crash()
-        elif what == "restart" and not node.up:
-            node.boot()
+        elif what.startswith("crash ") and node.up:
+            point = what.removeprefix("crash ")
+            if point == "between-events":
+                node.crash()
+            else:
+                node.armed = point
+        elif what == "restart":
+            if not node.up:
+                node.boot()
+            node.armed = None  # an armed crash whose point never came
         elif what == "tick" and not self.all_decided():
             node.gossip_tick()
             self.schedule(self.now + self.config.gossip_interval_ms, node.index, "tick", -1)

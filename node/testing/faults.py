@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
-from consensus.events import BroadcastProposal, BroadcastVote, ReportEvidence
+from consensus.events import BroadcastVote, ReportEvidence
+from consensus.host import SendProposal
 from consensus.messages import NIL, decode_proposal, decode_vote, sign_proposal, sign_vote
 from proto import ledger_pb2, node_pb2
 
@@ -185,17 +186,15 @@ class Misbehaviour:
 
     def __call__(self, action: object) -> bool:
         if self.mode == "silent":
-            return isinstance(action, BroadcastVote | BroadcastProposal | ReportEvidence)
+            return isinstance(action, BroadcastVote | SendProposal | ReportEvidence)
         if isinstance(action, BroadcastVote):
             if self.mode == "double-vote":
                 self._double_vote(action)
             elif self.mode == "equivocate":
                 self._equivocal_vote(action)
             return False
-        if isinstance(action, BroadcastProposal):
-            held = self.driver.held_block(action.block_hash)
-            if held is None:
-                return False
+        if isinstance(action, SendProposal):
+            held = action.block
             if self.mode == "equivocate":
                 return self._equivocate(action, held)
             if self.mode == "invalid-block":
@@ -236,7 +235,7 @@ class Misbehaviour:
         self.peers.broadcast(node_pb2.PeerMessage(vote=conflicting))
         self._note("double-vote", vote.height, vote.round, type=vote.type.name)
 
-    def _equivocate(self, action: BroadcastProposal, held: bytes) -> bool:
+    def _equivocate(self, action: SendProposal, held: bytes) -> bool:
         from node.ledger.blocks import decode_block
         from node.ledger.transition import build_block
 
@@ -278,7 +277,7 @@ class Misbehaviour:
         self._send(second, node_pb2.PeerMessage(vote=conflicting))
         self._note("equivocate-vote", vote.height, vote.round, type=vote.type.name)
 
-    def _invalid_block(self, action: BroadcastProposal, held: bytes) -> bool:
+    def _invalid_block(self, action: SendProposal, held: bytes) -> bool:
         from node.ledger.blocks import decode_block
 
         proposal = decode_proposal(action.message, verify=False)
@@ -297,7 +296,7 @@ class Misbehaviour:
         self._note("invalid-block", proposal.height, proposal.round)
         return True
 
-    def _oversized(self, action: BroadcastProposal, held: bytes) -> bool:
+    def _oversized(self, action: SendProposal, held: bytes) -> bool:
         from node.ledger.blocks import decode_block
 
         proposal = decode_proposal(action.message, verify=False)
