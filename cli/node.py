@@ -210,8 +210,9 @@ def _download(address: str, path: Path) -> int:
             download_snapshot(address, str(path), max_message_bytes=GrpcConfig().max_message_bytes)
         )
     except grpc.aio.AioRpcError as err:
-        Path(str(path) + ".partial").unlink(missing_ok=True)
         _rpc_failure(err, address)
+    except TimeoutError:
+        fail(f"node {address} stopped sending the snapshot", EXIT_UNREACHABLE)
 
 
 @snapshot.command("create")

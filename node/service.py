@@ -57,6 +57,10 @@ _GOSSIP_DELAY_S = 0.010
 _INBOUND_BATCHES = 256
 
 
+# State sync at start-up: rounds over the configured peers, and the pause between rounds.
+_STATE_SYNC_ROUNDS = 3
+_STATE_SYNC_RETRY_S = 2.0
+
 # Environment variables that ask for test-only faults (node.testing.faults reads them).
 _FAULT_ENV = ("CBDC_CRASH_POINT", "CBDC_DEAF_HEIGHTS")
 
@@ -324,7 +328,11 @@ async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool
     peer served one: the node then replays the chain from genesis by block sync."""
     download = ledger.parent / "statesync.snapshot"
     loop = asyncio.get_running_loop()
-    for peer in config.p2p.peers:
+    # Peers may still be starting: a few rounds over them before giving up on state sync.
+    attempts = [peer for _ in range(_STATE_SYNC_ROUNDS) for peer in config.p2p.peers]
+    for n, peer in enumerate(attempts):
+        if n and n % len(config.p2p.peers) == 0:
+            await asyncio.sleep(_STATE_SYNC_RETRY_S)
         try:
             height = await download_snapshot(
                 peer.address, str(download), max_message_bytes=config.grpc.max_message_bytes

@@ -206,7 +206,8 @@ class SyncServicer:
         """A snapshot of the ledger state at the tip when the call started (consistent while
         the node keeps committing), as the stream node/ledger/snapshot.py defines, cut into
         chunks: concatenated, `data` is the snapshot file. FAILED_PRECONDITION
-        "invalid_block: ..." before the first block.
+        "invalid_block: ..." before the first block; RESOURCE_EXHAUSTED "busy: ..." while the
+        node streams another snapshot (one at a time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -73,6 +73,8 @@ _LOOKAHEAD_BYTES = 1024 * 1024
 # One fetch must finish within this; a peer that fails is not asked again for a while.
 _FETCH_TIMEOUT_S = 10.0
 _PEER_BACKOFF_S = 30.0
+# A snapshot download gives up on a peer that sends nothing for this long.
+_SNAPSHOT_IDLE_S = 30.0
 # From this many blocks behind, signatures are verified in worker processes (catch_up_pool).
 # On threads, every libsodium call hands the GIL back and forth with the thread executing
 # blocks: on the 2-core development VM that cost ~25% more CPU per transaction than
@@ -186,20 +188,28 @@ def _pruned_details(height: int, base: int) -> str:
     )
 
 
-async def download_snapshot(address: str, path: str, *, max_message_bytes: int) -> int:
+async def download_snapshot(
+    address: str, path: str, *, max_message_bytes: int, idle_timeout_s: float = _SNAPSHOT_IDLE_S
+) -> int:
     """Fetch a snapshot from the Sync service at `address` into the file `path` (written
     beside it and renamed once complete). Nothing is verified here: restore_snapshot does
-    that. Returns the snapshot's height."""
+    that. A peer that sends nothing for `idle_timeout_s` is given up on (TimeoutError).
+    Returns the snapshot's height."""
     tmp = path + ".partial"
     height = 0
-    async with insecure_channel(address, max_message_bytes) as channel:
-        stub = node_pb2_grpc.SyncStub(channel)
-        with open(tmp, "wb") as f:
-            async for chunk in stub.GetSnapshot(node_pb2.GetSnapshotRequest()):
-                f.write(chunk.data)
-                height = chunk.height
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        async with insecure_channel(address, max_message_bytes) as channel:
+            call = node_pb2_grpc.SyncStub(channel).GetSnapshot(node_pb2.GetSnapshotRequest())
+            with open(tmp, "wb") as f:
+                while (chunk := await asyncio.wait_for(call.read(), idle_timeout_s)) is not grpc.aio.EOF:
+                    f.write(chunk.data)
+                    height = chunk.height
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     os.replace(tmp, path)
     return height
 

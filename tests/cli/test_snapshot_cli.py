@@ -14,7 +14,7 @@ from node.bench.sync import _certify
 from node.ledger.genesis import make_genesis
 from node.ledger.keys import KeyPair
 from node.ledger.store import Store
-from tests.cli.helpers import assert_error, ok, ok_json, run
+from tests.cli.helpers import assert_error, free_port, ok, ok_json, run
 
 
 def _home(path: Path, genesis) -> Path:
@@ -80,3 +80,10 @@ def test_refusals(tmp_path: Path, source) -> None:
         busy = run("node", "snapshot", "create", "--home", str(home), "--out", str(tmp_path / "b.snap"))
     assert_error(busy, 2, "for a running node use --node")
     assert not (tmp_path / "b.snap").exists()
+
+
+def test_a_node_that_does_not_answer_is_unreachable(tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    out = tmp_path / "s.snap"
+    assert_error(run("node", "snapshot", "create", "--node", dead, "--out", str(out)), 3, dead, "unreachable")
+    assert not out.exists() and not (tmp_path / "s.snap.partial").exists()
