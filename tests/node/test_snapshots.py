@@ -106,7 +106,7 @@ def test_a_snapshot_of_a_running_pruning_node_restores_a_lost_validator_that_syn
     net.wait_height(target, [lost], timeout=60)
     status = _status(lost)
     assert status.base_height == taken["height"]
-    _same_blocks(source, lost, range(taken["height"], target + 1))
+    _same_blocks(net.nodes[1], lost, range(taken["height"], target + 1))  # an archive node
     assert _pruned_code(lost, taken["height"] - 1) == "pruned"
     # Its transaction index came with the snapshot: what was committed before is known
     # (and a replay of it would be refused as a duplicate).
