@@ -106,6 +106,15 @@ class ConsensusSection:
         "seconds, so the chain visibly advances (0 = never).",
         min=0,
     )
+    double_sign_check_height: int = _opt(
+        3,
+        "Heights a validator watches decided without it before it signs, when its sign-state "
+        "cannot vouch for what its key signed: the sign-state is missing beside stored blocks, "
+        "or stored or synced certificates carry precommits of its key that the sign-state does "
+        "not remember (a restored backup, or a second process with the same key). While it "
+        "watches, a certificate carrying its key restarts the count (0 = off).",
+        min=0,
+    )
 
     def machine_config(self) -> ConsensusConfig:
         """The machine's tunables with these timeouts (the arithmetic per round is there)."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import importlib
 import logging
 import os
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +30,16 @@ from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.hooks import FaultHooks
 from node.ledger.genesis import Genesis
-from node.ledger.keys import KeyPair, load_key_checked
+from node.ledger.keys import (
+    ENV_PASSPHRASE,
+    ENV_PASSPHRASE_FILE,
+    KeyPair,
+    is_encrypted,
+    parse_key,
+    passphrase_from_environment,
+    permission_warning,
+    read_key_text,
+)
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store
@@ -156,6 +167,7 @@ class Node:
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
             commit_delay_s=config.consensus.timeout_commit_ms / 1000,
             faults=self.faults,
+            double_sign_check_height=config.consensus.double_sign_check_height,
         )
         if misbehave and faults is not None:  # test-only Byzantine mode; never on a real network
             self.faults.misbehave = faults.Misbehaviour(
@@ -314,6 +326,29 @@ class Node:
         return status
 
 
+def load_validator_key(path: Path) -> KeyPair:
+    """The validator key, opened with the passphrase from the environment
+    ($CBDC_KEY_PASSPHRASE_FILE, $CBDC_KEY_PASSPHRASE; what a service manager gives) or, when
+    the node runs on a terminal, typed at a prompt. A key kept in clear still works, with
+    a warning: whoever copies the file (a backup, a disk image) holds the validator."""
+    text = read_key_text(path)
+    passphrase = None
+    if is_encrypted(text):
+        passphrase = passphrase_from_environment()
+        if passphrase is None and sys.stdin.isatty():
+            passphrase = getpass.getpass(f"passphrase for {path}: ").encode() or None
+    else:
+        log.warning(
+            "validator key %s is not encrypted at rest; seal it with `cbdc keys encrypt %s` and "
+            "give the node $%s or $%s", path, path, ENV_PASSPHRASE_FILE, ENV_PASSPHRASE,
+        )
+    key = parse_key(text, path, passphrase)
+    warning = permission_warning(path)
+    if warning:
+        log.warning("%s", warning)
+    return key
+
+
 async def run(home: Path, misbehave: str | None = None) -> None:
     """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
 
@@ -325,9 +360,7 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     if faults is not None:
         faults.arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
-    key, warning = load_key_checked(config.home / config.validator_key)
-    if warning:
-        log.warning("%s", warning)
+    key = load_validator_key(config.home / config.validator_key)
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(str(data_dir / "ledger"), genesis)
