@@ -162,6 +162,17 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    max_lag_blocks: int = _opt(
+        2,
+        "Readiness (gRPC health, /healthz) fails when a peer announced a tip more than this "
+        "many blocks beyond ours.",
+        min=0,
+    )
+    interval_ms: int = _opt(1000, "How often readiness is re-evaluated (ms).", min=50)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     home: Path
     genesis: str = _opt("genesis.json", "The chain's genesis file.", kind="path")
@@ -176,6 +187,7 @@ class NodeConfig:
     block: BlockConfig = field(default_factory=BlockConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     @property
     def config_path(self) -> Path:
@@ -207,6 +219,7 @@ _SECTION_DOCS = {
     "block": "What a proposer may put in one block.",
     "log": "One line per event.",
     "metrics": "Prometheus exposition.",
+    "health": "Readiness: the gRPC health service and /healthz on the metrics port.",
 }
 
 

@@ -28,6 +28,7 @@ from proto import node_pb2, node_pb2_grpc
 
 from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
+from node.health import STARTING, Readiness, evaluate
 from node.hooks import FaultHooks
 from node.ledger.genesis import Genesis
 from node.ledger.keys import (
@@ -188,6 +189,10 @@ class Node:
         self.api_server: GrpcServer | None = None
         self._metrics_server = None
         self._last_commit = time.monotonic()
+        # Readiness (node.health): recomputed on the loop, read as a whole by /healthz.
+        self.readiness: Readiness = STARTING
+        self._power = {v.public_key: v.power for v in genesis.validators}
+        self._health_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -211,13 +216,19 @@ class Node:
             [NODE_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
         )
+        # Not ready until the first readiness check says so (peers linked, not behind).
+        for service in ("", NODE_SERVICE, SYNC_SERVICE):
+            await self.api_server.set_serving(service, False)
         if self.config.metrics.address:
-            self._metrics_server = start_metrics_server(self.config.metrics.address, self.metrics)
+            self._metrics_server = start_metrics_server(
+                self.config.metrics.address, self.metrics, lambda: self.readiness
+            )
         self.metrics.height.set(self.store.height)
         await self.driver.start()
         await self.peers.start()
         self.syncer.start()
         self._admitter = asyncio.create_task(self._admit_peer_batches(), name="peer-txs")
+        self._health_task = asyncio.create_task(self._watch_health(), name="health")
         log.info(
             "node started chain=%s height=%d peer=%s api=%s validator=%s",
             self.genesis.chain_id,
@@ -230,6 +241,10 @@ class Node:
     async def stop(self) -> None:
         """Stop whatever `start` got to (it may have failed half-way)."""
         log.info("node stopping")
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self.api_server is not None:
             await self.api_server.stop(grace=1.0)
         await self.syncer.stop()
@@ -296,6 +311,38 @@ class Node:
             outcomes = await self.chain.submit_batch(batch)
             for outcome, count in outcomes.items():
                 self.metrics.gossip_txs.labels(outcome=outcome).inc(count)
+
+    # --- readiness -----------------------------------------------------------------------
+    def evaluate_readiness(self) -> Readiness:
+        linked = self.peers.connected_peers() & self.peers.inbound_peers()
+        return evaluate(
+            height=self.store.height,
+            syncing=self.syncer.syncing,
+            linked_power=sum(self._power.get(k, 0) for k in linked if k != self.key.public),
+            own_power=self._power.get(self.key.public, 0),
+            total_power=sum(self._power.values()),
+            lag=self.syncer.lag(),
+            max_lag_blocks=self.config.health.max_lag_blocks,
+        )
+
+    async def _watch_health(self) -> None:
+        """Keep the gRPC health service honest: NOT_SERVING for the Node and Sync services
+        (and the server as a whole) while a readiness check fails."""
+        ready: bool | None = None
+        while True:
+            self.readiness = self.evaluate_readiness()
+            if self.readiness.ready != ready:
+                ready = self.readiness.ready
+                if self.api_server is not None:
+                    for service in ("", NODE_SERVICE, SYNC_SERVICE):
+                        await self.api_server.set_serving(service, ready)
+                if ready:
+                    log.info("ready: serving (height %d)", self.readiness.height)
+                else:
+                    log.warning(
+                        "not ready: %s", "; ".join(f"{c.name}: {c.detail}" for c in self.readiness.failed)
+                    )
+            await asyncio.sleep(self.config.health.interval_ms / 1000)
 
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
