@@ -19,6 +19,9 @@ from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 from cli.format import AmountError, parse_amount
 
 ENV_NODE = "CBDC_NODE"
+# Read-your-writes across commands and nodes: the committed height a previous command
+# reported (e.g. `cbdc pay --json | jq .height`); the node waits until it holds it.
+ENV_SEEN_HEIGHT = "CBDC_SEEN_HEIGHT"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -96,10 +99,22 @@ def resolve_node(address: str | None) -> str:
 
 
 def client(address: str | None, timeout: float = 10.0):
-    """A NodeClient for --node (or its defaults); use as a context manager."""
+    """A NodeClient for --node (or its defaults); use as a context manager. It sends the
+    height in $CBDC_SEEN_HEIGHT (and any higher one it sees) with its submissions and
+    queries, so a node behind that height waits for it rather than answer from old state."""
     from node.client.connection import NodeClient
 
-    return NodeClient(resolve_node(address), timeout=timeout)
+    return NodeClient(resolve_node(address), timeout=timeout, seen_height=seen_height_from_env())
+
+
+def seen_height_from_env() -> int:
+    """$CBDC_SEEN_HEIGHT as a height (0 when unset); a usage error when it is not one."""
+    text = os.environ.get(ENV_SEEN_HEIGHT, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        fail(f"${ENV_SEEN_HEIGHT} must be a block height (a whole number), got {text!r}", EXIT_USAGE)
+    return int(text)
 
 
 # --- keys, addresses, amounts -----------------------------------------------------------

@@ -28,6 +28,7 @@ class NodeCode(StrEnum):
     SYNCING = "syncing"                        # catching up; answers would be stale
     NOT_FOUND = "not_found"                    # no such transaction, block or wallet
     SHUTTING_DOWN = "shutting_down"            # the node is stopping
+    BEHIND = "behind"                          # not yet at the height the answer depends on; retry
 
 
 class NodeError(Exception):
@@ -63,6 +64,7 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     NodeCode.MESSAGE_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NodeCode.SYNCING: grpc.StatusCode.UNAVAILABLE,
     NodeCode.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    NodeCode.BEHIND: grpc.StatusCode.UNAVAILABLE,
     NodeCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
 }
 
