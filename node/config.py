@@ -173,6 +173,18 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class SignerConfig:
+    socket: str = _opt(
+        "",
+        'Unix socket of a `cbdc signer` holding this validator\'s consensus key and sign-state; '
+        '"" signs in this process with validator_key. Relative paths are below the home.',
+    )
+    timeout_ms: int = _opt(
+        2000, "A signature the signer has not returned by then is not sent (the round goes on).", min=10
+    )
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     home: Path
     genesis: str = _opt("genesis.json", "The chain's genesis file.", kind="path")
@@ -188,6 +200,7 @@ class NodeConfig:
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    signer: SignerConfig = field(default_factory=SignerConfig)
 
     @property
     def config_path(self) -> Path:
@@ -206,6 +219,10 @@ class NodeConfig:
         return self.home / self.node_key
 
     @property
+    def signer_socket_path(self) -> Path | None:
+        return self.home / self.signer.socket if self.signer.socket else None
+
+    @property
     def data_path(self) -> Path:
         return self.home / self.data_dir
 
@@ -220,6 +237,7 @@ _SECTION_DOCS = {
     "log": "One line per event.",
     "metrics": "Prometheus exposition.",
     "health": "Readiness: the gRPC health service and /healthz on the metrics port.",
+    "signer": "A remote signer (`cbdc signer`) instead of the key in this process.",
 }
 
 

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 from consensus.config import ConsensusConfig
@@ -112,7 +113,10 @@ class ConsensusDriver:
         commit_delay_s: float = 0.0,
         faults: FaultHooks | None = None,
         double_sign_check_height: int = 0,
+        remote_signer: Any = None,
     ) -> None:
+        """`remote_signer` (node.signer.client.RemoteSigner) signs instead of `signing_key`
+        when given: the key then lives in the `cbdc signer` process."""
         self.chain = chain
         self.validators = validators
         self.config = config
@@ -122,16 +126,25 @@ class ConsensusDriver:
         self.heartbeat_s = heartbeat_s
         self.commit_delay_s = commit_delay_s
         self.chain_id = chain.genesis.chain_id
-        self.public_key = bytes(signing_key.verify_key) if signing_key else b""
+        if remote_signer is not None:
+            self.public_key = remote_signer.public_key
+        else:
+            self.public_key = bytes(signing_key.verify_key) if signing_key else b""
         self._sign_state = SignStateFile(data_dir / "sign_state.bin")
         # The sign-state file, not the WAL, is what prevents equivocation: it is fsynced
         # before every signature leaves. WAL records are written unsynced (losing the tail
         # in a crash costs at most a round, never safety).
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign-state")
         self._wal = WalFile(data_dir / "consensus.wal")
-        is_validator = signing_key is not None and self.public_key in validators
-        saved = self._sign_state.load() if is_validator else None
-        signer = Signer(signing_key, saved) if is_validator else None
+        is_validator = bool(self.public_key) and self.public_key in validators
+        signer: Any = None
+        saved = None
+        if is_validator and remote_signer is not None:
+            saved = remote_signer.loaded_state  # the signer's sign-state is the one that counts
+            signer = remote_signer
+        elif is_validator and signing_key is not None:
+            saved = self._sign_state.load()
+            signer = Signer(signing_key, saved)
         self._signer = signer
         # Restored from a backup, or without the sign-state: watch before signing again.
         self.guard = DoubleSignGuard(double_sign_check_height)

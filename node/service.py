@@ -34,6 +34,7 @@ from node.ledger.genesis import Genesis
 from node.ledger.keys import (
     ENV_PASSPHRASE,
     ENV_PASSPHRASE_FILE,
+    KeyFileError,
     KeyPair,
     is_encrypted,
     parse_key,
@@ -53,6 +54,7 @@ from node.net.block_sync import Syncer, SyncServicer
 from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
+from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = logging.getLogger("cbdc.node")
 
@@ -111,15 +113,22 @@ class Node:
         self,
         config: NodeConfig,
         genesis: Genesis,
-        key: KeyPair,
+        key: KeyPair | None,
         store: Store,
         misbehave: str | None = None,
         faults: Any | None = None,
+        remote_signer: RemoteSigner | None = None,
     ) -> None:
-        """`faults` is node.testing.faults when a test-only fault was asked for (load_faults)."""
+        """`faults` is node.testing.faults when a test-only fault was asked for (load_faults).
+        With `remote_signer` (node.signer.client) the validator key stays in the signer
+        process and `key` is None: consensus signatures and peer handshakes go through it."""
+        if (key is None) == (remote_signer is None):
+            raise ValueError("a node signs with its key or with a remote signer: exactly one")
         self.config = config
         self.genesis = genesis
         self.key = key
+        self.remote_signer = remote_signer
+        self.public_key = key.public if key is not None else remote_signer.public_key  # type: ignore[union-attr]
         self.store = store
         self.metrics = NodeMetrics()
         self.validators = validator_set(genesis)
@@ -142,7 +151,9 @@ class Node:
             max_block_bytes=config.block.max_bytes,
         )
         self.peers = PeerNetwork.from_config(
-            config, genesis.chain_id, key.seed, self._on_peer_message,
+            config, genesis.chain_id,
+            key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
+            self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
         )
         self.gossip = TxGossip(self.peers.broadcast)
@@ -159,7 +170,8 @@ class Node:
         self.driver = ConsensusDriver(
             chain=self.chain,
             validators=self.validators,
-            signing_key=nacl.signing.SigningKey(key.seed),
+            signing_key=nacl.signing.SigningKey(key.seed) if key is not None else None,
+            remote_signer=remote_signer,
             data_dir=data_dir,
             config=config.consensus.machine_config(),
             broadcast=self.peers.broadcast,
@@ -170,7 +182,7 @@ class Node:
             faults=self.faults,
             double_sign_check_height=config.consensus.double_sign_check_height,
         )
-        if misbehave and faults is not None:  # test-only Byzantine mode; never on a real network
+        if misbehave and faults is not None and key is not None:  # test-only Byzantine mode
             self.faults.misbehave = faults.Misbehaviour(
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
@@ -235,7 +247,7 @@ class Node:
             self.store.height,
             self.config.p2p.listen,
             self.config.api.listen,
-            self.key.public in self.validators,
+            self.public_key in self.validators,
         )
 
     async def stop(self) -> None:
@@ -260,6 +272,8 @@ class Node:
         if self._metrics_server is not None:
             self._metrics_server.close()
         self.executor.shutdown(wait=True)
+        if self.remote_signer is not None:
+            self.remote_signer.close()
         self.store.close()
         log.info("node stopped at height %d", self.driver.height - 1)
 
@@ -318,8 +332,8 @@ class Node:
         return evaluate(
             height=self.store.height,
             syncing=self.syncer.syncing,
-            linked_power=sum(self._power.get(k, 0) for k in linked if k != self.key.public),
-            own_power=self._power.get(self.key.public, 0),
+            linked_power=sum(self._power.get(k, 0) for k in linked if k != self.public_key),
+            own_power=self._power.get(self.public_key, 0),
             total_power=sum(self._power.values()),
             lag=self.syncer.lag(),
             max_lag_blocks=self.config.health.max_lag_blocks,
@@ -352,7 +366,7 @@ class Node:
             block_hash=tip.block_hash,
             state_root=tip.state_root,
             time_ms=tip.time_ms,
-            validator_key=self.key.public if self.key.public in self.validators else b"",
+            validator_key=self.public_key if self.public_key in self.validators else b"",
             peers_connected=len(self.peers.connected_peers()),
             syncing=self.syncer.syncing,
             mempool_size=len(self.mempool),
@@ -371,6 +385,22 @@ class Node:
                 )
             )
         return status
+
+
+def connect_signer(path: Path, timeout_s: float, chain_id: str) -> RemoteSigner:
+    """The remote signer at `path`, which must sign for this chain; KeyFileError (the node
+    refuses to start, saying why) when it cannot be reached or signs for another chain."""
+    try:
+        remote = RemoteSigner(path, timeout_s=timeout_s)
+    except SignerUnavailable as exc:
+        raise KeyFileError(path, f"signer socket: {exc}") from None
+    if remote.chain_id != chain_id:
+        remote.close()
+        raise KeyFileError(
+            path, f"the signer signs for chain {remote.chain_id!r}, this node is on {chain_id!r}"
+        )
+    log.info("consensus key held by the remote signer at %s: %s", path, remote.public_key.hex())
+    return remote
 
 
 def load_validator_key(path: Path) -> KeyPair:
@@ -407,11 +437,16 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     if faults is not None:
         faults.arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
-    key = load_validator_key(config.home / config.validator_key)
+    remote = None
+    key: KeyPair | None = None
+    if config.signer_socket_path is not None:
+        remote = connect_signer(config.signer_socket_path, config.signer.timeout_ms / 1000, genesis.chain_id)
+    else:
+        key = load_validator_key(config.home / config.validator_key)
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(str(data_dir / "ledger"), genesis)
-    node = Node(config, genesis, key, store, misbehave, faults)
+    node = Node(config, genesis, key, store, misbehave, faults, remote_signer=remote)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
