@@ -160,3 +160,49 @@ def test_behind_is_unavailable_on_the_wire_and_the_client_carries_its_height(tmp
         assert_error(bad, 2, "CBDC_SEEN_HEIGHT")
     finally:
         stop_net(net)
+
+
+def test_a_wallet_registered_on_one_node_is_paid_through_another_at_once(tmp_path: Path) -> None:
+    """The issue's measurement: register a wallet through node X, and as soon as X reports it
+    committed, pay it through node Y. With the height X reported, Y never refuses; without
+    it, Y never answers unregistered_recipient while it is merely behind (behind instead)."""
+    net = start_net(tmp_path)
+    try:
+        chain_id = net.genesis().chain_id
+        bank = next(iter(net.keys.institutions.values()))
+        issuers = net.keys.issuers[:2]
+        x, y = net.nodes[0].api, net.nodes[3].api
+        with NodeClient(x, timeout=30) as on_x:
+            funded = on_x.submit_and_wait(build_issue(chain_id, [(bank.public, 16 * 100)], issuers, nonce=7))
+        coin = OutPoint(funded.txid, 0)
+        refusals: list[str] = []
+        tier = sorted(net.genesis().tiers)[0]
+        for i in range(8):
+            wallet = KeyPair.generate()
+            with NodeClient(x, timeout=30) as on_x:
+                on_x.submit_and_wait(build_register(chain_id, bank, wallet.public, tier, nonce=100 + i))
+                seen = on_x.seen_height
+            remaining = 16 * 100 - 100 * (i + 1)
+            outputs = [(wallet.public, 100)] + ([(bank.public, remaining)] if remaining else [])
+            pay = build_transfer(chain_id, bank, [coin], outputs, nonce=200 + i)
+            with NodeClient(y, timeout=30, seen_height=seen) as on_y:
+                try:
+                    outcome = on_y.submit_and_wait(pay)
+                except Rejected as err:
+                    refusals.append(f"{err.code}: {err.message}")
+                    continue
+            coin = OutPoint(outcome.txid, 1)
+        assert refusals == []
+        # Without the height: a fresh registration paid at once through Y is either admitted
+        # or refused as retryable "behind", never as a permanent-looking refusal.
+        wallet = KeyPair.generate()
+        with NodeClient(x, timeout=30) as on_x:
+            on_x.submit_and_wait(build_register(chain_id, bank, wallet.public, tier, nonce=300))
+        pay = build_transfer(chain_id, bank, [coin], [(wallet.public, 100), (bank.public, 700)], nonce=301)
+        with NodeClient(y, timeout=30) as on_y:
+            try:
+                on_y.submit_and_wait(pay)
+            except Rejected as err:
+                assert err.code == "behind", err
+    finally:
+        stop_net(net)
