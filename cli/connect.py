@@ -19,6 +19,9 @@ from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 from cli.format import AmountError, parse_amount
 
 ENV_NODE = "CBDC_NODE"
+# Read-your-writes across commands and nodes: the committed height a previous command
+# reported (e.g. `cbdc pay --json | jq .height`); the node waits until it holds it.
+ENV_SEEN_HEIGHT = "CBDC_SEEN_HEIGHT"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -96,24 +99,61 @@ def resolve_node(address: str | None) -> str:
 
 
 def client(address: str | None, timeout: float = 10.0):
-    """A NodeClient for --node (or its defaults); use as a context manager."""
+    """A NodeClient for --node (or its defaults); use as a context manager. It sends the
+    height in $CBDC_SEEN_HEIGHT (and any higher one it sees) with its submissions and
+    queries, so a node behind that height waits for it rather than answer from old state."""
     from node.client.connection import NodeClient
 
-    return NodeClient(resolve_node(address), timeout=timeout)
+    return NodeClient(resolve_node(address), timeout=timeout, seen_height=seen_height_from_env())
+
+
+def seen_height_from_env() -> int:
+    """$CBDC_SEEN_HEIGHT as a height (0 when unset); a usage error when it is not one."""
+    text = os.environ.get(ENV_SEEN_HEIGHT, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        fail(f"${ENV_SEEN_HEIGHT} must be a block height (a whole number), got {text!r}", EXIT_USAGE)
+    return int(text)
 
 
 # --- keys, addresses, amounts -----------------------------------------------------------
 
 
-def load_key(path: str | Path):
+def load_key(path: str | Path, passphrase: bytes | None = None):
     """A KeyPair from a key file; prints the permission warning (if any) to stderr.
+    An encrypted file is opened with `passphrase`, else the one in the environment
+    ($CBDC_KEY_PASSPHRASE_FILE, $CBDC_KEY_PASSPHRASE), else one typed at a prompt.
     A missing or malformed file raises KeyFileError (exit 2 through handle_errors)."""
-    from node.ledger.keys import load_key_checked
+    from node.ledger.keys import is_encrypted, parse_key, permission_warning, read_key_text
 
-    key, warning = load_key_checked(path)
+    text = read_key_text(path)
+    if is_encrypted(text) and passphrase is None:
+        passphrase = ask_passphrase(path)
+    key = parse_key(text, path, passphrase)
+    warning = permission_warning(path)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     return key
+
+
+def ask_passphrase(path: str | Path, *, confirm: bool = False) -> bytes | None:
+    """The passphrase for key file `path`: from the environment, else typed at a prompt
+    (hidden; twice when `confirm`), else None when there is no terminal to ask on (the
+    caller then refuses with what to set)."""
+    import sys
+
+    from node.ledger.keys import passphrase_from_environment
+
+    given = passphrase_from_environment()
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        return None
+    typed = click.prompt(
+        f"passphrase for {path}", hide_input=True, confirmation_prompt=confirm, err=True
+    )
+    return typed.encode() if typed else None
 
 
 def address_bytes(text: str, what: str = "address") -> bytes:

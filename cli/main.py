@@ -14,6 +14,7 @@ from cli.lazy import LazyGroup
         "node": "cli.node:node",
         "devnet": "cli.devnet:devnet",
         "keys": "cli.keys:keys",
+        "signer": "cli.signer:signer",
         "bank": "cli.bank:bank",
         "pay": "cli.pay:pay",
         "balance": "cli.pay:balance",

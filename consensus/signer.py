@@ -11,6 +11,12 @@ loads the bytes with `SignState.decode()` and hands them to a new Signer, which 
   message for an exact repeat, and *the message already signed* when asked to sign a
   different one (the caller is told, see SignOutcome), so a validator that lost part of its
   log re-sends its real vote instead of equivocating.
+
+The sign-state only protects what it remembers. A validator restored from a backup (or
+without its sign-state) does not know what its key signed since; a second copy of it may
+even still be running. `DoubleSignGuard` (CometBFT's double_sign_check_height) makes such a
+validator watch N heights decided without it, checking that no certificate carries a
+precommit of its key, before its signer (`withholding`) signs anything again.
 """
 
 from __future__ import annotations
@@ -95,6 +101,9 @@ class Signer:
         self._key = key
         self.public_key = bytes(key.verify_key)
         self.state = state or SignState()
+        # Set by the double-sign guard: nothing is signed (not even a stored repeat) until
+        # the guard has watched enough heights pass.
+        self.withholding = False
 
     def update_locks(
         self, locked_round: int, locked_hash: bytes, valid_round: int, valid_hash: bytes
@@ -119,7 +128,7 @@ class Signer:
 
     def _sign(self, position: tuple[int, int, int], body: bytes, digest_of) -> SignOutcome:
         last = self.state.position()
-        if position < last:
+        if self.withholding or position < last:
             return SignOutcome(None, self.state)
         if position == last and self.state.signed_message:
             stored = self.state.signed_message
@@ -131,3 +140,46 @@ class Signer:
             self.state, height=position[0], round=position[1], step=position[2], signed_message=message
         )
         return SignOutcome(message, self.state)
+
+
+class DoubleSignGuard:
+    """Counts the heights a validator has watched without signing (see the module docstring).
+
+    Pure bookkeeping; the node calls `arm` when its sign-state cannot vouch for what the key
+    signed (missing, behind the blocks it holds, or it just caught up by block sync), then
+    `watched` for every height it sees decided live, with whether that height's certificate
+    carries a precommit of its own key. The signer may sign again once `armed` is False.
+    """
+
+    def __init__(self, heights: int) -> None:
+        if heights < 0:
+            raise ValueError("double-sign check heights must be >= 0")
+        self.heights = heights  # 0: the guard is off
+        self.remaining = 0
+        self.reason = ""
+
+    @property
+    def armed(self) -> bool:
+        return self.remaining > 0
+
+    def arm(self, reason: str) -> bool:
+        """Start (or restart) watching; False when the guard is off."""
+        if self.heights == 0:
+            return False
+        self.remaining = self.heights
+        self.reason = reason
+        return True
+
+    def watched(self, own_key_signed: bool) -> bool:
+        """One height decided while armed. A precommit of our key in its certificate means
+        another process signs with this key: watch all N heights again. Returns True when
+        this height releases the guard."""
+        if not self.armed:
+            return False
+        if own_key_signed:
+            self.remaining = self.heights
+            self.reason = "a certificate carries a precommit of this key that this process did not sign"
+            return False
+        self.remaining -= 1
+        return self.remaining == 0
+

@@ -106,6 +106,15 @@ class ConsensusSection:
         "seconds, so the chain visibly advances (0 = never).",
         min=0,
     )
+    double_sign_check_height: int = _opt(
+        3,
+        "Heights a validator watches decided without it before it signs, when its sign-state "
+        "cannot vouch for what its key signed: the sign-state is missing beside stored blocks, "
+        "or stored or synced certificates carry precommits of its key that the sign-state does "
+        "not remember (a restored backup, or a second process with the same key). While it "
+        "watches, a certificate carrying its key restarts the count (0 = off).",
+        min=0,
+    )
 
     def machine_config(self) -> ConsensusConfig:
         """The machine's tunables with these timeouts (the arithmetic per round is there)."""
@@ -181,6 +190,29 @@ class StateSyncConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    max_lag_blocks: int = _opt(
+        2,
+        "Readiness (gRPC health, /healthz) fails when a peer announced a tip more than this "
+        "many blocks beyond ours.",
+        min=0,
+    )
+    interval_ms: int = _opt(1000, "How often readiness is re-evaluated (ms).", min=50)
+
+
+@dataclass(frozen=True)
+class SignerConfig:
+    socket: str = _opt(
+        "",
+        'Unix socket of a `cbdc signer` holding this validator\'s consensus key and sign-state; '
+        '"" signs in this process with validator_key. Relative paths are below the home.',
+    )
+    timeout_ms: int = _opt(
+        2000, "A signature the signer has not returned by then is not sent (the round goes on).", min=10
+    )
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     home: Path
     genesis: str = _opt("genesis.json", "The chain's genesis file.", kind="path")
@@ -197,6 +229,8 @@ class NodeConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     statesync: StateSyncConfig = field(default_factory=StateSyncConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    signer: SignerConfig = field(default_factory=SignerConfig)
 
     @property
     def config_path(self) -> Path:
@@ -215,6 +249,10 @@ class NodeConfig:
         return self.home / self.node_key
 
     @property
+    def signer_socket_path(self) -> Path | None:
+        return self.home / self.signer.socket if self.signer.socket else None
+
+    @property
     def data_path(self) -> Path:
         return self.home / self.data_dir
 
@@ -230,6 +268,8 @@ _SECTION_DOCS = {
     "metrics": "Prometheus exposition.",
     "storage": "What the ledger store keeps (pruning).",
     "statesync": "Starting a new node from a peer's state snapshot.",
+    "health": "Readiness: the gRPC health service and /healthz on the metrics port.",
+    "signer": "A remote signer (`cbdc signer`) instead of the key in this process.",
 }
 
 

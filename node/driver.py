@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 from consensus.config import ConsensusConfig
@@ -61,20 +62,24 @@ from consensus.host import (
 )
 from consensus.machine import ConsensusMachine
 from consensus.messages import Step
-from consensus.signer import Signer
+from consensus.signer import DoubleSignGuard, Signer
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight
 from proto import node_pb2
 
 from node.consensus_disk import SignStateFile, WalFile
 from node.hooks import FaultHooks
-from node.ledger.blocks import block_hash, decode_block, decode_committed_block
+from node.ledger.blocks import Certificate, block_hash, decode_block, decode_committed_block
 from node.ledger.errors import LedgerError
 from node.ledger.evidence import EvidencePool
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
 
 log = logging.getLogger("cbdc.consensus")
+
+# How many synced heights the double-sign guard inspects for our key's precommits: enough
+# to cover a backup's age in practice, bounded so a long sync costs little.
+_LOOK_BACK_HEIGHTS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,11 @@ class ConsensusDriver:
         heartbeat_s: float = 10.0,
         commit_delay_s: float = 0.0,
         faults: FaultHooks | None = None,
+        double_sign_check_height: int = 0,
+        remote_signer: Any = None,
     ) -> None:
+        """`remote_signer` (node.signer.client.RemoteSigner) signs instead of `signing_key`
+        when given: the key then lives in the `cbdc signer` process."""
         self.chain = chain
         self.validators = validators
         self.config = config
@@ -117,15 +126,34 @@ class ConsensusDriver:
         self.heartbeat_s = heartbeat_s
         self.commit_delay_s = commit_delay_s
         self.chain_id = chain.genesis.chain_id
-        self.public_key = bytes(signing_key.verify_key) if signing_key else b""
+        if remote_signer is not None:
+            self.public_key = remote_signer.public_key
+        else:
+            self.public_key = bytes(signing_key.verify_key) if signing_key else b""
         self._sign_state = SignStateFile(data_dir / "sign_state.bin")
         # The sign-state file, not the WAL, is what prevents equivocation: it is fsynced
         # before every signature leaves. WAL records are written unsynced (losing the tail
         # in a crash costs at most a round, never safety).
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign-state")
         self._wal = WalFile(data_dir / "consensus.wal")
-        is_validator = signing_key is not None and self.public_key in validators
-        signer = Signer(signing_key, self._sign_state.load()) if is_validator else None
+        is_validator = bool(self.public_key) and self.public_key in validators
+        signer: Any = None
+        saved = None
+        if is_validator and remote_signer is not None:
+            saved = remote_signer.loaded_state  # the signer's sign-state is the one that counts
+            signer = remote_signer
+        elif is_validator and signing_key is not None:
+            saved = self._sign_state.load()
+            signer = Signer(signing_key, saved)
+        self._signer = signer
+        # Restored from a backup, or without the sign-state: watch before signing again.
+        self.guard = DoubleSignGuard(double_sign_check_height)
+        if signer is not None:
+            stored = chain.store.height
+            if saved is None and stored > 0:
+                self._arm_guard(f"no sign-state beside a block store at height {stored}")
+            else:
+                self._look_back(saved.height if saved else 0, stored, "the block store holds")
         self.host = ConsensusHost(ConsensusMachine(self.chain_id, signer, config))
         self._queue: asyncio.Queue[Input | _Begin | _Pause] = asyncio.Queue()
         self._evidence = EvidencePool(
@@ -182,6 +210,71 @@ class ConsensusDriver:
     @property
     def round(self) -> int:
         return self.machine.round
+
+    # --- the double-sign guard ---------------------------------------------------------
+    def _arm_guard(self, reason: str) -> None:
+        if self._signer is None or not self.guard.arm(reason):
+            return
+        self._signer.withholding = True
+        log.warning(
+            "double-sign guard: %s; watching %d heights decided without this validator before it signs",
+            reason,
+            self.guard.remaining,
+        )
+
+    def _watch_height(self, commit: CommitBlock) -> None:
+        """A height decided live while the guard is armed: one more watched, unless its
+        certificate shows our key signing elsewhere."""
+        if self._signer is None or not self.guard.armed:
+            return
+        try:
+            signers = Certificate.decode(commit.certificate).signers
+        except LedgerError:
+            signers = ()
+        own = self.public_key in signers
+        if self.guard.watched(own):
+            self._signer.withholding = False
+            log.warning(
+                "double-sign guard released: watched %d heights up to %d without this validator's "
+                "key; signing again", self.guard.heights, commit.height,
+            )
+        elif own:
+            log.error(
+                "double-sign guard: the certificate of height %d carries a precommit of this "
+                "validator's key that this process did not sign: another process is signing with "
+                "this key; still withholding (stop the other one)", commit.height,
+            )
+        else:
+            log.info(
+                "double-sign guard: height %d decided without this validator; %d more to watch",
+                commit.height, self.guard.remaining,
+            )
+
+    def _look_back(self, before: int, tip: int, source: str) -> None:
+        """Heights before..tip arrived without this process taking part (stored before a
+        restart, or brought by block sync). If their
+        certificates carry precommits of our key above what our sign-state remembers, the
+        key signed somewhere else (we are a restored backup, or have a twin): watch before
+        signing. An honest validator that merely fell behind finds none and is not held up,
+        so validators catching up together can never all wait on each other."""
+        if self._signer is None:
+            return
+        remembered = self._signer.state.height
+        first = max(before, remembered, tip - _LOOK_BACK_HEIGHTS) + 1
+        for height in range(tip, first - 1, -1):
+            raw = self.chain.store.get_block(height)
+            if raw is None:
+                continue
+            try:
+                signers = Certificate.decode(decode_committed_block(raw).certificate).signers
+            except LedgerError:
+                continue
+            if self.public_key in signers:
+                self._arm_guard(
+                    f"{source} height {height}, whose certificate carries a precommit of this key "
+                    f"above the sign-state's height {remembered}"
+                )
+                return
 
     # --- inputs from the node ------------------------------------------------------------
     def on_proposal(self, proposal: bytes, block: bytes) -> None:
@@ -361,6 +454,7 @@ class ConsensusDriver:
         self._wal.append(EndHeight(commit.height))
         self._wal.reset()
         self._evidence.prune()
+        self._watch_height(commit)
         log.info(
             "committed height=%d round=%d txs=%d hash=%s",
             commit.height,
@@ -398,6 +492,7 @@ class ConsensusDriver:
 
     # --- sync pause ----------------------------------------------------------------------
     async def _paused(self, pause: _Pause) -> None:
+        before = self.chain.store.height
         try:
             await pause.work()
         except Exception as exc:
@@ -405,6 +500,8 @@ class ConsensusDriver:
                 pause.done.set_exception(exc)
         finally:
             tip = self.chain.store.height
+            if tip > before:
+                self._look_back(before, tip, "block sync brought")
             if tip >= self.machine.height:
                 # The store moved past the height the machine was deciding: restart after it.
                 self._wal.reset()

@@ -51,6 +51,12 @@ _MIN_VERIFY_CHUNK = 32
 GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_full")
 # How long a submission whose inputs are unknown waits for blocks peers already announced.
 CATCH_UP_WAIT_S = 2.0
+# How long a request that names the height its client has seen may wait for this node to
+# get there (a block or two under load); beyond it the client is told to retry (Behind).
+READ_YOUR_WRITES_WAIT_S = 5.0
+# Refusals that depend on committed state a node behind its peers may not hold yet: a
+# spent-or-unknown input, a recipient not (yet) registered.
+STATE_DEPENDENT = frozenset({Code.UNKNOWN_INPUT, Code.UNREGISTERED_RECIPIENT})
 
 
 class TxStatus(IntEnum):
@@ -77,7 +83,32 @@ class Admission:
     """What became of one submitted transaction: admitted (`refused` None) or refused."""
 
     txid: bytes | None                             # None: the bytes do not decode
-    refused: LedgerError | MempoolFull | None = None
+    refused: LedgerError | MempoolFull | Behind | None = None
+
+
+class Behind(Exception):
+    """This node has not reached the state an answer depends on: the client has seen
+    `needed` (or peers announce it) and this node holds `height`. Retryable: the client
+    should retry shortly, here or on another node. `refusal`: what the rules said from
+    this node's older state, for the message."""
+
+    def __init__(self, height: int, needed: int, refusal: LedgerError | None = None) -> None:
+        self.height = height
+        self.needed = needed
+        self.refusal = refusal
+        if refusal is None:
+            text = (
+                f"this node is at height {height} and has not reached height {needed}, which the "
+                f"client has seen, within {READ_YOUR_WRITES_WAIT_S:g}s; retry shortly or ask another node"
+            )
+        else:
+            text = (
+                f"this node (height {height}) would refuse it ({refusal.code.value}: {refusal.message}), "
+                f"but peers are at height {needed} and it may not hold that state yet; retry shortly, "
+                f"or send the height you have seen (seen_height) so the node waits for it"
+            )
+        super().__init__(text)
+        self.message = text
 
 
 class CatchUpBudget:
@@ -158,33 +189,60 @@ class LedgerService:
         self._admit(tx, gossip)
 
     async def admit(
-        self, raw: bytes, *, peers_ahead: Callable[[], int], budget: CatchUpBudget | None = None
+        self,
+        raw: bytes,
+        *,
+        peers_ahead: Callable[[], int],
+        budget: CatchUpBudget | None = None,
+        seen_height: int = 0,
     ) -> Admission:
         """Admit a client's transaction; the outcome carries its txid either way.
 
-        A client told "committed" by another node may spend the new outputs here while this
-        node is still a block behind: the input is unknown only for now. Such a transaction
-        is judged again once we hold what the peers announced (`peers_ahead()` heights more),
-        waiting at most CATCH_UP_WAIT_S, and at most once per `budget` (one client call).
+        Read-your-writes. A client told "committed at height h" by another node may send a
+        dependent transaction here while this node is still a block behind: an input or a
+        recipient unknown only for now.
+        - With `seen_height` (the height the client has seen), the transaction is judged
+          once this node holds that height, waiting at most READ_YOUR_WRITES_WAIT_S; not
+          there by then, the answer is Behind (retryable), never a refusal from old state.
+        - Without it, a refusal that depends on state (STATE_DEPENDENT) while peers announce
+          more heights is judged again once we hold them (at most CATCH_UP_WAIT_S, at most
+          once per `budget`, i.e. per client call); still refused while peers remain ahead,
+          the answer is Behind, since this node cannot tell the refusal is final.
         """
         try:
             tx = decode_tx(raw, self.genesis)
         except LedgerError as err:
             return Admission(None, err)
+        budget = budget if budget is not None else CatchUpBudget()
+        if seen_height > self.store.height and not await self.reach(seen_height):
+            return Admission(tx.txid, Behind(self.store.height, seen_height))
         try:
             try:
                 self._submit_decoded(tx)
             except LedgerError as err:
-                budget = budget if budget is not None else CatchUpBudget()
                 ahead = peers_ahead()
-                if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or budget.waited:
-                    return Admission(tx.txid, err)
+                if err.code not in STATE_DEPENDENT or ahead <= 0 or seen_height:
+                    return Admission(tx.txid, err)  # the state it depends on is here
+                if budget.waited:
+                    return Admission(tx.txid, Behind(self.store.height, self.store.height + ahead, err))
                 budget.waited = True
                 await self.wait_for_height(self.store.height + ahead, CATCH_UP_WAIT_S)
-                self._submit_decoded(tx)
+                try:
+                    self._submit_decoded(tx)
+                except LedgerError as again:
+                    ahead = peers_ahead()
+                    if again.code in STATE_DEPENDENT and ahead > 0:
+                        return Admission(tx.txid, Behind(self.store.height, self.store.height + ahead, again))
+                    raise
         except (LedgerError, MempoolFull) as refused:
             return Admission(tx.txid, refused)
         return Admission(tx.txid)
+
+    async def reach(self, seen_height: int) -> bool:
+        """Wait (at most READ_YOUR_WRITES_WAIT_S) until this node holds `seen_height`."""
+        if seen_height <= self.store.height:
+            return True
+        return await self.wait_for_height(seen_height, READ_YOUR_WRITES_WAIT_S)
 
     async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
@@ -377,5 +435,6 @@ class LedgerService:
 
 
 __all__ = [
-    "Admission", "CatchUpBudget", "ExecutedBlock", "LedgerService", "MempoolFull", "TxOutcome", "TxStatus",
+    "Admission", "Behind", "CatchUpBudget", "ExecutedBlock", "LedgerService", "MempoolFull", "TxOutcome",
+    "TxStatus",
 ]

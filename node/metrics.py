@@ -1,22 +1,27 @@
-"""Prometheus metrics of one node.
+"""Prometheus metrics of one node, and its readiness on /healthz.
 
 Each node gets its own CollectorRegistry instead of prometheus-client's global one: tests
 run several nodes in one process, and the global registry refuses a second metric of the
-same name. The exposition server (optional, off by default) serves that registry only.
+same name. The exposition server (optional, off by default) serves that registry on
+/metrics (and, as before, any other path), and /healthz: the node's readiness as JSON
+(node.health), 200 when ready and 503 with the failed checks when not.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily
-from prometheus_client.exposition import start_http_server
 
 from node.config import split_address
+from node.health import STARTING, Readiness
 from node.ledger_service import GOSSIP_OUTCOMES
 
 NAMESPACE = "cbdc"
@@ -138,14 +143,46 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def start_metrics_server(address: str, metrics: NodeMetrics) -> MetricsServer | None:
-    """Serve `metrics` on http://address/metrics; None when `address` is "" (metrics off).
-    Port 0 binds an ephemeral port (see MetricsServer.port)."""
+def start_metrics_server(
+    address: str, metrics: NodeMetrics, readiness: Callable[[], Readiness] | None = None
+) -> MetricsServer | None:
+    """Serve `metrics` on http://address/metrics and `readiness()` on /healthz; None when
+    `address` is "" (metrics off). Port 0 binds an ephemeral port (see MetricsServer.port).
+    `readiness` is called on the HTTP thread: it must only read a snapshot."""
     if not address:
         return None
     host, port = split_address(address)
-    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    app = _with_healthz(make_wsgi_app(metrics.registry), readiness or (lambda: STARTING))
+    server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
     return MetricsServer(port=server.server_port, _server=server, _thread=thread)
+
+
+def _with_healthz(metrics_app: Callable[..., Iterable[bytes]], readiness: Callable[[], Readiness]):
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").rstrip("/") != "/healthz":
+            return metrics_app(environ, start_response)
+        verdict = readiness()
+        body = (json.dumps(verdict.to_json(), sort_keys=True) + "\n").encode()
+        status = "200 OK" if verdict.ready else "503 Service Unavailable"
+        start_response(
+            status,
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+             ("Cache-Control", "no-store")],
+        )
+        return [body]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds up the node's shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # every scrape is not news
+        pass
 
 
 class _IgnoredCollector:

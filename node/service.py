@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import importlib
 import logging
 import os
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,10 +29,21 @@ from proto import node_pb2, node_pb2_grpc
 
 from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
+from node.health import STARTING, Readiness, evaluate
 from node.hooks import FaultHooks
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
-from node.ledger.keys import KeyPair, load_key_checked
+from node.ledger.keys import (
+    ENV_PASSPHRASE,
+    ENV_PASSPHRASE_FILE,
+    KeyFileError,
+    KeyPair,
+    is_encrypted,
+    parse_key,
+    passphrase_from_environment,
+    permission_warning,
+    read_key_text,
+)
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.snapshot import restore_snapshot, snapshot_file_chunks
@@ -44,6 +57,7 @@ from node.net.block_sync import Syncer, SyncServicer, download_snapshot
 from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
+from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = logging.getLogger("cbdc.node")
 
@@ -106,15 +120,22 @@ class Node:
         self,
         config: NodeConfig,
         genesis: Genesis,
-        key: KeyPair,
+        key: KeyPair | None,
         store: Store,
         misbehave: str | None = None,
         faults: Any | None = None,
+        remote_signer: RemoteSigner | None = None,
     ) -> None:
-        """`faults` is node.testing.faults when a test-only fault was asked for (load_faults)."""
+        """`faults` is node.testing.faults when a test-only fault was asked for (load_faults).
+        With `remote_signer` (node.signer.client) the validator key stays in the signer
+        process and `key` is None: consensus signatures and peer handshakes go through it."""
+        if (key is None) == (remote_signer is None):
+            raise ValueError("a node signs with its key or with a remote signer: exactly one")
         self.config = config
         self.genesis = genesis
         self.key = key
+        self.remote_signer = remote_signer
+        self.public_key = key.public if key is not None else remote_signer.public_key  # type: ignore[union-attr]
         self.store = store
         self.metrics = NodeMetrics()
         self.validators = validator_set(genesis)
@@ -137,7 +158,9 @@ class Node:
             max_block_bytes=config.block.max_bytes,
         )
         self.peers = PeerNetwork.from_config(
-            config, genesis.chain_id, key.seed, self._on_peer_message,
+            config, genesis.chain_id,
+            key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
+            self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
         )
         self.gossip = TxGossip(self.peers.broadcast)
@@ -154,7 +177,8 @@ class Node:
         self.driver = ConsensusDriver(
             chain=self.chain,
             validators=self.validators,
-            signing_key=nacl.signing.SigningKey(key.seed),
+            signing_key=nacl.signing.SigningKey(key.seed) if key is not None else None,
+            remote_signer=remote_signer,
             data_dir=data_dir,
             config=config.consensus.machine_config(),
             broadcast=self.peers.broadcast,
@@ -163,8 +187,9 @@ class Node:
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
             commit_delay_s=config.consensus.timeout_commit_ms / 1000,
             faults=self.faults,
+            double_sign_check_height=config.consensus.double_sign_check_height,
         )
-        if misbehave and faults is not None:  # test-only Byzantine mode; never on a real network
+        if misbehave and faults is not None and key is not None:  # test-only Byzantine mode
             self.faults.misbehave = faults.Misbehaviour(
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
@@ -183,6 +208,10 @@ class Node:
         self.api_server: GrpcServer | None = None
         self._metrics_server = None
         self._last_commit = time.monotonic()
+        # Readiness (node.health): recomputed on the loop, read as a whole by /healthz.
+        self.readiness: Readiness = STARTING
+        self._power = {v.public_key: v.power for v in genesis.validators}
+        self._health_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -206,25 +235,35 @@ class Node:
             [NODE_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
         )
+        # Not ready until the first readiness check says so (peers linked, not behind).
+        for service in ("", NODE_SERVICE, SYNC_SERVICE):
+            await self.api_server.set_serving(service, False)
         if self.config.metrics.address:
-            self._metrics_server = start_metrics_server(self.config.metrics.address, self.metrics)
+            self._metrics_server = start_metrics_server(
+                self.config.metrics.address, self.metrics, lambda: self.readiness
+            )
         self.metrics.height.set(self.store.height)
         await self.driver.start()
         await self.peers.start()
         self.syncer.start()
         self._admitter = asyncio.create_task(self._admit_peer_batches(), name="peer-txs")
+        self._health_task = asyncio.create_task(self._watch_health(), name="health")
         log.info(
             "node started chain=%s height=%d peer=%s api=%s validator=%s",
             self.genesis.chain_id,
             self.store.height,
             self.config.p2p.listen,
             self.config.api.listen,
-            self.key.public in self.validators,
+            self.public_key in self.validators,
         )
 
     async def stop(self) -> None:
         """Stop whatever `start` got to (it may have failed half-way)."""
         log.info("node stopping")
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self.api_server is not None:
             await self.api_server.stop(grace=1.0)
         await self.syncer.stop()
@@ -240,6 +279,8 @@ class Node:
         if self._metrics_server is not None:
             self._metrics_server.close()
         self.executor.shutdown(wait=True)
+        if self.remote_signer is not None:
+            self.remote_signer.close()
         self.store.close()
         log.info("node stopped at height %d", self.driver.height - 1)
 
@@ -292,6 +333,38 @@ class Node:
             for outcome, count in outcomes.items():
                 self.metrics.gossip_txs.labels(outcome=outcome).inc(count)
 
+    # --- readiness -----------------------------------------------------------------------
+    def evaluate_readiness(self) -> Readiness:
+        linked = self.peers.connected_peers() & self.peers.inbound_peers()
+        return evaluate(
+            height=self.store.height,
+            syncing=self.syncer.syncing,
+            linked_power=sum(self._power.get(k, 0) for k in linked if k != self.public_key),
+            own_power=self._power.get(self.public_key, 0),
+            total_power=sum(self._power.values()),
+            lag=self.syncer.lag(),
+            max_lag_blocks=self.config.health.max_lag_blocks,
+        )
+
+    async def _watch_health(self) -> None:
+        """Keep the gRPC health service honest: NOT_SERVING for the Node and Sync services
+        (and the server as a whole) while a readiness check fails."""
+        ready: bool | None = None
+        while True:
+            self.readiness = self.evaluate_readiness()
+            if self.readiness.ready != ready:
+                ready = self.readiness.ready
+                if self.api_server is not None:
+                    for service in ("", NODE_SERVICE, SYNC_SERVICE):
+                        await self.api_server.set_serving(service, ready)
+                if ready:
+                    log.info("ready: serving (height %d)", self.readiness.height)
+                else:
+                    log.warning(
+                        "not ready: %s", "; ".join(f"{c.name}: {c.detail}" for c in self.readiness.failed)
+                    )
+            await asyncio.sleep(self.config.health.interval_ms / 1000)
+
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
         status = node_pb2.NodeStatus(
@@ -300,7 +373,7 @@ class Node:
             block_hash=tip.block_hash,
             state_root=tip.state_root,
             time_ms=tip.time_ms,
-            validator_key=self.key.public if self.key.public in self.validators else b"",
+            validator_key=self.public_key if self.public_key in self.validators else b"",
             peers_connected=len(self.peers.connected_peers()),
             syncing=self.syncer.syncing,
             mempool_size=len(self.mempool),
@@ -355,6 +428,45 @@ async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool
     return False
 
 
+def connect_signer(path: Path, timeout_s: float, chain_id: str) -> RemoteSigner:
+    """The remote signer at `path`, which must sign for this chain; KeyFileError (the node
+    refuses to start, saying why) when it cannot be reached or signs for another chain."""
+    try:
+        remote = RemoteSigner(path, timeout_s=timeout_s)
+    except SignerUnavailable as exc:
+        raise KeyFileError(path, f"signer socket: {exc}") from None
+    if remote.chain_id != chain_id:
+        remote.close()
+        raise KeyFileError(
+            path, f"the signer signs for chain {remote.chain_id!r}, this node is on {chain_id!r}"
+        )
+    log.info("consensus key held by the remote signer at %s: %s", path, remote.public_key.hex())
+    return remote
+
+
+def load_validator_key(path: Path) -> KeyPair:
+    """The validator key, opened with the passphrase from the environment
+    ($CBDC_KEY_PASSPHRASE_FILE, $CBDC_KEY_PASSPHRASE; what a service manager gives) or, when
+    the node runs on a terminal, typed at a prompt. A key kept in clear still works, with
+    a warning: whoever copies the file (a backup, a disk image) holds the validator."""
+    text = read_key_text(path)
+    passphrase = None
+    if is_encrypted(text):
+        passphrase = passphrase_from_environment()
+        if passphrase is None and sys.stdin.isatty():
+            passphrase = getpass.getpass(f"passphrase for {path}: ").encode() or None
+    else:
+        log.warning(
+            "validator key %s is not encrypted at rest; seal it with `cbdc keys encrypt %s` and "
+            "give the node $%s or $%s", path, path, ENV_PASSPHRASE_FILE, ENV_PASSPHRASE,
+        )
+    key = parse_key(text, path, passphrase)
+    warning = permission_warning(path)
+    if warning:
+        log.warning("%s", warning)
+    return key
+
+
 async def run(home: Path, misbehave: str | None = None) -> None:
     """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
 
@@ -366,16 +478,19 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     if faults is not None:
         faults.arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
-    key, warning = load_key_checked(config.home / config.validator_key)
-    if warning:
-        log.warning("%s", warning)
+    remote = None
+    key: KeyPair | None = None
+    if config.signer_socket_path is not None:
+        remote = connect_signer(config.signer_socket_path, config.signer.timeout_ms / 1000, genesis.chain_id)
+    else:
+        key = load_validator_key(config.home / config.validator_key)
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     ledger = data_dir / "ledger"
     if config.statesync.enable and not ledger.exists():
         await state_sync(config, genesis, ledger)
     store = Store.open(str(ledger), genesis, retain_blocks=config.storage.retain_blocks)
-    node = Node(config, genesis, key, store, misbehave, faults)
+    node = Node(config, genesis, key, store, misbehave, faults, remote_signer=remote)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -176,10 +176,12 @@ class TxInclusion(_message.Message):
     def __init__(self, height: _Optional[int] = ..., index: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., time_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitTransactionRequest(_message.Message):
-    __slots__ = ("tx",)
+    __slots__ = ("tx", "seen_height")
     TX_FIELD_NUMBER: _ClassVar[int]
+    SEEN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     tx: bytes
-    def __init__(self, tx: _Optional[bytes] = ...) -> None: ...
+    seen_height: int
+    def __init__(self, tx: _Optional[bytes] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class SubmitTransactionResponse(_message.Message):
     __slots__ = ("txid", "status")
@@ -190,10 +192,12 @@ class SubmitTransactionResponse(_message.Message):
     def __init__(self, txid: _Optional[bytes] = ..., status: _Optional[_Union[TxStatus, str]] = ...) -> None: ...
 
 class SubmitBatchRequest(_message.Message):
-    __slots__ = ("txs",)
+    __slots__ = ("txs", "seen_height")
     TXS_FIELD_NUMBER: _ClassVar[int]
+    SEEN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     txs: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, txs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    seen_height: int
+    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class SubmitBatchResponse(_message.Message):
     __slots__ = ("results",)
@@ -258,14 +262,16 @@ class GetBlockRequest(_message.Message):
     def __init__(self, height: _Optional[int] = ..., hash: _Optional[bytes] = ...) -> None: ...
 
 class GetUtxosRequest(_message.Message):
-    __slots__ = ("address", "limit", "page_token")
+    __slots__ = ("address", "limit", "page_token", "seen_height")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SEEN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     address: bytes
     limit: int
     page_token: bytes
-    def __init__(self, address: _Optional[bytes] = ..., limit: _Optional[int] = ..., page_token: _Optional[bytes] = ...) -> None: ...
+    seen_height: int
+    def __init__(self, address: _Optional[bytes] = ..., limit: _Optional[int] = ..., page_token: _Optional[bytes] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class Utxo(_message.Message):
     __slots__ = ("outpoint", "amount")
@@ -286,10 +292,12 @@ class GetUtxosResponse(_message.Message):
     def __init__(self, utxos: _Optional[_Iterable[_Union[Utxo, _Mapping]]] = ..., height: _Optional[int] = ..., next_page_token: _Optional[bytes] = ...) -> None: ...
 
 class GetBalanceRequest(_message.Message):
-    __slots__ = ("address",)
+    __slots__ = ("address", "seen_height")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SEEN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     address: bytes
-    def __init__(self, address: _Optional[bytes] = ...) -> None: ...
+    seen_height: int
+    def __init__(self, address: _Optional[bytes] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
     __slots__ = ("balance", "utxo_count", "height")
@@ -302,10 +310,12 @@ class GetBalanceResponse(_message.Message):
     def __init__(self, balance: _Optional[int] = ..., utxo_count: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class GetWalletRequest(_message.Message):
-    __slots__ = ("address",)
+    __slots__ = ("address", "seen_height")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SEEN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     address: bytes
-    def __init__(self, address: _Optional[bytes] = ...) -> None: ...
+    seen_height: int
+    def __init__(self, address: _Optional[bytes] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class WalletInfo(_message.Message):
     __slots__ = ("address", "tier", "institution", "kyc_commitment", "balance", "day", "day_outflow", "year", "year_outflow", "height")

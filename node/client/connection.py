@@ -2,6 +2,12 @@
 
 Every failure becomes one of two exceptions: `Unreachable` (no node answered: exit code 3
 in the CLI) or `Rejected` (the node answered no, with the ledger's machine code).
+
+Read-your-writes: the client remembers the highest committed height it has seen (query
+answers, committed outcomes; or given: `seen_height=`) and sends it with submissions and
+state queries, so a node that is behind waits until it holds that height instead of
+answering from older state. Hand a client's `seen_height` to a client of another node to
+carry it across (the CLI takes it from $CBDC_SEEN_HEIGHT).
 """
 
 from __future__ import annotations
@@ -39,10 +45,15 @@ def _translate(err: grpc.RpcError, address: str) -> Exception:
 
 class NodeClient:
     def __init__(
-        self, address: str, timeout: float = 10.0, max_message_bytes: int = 64 * 1024 * 1024
+        self,
+        address: str,
+        timeout: float = 10.0,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        seen_height: int = 0,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        self.seen_height = seen_height
         self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes))
         self._stub = node_pb2_grpc.NodeStub(self._channel)
         self._sync = node_pb2_grpc.SyncStub(self._channel)
@@ -56,6 +67,11 @@ class NodeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def saw(self, height: int) -> int:
+        """Record a committed height seen; returns the highest seen so far."""
+        self.seen_height = max(self.seen_height, height)
+        return self.seen_height
+
     def _call(self, method, request, timeout: float | None = None):
         try:
             return method(request, timeout=timeout or self.timeout)
@@ -64,10 +80,12 @@ class NodeClient:
 
     # --- transactions --------------------------------------------------------------------
     def submit(self, raw_tx: bytes) -> bytes:
-        return self._call(self._stub.SubmitTransaction, node_pb2.SubmitTransactionRequest(tx=raw_tx)).txid
+        request = node_pb2.SubmitTransactionRequest(tx=raw_tx, seen_height=self.seen_height)
+        return self._call(self._stub.SubmitTransaction, request).txid
 
     def submit_many(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
-        requests = (node_pb2.SubmitTransactionRequest(tx=raw) for raw in raw_txs)
+        seen = self.seen_height
+        requests = (node_pb2.SubmitTransactionRequest(tx=raw, seen_height=seen) for raw in raw_txs)
         try:
             return list(self._stub.SubmitTransactions(requests, timeout=max(self.timeout, 60.0)))
         except grpc.RpcError as err:
@@ -75,12 +93,15 @@ class NodeClient:
 
     def submit_batch(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
         """One SubmitBatch call: a result per transaction, in order (rejections included)."""
-        request = node_pb2.SubmitBatchRequest(txs=raw_txs)
+        request = node_pb2.SubmitBatchRequest(txs=raw_txs, seen_height=self.seen_height)
         return list(self._call(self._stub.SubmitBatch, request, timeout=max(self.timeout, 60.0)).results)
 
     def wait(self, txid: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
         request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=int(timeout * 1000))
-        return self._call(self._stub.WaitTransaction, request, timeout=timeout + 5)
+        outcome = self._call(self._stub.WaitTransaction, request, timeout=timeout + 5)
+        if outcome.status == node_pb2.TX_STATUS_COMMITTED:
+            self.saw(outcome.inclusion.height)
+        return outcome
 
     def submit_and_wait(self, raw_tx: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
         """Submit, then wait for the outcome; a rejection at either step raises Rejected."""
@@ -133,19 +154,27 @@ class NodeClient:
         result: list[node_pb2.Utxo] = []
         token = b""
         while True:
-            page = self._call(
-                self._stub.GetUtxos, node_pb2.GetUtxosRequest(address=address, page_token=token)
+            request = node_pb2.GetUtxosRequest(
+                address=address, page_token=token, seen_height=self.seen_height
             )
+            page = self._call(self._stub.GetUtxos, request)
+            self.saw(page.height)
             result.extend(page.utxos)
             token = page.next_page_token
             if not token:
                 return result
 
     def balance(self, address: bytes) -> node_pb2.GetBalanceResponse:
-        return self._call(self._stub.GetBalance, node_pb2.GetBalanceRequest(address=address))
+        request = node_pb2.GetBalanceRequest(address=address, seen_height=self.seen_height)
+        reply = self._call(self._stub.GetBalance, request)
+        self.saw(reply.height)
+        return reply
 
     def wallet(self, address: bytes) -> node_pb2.WalletInfo:
-        return self._call(self._stub.GetWallet, node_pb2.GetWalletRequest(address=address))
+        request = node_pb2.GetWalletRequest(address=address, seen_height=self.seen_height)
+        reply = self._call(self._stub.GetWallet, request)
+        self.saw(reply.height)
+        return reply
 
     def supply(self) -> node_pb2.SupplyInfo:
         return self._call(self._stub.GetSupply, node_pb2.GetSupplyRequest())

@@ -20,7 +20,7 @@ from node.ledger.crypto import KEY_SIZE
 from node.ledger.errors import Code, LedgerError
 from node.ledger.mempool import MempoolFull
 from node.ledger.types import U64_MAX, OutPoint
-from node.ledger_service import CatchUpBudget, LedgerService, TxOutcome, TxStatus
+from node.ledger_service import Behind, CatchUpBudget, LedgerService, TxOutcome, TxStatus
 from node.net.grpc_status import NodeCode, NodeError
 
 _UTXO_PAGE = 1000
@@ -55,9 +55,11 @@ def _inclusion(outcome: TxOutcome) -> node_pb2.TxInclusion:
     )
 
 
-def _refusal(refused: LedgerError | MempoolFull) -> LedgerError | NodeError:
+def _refusal(refused: LedgerError | MempoolFull | Behind) -> LedgerError | NodeError:
     if isinstance(refused, MempoolFull):
         return NodeError(NodeCode.MEMPOOL_FULL, str(refused))
+    if isinstance(refused, Behind):
+        return NodeError(NodeCode.BEHIND, refused.message)
     return refused
 
 
@@ -80,16 +82,16 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         self._peers_ahead = peers_ahead
 
     # --- transactions --------------------------------------------------------------------
-    async def _submit(self, raw: bytes, budget: CatchUpBudget | None = None) -> bytes:
+    async def _submit(self, raw: bytes, seen_height: int = 0) -> bytes:
         if self._syncing():
             raise _syncing_error()
-        admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
+        admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, seen_height=seen_height)
         if admission.refused is not None:
             raise _refusal(admission.refused)
         return admission.txid  # type: ignore[return-value]  # admitted: it decoded
 
     async def SubmitTransaction(self, request, context) -> node_pb2.SubmitTransactionResponse:
-        txid = await self._submit(request.tx)
+        txid = await self._submit(request.tx, request.seen_height)
         return node_pb2.SubmitTransactionResponse(txid=txid, status=node_pb2.TX_STATUS_PENDING)
 
     async def SubmitTransactions(
@@ -98,7 +100,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         sequence = 0
         budget = CatchUpBudget()
         async for request in request_iterator:
-            yield await self._result(sequence, request.tx, budget)
+            yield await self._result(sequence, request.tx, budget, request.seen_height)
             sequence += 1
 
     async def SubmitBatch(self, request, context) -> node_pb2.SubmitBatchResponse:
@@ -109,18 +111,20 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         response = node_pb2.SubmitBatchResponse()
         budget = CatchUpBudget()
         for sequence, raw in enumerate(request.txs):
-            response.results.append(await self._result(sequence, raw, budget))
+            response.results.append(await self._result(sequence, raw, budget, request.seen_height))
         return response
 
     async def _result(
-        self, sequence: int, raw: bytes, budget: CatchUpBudget
+        self, sequence: int, raw: bytes, budget: CatchUpBudget, seen_height: int = 0
     ) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
         result = node_pb2.SubmitTransactionResult(sequence=sequence)
         if self._syncing():
             txid, refused = self.chain.txid_of(raw), _syncing_error()
         else:
-            admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
+            admission = await self.chain.admit(
+                raw, peers_ahead=self._peers_ahead, budget=budget, seen_height=seen_height
+            )
             txid = admission.txid
             refused = None if admission.refused is None else _refusal(admission.refused)
         if txid is not None:
@@ -202,6 +206,12 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             await self.chain.wait_for_height(height)
 
     # --- state ---------------------------------------------------------------------------
+    async def _reach(self, seen_height: int) -> None:
+        """Read-your-writes for queries: answer from at least the height the client has
+        seen, waiting (bounded) for it; else a retryable refusal, never older state."""
+        if seen_height and not await self.chain.reach(seen_height):
+            raise _refusal(Behind(self.chain.store.height, seen_height))
+
     async def GetUtxos(self, request, context) -> node_pb2.GetUtxosResponse:
         address = _address(request.address)
         limit = min(request.limit or _UTXO_PAGE, _UTXO_PAGE)
@@ -210,6 +220,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             if len(request.page_token) != 36:
                 raise LedgerError(Code.MALFORMED, "page_token is not one this node issued")
             after = OutPoint.from_key(request.page_token)
+        await self._reach(request.seen_height)
         height = self.chain.store.height
         rows = self.chain.store.utxos_of(address, limit=limit + 1, start_after=after)
         response = node_pb2.GetUtxosResponse(height=height)
@@ -226,6 +237,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
 
     async def GetBalance(self, request, context) -> node_pb2.GetBalanceResponse:
         address = _address(request.address)
+        await self._reach(request.seen_height)
         store = self.chain.store
         return node_pb2.GetBalanceResponse(
             balance=store.balance(address), utxo_count=_count_utxos(store, address), height=store.height
@@ -233,6 +245,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
 
     async def GetWallet(self, request, context) -> node_pb2.WalletInfo:
         address = _address(request.address)
+        await self._reach(request.seen_height)
         store = self.chain.store
         wallet = store.wallet(address)
         if wallet is None:

@@ -29,6 +29,7 @@ class NodeCode(StrEnum):
     NOT_FOUND = "not_found"                    # no such transaction, block or wallet
     SHUTTING_DOWN = "shutting_down"            # the node is stopping
     PRUNED = "pruned"                          # the block's body is no longer held here
+    BEHIND = "behind"                          # not yet at the height the answer depends on; retry
 
 
 class NodeError(Exception):
@@ -64,6 +65,7 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     NodeCode.MESSAGE_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NodeCode.SYNCING: grpc.StatusCode.UNAVAILABLE,
     NodeCode.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    NodeCode.BEHIND: grpc.StatusCode.UNAVAILABLE,
     NodeCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     # This node no longer holds it (pruned, or started from a snapshot); an archive node does.
     NodeCode.PRUNED: grpc.StatusCode.NOT_FOUND,

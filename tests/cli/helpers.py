@@ -26,12 +26,17 @@ def ok_json(*args: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(ok(*args, "--json", env=env).stdout)
 
 
-def assert_error(result: Result, code: int, *needles: str) -> str:
-    """Exit `code`, no traceback, exactly one line `error: ...` on stderr naming the problem."""
+def assert_error(result: Result, code: int, *needles: str, log_lines: bool = False) -> str:
+    """Exit `code`, no traceback, exactly one line `error: ...` on stderr naming the problem.
+
+    `log_lines`: the command is `node start`, whose stderr is the node's log: its log records
+    (`ts=... level=...`, e.g. the warning about an unencrypted key) may precede the error."""
     assert isinstance(result.exception, SystemExit | None), f"unexpected exception: {result.exception!r}"
     assert result.exit_code == code, f"exit {result.exit_code}, expected {code}\n{result.output}"
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
+    if log_lines:
+        lines = [line for line in lines if not line.startswith("ts=")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"

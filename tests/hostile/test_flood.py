@@ -153,8 +153,10 @@ class Tally:
         with self.lock:
             self.submitted += 1
             self.outcomes[(kind, status.name, code)] += 1
-            # A node catching up refuses submissions with UNAVAILABLE "syncing: ...": clean too.
-            if status not in ALLOWED and not (status is grpc.StatusCode.UNAVAILABLE and code == "syncing"):
+            # A node catching up refuses submissions with UNAVAILABLE "syncing: ...", and one
+            # behind its peers a state-dependent one with UNAVAILABLE "behind: ...": clean too.
+            retryable = status is grpc.StatusCode.UNAVAILABLE and code in ("syncing", "behind")
+            if status not in ALLOWED and not retryable:
                 self.bad.append(f"{kind}: {status.name} {details}")
             elif kind == "garbage" and status is grpc.StatusCode.OK:
                 self.bad.append("garbage admitted")
@@ -232,6 +234,7 @@ _STATUS_OF_CODE = {
     "duplicate": grpc.StatusCode.ALREADY_EXISTS,
     "mempool_full": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "syncing": grpc.StatusCode.UNAVAILABLE,
+    "behind": grpc.StatusCode.UNAVAILABLE,
     **{c: grpc.StatusCode.FAILED_PRECONDITION for c in (
         "unknown_input", "double_spend", "insufficient_funds", "unbalanced", "zero_amount",
         "amount_overflow", "tier_limit_exceeded", "unregistered_recipient", "not_authorized",

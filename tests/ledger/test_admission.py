@@ -18,7 +18,7 @@ from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.txcodec import decode_tx
 from node.ledger.types import OutPoint
-from node.ledger_service import CatchUpBudget, LedgerService
+from node.ledger_service import Behind, CatchUpBudget, LedgerService
 from tests.store.harness import Net, Node
 from tests.transport.mesh import wait_until
 
@@ -80,11 +80,13 @@ def test_refusals_carry_the_txid_and_the_wait_is_spent_once_per_call(node: Node)
             admission = await chain.admit(spend, peers_ahead=lambda: 0)
             assert admission.txid == txid and admission.refused is not None
             assert admission.refused.code is Code.UNKNOWN_INPUT
-            # A call that already waited once does not wait again.
+            # A call that already waited once does not wait again; with peers still ahead
+            # the refusal is not final: it comes back retryable (Behind), naming the rule.
             spent = CatchUpBudget()
             spent.waited = True
             admission = await asyncio.wait_for(chain.admit(spend, peers_ahead=lambda: 1, budget=spent), 1.0)
-            assert admission.txid == txid and admission.refused.code is Code.UNKNOWN_INPUT  # type: ignore[union-attr]
+            assert admission.txid == txid and isinstance(admission.refused, Behind)
+            assert admission.refused.refusal.code is Code.UNKNOWN_INPUT  # type: ignore[union-attr]
             # Undecodable bytes have no id to report.
             admission = await chain.admit(b"\xff junk", peers_ahead=lambda: 1)
             assert admission.txid is None and admission.refused.code is Code.MALFORMED  # type: ignore[union-attr]

@@ -141,7 +141,7 @@ def test_a_store_of_the_previous_format_is_refused_until_migrated(net: Net) -> N
     db.put(K_SCHEMA, (1).to_bytes(4, "big"))
     db.close()
     refused = run("node", "start", "--home", node.home)
-    assert_error(refused, 1, "store_outdated", "cbdc node migrate")
+    assert_error(refused, 1, "store_outdated", "cbdc node migrate", log_lines=True)
     assert ok("node", "migrate", "--home", node.home).stdout.strip().endswith("schema version 1 -> 2")
     assert "nothing to do" in ok("node", "migrate", "--home", node.home).stdout
     spawn(node)
@@ -158,5 +158,5 @@ def test_a_store_of_a_newer_format_is_refused(net: Net) -> None:
     db = plyvel.DB(str(ledger))
     db.put(K_SCHEMA, (99).to_bytes(4, "big"))
     db.close()
-    assert_error(run("node", "start", "--home", node.home), 1, "store_too_new", "newer node")
+    assert_error(run("node", "start", "--home", node.home), 1, "store_too_new", "newer node", log_lines=True)
     assert_error(run("node", "migrate", "--home", node.home), 1, "store_too_new")

@@ -103,11 +103,14 @@ class PeerNetwork:
         on_peer_connected: ConnectedHandler | None = None,
         log: FieldLogger | None = None,
     ) -> None:
-        if len(signing_seed) != 32:
+        if isinstance(signing_seed, bytes) and len(signing_seed) != 32:
             raise ValueError("signing_seed must be the 32-byte ed25519 seed of the validator key")
         if not 0 < reconnect_min_s <= reconnect_max_s:
             raise ValueError("need 0 < reconnect_min_s <= reconnect_max_s")
-        self.identity = Identity(chain_id, nacl.signing.SigningKey(signing_seed))
+        # Not bytes: a remote signer's handshake key (node.signer.client.HandshakeKey), which
+        # signs proofs of key like a SigningKey while the key stays in the signer process.
+        key = nacl.signing.SigningKey(signing_seed) if isinstance(signing_seed, bytes) else signing_seed
+        self.identity = Identity(chain_id, key)
         self.chain_id = chain_id
         self.public_key = self.identity.public_key
         self._handler = handler
