@@ -19,7 +19,9 @@ from typing import Any
 
 from consensus.config import ConsensusConfig
 
+from node.ledger.address import AddressError, decode_address
 from node.ledger.crypto import KEY_SIZE
+from node.logs import parse_module_levels
 
 CONFIG_FILE = "config.toml"
 MiB = 1024 * 1024
@@ -142,6 +144,11 @@ class LogConfig:
     level: str = _opt("info", "One of: debug, info, warning, error.", choices=LOG_LEVELS)
     format: str = _opt(
         "text", "text (key=value pairs) or json (one JSON object per line).", choices=LOG_FORMATS
+    )
+    modules: str = _opt(
+        "",
+        'Per-module levels over `level`, e.g. "peers=debug,sync=warning" (modules: node, consensus, '
+        "peers, sync, chain). The node re-reads level and modules from this file on SIGHUP.",
     )
 
 
@@ -267,7 +274,8 @@ def _render_peers(peers: tuple[PeerConfig, ...]) -> list[str]:
     lines = [
         "",
         "# Validators to dial: one [[p2p.peers]] table each. The handshake refuses a peer that",
-        "# cannot sign with validator_key (64 hex digits: its ed25519 public key).",
+        "# cannot sign with validator_key (its ed25519 public key: the cbdc1... form that",
+        "# `cbdc node init` prints, or 64 hex digits).",
     ]
     if not peers:
         return [
@@ -376,18 +384,29 @@ def _parse_peers(value: Any) -> tuple[PeerConfig, ...]:
         for key in ("address", "validator_key"):
             if key not in entry:
                 raise ConfigError(f"{where}.{key}: missing")
-        key_hex = entry["validator_key"]
-        try:
-            key = bytes.fromhex(key_hex) if isinstance(key_hex, str) else b""
-        except ValueError:
-            key = b""
-        if len(key) != KEY_SIZE:
-            raise ConfigError(
-                f"{where}.validator_key: expected {2 * KEY_SIZE} hex digits (an ed25519 public key), "
-                f"got {_show(key_hex)}"
-            )
+        key = _peer_key(f"{where}.validator_key", entry["validator_key"])
         peers.append(PeerConfig(address=entry["address"], validator_key=key))
     return tuple(peers)
+
+
+def _peer_key(where: str, text: Any) -> bytes:
+    """A validator's public key in either form people meet it in: the `cbdc1...` address that
+    `cbdc node init` prints and genesis.json holds, or 64 hex digits."""
+    if isinstance(text, str) and text.strip().lower().startswith("cbdc1"):
+        try:
+            return decode_address(text.strip())
+        except AddressError as err:
+            raise ConfigError(f"{where}: {text!r} is not a valid cbdc1 key: {err}") from None
+    try:
+        key = bytes.fromhex(text) if isinstance(text, str) else b""
+    except ValueError:
+        key = b""
+    if len(key) != KEY_SIZE:
+        raise ConfigError(
+            f"{where}: expected {2 * KEY_SIZE} hex digits (an ed25519 public key) or its cbdc1... form, "
+            f"got {_show(text)}"
+        )
+    return key
 
 
 def _reject_unknown(table: dict[str, Any], known: typing.Iterable[str], prefix: str) -> None:
@@ -414,6 +433,10 @@ def _validate(config: NodeConfig) -> None:
             if sf.name != "peers":
                 _check_option(f"{f.name}.{sf.name}", sf, section_hints[sf.name], getattr(value, sf.name))
     _validate_peers(config.p2p.peers)
+    try:
+        parse_module_levels(config.log.modules)
+    except ValueError as exc:
+        raise ConfigError(f"log.modules: {exc}") from None
     if config.p2p.reconnect_max_ms < config.p2p.reconnect_min_ms:
         raise ConfigError(
             f"p2p.reconnect_max_ms: {config.p2p.reconnect_max_ms} is below "

@@ -101,7 +101,7 @@ class LedgerService:
         *,
         clock: Callable[[], float] = time.time,
         on_admitted: Callable[[DecodedTx, bool], None] | None = None,
-        on_committed: Callable[[ExecutedBlock], None] | None = None,
+        on_committed: Callable[[ExecutedBlock, bytes], None] | None = None,
         max_block_txs: int | None = None,
         max_block_bytes: int | None = None,
     ) -> None:
@@ -310,7 +310,7 @@ class LedgerService:
         for tx, err in evicted:
             self._reject(tx.txid, err)
         if self.on_committed is not None:
-            self.on_committed(block)
+            self.on_committed(block, certificate)
         async with self._new_block:
             self._new_block.notify_all()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import logging
 import os
 import signal
 import time
@@ -24,9 +23,10 @@ import nacl.signing
 from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
 
-from node.config import NodeConfig, load_config
+from node.config import ConfigError, NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.hooks import FaultHooks
+from node.ledger.blocks import Certificate
 from node.ledger.genesis import Genesis
 from node.ledger.keys import KeyPair, load_key_checked
 from node.ledger.mempool import Mempool, MempoolLimits
@@ -34,7 +34,7 @@ from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
-from node.logs import configure_logging
+from node.logs import configure_logging, get_logger
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
 from node.net.block_sync import Syncer, SyncServicer
@@ -42,7 +42,7 @@ from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
 
-log = logging.getLogger("cbdc.node")
+log = get_logger("node")
 
 # Client transactions are gossiped in batches: one peer message per this many, or per
 # this delay, whichever comes first (each message costs every peer a stream read and a
@@ -110,6 +110,7 @@ class Node:
         self.key = key
         self.store = store
         self.metrics = NodeMetrics()
+        self.metrics.describe(genesis.chain_id, [(v.name, v.public_key) for v in genesis.validators])
         self.validators = validator_set(genesis)
         self.executor = ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="verify"
@@ -207,12 +208,12 @@ class Node:
         self.syncer.start()
         self._admitter = asyncio.create_task(self._admit_peer_batches(), name="peer-txs")
         log.info(
-            "node started chain=%s height=%d peer=%s api=%s validator=%s",
-            self.genesis.chain_id,
-            self.store.height,
-            self.config.p2p.listen,
-            self.config.api.listen,
-            self.key.public in self.validators,
+            "node started",
+            height=self.store.height,
+            chain=self.genesis.chain_id,
+            p2p=self.config.p2p.listen,
+            api=self.config.api.listen,
+            validator=self.key.public in self.validators,
         )
 
     async def stop(self) -> None:
@@ -233,8 +234,11 @@ class Node:
         if self._metrics_server is not None:
             self._metrics_server.close()
         self.executor.shutdown(wait=True)
+        # The last committed height is the store's: the driver's height is the one it was
+        # deciding, which differs by one or, after a sync, by more.
+        height = self.store.height
         self.store.close()
-        log.info("node stopped at height %d", self.driver.height - 1)
+        log.info(f"node stopped at height {height}", height=height)
 
     # --- wiring --------------------------------------------------------------------------
     def _on_admitted(self, tx, gossip: bool) -> None:
@@ -242,7 +246,7 @@ class Node:
             self.gossip.add(tx.raw)
         self.driver.notify_work()
 
-    def _on_committed(self, block: ExecutedBlock) -> None:
+    def _on_committed(self, block: ExecutedBlock, certificate: bytes) -> None:
         now = time.monotonic()
         self.metrics.block_interval.observe(now - self._last_commit)
         self._last_commit = now
@@ -252,6 +256,9 @@ class Node:
         self.metrics.txs_committed.inc(block.header.tx_count)
         self.metrics.mempool_size.set(len(self.mempool))
         self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+        self.metrics.block_committed(
+            len(block.block_bytes), len(block.evidence_keys), Certificate.decode(certificate).signers
+        )
 
     async def _on_peer_message(self, peer: bytes, msg: node_pb2.PeerMessage) -> None:
         kind = msg.WhichOneof("kind")
@@ -314,20 +321,32 @@ class Node:
         return status
 
 
+def reload_log_levels(home: Path) -> None:
+    """SIGHUP: apply [log] level and modules from config.toml again, without a restart (the
+    rest of the file is read at start only). A file that no longer loads changes nothing."""
+    try:
+        config = load_config(home)
+    except ConfigError as err:
+        log.error("log levels not reloaded", error=str(err))
+        return
+    configure_logging(config.log.level, config.log.format, modules=config.log.modules)
+    log.info("log levels reloaded", default_level=config.log.level, modules=config.log.modules)
+
+
 async def run(home: Path, misbehave: str | None = None) -> None:
     """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
 
     `misbehave` (test-only) makes this validator Byzantine, see node.testing.faults, which is
     loaded only then or when the environment names a crash point or deaf heights."""
     config = load_config(home)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, modules=config.log.modules)
     faults = load_faults(misbehave)
     if faults is not None:
         faults.arm_crash_point()
     genesis = Genesis.load(config.home / config.genesis)
     key, warning = load_key_checked(config.home / config.validator_key)
     if warning:
-        log.warning("%s", warning)
+        log.warning(warning)
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(str(data_dir / "ledger"), genesis)
@@ -336,6 +355,7 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_log_levels, home)
     try:
         await node.start()
         await stop.wait()
