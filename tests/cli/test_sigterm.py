@@ -42,6 +42,8 @@ def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
         reader.join(timeout=5)
         out = "".join(lines)
         assert "stopping nodes" in out
+        # The last status line ends before it (into a pipe rich left it open).
+        assert any(line.startswith("stopping nodes...") for line in lines), out
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(is_running(node) for node in nodes):
             time.sleep(0.1)

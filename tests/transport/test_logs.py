@@ -84,7 +84,8 @@ def test_module_levels_override_the_default_and_a_new_call_resets_them(restore_r
     get_logger("consensus").warning("consensus warning")
     get_logger("node").info("node info")
     get_logger("node").warning("node warning")
-    assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == ["peer detail", "node warning"]
+    shown = [json.loads(line)["msg"] for line in out.getvalue().splitlines()]
+    assert shown == ["peer detail", "node warning"]
     again = io.StringIO()
     configure_logging("info", "json", stream=again)  # e.g. on SIGHUP: modules back to the default
     get_logger("peers").debug("quiet now")
