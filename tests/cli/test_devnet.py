@@ -65,6 +65,37 @@ def test_status(net: Devnet, monkeypatch: pytest.MonkeyPatch) -> None:
     assert ok_json("chain", "status")["node"] == net.record.nodes[0].api
 
 
+def test_queries_find_the_devnet_in_dir_or_the_environment(
+    net: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CBDC_NODE", raising=False)
+    monkeypatch.setattr(network, "DEFAULT_DIR", net.directory / "not-here")
+    first, d = net.record.nodes[0].api, str(net.directory)
+    assert ok_json("chain", "status", "--dir", d)["node"] == first
+    assert ok_json("chain", "status", env={"CBDC_DEVNET_DIR": d})["node"] == first
+    assert ok("devnet", "dir", env={"CBDC_DEVNET_DIR": d}).stdout.strip() == d
+    # --dir is explicit: it wins over $CBDC_NODE; a --dir with no devnet says so.
+    assert ok_json("chain", "status", "--dir", d, env={"CBDC_NODE": "127.0.0.1:1"})["node"] == first
+    assert_error(run("chain", "status", "--dir", str(net.directory / "none")), 2, "no devnet there")
+
+
+def test_one_node_is_stopped_and_restarted_while_the_others_run(net: Devnet) -> None:
+    d = str(net.directory)
+    name = net.record.nodes[1].name
+    assert f"stopped {name}" in ok("devnet", "stop", name, "--dir", d).stdout
+    running = {n["name"]: n["running"] for n in ok_json("devnet", "status", "--dir", d)["nodes"]}
+    assert running == {n.name: n.name != name for n in net.record.nodes}
+    assert ok("devnet", "stop", name, "--dir", d).stdout.strip() == f"{name} was not running"
+    restarted = ok("devnet", "restart", name, "--dir", d).stdout
+    # The restarted process is the devnet record's now: the fixture must stop it at the end.
+    net.record.nodes[1].pid = DevnetRecord.load(net.directory).nodes[1].pid
+    assert f"{name} is running (pid {net.record.nodes[1].pid}) at height " in restarted
+    status = ok_json("devnet", "status", "--dir", d)["nodes"]
+    assert all(n["running"] for n in status)
+    assert status[1]["height"] >= int(restarted.rsplit(" ", 1)[1])
+    assert_error(run("devnet", "restart", "nobody", "--dir", d), 2, "no node named 'nobody'")
+
+
 def test_issue_two_of_three_via_draft(net: Devnet, tmp_path: Path) -> None:
     institution = net.address("institutions", "shenzhen.key")
     draft = str(tmp_path / "issue.json")
