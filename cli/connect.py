@@ -2,7 +2,8 @@
 addresses, and turning every expected failure into one line and the right exit code.
 
 Exit codes (cli.common): 0 ok, 1 rejected by the chain, 2 usage error (bad amount, address,
-key file), 3 node unreachable. Nothing a person can type produces a traceback.
+key file), 3 node unreachable, 4 not found. Nothing a person can type produces a traceback.
+Under --json a failure is one JSON object on stderr (cli.common.fail).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.common import EXIT_NOT_FOUND, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, errors_as_json, fail
 from cli.format import AmountError, parse_amount
 
 ENV_NODE = "CBDC_NODE"
@@ -39,6 +40,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         from node.ledger.address import AddressError
         from node.ledger.keys import KeyFileError
 
+        if kwargs.get("as_json"):
+            errors_as_json()
         try:
             return command(*args, **kwargs)
         except (AddressError, AmountError, KeyFileError, NoNode) as err:
@@ -48,8 +51,10 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
             if isinstance(err, Unreachable):
                 fail(str(err), EXIT_UNREACHABLE)
+            if isinstance(err, Rejected) and err.code == "not_found":
+                fail(f"not found: {err.message}", EXIT_NOT_FOUND, reason=err.code)
             if isinstance(err, Rejected):
-                fail(f"rejected: {err.code}: {err.message}", EXIT_REJECTED)
+                fail(f"rejected: {err.code}: {err.message}", EXIT_REJECTED, reason=err.code)
             raise
 
     return wrapper

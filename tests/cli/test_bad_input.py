@@ -205,3 +205,18 @@ def test_completion_script() -> None:
     words = runner.invoke(cli, [], prog_name="cbdc",
                           env={"_CBDC_COMPLETE": "bash_complete", "COMP_WORDS": "cbdc ch", "COMP_CWORD": "1"})
     assert "plain,chain" in words.output
+
+
+def test_errors_are_json_under_json(files: dict[str, str]) -> None:
+    """With --json a failure is one JSON object on stderr (stdout stays empty), with a machine
+    code and the same exit code as without."""
+    for argv, env, exit_code, code in [
+        (("balance", "cbdc1notanaddress", "--json"), {"CBDC_NODE": files["dead"]}, USAGE, "usage"),
+        (("chain", "supply", "--json"), {"CBDC_NODE": files["dead"]}, UNREACHABLE, "unreachable"),
+    ]:
+        result = run(*argv, env=env)
+        assert result.exit_code == exit_code and result.stdout == "", result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        error = json.loads(lines[0])["error"]
+        assert (error["code"], error["exit_code"]) == (code, exit_code) and error["message"]

@@ -157,7 +157,7 @@ def test_register_pay_and_balances(net: Devnet, tmp_path_factory: pytest.TempPat
                  1, "insufficient_funds")
     # Unknown address / mistyped address against the live node too.
     assert_error(run("balance", mistype(bob), env=net.env), 2, "checksum")
-    assert_error(run("chain", "wallet", stranger, env=net.env), 1, "not_found")
+    assert_error(run("chain", "wallet", stranger, env=net.env), 4, "not found")
 
 
 def test_chain_queries(net: Devnet) -> None:
@@ -171,8 +171,16 @@ def test_chain_queries(net: Devnet) -> None:
     assert ok_json("chain", "block", block["block_hash"], env=net.env)["height"] == height
     assert ok("chain", "block", str(height), env=net.env).stdout.count(txid) == 1
     assert "transfer" in ok("chain", "tx", txid, env=net.env).stdout
-    assert_error(run("chain", "tx", "00" * 32, env=net.env), 1, "not_found")
-    assert_error(run("chain", "block", "999999", env=net.env), 1, "not_found")
+    # Not found is its own exit code (4), not a rejection (1); under --json the error is JSON.
+    assert_error(run("chain", "tx", "00" * 32, env=net.env), 4, "not found")
+    assert_error(run("chain", "block", "999999", env=net.env), 4, "not found")
+    missing = run("chain", "tx", "00" * 32, "--json", env=net.env)
+    assert missing.exit_code == 4 and missing.stdout == ""
+    error = json.loads(missing.stderr)["error"]
+    assert (error["code"], error["exit_code"]) == ("not_found", 4) and "00" * 32 in error["message"]
+    refused = run("bank", "redeem", "--key", net.path("institutions", "suzhou.key"), "--amount", "1",
+                  "--json", env=net.env)
+    assert refused.exit_code == 1 and json.loads(refused.stderr)["error"]["code"] == "insufficient_funds"
     validators = ok_json("chain", "validators", env=net.env)
     assert validators["total_power"] == 40
     assert [v["link"] for v in validators["validators"]].count("this node") == 1
