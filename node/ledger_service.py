@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from consensus.validators import ValidatorSet
+from proto import ledger_pb2
 
 from node.ledger.blocks import decode_committed_block
+from node.ledger.crypto import sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.mempool import Mempool, MempoolFull
@@ -137,12 +139,16 @@ class LedgerService:
         return decode_tx(raw, self.genesis)
 
     def txid_of(self, raw: bytes) -> bytes | None:
-        """The id of transaction bytes, None when they do not decode (for a refusal that
-        came before admission looked at them)."""
-        try:
-            return decode_tx(raw, self.genesis).txid
-        except LedgerError:
+        """The id of transaction bytes (SHA-256 of the body as received) whenever they parse
+        as a Transaction with a body, even one refused (another chain's, a wrong shape), so a
+        refusal can name what it refused; None for bytes that are not a transaction."""
+        if len(raw) > self.genesis.max_tx_bytes:
             return None
+        try:
+            body = ledger_pb2.Transaction.FromString(raw).body
+        except Exception:  # untrusted bytes: any parser failure means "not a transaction"
+            return None
+        return sha256(body) if body else None
 
     def submit(self, raw: bytes, *, gossip: bool = True) -> DecodedTx:
         """Admit one transaction to the mempool; raises LedgerError or MempoolFull."""
@@ -170,7 +176,7 @@ class LedgerService:
         try:
             tx = decode_tx(raw, self.genesis)
         except LedgerError as err:
-            return Admission(None, err)
+            return Admission(self.txid_of(raw), err)
         try:
             try:
                 self._submit_decoded(tx)

@@ -61,6 +61,16 @@ def _refusal(refused: LedgerError | MempoolFull) -> LedgerError | NodeError:
     return refused
 
 
+def _size_error(raw: bytes, limit: int) -> NodeError | None:
+    """message_too_large for a transaction over the chain's size cap (genesis), before it is
+    decoded: its size, not its content, is what is wrong."""
+    if len(raw) <= limit:
+        return None
+    return NodeError(
+        NodeCode.MESSAGE_TOO_LARGE, f"transaction is {len(raw)} bytes; at most {limit} are allowed"
+    )
+
+
 def _syncing_error() -> NodeError:
     return NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
 
@@ -81,6 +91,9 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
 
     # --- transactions --------------------------------------------------------------------
     async def _submit(self, raw: bytes, budget: CatchUpBudget | None = None) -> bytes:
+        too_large = _size_error(raw, self.chain.genesis.max_tx_bytes)
+        if too_large is not None:
+            raise too_large
         if self._syncing():
             raise _syncing_error()
         admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
@@ -117,7 +130,10 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
     ) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
         result = node_pb2.SubmitTransactionResult(sequence=sequence)
-        if self._syncing():
+        too_large = _size_error(raw, self.chain.genesis.max_tx_bytes)
+        if too_large is not None:
+            txid, refused = None, too_large
+        elif self._syncing():
             txid, refused = self.chain.txid_of(raw), _syncing_error()
         else:
             admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, budget=budget)
