@@ -9,7 +9,7 @@ Layout of a devnet directory:
     genesis.json                 the chain (also copied into every node home)
     central-bank/issuer-N.key    the central bank's issuer keys (2-of-3 issuance)
     institutions/<site>.key      the pilot institutions' keys
-    nodes/<site>/                one validator home each (config.toml, keys, data/, node.log)
+    nodes/<site>/                one validator home each (config.toml, validator.key, data/, node.log)
     devnet.json                  what `up` started: names, addresses, pids
 """
 
@@ -131,7 +131,6 @@ def create(
         home = Path(record.home)
         home.mkdir(parents=True, exist_ok=True)
         save_key(home / "validator.key", node_keys[record.name])
-        save_key(home / "node.key", KeyPair.generate())
         (home / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
         peers = [PeerConfig(r.peer, node_keys[r.name].public) for j, r in enumerate(records) if j != i]
         write_default_config(

@@ -164,7 +164,6 @@ class NodeConfig:
     home: Path
     genesis: str = _opt("genesis.json", "The chain's genesis file.", kind="path")
     validator_key: str = _opt("validator.key", "This node's validator signing key.", kind="path")
-    node_key: str = _opt("node.key", "This node's key as a network peer.", kind="path")
     data_dir: str = _opt("data", "Directory of the block store and the consensus WAL.", kind="path")
     p2p: P2PConfig = field(default_factory=P2PConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -186,10 +185,6 @@ class NodeConfig:
     @property
     def validator_key_path(self) -> Path:
         return self.home / self.validator_key
-
-    @property
-    def node_key_path(self) -> Path:
-        return self.home / self.node_key
 
     @property
     def data_path(self) -> Path:
@@ -353,9 +348,15 @@ def load_config(home: Path | str) -> NodeConfig:
     return config
 
 
+_RETIRED_OPTIONS = ("node_key",)
+
+
 def _parse(home: Path, raw: dict[str, Any]) -> NodeConfig:
     """Shape only (known keys, tables where tables belong); _validate checks the values."""
     top = {f.name: f for f in dataclasses.fields(NodeConfig) if f.name != "home"}
+    # Written by earlier versions and never used (a validator proves itself to peers with its
+    # validator key): accepted and ignored, so their config files still load.
+    raw = {k: v for k, v in raw.items() if k not in _RETIRED_OPTIONS}
     _reject_unknown(raw, top.keys(), "")
     values: dict[str, Any] = {}
     for name, value in raw.items():

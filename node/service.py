@@ -307,7 +307,7 @@ class Node:
             mempool_bytes=self.mempool.size_bytes,
         )
         for v in self.genesis.validators:
-            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power))
+            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power, name=v.name))
         for p in self.peers.peer_states():
             status.peers.append(
                 node_pb2.PeerInfo(

@@ -21,11 +21,13 @@ import pytest
 from consensus.commit import encode_commit
 from consensus.messages import VoteType, sign_vote
 from devnet import network
-from devnet.processes import DevnetRecord, stop
+from devnet.processes import DevnetRecord, NodeRecord, free_ports, spawn, stop
+from node.config import PeerConfig, write_default_config
 from node.ledger.crypto import sha256
 from node.ledger.keys import load_key
 from proto import consensus_pb2, ledger_pb2
 from tests.cli.helpers import assert_error, mistype, ok, ok_json, run
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -184,9 +186,33 @@ def test_chain_queries(net: Devnet) -> None:
     validators = ok_json("chain", "validators", env=net.env)
     assert validators["total_power"] == 40
     assert [v["link"] for v in validators["validators"]].count("this node") == 1
+    # Each validator by its genesis name, in people's tables too.
+    assert [v["name"] for v in validators["validators"]] == [n.name for n in net.record.nodes]
+    table = ok("chain", "validators", env=net.env).stdout
+    assert all(n.name in table for n in net.record.nodes)
     lines = ok("chain", "watch", "--from", "1", "--count", "3", "--json", env=net.env).stdout.splitlines()
     assert [json.loads(line)["height"] for line in lines] == [1, 2, 3]
     assert "supply at height" in ok("chain", "supply", env=net.env).stdout
+
+
+def test_status_of_a_node_that_is_not_a_validator(net: Devnet, tmp_path: Path) -> None:
+    """A follower (its key is not in genesis) dials every validator: "of 4", not "of 3"."""
+    home = tmp_path / "follower"
+    ok("node", "init", "--home", str(home), "--genesis", net.path("genesis.json"))
+    api, peer = (f"127.0.0.1:{p}" for p in free_ports(2))
+    validators = {n.name: load_key(Path(n.home) / "validator.key").public for n in net.record.nodes}
+    write_default_config(home, api={"listen": api}, p2p={"listen": peer, "peers": [
+        PeerConfig(n.peer, validators[n.name]) for n in net.record.nodes]})
+    follower = NodeRecord("follower", "follower", str(home), api, peer)
+    spawn(follower)
+    try:
+        wait_for(lambda: network.node_height(follower) is not None, 30, "the follower's API")
+        doc = ok_json("chain", "status", "--node", api)
+        assert doc["validator"] is None and doc["validators"] == 4 and doc["peers_expected"] == 4
+        assert "connected of 4 validators" in ok("chain", "status", "--node", api).stdout
+        assert ok_json("chain", "status", env=net.env)["peers_expected"] == 3  # a validator: the others
+    finally:
+        stop([follower])
 
 
 def test_redeem(net: Devnet) -> None:
