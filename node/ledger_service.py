@@ -41,6 +41,7 @@ from node.ledger.sigverify import verify_ahead, verify_into_cache
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx
+from node.ledger.types import OutPoint
 
 log = logging.getLogger("cbdc.chain")
 
@@ -72,6 +73,17 @@ class TxOutcome:
     time_ms: int = 0
     code: str = ""
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    """A transaction seen and refused because one of its inputs is spent by a transaction
+    this node holds (double_spend) or is not in the UTXO set (unknown_input): the loser of a
+    double spend once a rival is committed, and until then not known to be one."""
+
+    inputs: tuple[OutPoint, ...]
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +133,7 @@ class LedgerService:
         self.max_block_bytes = min(max_block_bytes or params.max_block_bytes, params.max_block_bytes)
         self._waiters: dict[bytes, list[asyncio.Future[TxOutcome]]] = {}
         self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
+        self._dropped: OrderedDict[bytes, _Dropped] = OrderedDict()
         self._new_block = asyncio.Condition()
 
     # --- admission -----------------------------------------------------------------------
@@ -184,13 +197,25 @@ class LedgerService:
                 budget = budget if budget is not None else CatchUpBudget()
                 ahead = peers_ahead()
                 if err.code is not Code.UNKNOWN_INPUT or ahead <= 0 or budget.waited:
+                    self._note_refusal(tx, err)
                     return Admission(tx.txid, err)
                 budget.waited = True
                 await self.wait_for_height(self.store.height + ahead, CATCH_UP_WAIT_S)
                 self._submit_decoded(tx)
         except (LedgerError, MempoolFull) as refused:
+            if isinstance(refused, LedgerError):
+                self._note_refusal(tx, refused)
             return Admission(tx.txid, refused)
         return Admission(tx.txid)
+
+    def _note_refusal(self, tx: DecodedTx, err: LedgerError) -> None:
+        """Remember a transaction refused over its inputs, so WaitTransaction can tell a
+        double-spend loser from a transaction never seen (see outcome)."""
+        if err.code is not Code.DOUBLE_SPEND and err.code is not Code.UNKNOWN_INPUT:
+            return
+        self._dropped[tx.txid] = _Dropped(tuple(tx.inputs), err.code.value, err.message)
+        while len(self._dropped) > _REMEMBERED_REJECTIONS:
+            self._dropped.popitem(last=False)
 
     async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
@@ -233,7 +258,8 @@ class LedgerService:
                 outcomes["admitted"] += 1
             except MempoolFull:
                 outcomes["mempool_full"] += 1
-            except LedgerError:
+            except LedgerError as err:
+                self._note_refusal(tx, err)
                 outcomes["rejected"] += 1
         return outcomes
 
@@ -315,6 +341,10 @@ class LedgerService:
             self._resolve(TxOutcome(txid, TxStatus.COMMITTED, height, index, block.block_hash, time_ms))
         for tx, err in evicted:
             self._reject(tx.txid, err)
+        for txid in [t for t in self._waiters if t in self._dropped]:
+            settled = self.outcome(txid)  # its rival may have just spent the contested input
+            if settled.status in (TxStatus.COMMITTED, TxStatus.REJECTED):
+                self._resolve(settled)
         if self.on_committed is not None:
             self.on_committed(block, certificate)
         async with self._new_block:
@@ -332,7 +362,26 @@ class LedgerService:
         if txid in self.mempool:
             return TxOutcome(txid, TxStatus.PENDING)
         rejected = self._rejected.get(txid)
-        return rejected if rejected is not None else TxOutcome(txid, TxStatus.UNKNOWN)
+        if rejected is not None:
+            return rejected
+        dropped = self._dropped.get(txid)
+        if dropped is not None:
+            return self._dropped_outcome(txid, dropped)
+        return TxOutcome(txid, TxStatus.UNKNOWN)
+
+    def _dropped_outcome(self, txid: bytes, dropped: _Dropped) -> TxOutcome:
+        """A dropped transaction not committed: REJECTED double_spend once one of its inputs was
+        created and spent on the chain (final: it can never commit); until then UNKNOWN (not
+        held here) with the reason it was dropped, as a rival may still fail, or a missing
+        input appear, and it may commit through another node."""
+        for outpoint in dropped.inputs:
+            if self.store.utxo(outpoint) is None and self.store.has_tx(outpoint.txid):
+                return TxOutcome(txid, TxStatus.REJECTED, code=Code.DOUBLE_SPEND.value, message=(
+                    f"lost a double spend: output {outpoint.txid.hex()}:{outpoint.index} "
+                    "was spent by a committed transaction"
+                ))
+        message = f"seen and dropped: {dropped.message}"
+        return TxOutcome(txid, TxStatus.UNKNOWN, code=dropped.code, message=message)
 
     async def wait(self, txid: bytes, timeout: float) -> TxOutcome:
         current = self.outcome(txid)

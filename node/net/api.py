@@ -44,7 +44,7 @@ def _outcome_msg(outcome: TxOutcome) -> node_pb2.TransactionOutcome:
     msg = node_pb2.TransactionOutcome(txid=outcome.txid, status=int(outcome.status))
     if outcome.status is TxStatus.COMMITTED:
         msg.inclusion.CopyFrom(_inclusion(outcome))
-    elif outcome.status is TxStatus.REJECTED:
+    elif outcome.code:  # REJECTED, or UNKNOWN for a double-spend loser still undecided
         msg.rejection.CopyFrom(node_pb2.Rejection(code=outcome.code, message=outcome.message))
     return msg
 

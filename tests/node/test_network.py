@@ -159,6 +159,10 @@ def test_double_spend_across_two_nodes_commits_exactly_one(net: Net, funded) -> 
         with NodeClient(node.api) as client:
             outcomes = [client.wait(txid_of(raw), 0).status for raw in (first, second)]
         assert outcomes.count(node_pb2.TX_STATUS_COMMITTED) == 1, (node.name, outcomes)
+    # The node the loser was submitted to answers for it as lost, not as never seen.
+    loser, i = (second, 3) if results[0] == node_pb2.TX_STATUS_COMMITTED else (first, 0)
+    with net.client(i) as client:
+        assert client.wait(txid_of(loser), 0).status == node_pb2.TX_STATUS_REJECTED
 
 
 def test_submit_batch_answers_each_transaction_in_order(net: Net, funded) -> None:
@@ -203,6 +207,7 @@ def test_wait_transaction_reports_pending_and_unknown(net: Net) -> None:
     with net.client(0) as client:
         outcome = client.wait(b"\x11" * 32, timeout=0.2)
         assert outcome.status == node_pb2.TX_STATUS_UNKNOWN
+        assert not outcome.HasField("rejection")  # never seen: no reason
         with pytest.raises(Rejected) as caught:
             client.wait(b"\x11" * 5, timeout=0.2)
         assert caught.value.code == "malformed"
