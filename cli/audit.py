@@ -72,7 +72,7 @@ def verify(home: Path | None, store: Path | None, genesis_file: Path | None, rec
     A running node holds its LevelDB lock and LevelDB allows one process per database, so
     for a running node copy DIR/data/ledger first (cp -r) and audit the copy, or use --node.
 
-    Example: cbdc audit verify --home devnet/.data/nodes/shenzhen
+    Example: cbdc audit verify --home "$(cbdc devnet dir)/nodes/shenzhen"
     """
     from node.audit import AuditError, load_genesis, verify_node, verify_store
 
