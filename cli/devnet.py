@@ -231,6 +231,7 @@ def _print_table(record) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(directory: Path, as_json: bool) -> None:
     """Show each node: running or not, its API address and height."""
+    from cli.format import emit_json
     from devnet.network import node_height
     from devnet.processes import is_running
 
@@ -250,7 +251,7 @@ def status(directory: Path, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps({"chain_id": record.chain_id, "dir": str(directory), "nodes": nodes}, indent=2))
+        emit_json({"chain_id": record.chain_id, "dir": str(directory), "nodes": nodes})
         return
     _print_table(record)
     if not any(n["running"] for n in nodes):

@@ -185,7 +185,7 @@ def test_draft_is_signed_offline(files: dict[str, str], tmp_path: Path) -> None:
        "--draft", str(draft), "--chain-id", "cbdc-test")
     doc = json.loads(draft.read_text())
     assert [s["status"] for s in doc["signers"]] == ["signed", "missing"]
-    assert doc["outputs"] == [{"address": files["inst_address"], "amount": 500, "amount_yuan": "5.00"}]
+    assert doc["outputs"] == [{"address": files["inst_address"], "amount": "500", "amount_yuan": "5.00"}]
     # A key the draft does not name cannot sign it; the file is left as it was.
     assert_error(run("bank", "sign", str(draft), "--key", files["inst"]), USAGE, "not among the signers")
     signed = json.loads(ok("bank", "sign", str(draft), "--key", files["issuer2"], "--json").stdout)
