@@ -51,7 +51,7 @@ def _report_doc(report: Any) -> dict[str, Any]:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
               help="A STOPPED node's home (reads its config.toml, genesis and data/ledger).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path),
-              help="A ledger directory (e.g. a copy of HOME/data/ledger); needs --genesis or --home.")
+              help="A ledger directory (e.g. a STOPPED node's HOME/data/ledger); needs --genesis or --home.")
 @click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The genesis file to trust (default: the one in --home).")
 @click.option("--recompute-every", type=click.IntRange(min=0), default=0, show_default=True,
@@ -69,8 +69,10 @@ def verify(home: Path | None, store: Path | None, genesis_file: Path | None, rec
       --home DIR                 a stopped node's data
       --store COPY --genesis G   a copy of a node's DIR/data/ledger
       --genesis G [--node ADDR]  a running node, block by block over its Sync API
-    A running node holds its LevelDB lock and LevelDB allows one process per database, so
-    for a running node copy DIR/data/ledger first (cp -r) and audit the copy, or use --node.
+    A running node holds its LevelDB lock (one process per database): audit it with --node,
+    or stop it first. Never audit a cp -r copy of a live directory: it is not
+    crash-consistent. A node that prunes blocks or started from a snapshot lacks the early
+    blocks a replay needs: audit an archive node.
 
     Example: cbdc audit verify --home "$(cbdc devnet dir)/nodes/shenzhen"
     """

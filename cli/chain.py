@@ -137,6 +137,7 @@ def status(node_address: str | None, as_json: bool) -> None:
         "node": address,
         "chain_id": s.chain_id,
         "height": s.height,
+        "base_height": s.base_height,  # lowest block held: > 1 when pruned or started from a snapshot
         "block_hash": s.block_hash.hex(),
         "state_root": s.state_root.hex(),
         "time_ms": s.time_ms,
@@ -158,6 +159,7 @@ def status(node_address: str | None, as_json: bool) -> None:
         ("peers", f"{s.peers_connected} connected of {_other_validators(s)} validators"),
         ("syncing", "yes" if s.syncing else "no"), ("mempool", f"{s.mempool_size} txs"),
         ("version", s.version),
+        ("blocks held", f"from height {s.base_height}" if s.base_height > 1 else "all (archive)"),
     ])
 
 

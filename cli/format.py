@@ -92,7 +92,7 @@ def short(digest: bytes, n: int = 16) -> str:
 U64_KEYS = frozenset({
     "amount", "balance", "change", "issued", "redeemed", "outstanding", "total", "day_outflow",
     "year_outflow", "height", "failed_height", "nonce", "power", "total_power", "time_ms",
-    "mempool_size", "mempool_bytes", "utxo_count",
+    "mempool_size", "mempool_bytes", "utxo_count", "base_height",
 })
 
 

@@ -45,7 +45,7 @@ from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
-from node.ledger.store import Store, Tip
+from node.ledger.store import Store, StoreVersionError, Tip
 from node.ledger.store_audit import audit_store
 from node.ledger.transition import BadCertificate, verify_committed
 
@@ -226,10 +226,12 @@ def open_store(ledger: Path, genesis: Genesis) -> Store:
         if "lock" in str(err).lower():
             raise AuditError(
                 f"{ledger} is in use (a running node holds its lock; LevelDB allows one process): "
-                f"stop the node, or copy the directory and audit the copy with --store COPY"
+                f"stop the node, or audit the running node over its API with --node"
             ) from None
         raise AuditError(f"cannot open {ledger}: {err}") from None
     except LedgerError as err:
+        raise AuditError(err.message) from None
+    except StoreVersionError as err:
         raise AuditError(err.message) from None
     except plyvel.Error as err:
         raise AuditError(f"cannot open {ledger}: {err}") from None
@@ -262,6 +264,11 @@ def verify_store(
     source = open_store(ledger, genesis)
     try:
         source_tip = source.tip()
+        if source.base_height > 1:
+            raise AuditError(
+                f"store {ledger} holds blocks from height {source.base_height} only (pruned, or "
+                "started from a snapshot); a replay from genesis needs an archive node's store"
+            )
 
         def stored() -> Iterator[tuple[int, bytes]]:
             for height in range(1, source_tip.height + 1):

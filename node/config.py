@@ -159,6 +159,34 @@ class MetricsConfig:
     )
 
 
+# A pruning node keeps at least this many recent blocks, so validators a few heights behind
+# still catch up from it by commit push or block sync.
+MIN_RETAIN_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    retain_blocks: int = _opt(
+        0,
+        "0 keeps every block (an archive node). N > 0 keeps only the most recent N block bodies "
+        f"(at least {MIN_RETAIN_BLOCKS}) and deletes older ones as blocks commit. A pruned node "
+        "still holds the whole state, every transaction's location and every block hash; it "
+        "answers requests for older blocks and their transactions with the code \"pruned\".",
+        min=0,
+    )
+
+
+@dataclass(frozen=True)
+class StateSyncConfig:
+    enable: bool = _opt(
+        False,
+        "When the data directory holds no ledger yet, start from a state snapshot fetched from "
+        "the first [[p2p.peers]] entry that serves one, instead of replaying every block since "
+        "genesis. The snapshot is checked against the genesis validators (its block's commit "
+        "certificate) and its recomputed state root before it is used; the node then syncs on.",
+    )
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     home: Path
@@ -173,6 +201,8 @@ class NodeConfig:
     block: BlockConfig = field(default_factory=BlockConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    statesync: StateSyncConfig = field(default_factory=StateSyncConfig)
 
     @property
     def config_path(self) -> Path:
@@ -200,6 +230,8 @@ _SECTION_DOCS = {
     "block": "What a proposer may put in one block.",
     "log": "One line per event.",
     "metrics": "Prometheus exposition.",
+    "storage": "What the ledger store keeps (pruning).",
+    "statesync": "Starting a new node from a peer's state snapshot.",
 }
 
 
@@ -442,6 +474,12 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError(
             f"p2p.reconnect_max_ms: {config.p2p.reconnect_max_ms} is below "
             f"p2p.reconnect_min_ms = {config.p2p.reconnect_min_ms}"
+        )
+    retain = config.storage.retain_blocks
+    if 0 < retain < MIN_RETAIN_BLOCKS:
+        raise ConfigError(
+            f"storage.retain_blocks: {retain} is too few; keep 0 (every block) or at least "
+            f"{MIN_RETAIN_BLOCKS}, so peers a few blocks behind can still catch up from this node"
         )
     room = config.grpc.max_message_bytes - ENVELOPE_ROOM
     if config.block.max_bytes > room:

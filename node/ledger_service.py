@@ -355,7 +355,10 @@ class LedgerService:
         located = self.store.tx_location(txid)
         if located is not None:
             height, index = located
-            committed = decode_committed_block(self.store.get_block(height=height))
+            raw = self.store.get_block(height=height)
+            if raw is None:  # its block is pruned: where it is, without the block's hash and time
+                return TxOutcome(txid, TxStatus.COMMITTED, height, index, b"", 0)
+            committed = decode_committed_block(raw)
             return TxOutcome(
                 txid, TxStatus.COMMITTED, height, index, committed.block_hash, committed.header.time_ms
             )

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc.aio
 import nacl.signing
 from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
@@ -27,17 +28,19 @@ from node.config import ConfigError, NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.hooks import FaultHooks
 from node.ledger.blocks import Certificate
+from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.keys import KeyPair, load_key_checked
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
+from node.ledger.snapshot import restore_snapshot, snapshot_file_chunks
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
 from node.logs import configure_logging, get_logger
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
-from node.net.block_sync import Syncer, SyncServicer
+from node.net.block_sync import Syncer, SyncServicer, download_snapshot
 from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
@@ -53,6 +56,10 @@ _GOSSIP_DELAY_S = 0.010
 # sender's own mempool still holds them, and its proposals will carry them).
 _INBOUND_BATCHES = 256
 
+
+# State sync at start-up: rounds over the configured peers, and the pause between rounds.
+_STATE_SYNC_ROUNDS = 3
+_STATE_SYNC_RETRY_S = 2.0
 
 # Environment variables that ask for test-only faults (node.testing.faults reads them).
 _FAULT_ENV = ("CBDC_CRASH_POINT", "CBDC_DEAF_HEIGHTS")
@@ -305,6 +312,7 @@ class Node:
             syncing=self.syncer.syncing,
             mempool_size=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
+            base_height=self.store.base_height,
         )
         for v in self.genesis.validators:
             status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power, name=v.name))
@@ -319,6 +327,39 @@ class Node:
                 )
             )
         return status
+
+
+async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool:
+    """Build the new node's store from the first peer's snapshot that verifies (certificate
+    by the genesis validators, recomputed state root: node.ledger.snapshot). False when no
+    peer served one: the node then replays the chain from genesis by block sync."""
+    download = ledger.parent / "statesync.snapshot"
+    loop = asyncio.get_running_loop()
+    # Peers may still be starting: a few rounds over them before giving up on state sync.
+    attempts = [peer for _ in range(_STATE_SYNC_ROUNDS) for peer in config.p2p.peers]
+    for n, peer in enumerate(attempts):
+        if n and n % len(config.p2p.peers) == 0:
+            await asyncio.sleep(_STATE_SYNC_RETRY_S)
+        try:
+            height = await download_snapshot(
+                peer.address, str(download), max_message_bytes=config.grpc.max_message_bytes
+            )
+            info = await loop.run_in_executor(
+                None, restore_snapshot, snapshot_file_chunks(str(download)), str(ledger), genesis
+            )
+        except (grpc.aio.AioRpcError, LedgerError, OSError) as err:
+            details = err.details() if isinstance(err, grpc.aio.AioRpcError) else str(err)
+            log.warning("state sync failed", peer=peer.validator_key, address=peer.address, error=details)
+            continue
+        finally:
+            download.unlink(missing_ok=True)
+        log.info(
+            "state sync: restored height",
+            height=height, state_root=info.state_root.hex()[:16], address=peer.address,
+        )
+        return True
+    log.warning("state sync: no peer served a usable snapshot; replaying the chain from genesis")
+    return False
 
 
 def reload_log_levels(home: Path) -> None:
@@ -349,7 +390,10 @@ async def run(home: Path, misbehave: str | None = None) -> None:
         log.warning(warning)
     data_dir = config.home / config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(str(data_dir / "ledger"), genesis)
+    ledger = data_dir / "ledger"
+    if config.statesync.enable and not ledger.exists():
+        await state_sync(config, genesis, ledger)
+    store = Store.open(str(ledger), genesis, retain_blocks=config.storage.retain_blocks)
     node = Node(config, genesis, key, store, misbehave, faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -376,7 +376,7 @@ class PeerInfo(_message.Message):
     def __init__(self, public_key: _Optional[bytes] = ..., address: _Optional[str] = ..., outbound: _Optional[bool] = ..., inbound: _Optional[bool] = ..., height: _Optional[int] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("chain_id", "height", "block_hash", "state_root", "time_ms", "validator_key", "validators", "peers_connected", "peers", "syncing", "mempool_size", "mempool_bytes", "version")
+    __slots__ = ("chain_id", "height", "block_hash", "state_root", "time_ms", "validator_key", "validators", "peers_connected", "peers", "syncing", "mempool_size", "mempool_bytes", "version", "base_height")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -390,6 +390,7 @@ class NodeStatus(_message.Message):
     MEMPOOL_SIZE_FIELD_NUMBER: _ClassVar[int]
     MEMPOOL_BYTES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     height: int
     block_hash: bytes
@@ -403,10 +404,23 @@ class NodeStatus(_message.Message):
     mempool_size: int
     mempool_bytes: int
     version: str
-    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., validator_key: _Optional[bytes] = ..., validators: _Optional[_Iterable[_Union[Validator, _Mapping]]] = ..., peers_connected: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerInfo, _Mapping]]] = ..., syncing: _Optional[bool] = ..., mempool_size: _Optional[int] = ..., mempool_bytes: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    base_height: int
+    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., validator_key: _Optional[bytes] = ..., validators: _Optional[_Iterable[_Union[Validator, _Mapping]]] = ..., peers_connected: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerInfo, _Mapping]]] = ..., syncing: _Optional[bool] = ..., mempool_size: _Optional[int] = ..., mempool_bytes: _Optional[int] = ..., version: _Optional[str] = ..., base_height: _Optional[int] = ...) -> None: ...
 
 class WatchBlocksRequest(_message.Message):
     __slots__ = ("from_height",)
     FROM_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     from_height: int
     def __init__(self, from_height: _Optional[int] = ...) -> None: ...
+
+class GetSnapshotRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SnapshotChunk(_message.Message):
+    __slots__ = ("data", "height")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    height: int
+    def __init__(self, data: _Optional[bytes] = ..., height: _Optional[int] = ...) -> None: ...

@@ -174,6 +174,11 @@ class SyncStub:
                 request_serializer=proto_dot_node__pb2.GetTipRequest.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.Tip.FromString,
                 _registered_method=True)
+        self.GetSnapshot = channel.unary_stream(
+                '/cbdc.node.v1.Sync/GetSnapshot',
+                request_serializer=proto_dot_node__pb2.GetSnapshotRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.SnapshotChunk.FromString,
+                _registered_method=True)
 
 
 class SyncServicer:
@@ -197,6 +202,17 @@ class SyncServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSnapshot(self, request, context):
+        """A snapshot of the ledger state at the tip when the call started (consistent while
+        the node keeps committing), as the stream node/ledger/snapshot.py defines, cut into
+        chunks: concatenated, `data` is the snapshot file. FAILED_PRECONDITION
+        "invalid_block: ..." before the first block; RESOURCE_EXHAUSTED "busy: ..." while the
+        node streams another snapshot (one at a time).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +225,11 @@ def add_SyncServicer_to_server(servicer, server):
                     servicer.GetTip,
                     request_deserializer=proto_dot_node__pb2.GetTipRequest.FromString,
                     response_serializer=proto_dot_node__pb2.Tip.SerializeToString,
+            ),
+            'GetSnapshot': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSnapshot,
+                    request_deserializer=proto_dot_node__pb2.GetSnapshotRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.SnapshotChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +290,33 @@ class Sync:
             '/cbdc.node.v1.Sync/GetTip',
             proto_dot_node__pb2.GetTipRequest.SerializeToString,
             proto_dot_node__pb2.Tip.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cbdc.node.v1.Sync/GetSnapshot',
+            proto_dot_node__pb2.GetSnapshotRequest.SerializeToString,
+            proto_dot_node__pb2.SnapshotChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,7 +16,9 @@ import pytest
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-PACKAGES = ["node", "node.ledger", "node.net", "consensus", "proto", "cli", "devnet"]
+PACKAGES = [
+    "node", "node.ledger", "node.net", "node.net.peers", "node.client", "consensus", "proto", "cli", "devnet",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -7,11 +7,14 @@ a kill needs no repair.
 
 Key layout (single-byte prefixes; integers big-endian so keys sort by number):
 
-    b"V"                              -> schema version, 4 bytes
+    b"V"                              -> schema version, 4 bytes (SCHEMA_VERSION; history below)
     b"G"                              -> genesis hash 32 | chain_id (UTF-8): the chain of this store
     b"P"                              -> tip: height 8 | block hash 32 | state root 32 | time_ms 8
     b"S"                              -> Supply.encode(): issued 16 | redeemed 16
     b"X"                              -> MuHash3072 accumulator (768 bytes, denominator folded in)
+    b"R"                              -> base height 8: the lowest height whose block body is
+                                         stored (1 on an archive node; higher once pruned or
+                                         when the store was restored from a snapshot)
     b"B" + height 8                   -> CommittedBlock bytes, exactly as committed
     b"H" + block hash 32              -> height 8
     b"T" + txid 32                    -> height 8 | position in block 4
@@ -37,6 +40,17 @@ What is committed is an ExecutedBlock (node.ledger.transition): the block's byte
 header and hash, the overlay of its transactions and the evidence keys it carries, all
 computed once by build_block/validate_block. `Store.commit` decodes nothing again.
 The self-check of a store (`audit_store`) lives in node.ledger.store_audit.
+
+Schema versions (b"V"): 1 had no base height (every block from 1 was stored); 2 adds b"R",
+so a store may hold block bodies only from some height on (pruning, snapshot restore).
+A node refuses a store written by a newer version (StoreVersionError "store_too_new") and an
+older one it could read wrongly ("store_outdated": `cbdc node migrate` upgrades it in place;
+node.ledger.store_migrate). Snapshots of the state: node.ledger.snapshot.
+
+Pruning (`retain_blocks` > 0): each commit also deletes the block bodies that fell out of the
+window, in the same batch, and moves the base height. The UTXO set, wallets, the transaction
+index (replay protection needs it) and block hashes are kept; only bodies and their
+certificates go.
 
 Memory: state lives in LevelDB (bounded block cache, bloom filters). In front of it sit
 bounded caches of decoded rows (ReadCache, CACHE_ENTRIES each), updated by every commit.
@@ -66,7 +80,7 @@ from node.ledger.types import OutPoint, Output, Supply, Wallet
 if TYPE_CHECKING:
     from node.ledger.transition import ExecutedBlock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ZERO_HASH = bytes(32)
 
 K_SCHEMA = b"V"
@@ -74,6 +88,7 @@ K_CHAIN = b"G"
 K_TIP = b"P"
 K_SUPPLY = b"S"
 K_MUHASH = b"X"
+K_BASE = b"R"
 P_BLOCK = b"B"
 P_BLOCK_HASH = b"H"
 P_TX = b"T"
@@ -92,6 +107,39 @@ _BLOOM_BITS = 10
 # Decoded rows kept per kind (UTXOs, wallets, balances): ~65k each is a few tens of MB at most,
 # and covers the working set of several full blocks.
 CACHE_ENTRIES = 65_536
+# Block bodies one commit deletes at most when pruning: lowering retain_blocks on an old
+# archive store catches up over several blocks instead of one huge batch.
+_PRUNE_PER_COMMIT = 256
+
+
+class StoreVersionError(Exception):
+    """The store's schema version is not this node's. `code` is "store_too_new" (written by
+    a newer node: run that version) or "store_outdated" (run `cbdc node migrate`)."""
+
+    def __init__(self, code: str, message: str, found: int) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.found = found
+
+
+def check_schema_version(found: int, path: str) -> None:
+    """Refuse a store of another schema version, with what to do about it."""
+    if found > SCHEMA_VERSION:
+        raise StoreVersionError(
+            "store_too_new",
+            f"store {path} was written by a newer node (schema version {found}, this node reads "
+            f"version {SCHEMA_VERSION}); run a node of that version or newer, or restore a "
+            "snapshot into an empty data directory",
+            found,
+        )
+    if found < SCHEMA_VERSION:
+        raise StoreVersionError(
+            "store_outdated",
+            f"store {path} has schema version {found}, this node reads version {SCHEMA_VERSION}; "
+            "stop the node, back up the home, and upgrade the store with `cbdc node migrate --home HOME`",
+            found,
+        )
 
 
 def _u64(n: int) -> bytes:
@@ -183,7 +231,14 @@ class Store:
     (the node's consensus loop); a lock enforces it.
     """
 
-    def __init__(self, db: plyvel.DB, path: str, chain_id: str, cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(
+        self,
+        db: plyvel.DB,
+        path: str,
+        chain_id: str,
+        cache_entries: int = CACHE_ENTRIES,
+        retain_blocks: int = 0,
+    ) -> None:
         self._db = db
         self.path = path
         self.chain_id = chain_id
@@ -192,6 +247,9 @@ class Store:
         # written. A no-op unless node.service installs a crash point.
         self.crash_point: Callable[[str], None] = no_crash
         self._tip = Tip.decode(db.get(K_TIP))
+        self._base = int.from_bytes(db.get(K_BASE), "big")
+        # 0: an archive store, every block body kept; else the most recent N are kept.
+        self.retain_blocks = retain_blocks
         self._supply = Supply.decode(db.get(K_SUPPLY))
         self._roots = StateRoots(MuHash3072.from_bytes(db.get(K_MUHASH)))
         self._utxo_cache = ReadCache(cache_entries)
@@ -205,10 +263,14 @@ class Store:
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str, genesis: Genesis, cache_entries: int = CACHE_ENTRIES) -> Store:
+    def open(
+        cls, path: str, genesis: Genesis, cache_entries: int = CACHE_ENTRIES, retain_blocks: int = 0
+    ) -> Store:
         """Open (creating when missing) the store at `path` for the chain of `genesis`.
 
-        Refuses a store of another chain or of an unknown schema version.
+        Refuses a store of another chain (LedgerError WRONG_CHAIN) or of another schema
+        version (StoreVersionError). `retain_blocks` > 0 prunes block bodies older than the
+        most recent `retain_blocks` as blocks commit.
         """
         db = plyvel.DB(
             path,
@@ -224,12 +286,7 @@ class Store:
             if version is None:
                 cls._initialise(db, binding, genesis)
             else:
-                if int.from_bytes(version, "big") != SCHEMA_VERSION:
-                    raise LedgerError(
-                        Code.MALFORMED,
-                        f"store {path} has schema version {int.from_bytes(version, 'big')}, this node "
-                        f"reads version {SCHEMA_VERSION}; use a matching node or start a new store",
-                    )
+                check_schema_version(int.from_bytes(version, "big"), path)
                 stored = db.get(K_CHAIN, b"")
                 if stored != binding:
                     stored_chain = stored[32:].decode(errors="replace")
@@ -239,7 +296,7 @@ class Store:
                         f"{stored[:32].hex()[:16]}, this genesis is {chain_id!r} with hash "
                         f"{genesis.hash().hex()[:16]}; point the node at the right data directory",
                     )
-            return cls(db, path, chain_id, cache_entries)
+            return cls(db, path, chain_id, cache_entries, retain_blocks)
         except BaseException:
             db.close()
             raise
@@ -255,6 +312,7 @@ class Store:
             batch.put(K_SUPPLY, supply.encode())
             batch.put(K_MUHASH, accumulator.to_bytes())
             batch.put(K_TIP, tip.encode())
+            batch.put(K_BASE, _u64(1))
 
     def close(self) -> None:
         self._db.close()
@@ -406,12 +464,16 @@ class Store:
                     put(P_WALLET + address, encoded)
                 for key in executed.evidence_keys:
                     put(P_EVIDENCE + key, height_bytes)
+                new_base = self._prune(delete, header.height)
+                if new_base != self._base:
+                    put(K_BASE, _u64(new_base))
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
                 put(K_TIP, new_tip.encode())
                 self.crash_point("mid-commit-batch")  # a test-only hook: may exit before the write
             # Only after the batch is durable does memory move on.
             self._tip = new_tip
+            self._base = new_base
             self._supply = delta.supply
             self._roots.advance(delta)
             self._utxo_cache.update(
@@ -419,6 +481,19 @@ class Store:
             )
             self._wallet_cache.update(list(overlay.wallets.items()))
             self._balance_cache.update(balances)
+
+    def _prune(self, delete: Callable[[bytes], None], height: int) -> int:
+        """Delete (into the commit's batch) the block bodies below the retention window once
+        block `height` commits; returns the new base height."""
+        base = self._base
+        if self.retain_blocks <= 0:
+            return base
+        new_base = min(height - self.retain_blocks + 1, base + _PRUNE_PER_COMMIT)
+        if new_base <= base:
+            return base
+        for old in range(base, new_base):
+            delete(P_BLOCK + _u64(old))
+        return new_base
 
     def committed_evidence(self, key: bytes) -> int | None:
         """Height of the block that carries evidence for this node.ledger.evidence.evidence_key, if any."""
@@ -445,8 +520,20 @@ class Store:
     def height(self) -> int:
         return self._tip.height
 
+    @property
+    def base_height(self) -> int:
+        """The lowest height whose block body this store holds (1: all of them). Blocks
+        below it were pruned or precede the snapshot the store was restored from; their
+        transactions are still indexed (tx_location) but their bodies are gone."""
+        return self._base
+
+    def is_pruned(self, height: int) -> bool:
+        """True for a committed height whose block body this store no longer holds."""
+        return 1 <= height < self._base and height <= self._tip.height
+
     def get_block(self, height: int | None = None, hash: bytes | None = None) -> bytes | None:
-        """CommittedBlock bytes by height or by block hash (exactly one of them)."""
+        """CommittedBlock bytes by height or by block hash (exactly one of them); None when
+        there is no such block or its body is pruned (is_pruned, height_of)."""
         if (height is None) == (hash is None):
             raise ValueError("give exactly one of height and hash")
         if hash is not None:
@@ -458,6 +545,11 @@ class Store:
             return None
         return self._db.get(P_BLOCK + _u64(height))
 
+    def height_of(self, block_hash: bytes) -> int | None:
+        """The height of a committed block by its hash (kept after its body is pruned)."""
+        data = self._db.get(P_BLOCK_HASH + block_hash)
+        return None if data is None else int.from_bytes(data, "big")
+
     def tx_location(self, txid: bytes) -> tuple[int, int] | None:
         """(height, position in block) of a committed transaction."""
         data = self._db.get(P_TX + txid)
@@ -466,12 +558,16 @@ class Store:
         return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big")
 
     def get_tx(self, txid: bytes) -> tuple[bytes, int, int] | None:
-        """(raw Transaction bytes, height, position) of a committed transaction, or None."""
+        """(raw Transaction bytes, height, position) of a committed transaction, or None
+        (also when its block is pruned: tx_location still finds it)."""
         location = self.tx_location(txid)
         if location is None:
             return None
         height, position = location
-        committed = decode_committed_block(self._db.get(P_BLOCK + _u64(height)))
+        raw = self._db.get(P_BLOCK + _u64(height))
+        if raw is None:
+            return None
+        committed = decode_committed_block(raw)
         return committed.block.txs[position], height, position
 
     def utxos_of(

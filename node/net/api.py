@@ -171,6 +171,13 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         pending = self.chain.mempool.get(txid)
         if pending is not None:
             return node_pb2.GetTransactionResponse(tx=pending.raw, status=node_pb2.TX_STATUS_PENDING)
+        located = self.chain.store.tx_location(txid) if len(txid) == 32 else None
+        if located is not None:
+            raise NodeError(
+                NodeCode.PRUNED,
+                f"transaction {txid.hex()} is committed at height {located[0]}, whose block this "
+                f"node no longer holds (it keeps blocks from {self.chain.store.base_height})",
+            )
         raise NodeError(NodeCode.NOT_FOUND, f"transaction {txid.hex()} is neither committed nor pending")
 
     # --- blocks --------------------------------------------------------------------------
@@ -185,12 +192,25 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             raw = store.get_block(height=height)
             label = f"height {height}"
         if raw is None:
+            pruned = store.height_of(request.hash) if which == "hash" else height
+            if pruned is not None and store.is_pruned(pruned):
+                raise NodeError(
+                    NodeCode.PRUNED,
+                    f"block at {label} is no longer held by this node (it keeps blocks from "
+                    f"{store.base_height}); ask an archive node",
+                )
             raise NodeError(NodeCode.NOT_FOUND, f"no block at {label} (tip is {store.height})")
         return _block_msg(raw)
 
     async def WatchBlocks(self, request, context) -> AsyncIterator[node_pb2.CommittedBlockMsg]:
         store = self.chain.store
         height = request.from_height or store.height + 1
+        if store.is_pruned(height):
+            raise NodeError(
+                NodeCode.PRUNED,
+                f"block {height} is no longer held by this node (it keeps blocks from "
+                f"{store.base_height}); watch from a later height or ask an archive node",
+            )
         while True:
             while height <= store.height:
                 yield _block_msg(store.get_block(height=height))

@@ -8,6 +8,13 @@ committed. A peer that sends anything else is abandoned for another. Both checks
 block transition's (node.ledger.transition: check_certificate while fetching, validate_block,
 evidence rule included, when applying), the same rules every other path applies.
 
+A node far behind, or new, can instead start from a state snapshot (node.ledger.snapshot):
+the Sync service streams one (GetSnapshot) from a LevelDB snapshot of its store, and
+`download_snapshot` fetches one into a file that restore_snapshot verifies (certificate
+from the genesis validators, recomputed state root) before a store is built from it.
+A node that no longer holds old blocks (pruned, or itself started from a snapshot) answers
+GetBlocks below its base height with "pruned: ..." (NOT_FOUND); the syncer asks another peer.
+
 Catching up is a pipeline (BlockApplier): blocks are fetched and their certificates checked
 with consensus running; while one block executes (rules, state root, one synced batch) the
 next ones are decoded and their signatures verified on other cores, so that execution finds
@@ -36,6 +43,7 @@ from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verification_pool, verify_ahead
+from node.ledger.snapshot import SnapshotSource
 from node.ledger.transition import (
     BadCertificate,
     ExecutedBlock,
@@ -48,6 +56,7 @@ from node.ledger_service import LedgerService
 from node.logs import get_logger
 from node.net.commit_push import MAX_PUSH_LAG
 from node.net.grpc_server import insecure_channel
+from node.net.grpc_status import NodeCode, status_details
 from node.net.peers import PeerNetwork, PeerState
 
 log = get_logger("sync")
@@ -64,6 +73,8 @@ _LOOKAHEAD_BYTES = 1024 * 1024
 # One fetch must finish within this; a peer that fails is not asked again for a while.
 _FETCH_TIMEOUT_S = 10.0
 _PEER_BACKOFF_S = 30.0
+# A snapshot download gives up on a peer that sends nothing for this long.
+_SNAPSHOT_IDLE_S = 30.0
 # From this many blocks behind, signatures are verified in worker processes (catch_up_pool).
 # On threads, every libsodium call hands the GIL back and forth with the thread executing
 # blocks: on the 2-core development VM that cost ~25% more CPU per transaction than
@@ -95,6 +106,8 @@ class SyncError(Exception):
 class SyncServicer(node_pb2_grpc.SyncServicer):
     def __init__(self, chain: LedgerService) -> None:
         self.chain = chain
+        # One snapshot stream at a time: each reads the whole state, on the node's CPU.
+        self._snapshot_busy = False
 
     async def GetBlocks(
         self, request: node_pb2.GetBlocksRequest, context: grpc.aio.ServicerContext
@@ -106,15 +119,53 @@ class SyncServicer(node_pb2_grpc.SyncServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"not_found: from_height {start} is above the tip {tip}"
             )
+        if store.is_pruned(start):
+            await context.abort(grpc.StatusCode.NOT_FOUND, _pruned_details(start, store.base_height))
         end = min(request.to_height or tip, tip, start + _BATCH - 1)
         for height in range(start, end + 1):
             raw = store.get_block(height=height)
+            if raw is None and store.is_pruned(height):  # pruned while we streamed
+                await context.abort(grpc.StatusCode.NOT_FOUND, _pruned_details(height, store.base_height))
             if raw is None:  # cannot happen below the tip; be explicit rather than crash
                 await context.abort(grpc.StatusCode.INTERNAL, f"internal: block {height} missing")
             committed = decode_committed_block(raw)
             yield node_pb2.CommittedBlockMsg(
                 height=height, block_hash=committed.block_hash, committed_block=raw
             )
+
+    async def GetSnapshot(
+        self, request: node_pb2.GetSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[node_pb2.SnapshotChunk]:
+        if self._snapshot_busy:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "busy: this node is already streaming a snapshot; retry when it is done",
+            )
+        self._snapshot_busy = True
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                source = await loop.run_in_executor(None, SnapshotSource, self.chain.store)
+            except LedgerError as err:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+            log.info("streaming a snapshot at height %d", source.info.height)
+            chunks = source.chunks()
+            pending: asyncio.Future[bytes | None] | None = None
+            try:
+                while True:
+                    pending = loop.run_in_executor(None, next, chunks, None)
+                    data = await pending
+                    if data is None:
+                        break
+                    yield node_pb2.SnapshotChunk(data=data, height=source.info.height)
+            finally:
+                # Release the LevelDB snapshot only once no thread reads from it.
+                if pending is not None and not pending.done():
+                    pending.add_done_callback(lambda _: source.close())
+                else:
+                    source.close()
+        finally:
+            self._snapshot_busy = False
 
     async def GetTip(
         self, request: node_pb2.GetTipRequest, context: grpc.aio.ServicerContext
@@ -127,6 +178,40 @@ class SyncServicer(node_pb2_grpc.SyncServicer):
             state_root=tip.state_root,
             time_ms=tip.time_ms,
         )
+
+
+def _pruned_details(height: int, base: int) -> str:
+    return status_details(
+        NodeCode.PRUNED,
+        f"block {height} is no longer held by this node (it keeps blocks from {base}); "
+        "ask an archive node, or start a new node from a snapshot",
+    )
+
+
+async def download_snapshot(
+    address: str, path: str, *, max_message_bytes: int, idle_timeout_s: float = _SNAPSHOT_IDLE_S
+) -> int:
+    """Fetch a snapshot from the Sync service at `address` into the file `path` (written
+    beside it and renamed once complete). Nothing is verified here: restore_snapshot does
+    that. A peer that sends nothing for `idle_timeout_s` is given up on (TimeoutError).
+    Returns the snapshot's height."""
+    tmp = path + ".partial"
+    height = 0
+    try:
+        async with insecure_channel(address, max_message_bytes) as channel:
+            call = node_pb2_grpc.SyncStub(channel).GetSnapshot(node_pb2.GetSnapshotRequest())
+            with open(tmp, "wb") as f:
+                while (chunk := await asyncio.wait_for(call.read(), idle_timeout_s)) is not grpc.aio.EOF:
+                    f.write(chunk.data)
+                    height = chunk.height
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.replace(tmp, path)
+    return height
 
 
 @dataclass(frozen=True, slots=True)

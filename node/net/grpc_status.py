@@ -28,6 +28,7 @@ class NodeCode(StrEnum):
     SYNCING = "syncing"                        # catching up; answers would be stale
     NOT_FOUND = "not_found"                    # no such transaction, block or wallet
     SHUTTING_DOWN = "shutting_down"            # the node is stopping
+    PRUNED = "pruned"                          # the block's body is no longer held here
 
 
 class NodeError(Exception):
@@ -64,6 +65,8 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     NodeCode.SYNCING: grpc.StatusCode.UNAVAILABLE,
     NodeCode.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
     NodeCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    # This node no longer holds it (pruned, or started from a snapshot); an archive node does.
+    NodeCode.PRUNED: grpc.StatusCode.NOT_FOUND,
 }
 
 _KNOWN_CODES = frozenset(str(c) for c in STATUS_FOR_CODE)

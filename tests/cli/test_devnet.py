@@ -297,7 +297,7 @@ def test_tampered_proof_is_caught(net: Devnet, tmp_path: Path, name: str, change
 
 
 def test_audit_refuses_a_running_nodes_store(net: Devnet) -> None:
-    assert_error(run("audit", "verify", "--home", net.record.nodes[0].home), 2, "in use", "copy")
+    assert_error(run("audit", "verify", "--home", net.record.nodes[0].home), 2, "in use", "--node")
 
 
 def test_audit_over_the_api(net: Devnet) -> None:

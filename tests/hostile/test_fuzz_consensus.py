@@ -46,8 +46,9 @@ from consensus.messages import (
 )
 from consensus.wal import EndHeight, OwnMessage, WalCorruption, decode_records, encode_record
 from proto import consensus_pb2 as pb
+from tests.support.cast import key
 
-from .world import CHAIN_ID, VALIDATOR_SET, VALIDATORS, key, mostly, mutate
+from .world import CHAIN_ID, VALIDATOR_SET, VALIDATORS, mostly, mutate
 
 SIGNERS = [nacl.signing.SigningKey(v.seed) for v in VALIDATORS]
 OUTSIDERS = [nacl.signing.SigningKey(key(90 + i).seed) for i in range(2)]

@@ -23,22 +23,15 @@ from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock, Skipped, build_block, validate_block
 from node.ledger.txcodec import decode_tx
 from node.ledger.types import OutPoint
+from tests.support import cast
+from tests.support.cast import BLOCK_MS, T0, key
 
 CHAIN_ID = "cbdc-hostile"
-# 2026-01-01 12:00 in UTC+8, unix ms; blocks one second apart.
-T0 = 1_767_240_000_000
-BLOCK_MS = 1_000
-
-
-def key(n: int) -> KeyPair:
-    return KeyPair.from_seed(bytes([n]) * 32)
-
-
-ISSUERS = [key(1), key(2), key(3)]
-BANKS = [key(10), key(11)]
-WALLETS = [key(20 + i) for i in range(4)]
-VALIDATORS = [key(40 + i) for i in range(4)]
-OUTSIDER = key(99)
+ISSUERS = cast.issuers()
+BANKS = cast.institutions()
+WALLETS = cast.wallets(4)
+VALIDATORS = cast.validators(4)
+OUTSIDER = key(cast.OUTSIDER)
 
 GENESIS: Genesis = make_genesis(
     issuers=ISSUERS,

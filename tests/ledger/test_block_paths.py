@@ -32,7 +32,6 @@ from consensus.evidence import encode_duplicate_vote
 from consensus.messages import NIL, VoteType, sign_vote
 from consensus.validators import ValidatorSet
 from node.audit import verify_store
-from node.bench.ledger import _key
 from node.bench.sync import _catch_up
 from node.client.txbuild import build_issue
 from node.driver import ConsensusDriver
@@ -48,13 +47,14 @@ from node.ledger.transition import build_block, verify_committed
 from node.ledger_service import LedgerService
 from node.net.block_sync import BlockApplier, SyncError, SyncServicer, check_committed, fetch_blocks
 from proto import ledger_pb2, node_pb2_grpc
+from tests.support import cast
+from tests.support.cast import T0
 from tests.transport.mesh import wait_until
 
 CHAIN_ID = "cbdc-block-paths"
-T0 = 1_767_240_000_000
-KEYS = [_key(b"validator", i) for i in range(4)]
+KEYS = cast.validators(4)
 HONEST, BYZANTINE = KEYS[1], KEYS[3]
-ISSUER, BANK = _key(b"issuer", 0), _key(b"bank", 0)
+ISSUER, BANK = cast.issuers()[0], cast.institutions()[0]
 GENESIS = make_genesis(
     issuers=[ISSUER], institutions=[BANK], validators=KEYS, issue_threshold=1, chain_id=CHAIN_ID,
     genesis_time_ms=T0,

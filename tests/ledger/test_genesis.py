@@ -18,8 +18,7 @@ from node.ledger.genesis import (
     default_tiers,
     make_genesis,
 )
-
-from .world import key
+from tests.support.cast import key
 
 
 def genesis_doc() -> dict[str, Any]:

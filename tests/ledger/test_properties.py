@@ -33,8 +33,9 @@ from node.ledger.keys import KeyPair
 from node.ledger.rules import BlockContext, apply_tx, check_tx
 from node.ledger.state import Overlay
 from node.ledger.types import U64_MAX, OutPoint, Output
+from tests.support.cast import DAY_MS, T0
 
-from .world import DAY_MS, T0, World
+from .world import World
 
 # Small limits so that random payments run into them.
 TIERS = {

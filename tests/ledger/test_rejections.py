@@ -24,8 +24,9 @@ from node.ledger.rules import BlockContext, apply_tx, check_tx
 from node.ledger.state import Overlay
 from node.ledger.types import U64_MAX, OutPoint
 from proto import ledger_pb2
+from tests.support.cast import DAY_MS, T0
 
-from .world import DAY_MS, T0, World
+from .world import World
 
 YUAN = 100
 

@@ -11,17 +11,10 @@ from node.ledger.rules import BlockContext, apply_tx, check_tx
 from node.ledger.state import Overlay
 from node.ledger.txcodec import DecodedTx, decode_tx, verify_signatures
 from node.ledger.types import OutPoint, Output
+from tests.support import cast
+from tests.support.cast import T0, key
 
 from .memstate import MemState
-
-# 2026-01-01 12:00 in UTC+8 (04:00 UTC), in unix ms.
-T0 = 1_767_240_000_000
-DAY_MS = 86_400_000
-
-
-def key(n: int) -> KeyPair:
-    """Deterministic keys keep failures reproducible."""
-    return KeyPair.from_seed(bytes([n]) * 32)
 
 
 class World:
@@ -30,10 +23,10 @@ class World:
         tiers: dict[int, Tier] | None = None,
         params: LedgerParams | None = None,
     ) -> None:
-        self.issuers = [key(1), key(2), key(3)]
-        self.banks = [key(10), key(11)]
-        self.wallets = [key(20), key(21), key(22), key(23)]
-        self.outsider = key(99)
+        self.issuers = cast.issuers()
+        self.banks = cast.institutions()
+        self.wallets = cast.wallets(4)
+        self.outsider = key(cast.OUTSIDER)
         self.genesis: Genesis = make_genesis(
             issuers=self.issuers,
             institutions=self.banks,

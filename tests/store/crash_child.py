@@ -1,6 +1,6 @@
 """Child process of the crash test: applies random blocks to a store until it is killed.
 
-    python tests/store/crash_child.py DB_PATH SEED
+    python -m tests.store.crash_child DB_PATH SEED      (from the checkout root)
 
 Prints "ready <height>" once the store is open, then commits blocks forever (each one
 proposed, validated and committed exactly as a node does). The parent SIGKILLs it at a
@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import random
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for store.harness
-
-from store.harness import Net, Node, TxFactory
+from tests.store.harness import Net, Node, TxFactory
 
 
 def main(path: str, seed: int) -> None:

@@ -19,25 +19,19 @@ from node.ledger.store import CACHE_ENTRIES, Store
 from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.types import OutPoint
 from proto import ledger_pb2
-
-# 2026-01-01 12:00 in UTC+8, unix ms; blocks are one second apart.
-T0 = 1_767_240_000_000
-BLOCK_MS = 1_000
-
-
-def key(n: int) -> KeyPair:
-    return KeyPair.from_seed(bytes([n]) * 32)
+from tests.support import cast
+from tests.support.cast import BLOCK_MS, T0, key
 
 
 class Net:
     """3 issuers (2-of-3), 2 institutions, a few wallet keys, an outsider."""
 
     def __init__(self, n_wallets: int = 5, params: LedgerParams | None = None) -> None:
-        self.issuers = [key(1), key(2), key(3)]
-        self.banks = [key(10), key(11)]
-        self.wallets = [key(20 + i) for i in range(n_wallets)]
-        self.outsider = key(99)
-        self.proposer = key(50)
+        self.issuers = cast.issuers()
+        self.banks = cast.institutions()
+        self.wallets = cast.wallets(n_wallets)
+        self.outsider = key(cast.OUTSIDER)
+        self.proposer = key(cast.PROPOSER)
         self.genesis: Genesis = make_genesis(
             issuers=self.issuers,
             institutions=self.banks,

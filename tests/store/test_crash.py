@@ -17,7 +17,8 @@ from node.ledger.store_audit import audit_store
 
 from .harness import Net, sum_utxos
 
-CHILD = Path(__file__).with_name("crash_child.py")
+# The child runs from the checkout root, so it imports this checkout (tests/ is a package).
+CHECKOUT = Path(__file__).resolve().parents[2]
 KILLS = 22
 
 
@@ -29,7 +30,8 @@ def test_sigkill_at_random_moments_leaves_old_or_new_state(tmp_path: Path) -> No
     heights: list[int] = []
     for run in range(KILLS):
         child = subprocess.Popen(
-            [sys.executable, str(CHILD), path, str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, "-m", "tests.store.crash_child", path, str(run)],
+            cwd=CHECKOUT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
             ready = child.stdout.readline()
