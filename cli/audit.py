@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from cli.common import EXIT_REJECTED, EXIT_USAGE, fail, read_json_file
-from cli.connect import client, handle_errors, json_option, txid_bytes
+from cli.connect import client, genesis_hint, handle_errors, json_option, txid_bytes
 from cli.format import Lines, emit_json, format_yuan, merge, money, render
 from cli.options import query_options
 
@@ -74,7 +74,7 @@ def verify(home: Path | None, store: Path | None, genesis_file: Path | None, rec
     crash-consistent. A node that prunes blocks or started from a snapshot lacks the early
     blocks a replay needs: audit an archive node.
 
-    Example: cbdc audit verify --home devnet/.data/nodes/shenzhen
+    Example: cbdc audit verify --home "$(cbdc devnet dir)/nodes/shenzhen"
     """
     from node.audit import AuditError, load_genesis, verify_node, verify_store
 
@@ -161,7 +161,7 @@ def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) 
     render(summary, as_json, Lines([
         f"wrote {path}: tx {proof['txid'][:16]} at position {proof['tx_index']} of block "
         f"{proof['height']} ({proof['block_hash'][:16]})",
-        f"check it offline: cbdc audit verify-proof {path} --genesis genesis.json",
+        f"check it offline: cbdc audit verify-proof {path} --genesis {genesis_hint()}",
     ]))
 
 

@@ -32,7 +32,7 @@ from cli.connect import (
     random_nonce,
     submit_final,
 )
-from cli.format import Grid, Lines, View, committed, merge, money, render, yuan_cell
+from cli.format import Grid, Lines, View, committed, merge, money, proto3_json, render, yuan_cell
 from cli.options import amount_option, key_file_option, submit_options, to_option
 from cli.pay import spend
 
@@ -108,7 +108,7 @@ class Draft:
 
     def save(self, path: Path) -> None:
         """Atomic replace: a crash while signing never leaves half a draft."""
-        data = json.dumps(self.to_doc(), indent=2) + "\n"
+        data = json.dumps(proto3_json(self.to_doc()), indent=2) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
         try:
             with os.fdopen(fd, "w") as f:

@@ -144,6 +144,7 @@ def status(node_address: str | None, as_json: bool) -> None:
         "validator": _addr(s.validator_key) if s.validator_key else None,
         "validators": len(s.validators),
         "peers_connected": s.peers_connected,
+        "peers_expected": _other_validators(s),
         "syncing": s.syncing,
         "mempool_size": s.mempool_size,
         "version": s.version,
@@ -155,11 +156,17 @@ def status(node_address: str | None, as_json: bool) -> None:
         ("node", address), ("chain", s.chain_id), ("height", s.height), ("block hash", doc["block_hash"]),
         ("state root", doc["state_root"]), ("time", time_text(s.time_ms)),
         ("validator", doc["validator"] or "- (not a validator)"),
-        ("peers", f"{s.peers_connected} connected of {max(len(s.validators) - 1, 0)} validators"),
+        ("peers", f"{s.peers_connected} connected of {_other_validators(s)} validators"),
         ("syncing", "yes" if s.syncing else "no"), ("mempool", f"{s.mempool_size} txs"),
         ("version", s.version),
         ("blocks held", f"from height {s.base_height}" if s.base_height > 1 else "all (archive)"),
     ])
+
+
+def _other_validators(s) -> int:
+    """The validators a node dials: all of them, but itself when it is one."""
+    return len(s.validators) - (1 if s.validator_key and any(
+        v.public_key == s.validator_key for v in s.validators) else 0)
 
 
 @chain.command()
@@ -308,7 +315,7 @@ def supply(node_address: str | None, as_json: bool) -> None:
 @chain.command()
 @query_options
 def validators(node_address: str | None, as_json: bool) -> None:
-    """The validator set: keys, voting power, and which ones this node is connected to.
+    """The validator set: names, keys, voting power, and which ones this node is connected to.
 
     Example: cbdc chain validators
     """
@@ -326,12 +333,13 @@ def validators(node_address: str | None, as_json: bool) -> None:
         else:
             link = "connected" if peer.inbound and peer.outbound else "partly connected"
         height = peer.height if peer is not None else (s.height if link == "this node" else None)
-        rows.append({"address": _addr(v.public_key), "power": v.power, "height": height, "link": link})
+        rows.append({"name": v.name, "address": _addr(v.public_key), "power": v.power, "height": height,
+                     "link": link})
     if as_json:
         emit_json({"total_power": sum(v.power for v in s.validators), "validators": rows})
         return
-    print_table(["validator", "power", "share", "height", "link"],
-                [(r["address"], r["power"], f"{100 * r['power'] / total:.1f}%",
+    print_table(["name", "validator", "power", "share", "height", "link"],
+                [(r["name"] or "-", r["address"], r["power"], f"{100 * r['power'] / total:.1f}%",
                   "-" if r["height"] is None else r["height"], r["link"]) for r in rows],
                 title=f"{len(rows)} validators; a commit needs more than 2/3 of the power",
                 right=["power", "share", "height"])

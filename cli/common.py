@@ -10,15 +10,38 @@ from typing import Any, NoReturn
 import click
 
 # Exit codes (documented in the README): 0 ok, 1 rejected by the chain, 2 usage error,
-# 3 node unreachable.
+# 3 node unreachable, 4 not found (a lookup of a transaction, block or wallet the chain does
+# not have: a script tells "no such thing" apart from a refused payment).
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_NOT_FOUND = 4
+
+# The `error.code` of a failure under --json when the chain gave no code of its own.
+_EXIT_NAMES = {EXIT_REJECTED: "rejected", EXIT_USAGE: "usage", EXIT_UNREACHABLE: "unreachable",
+               EXIT_NOT_FOUND: "not_found"}
+_JSON_ERRORS = "cbdc.json_errors"  # set in the click context by a command run with --json
 
 
-def fail(message: str, code: int = EXIT_REJECTED) -> NoReturn:
-    """Print one line to stderr and exit with `code` (no traceback, ever)."""
-    click.echo(f"error: {message}", err=True)
+def errors_as_json(enabled: bool = True) -> None:
+    """From now on `fail` prints its error as JSON (the running command has --json)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_JSON_ERRORS] = enabled
+
+
+def fail(message: str, code: int = EXIT_REJECTED, reason: str | None = None) -> NoReturn:
+    """Print one line to stderr and exit with `code` (no traceback, ever).
+
+    Under --json that line is a JSON object, {"error": {"code": ..., "message": ...,
+    "exit_code": N}}: `code` is the chain's machine code (`reason`, e.g. "insufficient_funds")
+    or else the exit code's name (usage, unreachable, rejected, not_found)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_JSON_ERRORS):
+        error = {"code": reason or _EXIT_NAMES.get(code, "error"), "message": message, "exit_code": code}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False, separators=(",", ":")), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
 
 

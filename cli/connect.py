@@ -2,7 +2,8 @@
 addresses, and turning every expected failure into one line and the right exit code.
 
 Exit codes (cli.common): 0 ok, 1 rejected by the chain, 2 usage error (bad amount, address,
-key file), 3 node unreachable. Nothing a person can type produces a traceback.
+key file), 3 node unreachable, 4 not found. Nothing a person can type produces a traceback.
+Under --json a failure is one JSON object on stderr (cli.common.fail).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from cli.common import EXIT_NOT_FOUND, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, errors_as_json, fail
 from cli.format import AmountError, parse_amount
 
 ENV_NODE = "CBDC_NODE"
@@ -42,6 +43,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         from node.ledger.address import AddressError
         from node.ledger.keys import KeyFileError
 
+        if kwargs.get("as_json"):
+            errors_as_json()
         try:
             return command(*args, **kwargs)
         except (AddressError, AmountError, KeyFileError, NoNode) as err:
@@ -51,8 +54,10 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
             if isinstance(err, Unreachable):
                 fail(str(err), EXIT_UNREACHABLE)
+            if isinstance(err, Rejected) and err.code == "not_found":
+                fail(f"not found: {err.message}", EXIT_NOT_FOUND, reason=err.code)
             if isinstance(err, Rejected):
-                fail(f"rejected: {err.code}: {err.message}", EXIT_REJECTED)
+                fail(f"rejected: {err.code}: {err.message}", EXIT_REJECTED, reason=err.code)
             raise
 
     return wrapper
@@ -61,14 +66,33 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 # --- the node ---------------------------------------------------------------------------
 
 
+_DEVNET_DIR_KEY = "cbdc.devnet_dir"  # where --dir leaves its value for resolve_node
+_DEVNET_USED_KEY = "cbdc.devnet_used"  # the devnet directory resolve_node found the node in
+
+
+def _remember_devnet_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_DEVNET_DIR_KEY] = value
+
+
 def node_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--node HOST:PORT`, defaulting to $CBDC_NODE, then to the running local devnet."""
+    """`--node HOST:PORT`, else `--dir DEVNET`, else $CBDC_NODE, else the local devnet in
+    $CBDC_DEVNET_DIR or the default devnet directory."""
+    command = click.option(
+        "--dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=_remember_devnet_dir,
+        help="Use the first running node of the devnet in this directory (as `cbdc devnet up --dir`).",
+    )(command)
     return click.option(
         "--node",
         "node_address",
         metavar="HOST:PORT",
         default=None,
-        help=f"Node API address. Default: ${ENV_NODE}, else the first node of the local devnet.",
+        help=f"Node API address. Default: --dir, else ${ENV_NODE}, else the first running node of the "
+        "devnet in $CBDC_DEVNET_DIR or the default devnet directory.",
     )(command)
 
 
@@ -80,22 +104,42 @@ def resolve_node(address: str | None) -> str:
     """The API address to talk to; NoNode with what to do when there is none."""
     if address:
         return address
+    ctx = click.get_current_context(silent=True)
+    given_dir = ctx.find_root().meta.get(_DEVNET_DIR_KEY) if ctx is not None else None
     env = os.environ.get(ENV_NODE, "").strip()
-    if env:
+    if env and given_dir is None:
         return env
-    from devnet.network import DEFAULT_DIR
+    from devnet.network import default_dir
     from devnet.processes import DevnetError, DevnetRecord, is_running
 
+    directory = given_dir if given_dir is not None else default_dir()
     try:
-        record = DevnetRecord.load(DEFAULT_DIR)
+        record = DevnetRecord.load(directory)
     except DevnetError as err:
         raise NoNode(str(err)) from None
     if record is None or not record.nodes:
+        if given_dir is not None:
+            raise NoNode(f"--dir {directory}: no devnet there (`cbdc devnet up --dir {directory}` makes one)")
         raise NoNode(
             f"no node given: pass --node HOST:PORT, set ${ENV_NODE}, or start a devnet (`cbdc devnet up`)"
         )
+    if ctx is not None:
+        ctx.find_root().meta[_DEVNET_USED_KEY] = directory
     running = [n for n in record.nodes if is_running(n)]
     return (running or record.nodes)[0].api
+
+
+def genesis_hint() -> str:
+    """A genesis path to print in advice ("check it with --genesis ..."): the devnet's, when
+    the node was found through a devnet directory, else ./genesis.json if there is one, else
+    a placeholder that says what to put there (never a path that does not exist)."""
+    ctx = click.get_current_context(silent=True)
+    directory = ctx.find_root().meta.get(_DEVNET_USED_KEY) if ctx is not None else None
+    if directory is not None and (Path(directory) / "genesis.json").exists():
+        return str(Path(directory) / "genesis.json")
+    if Path("genesis.json").exists():
+        return "genesis.json"
+    return "<the chain's genesis.json>"
 
 
 def client(address: str | None, timeout: float = 10.0):

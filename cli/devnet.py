@@ -14,20 +14,34 @@ import click
 from cli.common import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE, fail, unwind_on_sigterm
 from cli.lazy import LazyGroup
 
-_DIR_HELP = "Devnet directory (default: devnet/.data in the source tree)."
+_DIR_HELP = (
+    "Devnet directory. Default: $CBDC_DEVNET_DIR, else `devnet` in your per-user data directory "
+    "(`cbdc devnet dir` prints it)."
+)
+
+
+def _resolve_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    from devnet.network import default_dir
+
+    return value if value is not None else default_dir()
 
 
 def _dir_option(f):
-    from devnet.network import DEFAULT_DIR
-
     return click.option(
         "--dir",
         "directory",
         type=click.Path(file_okay=False, path_type=Path),
-        default=DEFAULT_DIR,
-        show_default=False,
+        default=None,
+        callback=_resolve_dir,
         help=_DIR_HELP,
     )(f)
+
+
+def _dir_args(directory: Path) -> str:
+    """` --dir D` when the devnet is not where commands look by default (for printed hints)."""
+    from devnet.network import default_dir
+
+    return "" if directory.resolve() == default_dir().resolve() else f" --dir {directory}"
 
 
 def _record(directory: Path):
@@ -90,7 +104,12 @@ def up(validators: int, directory: Path, detach: bool, demo: bool, fresh: bool) 
         fail(str(err), EXIT_REJECTED)
     if detach:
         _print_table(record)
-        click.echo("devnet is running; `cbdc devnet status`, `cbdc devnet logs NAME`, `cbdc devnet down`")
+        d = _dir_args(directory)
+        click.echo(
+            f"devnet is running; `cbdc devnet status{d}`, `cbdc devnet logs NAME{d}`, `cbdc devnet down{d}`"
+        )
+        if d:
+            click.echo(f"queries find it with `cbdc chain status{d}` or `export CBDC_DEVNET_DIR={directory}`")
         return
     _foreground(directory, record, demo)
 
@@ -105,6 +124,7 @@ def _foreground(directory: Path, record, demo: bool) -> None:
     console = Console()
     stopping = threading.Event()
     demo_thread = None
+    live_shown = False
 
     def run_demo() -> None:
         try:
@@ -121,8 +141,13 @@ def _foreground(directory: Path, record, demo: bool) -> None:
             demo_thread = threading.Thread(target=run_demo, name="demo", daemon=True)
             demo_thread.start()
         watcher = _ChainWatch(record.nodes)
+        d = _dir_args(directory)
+        if d:
+            console.print(f"queries find this devnet with `cbdc chain status{d}` or "
+                          f"`export CBDC_DEVNET_DIR={directory}`", soft_wrap=True)
         console.print("[dim]Ctrl-C stops every node cleanly[/dim]")
         with Live(watcher.line(), console=console, refresh_per_second=2, transient=False) as live:
+            live_shown = True
             while True:
                 time.sleep(1.0)
                 watcher.poll()
@@ -131,6 +156,10 @@ def _foreground(directory: Path, record, demo: bool) -> None:
         pass
     finally:
         stopping.set()
+        if live_shown and not console.is_terminal:
+            # On a terminal rich ends the status line itself; into a pipe or file (make's
+            # output captured, a log) it leaves the line open.
+            console.line()
         console.print("stopping nodes...")
         killed = stop(record.nodes)
         record.save(directory)
@@ -202,6 +231,7 @@ def _print_table(record) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(directory: Path, as_json: bool) -> None:
     """Show each node: running or not, its API address and height."""
+    from cli.format import emit_json
     from devnet.network import node_height
     from devnet.processes import is_running
 
@@ -221,7 +251,7 @@ def status(directory: Path, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps({"chain_id": record.chain_id, "dir": str(directory), "nodes": nodes}, indent=2))
+        emit_json({"chain_id": record.chain_id, "dir": str(directory), "nodes": nodes})
         return
     _print_table(record)
     if not any(n["running"] for n in nodes):
@@ -275,6 +305,61 @@ def down(directory: Path) -> None:
         click.echo("no devnet node was running (stale records cleared)")
         return
     click.echo(f"stopped {len(running)} nodes" + (f" (killed: {', '.join(killed)})" if killed else ""))
+
+
+@devnet.command(name="stop")
+@click.argument("name")
+@_dir_option
+def stop_node(name: str, directory: Path) -> None:
+    """Stop node NAME only (SIGTERM, then SIGKILL after 15 s); the others keep running."""
+    from devnet.network import find_node
+    from devnet.processes import DevnetError, exclusive, is_running, stop
+
+    record = _record(directory)
+    try:
+        with exclusive(directory):
+            node = find_node(record, name)
+            was_running = is_running(node)
+            killed = stop([node])
+            record.save(directory)
+    except DevnetError as err:
+        fail(str(err), EXIT_USAGE)
+    if not was_running:
+        click.echo(f"{name} was not running")
+        return
+    click.echo(f"stopped {name}" + (" (killed)" if killed else "") +
+               f"; `cbdc devnet restart {name}{_dir_args(directory)}` starts it again")
+
+
+@devnet.command()
+@click.argument("name")
+@_dir_option
+@click.option("--wait", "wait_s", default=60.0, show_default=True, help="Seconds to wait for it to catch up.")
+def restart(name: str, directory: Path, wait_s: float) -> None:
+    """Restart node NAME (or start it, if it was stopped) while the others keep running; returns
+    once it answers at the height the others had."""
+    from devnet.network import find_node, restart_node
+    from devnet.processes import DevnetError, exclusive
+
+    record = _record(directory)
+    try:
+        find_node(record, name)
+    except DevnetError as err:
+        fail(str(err), EXIT_USAGE)
+    try:
+        with exclusive(directory):
+            height = restart_node(directory, record, name, wait_s=wait_s)
+    except DevnetError as err:
+        fail(str(err), EXIT_REJECTED)
+    node = next(n for n in record.nodes if n.name == name)
+    click.echo(f"{name} is running (pid {node.pid}) at height {height}")
+
+
+@devnet.command(name="dir")
+@_dir_option
+def show_dir(directory: Path) -> None:
+    """Print the devnet directory (--dir, else $CBDC_DEVNET_DIR, else the per-user default)."""
+    click.echo(str(directory))
 
 
 @devnet.command()

@@ -3,8 +3,13 @@
 Money is integer fen everywhere. A person types yuan ("12.34"); it is parsed as a string of
 digits, never through float (0.1 + 0.2 is not 0.3 in binary floating point, and a payment
 must move exactly the amount typed). JSON output carries every amount twice under stable
-names: `<name>` as an integer in fen (for arithmetic) and `<name>_yuan` as a string (for
-display), e.g. {"balance": 1234, "balance_yuan": "12.34"}.
+names: `<name>` in fen (for arithmetic; a string of digits in JSON, see below) and
+`<name>_yuan` (for display), e.g. {"balance": "1234", "balance_yuan": "12.34"}.
+
+64-bit integers (amounts, heights, times, nonces, voting power: uint64 in the proto) are
+JSON strings of decimal digits, as proto3's JSON mapping writes them: a JavaScript number
+holds integers exactly only up to 2^53, and a nonce or a large amount goes beyond. 32-bit
+ones (indexes, tiers, counts) stay numbers. `U64_KEYS` names the keys that carry them.
 """
 
 from __future__ import annotations
@@ -83,14 +88,34 @@ def short(digest: bytes, n: int = 16) -> str:
 # --- output -----------------------------------------------------------------------------
 
 
+# Keys whose integer values are uint64 in the wire format, wherever they appear in a document.
+U64_KEYS = frozenset({
+    "amount", "balance", "change", "issued", "redeemed", "outstanding", "total", "day_outflow",
+    "year_outflow", "height", "failed_height", "nonce", "power", "total_power", "time_ms",
+    "mempool_size", "mempool_bytes", "utxo_count", "base_height",
+})
+
+
+def proto3_json(doc: Any) -> Any:
+    """`doc` with the integers under U64_KEYS as strings of digits (proto3 JSON), recursively."""
+    if isinstance(doc, Mapping):
+        return {
+            k: str(v) if k in U64_KEYS and isinstance(v, int) and not isinstance(v, bool) else proto3_json(v)
+            for k, v in doc.items()
+        }
+    if isinstance(doc, list | tuple):
+        return [proto3_json(v) for v in doc]
+    return doc
+
+
 def emit_json(doc: Any) -> None:
     """One JSON document on stdout (indented; keys in the order built, which is stable)."""
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(proto3_json(doc), indent=2, ensure_ascii=False))
 
 
 def emit_json_line(doc: Any) -> None:
     """One compact JSON object per line (streams such as `chain watch --json`)."""
-    click.echo(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+    click.echo(json.dumps(proto3_json(doc), separators=(",", ":"), ensure_ascii=False))
 
 
 def console() -> Console:

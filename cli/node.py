@@ -31,7 +31,7 @@ def node() -> None:
     "--force", is_flag=True, help="Rewrite config.toml even if it exists (keys are never replaced)."
 )
 def init(home: Path, genesis_file: Path | None, force: bool) -> None:
-    """Write a commented config.toml and new validator and node keys into HOME."""
+    """Write a commented config.toml and a new validator key into HOME."""
     from node.config import CONFIG_FILE, write_default_config
     from node.ledger.keys import KeyPair, load_key, save_key
 
@@ -40,7 +40,7 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
         fail(f"{home / CONFIG_FILE} already exists; use --force to rewrite it", code=2)
     config = write_default_config(home)
     created = []
-    for name in (config.validator_key, config.node_key):
+    for name in (config.validator_key,):
         path = home / name
         if path.exists():
             load_key(path)  # refuse to go on with a damaged key file
@@ -55,8 +55,9 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     click.echo(
         f"  validator key: {home / config.validator_key}{' (new)' if config.validator_key in created else ''}"
     )
-    click.echo(f"  public key:    {validator.public.hex()}")
-    click.echo(f"  address:       {validator.address}")
+    click.echo(f"  public key:    {validator.address}")
+    click.echo(f"  (hex)          {validator.public.hex()}")
+    click.echo("  peers list it in their [[p2p.peers]] validator_key, and genesis in its validators")
     if genesis_file is None and not (home / config.genesis).exists():
         click.echo(f"  next: put the chain's genesis at {home / config.genesis}")
 

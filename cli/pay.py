@@ -83,7 +83,7 @@ def spend(node_client, owner: bytes, amount: int) -> Selection:
     try:
         return select_coins(coins_of(node_client, owner), amount)
     except InsufficientFunds as err:
-        fail(f"insufficient_funds: {err}", EXIT_REJECTED)
+        fail(f"insufficient_funds: {err}", EXIT_REJECTED, reason="insufficient_funds")
 
 
 @click.command()

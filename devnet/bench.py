@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from devnet import network
 from devnet.load import LoadReport, run_load
 from devnet.processes import DevnetRecord, stop
@@ -23,7 +25,6 @@ from devnet.traffic import prepare_load
 from node.bench.limits import ed25519_verifications_per_second, machine
 from node.client.connection import NodeClient
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
 # two probes in a row fall behind the offer or let p99 pass 2 s.
 _FIRST_PROBE = 200.0
@@ -33,15 +34,13 @@ _PROBE_S = 4.0
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    """User + system CPU time of a validator process (psutil: portable, no /proc parsing)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return psutil.Process(pid).memory_info().rss / (1024 * 1024)
 
 
 @dataclass

@@ -1,21 +1,28 @@
 """A local devnet: keys, genesis and node homes on loopback, and bringing it up and down.
 
+Where: `--dir`, else $CBDC_DEVNET_DIR, else `devnet` in the per-user data directory
+(~/.local/share/cbdc/devnet on Linux, ~/Library/Application Support/cbdc/devnet on macOS):
+never inside the installed package, which may be read-only site-packages.
+
 Layout of a devnet directory:
 
     genesis.json                 the chain (also copied into every node home)
     central-bank/issuer-N.key    the central bank's issuer keys (2-of-3 issuance)
     institutions/<site>.key      the pilot institutions' keys
-    nodes/<site>/                one validator home each (config.toml, keys, data/, node.log)
+    nodes/<site>/                one validator home each (config.toml, validator.key, data/, node.log)
     devnet.json                  what `up` started: names, addresses, pids
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from platformdirs import user_data_path
 
 from devnet.processes import (
     DevnetError,
@@ -48,7 +55,14 @@ SITES = (
 CHAIN_ID = "cbdc-devnet"
 ISSUERS = 3
 ISSUE_THRESHOLD = 2
-DEFAULT_DIR = Path(__file__).resolve().parent / ".data"
+ENV_DEVNET_DIR = "CBDC_DEVNET_DIR"
+DEFAULT_DIR = user_data_path("cbdc", appauthor=False) / "devnet"
+
+
+def default_dir() -> Path:
+    """The devnet directory when no --dir is given: $CBDC_DEVNET_DIR, else DEFAULT_DIR."""
+    env = os.environ.get(ENV_DEVNET_DIR, "").strip()
+    return Path(env).expanduser() if env else DEFAULT_DIR
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,6 @@ def create(
         home = Path(record.home)
         home.mkdir(parents=True, exist_ok=True)
         save_key(home / "validator.key", node_keys[record.name])
-        save_key(home / "node.key", KeyPair.generate())
         (home / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
         peers = [PeerConfig(r.peer, node_keys[r.name].public) for j, r in enumerate(records) if j != i]
         write_default_config(
@@ -181,6 +194,42 @@ def start(
         stop(record.nodes)
         record.save(directory)
         raise
+
+
+def find_node(record: DevnetRecord, name: str) -> NodeRecord:
+    """The node called `name`; DevnetError listing the names when there is none."""
+    node = next((n for n in record.nodes if n.name == name), None)
+    if node is None:
+        raise DevnetError(f"no node named {name!r}; nodes: {', '.join(n.name for n in record.nodes)}")
+    return node
+
+
+def restart_node(directory: Path, record: DevnetRecord, name: str, *, wait_s: float = 60.0) -> int:
+    """Stop node `name` if it runs (SIGTERM, clean shutdown), start it again and wait until it
+    answers and holds the height the running others had when it started; returns that height.
+    The other nodes are left alone."""
+    node = find_node(record, name)
+    stop([node])
+    record.save(directory)
+    for address in (node.api, node.peer):
+        if not port_is_free(address):
+            raise DevnetError(f"port {address} of {node.name} is busy; stop whatever uses it")
+    others = [h for n in running_nodes(record) if (h := node_height(n)) is not None]
+    target = max(others, default=0)
+    spawn(node)
+    record.save(directory)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not is_running(node):
+            raise DevnetError(
+                f"{node.name} exited during start-up; last lines of {node.log_path}:\n"
+                + tail(node.log_path, 15)
+            )
+        height = node_height(node)
+        if height is not None and height >= target:
+            return height
+        time.sleep(0.2)
+    raise DevnetError(f"{node.name} did not catch up to height {target} within {wait_s:.0f}s")
 
 
 def wait_for_blocks(record: DevnetRecord, *, wait_s: float, min_height: int | None = None) -> dict[str, int]:

@@ -3,6 +3,8 @@
 A devnet directory holds one home per validator and `devnet.json`, the record of what
 was started (names, addresses, pids). Every pid is checked against its command line before
 it is trusted or signalled, so a stale record (reboot, pid reuse) never kills a stranger.
+Processes are inspected through psutil (command line, parent, zombie state), not /proc, so
+the devnet runs wherever psutil does (Linux, macOS, the BSDs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
 
 from node.testing.faults import CRASH_ENV
 
@@ -113,6 +117,7 @@ _PORTS_FROM = 10_000
 
 
 def _ephemeral_low() -> int:
+    # Linux says where its ephemeral range starts; elsewhere the IANA default is assumed.
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -138,19 +143,13 @@ def is_running(node: NodeRecord) -> bool:
     if node.pid <= 0:
         return False
     try:
-        cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        process = psutil.Process(node.pid)
+        cmdline = process.cmdline()
+        if "node" in cmdline and "start" in cmdline and node.home in cmdline:
+            return process.status() != psutil.STATUS_ZOMBIE
+        return _alive(node.pid) and process.ppid() == os.getpid()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
-    if b"node" in cmdline and b"start" in cmdline and os.fsencode(node.home) in cmdline:
-        return True
-    return _alive(node.pid) and _parent(node.pid) == os.getpid()
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def spawn(node: NodeRecord, args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
@@ -248,18 +247,13 @@ def tail(path: Path, lines: int) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie child of ours is dead for our purposes)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:  # someone else's live process
         return True
-    # A zombie child of ours is dead for our purposes.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _reap(pids: list[int]) -> None:

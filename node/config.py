@@ -19,7 +19,9 @@ from typing import Any
 
 from consensus.config import ConsensusConfig
 
+from node.ledger.address import AddressError, decode_address
 from node.ledger.crypto import KEY_SIZE
+from node.logs import parse_module_levels
 
 CONFIG_FILE = "config.toml"
 MiB = 1024 * 1024
@@ -152,6 +154,11 @@ class LogConfig:
     format: str = _opt(
         "text", "text (key=value pairs) or json (one JSON object per line).", choices=LOG_FORMATS
     )
+    modules: str = _opt(
+        "",
+        'Per-module levels over `level`, e.g. "peers=debug,sync=warning" (modules: node, consensus, '
+        "peers, sync, chain). The node re-reads level and modules from this file on SIGHUP.",
+    )
 
 
 @dataclass(frozen=True)
@@ -217,7 +224,6 @@ class NodeConfig:
     home: Path
     genesis: str = _opt("genesis.json", "The chain's genesis file.", kind="path")
     validator_key: str = _opt("validator.key", "This node's validator signing key.", kind="path")
-    node_key: str = _opt("node.key", "This node's key as a network peer.", kind="path")
     data_dir: str = _opt("data", "Directory of the block store and the consensus WAL.", kind="path")
     p2p: P2PConfig = field(default_factory=P2PConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -243,10 +249,6 @@ class NodeConfig:
     @property
     def validator_key_path(self) -> Path:
         return self.home / self.validator_key
-
-    @property
-    def node_key_path(self) -> Path:
-        return self.home / self.node_key
 
     @property
     def signer_socket_path(self) -> Path | None:
@@ -339,7 +341,8 @@ def _render_peers(peers: tuple[PeerConfig, ...]) -> list[str]:
     lines = [
         "",
         "# Validators to dial: one [[p2p.peers]] table each. The handshake refuses a peer that",
-        "# cannot sign with validator_key (64 hex digits: its ed25519 public key).",
+        "# cannot sign with validator_key (its ed25519 public key: the cbdc1... form that",
+        "# `cbdc node init` prints, or 64 hex digits).",
     ]
     if not peers:
         return [
@@ -417,9 +420,15 @@ def load_config(home: Path | str) -> NodeConfig:
     return config
 
 
+_RETIRED_OPTIONS = ("node_key",)
+
+
 def _parse(home: Path, raw: dict[str, Any]) -> NodeConfig:
     """Shape only (known keys, tables where tables belong); _validate checks the values."""
     top = {f.name: f for f in dataclasses.fields(NodeConfig) if f.name != "home"}
+    # Written by earlier versions and never used (a validator proves itself to peers with its
+    # validator key): accepted and ignored, so their config files still load.
+    raw = {k: v for k, v in raw.items() if k not in _RETIRED_OPTIONS}
     _reject_unknown(raw, top.keys(), "")
     values: dict[str, Any] = {}
     for name, value in raw.items():
@@ -448,18 +457,29 @@ def _parse_peers(value: Any) -> tuple[PeerConfig, ...]:
         for key in ("address", "validator_key"):
             if key not in entry:
                 raise ConfigError(f"{where}.{key}: missing")
-        key_hex = entry["validator_key"]
-        try:
-            key = bytes.fromhex(key_hex) if isinstance(key_hex, str) else b""
-        except ValueError:
-            key = b""
-        if len(key) != KEY_SIZE:
-            raise ConfigError(
-                f"{where}.validator_key: expected {2 * KEY_SIZE} hex digits (an ed25519 public key), "
-                f"got {_show(key_hex)}"
-            )
+        key = _peer_key(f"{where}.validator_key", entry["validator_key"])
         peers.append(PeerConfig(address=entry["address"], validator_key=key))
     return tuple(peers)
+
+
+def _peer_key(where: str, text: Any) -> bytes:
+    """A validator's public key in either form people meet it in: the `cbdc1...` address that
+    `cbdc node init` prints and genesis.json holds, or 64 hex digits."""
+    if isinstance(text, str) and text.strip().lower().startswith("cbdc1"):
+        try:
+            return decode_address(text.strip())
+        except AddressError as err:
+            raise ConfigError(f"{where}: {text!r} is not a valid cbdc1 key: {err}") from None
+    try:
+        key = bytes.fromhex(text) if isinstance(text, str) else b""
+    except ValueError:
+        key = b""
+    if len(key) != KEY_SIZE:
+        raise ConfigError(
+            f"{where}: expected {2 * KEY_SIZE} hex digits (an ed25519 public key) or its cbdc1... form, "
+            f"got {_show(text)}"
+        )
+    return key
 
 
 def _reject_unknown(table: dict[str, Any], known: typing.Iterable[str], prefix: str) -> None:
@@ -486,6 +506,10 @@ def _validate(config: NodeConfig) -> None:
             if sf.name != "peers":
                 _check_option(f"{f.name}.{sf.name}", sf, section_hints[sf.name], getattr(value, sf.name))
     _validate_peers(config.p2p.peers)
+    try:
+        parse_module_levels(config.log.modules)
+    except ValueError as exc:
+        raise ConfigError(f"log.modules: {exc}") from None
     if config.p2p.reconnect_max_ms < config.p2p.reconnect_min_ms:
         raise ConfigError(
             f"p2p.reconnect_max_ms: {config.p2p.reconnect_max_ms} is below "

@@ -74,8 +74,9 @@ from node.ledger.errors import LedgerError
 from node.ledger.evidence import EvidencePool
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
+from node.logs import get_logger
 
-log = logging.getLogger("cbdc.consensus")
+log = get_logger("consensus")
 
 # How many synced heights the double-sign guard inspects for our key's precommits: enough
 # to cover a backup's age in practice, bounded so a long sync costs little.
@@ -178,11 +179,11 @@ class ConsensusDriver:
         effects, result = self.host.start(contents.entries, start)
         if result.replayed:
             log.info(
-                "resumed from WAL: height=%d round=%d step=%s entries=%d",
-                result.state.height,
-                result.state.round,
-                result.state.step.name,
-                result.replayed,
+                "resumed from WAL",
+                height=result.state.height,
+                round=result.state.round,
+                step=result.state.step.name,
+                entries=result.replayed,
             )
         self._runner = asyncio.create_task(self._run(), name="consensus")
         await self._execute(effects)
@@ -305,11 +306,11 @@ class ConsensusDriver:
         proof = self._evidence.add(evidence)  # verified; none already committed or held
         if proof is not None:
             log.warning(
-                "evidence of double vote validator=%s height=%d round=%d type=%s",
-                proof.validator.hex(),
-                proof.height,
-                proof.round,
-                proof.vote_a.type.name,
+                "evidence of double vote",
+                height=proof.height,
+                round=proof.round,
+                validator=proof.validator,
+                type=proof.vote_a.type.name,
             )
 
     def held_block(self, digest: bytes) -> bytes | None:
@@ -456,11 +457,11 @@ class ConsensusDriver:
         self._evidence.prune()
         self._watch_height(commit)
         log.info(
-            "committed height=%d round=%d txs=%d hash=%s",
-            commit.height,
-            commit.round,
-            commit.result.header.tx_count,
-            commit.block_hash.hex()[:16],
+            "committed",
+            height=commit.height,
+            round=commit.round,
+            txs=commit.result.header.tx_count,
+            hash=commit.block_hash.hex()[:16],
         )
         self._announce()
         self._open_gate(commit.height + 1)

@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from consensus.validators import ValidatorSet
+from proto import ledger_pb2
 
 from node.ledger.blocks import decode_committed_block
+from node.ledger.crypto import sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.mempool import Mempool, MempoolFull
@@ -39,6 +41,7 @@ from node.ledger.sigverify import verify_ahead, verify_into_cache
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx
+from node.ledger.types import OutPoint
 
 log = logging.getLogger("cbdc.chain")
 
@@ -76,6 +79,17 @@ class TxOutcome:
     time_ms: int = 0
     code: str = ""
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    """A transaction seen and refused because one of its inputs is spent by a transaction
+    this node holds (double_spend) or is not in the UTXO set (unknown_input): the loser of a
+    double spend once a rival is committed, and until then not known to be one."""
+
+    inputs: tuple[OutPoint, ...]
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +146,7 @@ class LedgerService:
         *,
         clock: Callable[[], float] = time.time,
         on_admitted: Callable[[DecodedTx, bool], None] | None = None,
-        on_committed: Callable[[ExecutedBlock], None] | None = None,
+        on_committed: Callable[[ExecutedBlock, bytes], None] | None = None,
         max_block_txs: int | None = None,
         max_block_bytes: int | None = None,
     ) -> None:
@@ -150,6 +164,7 @@ class LedgerService:
         self.max_block_bytes = min(max_block_bytes or params.max_block_bytes, params.max_block_bytes)
         self._waiters: dict[bytes, list[asyncio.Future[TxOutcome]]] = {}
         self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
+        self._dropped: OrderedDict[bytes, _Dropped] = OrderedDict()
         self._new_block = asyncio.Condition()
 
     # --- admission -----------------------------------------------------------------------
@@ -168,12 +183,16 @@ class LedgerService:
         return decode_tx(raw, self.genesis)
 
     def txid_of(self, raw: bytes) -> bytes | None:
-        """The id of transaction bytes, None when they do not decode (for a refusal that
-        came before admission looked at them)."""
-        try:
-            return decode_tx(raw, self.genesis).txid
-        except LedgerError:
+        """The id of transaction bytes (SHA-256 of the body as received) whenever they parse
+        as a Transaction with a body, even one refused (another chain's, a wrong shape), so a
+        refusal can name what it refused; None for bytes that are not a transaction."""
+        if len(raw) > self.genesis.max_tx_bytes:
             return None
+        try:
+            body = ledger_pb2.Transaction.FromString(raw).body
+        except Exception:  # untrusted bytes: any parser failure means "not a transaction"
+            return None
+        return sha256(body) if body else None
 
     def submit(self, raw: bytes, *, gossip: bool = True) -> DecodedTx:
         """Admit one transaction to the mempool; raises LedgerError or MempoolFull."""
@@ -212,7 +231,7 @@ class LedgerService:
         try:
             tx = decode_tx(raw, self.genesis)
         except LedgerError as err:
-            return Admission(None, err)
+            return Admission(self.txid_of(raw), err)
         budget = budget if budget is not None else CatchUpBudget()
         if seen_height > self.store.height and not await self.reach(seen_height):
             return Admission(tx.txid, Behind(self.store.height, seen_height))
@@ -222,6 +241,7 @@ class LedgerService:
             except LedgerError as err:
                 ahead = peers_ahead()
                 if err.code not in STATE_DEPENDENT or ahead <= 0 or seen_height:
+                    self._note_refusal(tx, err)
                     return Admission(tx.txid, err)  # the state it depends on is here
                 if budget.waited:
                     return Admission(tx.txid, Behind(self.store.height, self.store.height + ahead, err))
@@ -235,6 +255,8 @@ class LedgerService:
                         return Admission(tx.txid, Behind(self.store.height, self.store.height + ahead, again))
                     raise
         except (LedgerError, MempoolFull) as refused:
+            if isinstance(refused, LedgerError):
+                self._note_refusal(tx, refused)
             return Admission(tx.txid, refused)
         return Admission(tx.txid)
 
@@ -243,6 +265,15 @@ class LedgerService:
         if seen_height <= self.store.height:
             return True
         return await self.wait_for_height(seen_height, READ_YOUR_WRITES_WAIT_S)
+
+    def _note_refusal(self, tx: DecodedTx, err: LedgerError) -> None:
+        """Remember a transaction refused over its inputs, so WaitTransaction can tell a
+        double-spend loser from a transaction never seen (see outcome)."""
+        if err.code is not Code.DOUBLE_SPEND and err.code is not Code.UNKNOWN_INPUT:
+            return
+        self._dropped[tx.txid] = _Dropped(tuple(tx.inputs), err.code.value, err.message)
+        while len(self._dropped) > _REMEMBERED_REJECTIONS:
+            self._dropped.popitem(last=False)
 
     async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
@@ -285,7 +316,8 @@ class LedgerService:
                 outcomes["admitted"] += 1
             except MempoolFull:
                 outcomes["mempool_full"] += 1
-            except LedgerError:
+            except LedgerError as err:
+                self._note_refusal(tx, err)
                 outcomes["rejected"] += 1
         return outcomes
 
@@ -367,8 +399,12 @@ class LedgerService:
             self._resolve(TxOutcome(txid, TxStatus.COMMITTED, height, index, block.block_hash, time_ms))
         for tx, err in evicted:
             self._reject(tx.txid, err)
+        for txid in [t for t in self._waiters if t in self._dropped]:
+            settled = self.outcome(txid)  # its rival may have just spent the contested input
+            if settled.status in (TxStatus.COMMITTED, TxStatus.REJECTED):
+                self._resolve(settled)
         if self.on_committed is not None:
-            self.on_committed(block)
+            self.on_committed(block, certificate)
         async with self._new_block:
             self._new_block.notify_all()
 
@@ -387,7 +423,26 @@ class LedgerService:
         if txid in self.mempool:
             return TxOutcome(txid, TxStatus.PENDING)
         rejected = self._rejected.get(txid)
-        return rejected if rejected is not None else TxOutcome(txid, TxStatus.UNKNOWN)
+        if rejected is not None:
+            return rejected
+        dropped = self._dropped.get(txid)
+        if dropped is not None:
+            return self._dropped_outcome(txid, dropped)
+        return TxOutcome(txid, TxStatus.UNKNOWN)
+
+    def _dropped_outcome(self, txid: bytes, dropped: _Dropped) -> TxOutcome:
+        """A dropped transaction not committed: REJECTED double_spend once one of its inputs was
+        created and spent on the chain (final: it can never commit); until then UNKNOWN (not
+        held here) with the reason it was dropped, as a rival may still fail, or a missing
+        input appear, and it may commit through another node."""
+        for outpoint in dropped.inputs:
+            if self.store.utxo(outpoint) is None and self.store.has_tx(outpoint.txid):
+                return TxOutcome(txid, TxStatus.REJECTED, code=Code.DOUBLE_SPEND.value, message=(
+                    f"lost a double spend: output {outpoint.txid.hex()}:{outpoint.index} "
+                    "was spent by a committed transaction"
+                ))
+        message = f"seen and dropped: {dropped.message}"
+        return TxOutcome(txid, TxStatus.UNKNOWN, code=dropped.code, message=message)
 
     async def wait(self, txid: bytes, timeout: float) -> TxOutcome:
         current = self.outcome(txid)

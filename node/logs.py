@@ -8,6 +8,10 @@
 Fields are keyword arguments (bytes print as hex: keys, txids and hashes stay greppable
 across nodes). `bind()` returns a logger that adds fields to every line, e.g. one per peer
 or per height. Tracebacks are folded into the `exc` field so an event never spans lines.
+
+Levels: one for everything, and optionally one per module ("peers=debug,sync=warning", the
+module being the logger name under `cbdc.`). `configure_logging` may be called again at any
+time with other levels (the node does on SIGHUP); it replaces what the last call set.
 """
 
 from __future__ import annotations
@@ -122,15 +126,43 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic o
     """Marks the handler configure_logging installed, so calling it again replaces it."""
 
 
-def configure_logging(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> None:
-    """Send every log record (ours and libraries') to `stream` (stderr) in `fmt`, one line each.
+# Loggers given a level of their own by the last configure_logging: the next call resets them.
+_module_levels_set: set[str] = set()
 
-    Idempotent: a second call replaces the handler the first one installed."""
-    if fmt not in FORMATS:
-        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    numeric = logging.getLevelName(level.upper())
+
+def _level_number(level: str) -> int:
+    numeric = logging.getLevelName(level.strip().upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
+    return numeric
+
+
+def parse_module_levels(spec: str) -> dict[str, int]:
+    """"peers=debug, sync=warning" -> {"cbdc.peers": DEBUG, "cbdc.sync": WARNING}; "" -> {}.
+    ValueError naming the bad entry otherwise."""
+    levels: dict[str, int] = {}
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        module, sep, level = entry.partition("=")
+        if not sep or not module.strip():
+            raise ValueError(f"{entry!r} is not MODULE=LEVEL (e.g. peers=debug)")
+        levels[get_logger(module.strip()).logger.name] = _level_number(level)
+    return levels
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "text", stream: IO[str] | None = None, modules: str = ""
+) -> None:
+    """Send every log record (ours and libraries') to `stream` (stderr) in `fmt`, one line each,
+    at `level`, except the modules `modules` names ("peers=debug,sync=warning").
+
+    Idempotent: a second call replaces the handler, the level and the module levels the
+    previous one set (so it also serves to change levels at runtime)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    numeric = _level_number(level)
+    per_module = parse_module_levels(modules)
     handler = _OurHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
@@ -138,5 +170,11 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: IO[str] | 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    for name in _module_levels_set - set(per_module):
+        logging.getLogger(name).setLevel(logging.NOTSET)  # back to inheriting the root's
+    for name, module_level in per_module.items():
+        logging.getLogger(name).setLevel(module_level)
+    _module_levels_set.clear()
+    _module_levels_set.update(per_module)
     # grpc logs a line per call at debug ("Loaded running loop"): noise, even when debugging us.
     logging.getLogger("grpc").setLevel(max(numeric, logging.INFO))

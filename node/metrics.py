@@ -2,9 +2,14 @@
 
 Each node gets its own CollectorRegistry instead of prometheus-client's global one: tests
 run several nodes in one process, and the global registry refuses a second metric of the
-same name. The exposition server (optional, off by default) serves that registry on
-/metrics (and, as before, any other path), and /healthz: the node's readiness as JSON
+same name. The exposition server (optional, off by default) serves that registry only, so
+the process and Python collectors the global registry would carry (CPU, memory, open file
+descriptors, garbage collection, interpreter version) are registered on it explicitly. It
+answers /metrics (and, as before, any other path) and /healthz: the node's readiness as JSON
 (node.health), 200 when ready and 503 with the failed checks when not.
+
+No `*_created` series: prometheus-client would export one per counter and histogram (and
+per label set), doubling the series count for a timestamp nobody graphs.
 """
 
 from __future__ import annotations
@@ -13,11 +18,24 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+    make_wsgi_app,
+)
 from prometheus_client.core import CounterMetricFamily
 
 from node.config import split_address
@@ -25,6 +43,8 @@ from node.health import STARTING, Readiness
 from node.ledger_service import GOSSIP_OUTCOMES
 
 NAMESPACE = "cbdc"
+
+disable_created_metrics()  # process-wide in prometheus-client; see the module docstring
 
 # Why a message was not delivered; fixed label values keep the series count bounded.
 DROP_REASONS = (
@@ -43,11 +63,33 @@ DROP_REASONS = (
 # up to the heartbeat interval when idle.
 BLOCK_INTERVAL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
+# Serialized block sizes: an empty heartbeat block is a few hundred bytes, a full one up to
+# block.max_bytes (4 MiB by default).
+BLOCK_SIZE_BUCKETS = (
+    512, 2_048, 8_192, 32_768, 131_072, 524_288, 1_048_576, 2_097_152, 4_194_304, 16_777_216,
+)
+
+
+def package_version() -> str:
+    """The installed cbdc version ("unknown" when run from a tree that was never installed)."""
+    try:
+        return metadata.version("cbdc")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
 
 class NodeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        # What the global registry would have exported: process_* (CPU seconds, resident
+        # memory, open fds, start time), python_info and python_gc_*.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build = Info(
+            "build", "The software version and the chain this node serves.", namespace=NAMESPACE, registry=r
+        )
         self.height = Gauge("height", "Last committed block height.", namespace=NAMESPACE, registry=r)
         self.round = Gauge("round", "Consensus round at the current height.", namespace=NAMESPACE, registry=r)
         self.block_interval = Histogram(
@@ -103,10 +145,61 @@ class NodeMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.block_size = Histogram(
+            "block_size_bytes",
+            "Serialized size of each committed block.",
+            namespace=NAMESPACE,
+            buckets=BLOCK_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.evidence_committed = Counter(
+            "evidence_committed",
+            "Evidence of validator misbehaviour (double votes) in committed blocks.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.precommits_signed = Counter(
+            "validator_precommits_signed",
+            "Committed blocks whose commit certificate carries this validator's precommit.",
+            ["validator"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.precommits_missed = Counter(
+            "validator_precommits_missed",
+            "Committed blocks whose commit certificate lacks this validator's precommit (it was "
+            "down, slow, or its vote arrived after the block was decided).",
+            ["validator"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self._validator_names: dict[bytes, str] = {}
         for reason in DROP_REASONS:  # export zeros, so a rate() works before the first drop
             self.messages_dropped.labels(reason=reason)
         for outcome in GOSSIP_OUTCOMES:
             self.gossip_txs.labels(outcome=outcome)
+
+    def describe(self, chain_id: str, validators: Iterable[tuple[str, bytes]],
+                 version: str | None = None) -> None:
+        """Set cbdc_build_info{version,chain_id} and the validators (name, public key) whose
+        precommits are counted; each starts at zero so a rate() works from the first scrape."""
+        self.build.info({"version": version if version is not None else package_version(),
+                         "chain_id": chain_id})
+        self._validator_names = {key: name for name, key in validators}
+        for name in self._validator_names.values():
+            self.precommits_signed.labels(validator=name)
+            self.precommits_missed.labels(validator=name)
+
+    def block_committed(self, size_bytes: int, evidence: int, signers: Iterable[bytes]) -> None:
+        """Account one committed block: its size, its evidence, and which validators'
+        precommits its certificate carries (`signers`: their public keys)."""
+        self.block_size.observe(size_bytes)
+        if evidence:
+            self.evidence_committed.inc(evidence)
+        signed = set(signers)
+        for key, name in self._validator_names.items():
+            counter = self.precommits_signed if key in signed else self.precommits_missed
+            counter.labels(validator=name).inc()
 
     def export_consensus_drops(self, counts: Callable[[], Mapping[str, int]]) -> None:
         """Export the consensus machine's own drop counters (not_validator, wrong_chain,

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import getpass
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -27,10 +26,11 @@ import nacl.signing
 from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
 
-from node.config import NodeConfig, load_config
+from node.config import ConfigError, NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.health import STARTING, Readiness, evaluate
 from node.hooks import FaultHooks
+from node.ledger.blocks import Certificate
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.keys import (
@@ -50,7 +50,7 @@ from node.ledger.snapshot import restore_snapshot, snapshot_file_chunks
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
-from node.logs import configure_logging
+from node.logs import configure_logging, get_logger
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
 from node.net.block_sync import Syncer, SyncServicer, download_snapshot
@@ -59,7 +59,7 @@ from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcS
 from node.net.peers import PeerNetwork
 from node.signer.client import RemoteSigner, SignerUnavailable
 
-log = logging.getLogger("cbdc.node")
+log = get_logger("node")
 
 # Client transactions are gossiped in batches: one peer message per this many, or per
 # this delay, whichever comes first (each message costs every peer a stream read and a
@@ -138,6 +138,7 @@ class Node:
         self.public_key = key.public if key is not None else remote_signer.public_key  # type: ignore[union-attr]
         self.store = store
         self.metrics = NodeMetrics()
+        self.metrics.describe(genesis.chain_id, [(v.name, v.public_key) for v in genesis.validators])
         self.validators = validator_set(genesis)
         self.executor = ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="verify"
@@ -249,12 +250,12 @@ class Node:
         self._admitter = asyncio.create_task(self._admit_peer_batches(), name="peer-txs")
         self._health_task = asyncio.create_task(self._watch_health(), name="health")
         log.info(
-            "node started chain=%s height=%d peer=%s api=%s validator=%s",
-            self.genesis.chain_id,
-            self.store.height,
-            self.config.p2p.listen,
-            self.config.api.listen,
-            self.public_key in self.validators,
+            "node started",
+            height=self.store.height,
+            chain=self.genesis.chain_id,
+            p2p=self.config.p2p.listen,
+            api=self.config.api.listen,
+            validator=self.public_key in self.validators,
         )
 
     async def stop(self) -> None:
@@ -281,8 +282,11 @@ class Node:
         self.executor.shutdown(wait=True)
         if self.remote_signer is not None:
             self.remote_signer.close()
+        # The last committed height is the store's: the driver's height is the one it was
+        # deciding, which differs by one or, after a sync, by more.
+        height = self.store.height
         self.store.close()
-        log.info("node stopped at height %d", self.driver.height - 1)
+        log.info(f"node stopped at height {height}", height=height)
 
     # --- wiring --------------------------------------------------------------------------
     def _on_admitted(self, tx, gossip: bool) -> None:
@@ -290,7 +294,7 @@ class Node:
             self.gossip.add(tx.raw)
         self.driver.notify_work()
 
-    def _on_committed(self, block: ExecutedBlock) -> None:
+    def _on_committed(self, block: ExecutedBlock, certificate: bytes) -> None:
         now = time.monotonic()
         self.metrics.block_interval.observe(now - self._last_commit)
         self._last_commit = now
@@ -300,6 +304,9 @@ class Node:
         self.metrics.txs_committed.inc(block.header.tx_count)
         self.metrics.mempool_size.set(len(self.mempool))
         self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+        self.metrics.block_committed(
+            len(block.block_bytes), len(block.evidence_keys), Certificate.decode(certificate).signers
+        )
 
     async def _on_peer_message(self, peer: bytes, msg: node_pb2.PeerMessage) -> None:
         kind = msg.WhichOneof("kind")
@@ -381,7 +388,7 @@ class Node:
             base_height=self.store.base_height,
         )
         for v in self.genesis.validators:
-            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power))
+            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power, name=v.name))
         for p in self.peers.peer_states():
             status.peers.append(
                 node_pb2.PeerInfo(
@@ -415,13 +422,13 @@ async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool
             )
         except (grpc.aio.AioRpcError, LedgerError, OSError) as err:
             details = err.details() if isinstance(err, grpc.aio.AioRpcError) else str(err)
-            log.warning("state sync from %s failed: %s", peer.address, details)
+            log.warning("state sync failed", peer=peer.validator_key, address=peer.address, error=details)
             continue
         finally:
             download.unlink(missing_ok=True)
         log.info(
-            "state sync: restored height %d (state root %s) from %s; syncing on from there",
-            height, info.state_root.hex()[:16], peer.address,
+            "state sync: restored height",
+            height=height, state_root=info.state_root.hex()[:16], address=peer.address,
         )
         return True
     log.warning("state sync: no peer served a usable snapshot; replaying the chain from genesis")
@@ -467,13 +474,25 @@ def load_validator_key(path: Path) -> KeyPair:
     return key
 
 
+def reload_log_levels(home: Path) -> None:
+    """SIGHUP: apply [log] level and modules from config.toml again, without a restart (the
+    rest of the file is read at start only). A file that no longer loads changes nothing."""
+    try:
+        config = load_config(home)
+    except ConfigError as err:
+        log.error("log levels not reloaded", error=str(err))
+        return
+    configure_logging(config.log.level, config.log.format, modules=config.log.modules)
+    log.info("log levels reloaded", default_level=config.log.level, modules=config.log.modules)
+
+
 async def run(home: Path, misbehave: str | None = None) -> None:
     """Run the node in `home` until SIGINT or SIGTERM, then shut down cleanly.
 
     `misbehave` (test-only) makes this validator Byzantine, see node.testing.faults, which is
     loaded only then or when the environment names a crash point or deaf heights."""
     config = load_config(home)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, modules=config.log.modules)
     faults = load_faults(misbehave)
     if faults is not None:
         faults.arm_crash_point()
@@ -495,6 +514,7 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_log_levels, home)
     try:
         await node.start()
         await stop.wait()

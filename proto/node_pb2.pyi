@@ -362,12 +362,14 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Validator(_message.Message):
-    __slots__ = ("public_key", "power")
+    __slots__ = ("public_key", "power", "name")
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     POWER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     public_key: bytes
     power: int
-    def __init__(self, public_key: _Optional[bytes] = ..., power: _Optional[int] = ...) -> None: ...
+    name: str
+    def __init__(self, public_key: _Optional[bytes] = ..., power: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class PeerInfo(_message.Message):
     __slots__ = ("public_key", "address", "outbound", "inbound", "height")

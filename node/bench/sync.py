@@ -85,7 +85,6 @@ def _prepare_server(workdir: Path, txs: int, wallets: int, block_size: int) -> t
     (home / "genesis.json").write_text(json.dumps(work.genesis.to_dict(), indent=2))
     key = KeyPair.from_seed(VALIDATOR_SEED)
     save_key(home / "validator.key", key)
-    save_key(home / "node.key", KeyPair.generate())
     (home / "data").mkdir()
     store = Store.open(str(home / "data" / "ledger"), work.genesis)
     try:

@@ -44,7 +44,7 @@ def _outcome_msg(outcome: TxOutcome) -> node_pb2.TransactionOutcome:
     msg = node_pb2.TransactionOutcome(txid=outcome.txid, status=int(outcome.status))
     if outcome.status is TxStatus.COMMITTED:
         msg.inclusion.CopyFrom(_inclusion(outcome))
-    elif outcome.status is TxStatus.REJECTED:
+    elif outcome.code:  # REJECTED, or UNKNOWN for a double-spend loser still undecided
         msg.rejection.CopyFrom(node_pb2.Rejection(code=outcome.code, message=outcome.message))
     return msg
 
@@ -61,6 +61,16 @@ def _refusal(refused: LedgerError | MempoolFull | Behind) -> LedgerError | NodeE
     if isinstance(refused, Behind):
         return NodeError(NodeCode.BEHIND, refused.message)
     return refused
+
+
+def _size_error(raw: bytes, limit: int) -> NodeError | None:
+    """message_too_large for a transaction over the chain's size cap (genesis), before it is
+    decoded: its size, not its content, is what is wrong."""
+    if len(raw) <= limit:
+        return None
+    return NodeError(
+        NodeCode.MESSAGE_TOO_LARGE, f"transaction is {len(raw)} bytes; at most {limit} are allowed"
+    )
 
 
 def _syncing_error() -> NodeError:
@@ -83,6 +93,9 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
 
     # --- transactions --------------------------------------------------------------------
     async def _submit(self, raw: bytes, seen_height: int = 0) -> bytes:
+        too_large = _size_error(raw, self.chain.genesis.max_tx_bytes)
+        if too_large is not None:
+            raise too_large
         if self._syncing():
             raise _syncing_error()
         admission = await self.chain.admit(raw, peers_ahead=self._peers_ahead, seen_height=seen_height)
@@ -119,7 +132,10 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
     ) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
         result = node_pb2.SubmitTransactionResult(sequence=sequence)
-        if self._syncing():
+        too_large = _size_error(raw, self.chain.genesis.max_tx_bytes)
+        if too_large is not None:
+            txid, refused = None, too_large
+        elif self._syncing():
             txid, refused = self.chain.txid_of(raw), _syncing_error()
         else:
             admission = await self.chain.admit(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import time
 from collections import deque
@@ -54,12 +53,13 @@ from node.ledger.transition import (
 )
 from node.ledger.txcodec import DecodedTx
 from node.ledger_service import LedgerService
+from node.logs import get_logger
 from node.net.commit_push import MAX_PUSH_LAG
 from node.net.grpc_server import insecure_channel
 from node.net.grpc_status import NodeCode, status_details
 from node.net.peers import PeerNetwork, PeerState
 
-log = logging.getLogger("cbdc.sync")
+log = get_logger("sync")
 
 # Blocks streamed per GetBlocks call before the client asks again (bounds one call's work
 # and what is held in memory before it is applied).
@@ -520,7 +520,7 @@ class Syncer:
         try:
             fetched = await asyncio.wait_for(self._fetch(peer, applier), _FETCH_TIMEOUT_S)
         except (SyncError, grpc.aio.AioRpcError, TimeoutError) as err:
-            log.warning("sync from %s failed: %s", peer.address, err or "timed out")
+            log.warning("sync failed", peer=peer.key, address=peer.address, error=str(err) or "timed out")
             fetched = 0
         if fetched:
             self.catching_up = True
@@ -528,7 +528,9 @@ class Syncer:
                 await self.driver.pause_for(lambda: self._apply(applier))
                 return True
             except (SyncError, LedgerError) as err:
-                log.warning("blocks from %s did not apply: %s", peer.address, err)
+                log.warning(
+                    "synced blocks did not apply", peer=peer.key, address=peer.address, error=str(err)
+                )
             finally:
                 self.catching_up = False
         self._banned_until[peer.key] = time.monotonic() + _PEER_BACKOFF_S
@@ -545,4 +547,4 @@ class Syncer:
     async def _apply(self, applier: BlockApplier) -> None:
         first = self.chain.store.height + 1
         if await applier.apply():
-            log.info("synced heights %d..%d", first, self.chain.store.height)
+            log.info("synced heights", first=first, height=self.chain.store.height)

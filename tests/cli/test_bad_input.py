@@ -185,7 +185,7 @@ def test_draft_is_signed_offline(files: dict[str, str], tmp_path: Path) -> None:
        "--draft", str(draft), "--chain-id", "cbdc-test")
     doc = json.loads(draft.read_text())
     assert [s["status"] for s in doc["signers"]] == ["signed", "missing"]
-    assert doc["outputs"] == [{"address": files["inst_address"], "amount": 500, "amount_yuan": "5.00"}]
+    assert doc["outputs"] == [{"address": files["inst_address"], "amount": "500", "amount_yuan": "5.00"}]
     # A key the draft does not name cannot sign it; the file is left as it was.
     assert_error(run("bank", "sign", str(draft), "--key", files["inst"]), USAGE, "not among the signers")
     signed = json.loads(ok("bank", "sign", str(draft), "--key", files["issuer2"], "--json").stdout)
@@ -205,3 +205,18 @@ def test_completion_script() -> None:
     words = runner.invoke(cli, [], prog_name="cbdc",
                           env={"_CBDC_COMPLETE": "bash_complete", "COMP_WORDS": "cbdc ch", "COMP_CWORD": "1"})
     assert "plain,chain" in words.output
+
+
+def test_errors_are_json_under_json(files: dict[str, str]) -> None:
+    """With --json a failure is one JSON object on stderr (stdout stays empty), with a machine
+    code and the same exit code as without."""
+    for argv, env, exit_code, code in [
+        (("balance", "cbdc1notanaddress", "--json"), {"CBDC_NODE": files["dead"]}, USAGE, "usage"),
+        (("chain", "supply", "--json"), {"CBDC_NODE": files["dead"]}, UNREACHABLE, "unreachable"),
+    ]:
+        result = run(*argv, env=env)
+        assert result.exit_code == exit_code and result.stdout == "", result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        error = json.loads(lines[0])["error"]
+        assert (error["code"], error["exit_code"]) == (code, exit_code) and error["message"]

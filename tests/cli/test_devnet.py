@@ -21,11 +21,13 @@ import pytest
 from consensus.commit import encode_commit
 from consensus.messages import VoteType, sign_vote
 from devnet import network
-from devnet.processes import DevnetRecord, stop
+from devnet.processes import DevnetRecord, NodeRecord, free_ports, spawn, stop
+from node.config import PeerConfig, write_default_config
 from node.ledger.crypto import sha256
 from node.ledger.keys import load_key
 from proto import consensus_pb2, ledger_pb2
 from tests.cli.helpers import assert_error, mistype, ok, ok_json, run
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -55,7 +57,9 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
 
 def test_status(net: Devnet, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = ok_json("chain", "status", env=net.env)
-    assert doc["chain_id"] == network.CHAIN_ID and doc["height"] >= 1
+    assert doc["chain_id"] == network.CHAIN_ID and int(doc["height"]) >= 1
+    # 64-bit integers are strings of digits in JSON (proto3's mapping; JavaScript-safe).
+    assert isinstance(doc["height"], str) and isinstance(doc["time_ms"], str)
     assert len(bytes.fromhex(doc["block_hash"])) == 32 and len(bytes.fromhex(doc["state_root"])) == 32
     assert doc["validators"] == 4 and doc["peers_connected"] <= 3
     assert "state root" in ok("chain", "status", env=net.env).stdout
@@ -63,6 +67,37 @@ def test_status(net: Devnet, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(network, "DEFAULT_DIR", net.directory)
     monkeypatch.delenv("CBDC_NODE", raising=False)
     assert ok_json("chain", "status")["node"] == net.record.nodes[0].api
+
+
+def test_queries_find_the_devnet_in_dir_or_the_environment(
+    net: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CBDC_NODE", raising=False)
+    monkeypatch.setattr(network, "DEFAULT_DIR", net.directory / "not-here")
+    first, d = net.record.nodes[0].api, str(net.directory)
+    assert ok_json("chain", "status", "--dir", d)["node"] == first
+    assert ok_json("chain", "status", env={"CBDC_DEVNET_DIR": d})["node"] == first
+    assert ok("devnet", "dir", env={"CBDC_DEVNET_DIR": d}).stdout.strip() == d
+    # --dir is explicit: it wins over $CBDC_NODE; a --dir with no devnet says so.
+    assert ok_json("chain", "status", "--dir", d, env={"CBDC_NODE": "127.0.0.1:1"})["node"] == first
+    assert_error(run("chain", "status", "--dir", str(net.directory / "none")), 2, "no devnet there")
+
+
+def test_one_node_is_stopped_and_restarted_while_the_others_run(net: Devnet) -> None:
+    d = str(net.directory)
+    name = net.record.nodes[1].name
+    assert f"stopped {name}" in ok("devnet", "stop", name, "--dir", d).stdout
+    running = {n["name"]: n["running"] for n in ok_json("devnet", "status", "--dir", d)["nodes"]}
+    assert running == {n.name: n.name != name for n in net.record.nodes}
+    assert ok("devnet", "stop", name, "--dir", d).stdout.strip() == f"{name} was not running"
+    restarted = ok("devnet", "restart", name, "--dir", d).stdout
+    # The restarted process is the devnet record's now: the fixture must stop it at the end.
+    net.record.nodes[1].pid = DevnetRecord.load(net.directory).nodes[1].pid
+    assert f"{name} is running (pid {net.record.nodes[1].pid}) at height " in restarted
+    status = ok_json("devnet", "status", "--dir", d)["nodes"]
+    assert all(n["running"] for n in status)
+    assert int(status[1]["height"]) >= int(restarted.rsplit(" ", 1)[1])
+    assert_error(run("devnet", "restart", "nobody", "--dir", d), 2, "no node named 'nobody'")
 
 
 def test_issue_two_of_three_via_draft(net: Devnet, tmp_path: Path) -> None:
@@ -74,10 +109,10 @@ def test_issue_two_of_three_via_draft(net: Devnet, tmp_path: Path) -> None:
     assert_error(run("bank", "submit", draft, env=net.env), 2, "no valid signature yet")
     ok("bank", "sign", draft, "--key", net.path("central-bank", "issuer-3.key"))
     done = ok_json("bank", "submit", draft, env=net.env)
-    assert done["status"] == "committed" and done["amount"] == 100_000_000
+    assert done["status"] == "committed" and done["amount"] == "100000000"
     assert done["amount_yuan"] == "1000000.00"
     supply = ok_json("chain", "supply", env=net.env)
-    assert (supply["issued"], supply["redeemed"], supply["outstanding"]) == (100_000_000, 0, 100_000_000)
+    assert (supply["issued"], supply["redeemed"], supply["outstanding"]) == ("100000000", "0", "100000000")
     # Resubmitting the same signed draft is refused by the chain: exit 1 with the code.
     assert_error(run("bank", "submit", draft, env=net.env), 1, "rejected: duplicate")
     # Both signers at once submits directly; one issuer alone is not enough.
@@ -101,21 +136,21 @@ def test_register_pay_and_balances(net: Devnet, tmp_path_factory: pytest.TempPat
     assert reg["tier"] == 4 and reg["kyc_commitment"] == "5a" * 32
 
     funded = ok_json("pay", "--from", inst, "--to", alice, "--amount", "15000", env=net.env)
-    assert funded["amount"] == 1_500_000 and funded["status"] == "committed"
+    assert funded["amount"] == "1500000" and funded["status"] == "committed"
     paid = ok_json("pay", "--from", str(d / "alice.key"), "--to", bob, "--amount", "12.34", env=net.env)
-    assert (paid["amount"], paid["change"], paid["change_yuan"]) == (1234, 1_498_766, "14987.66")
+    assert (paid["amount"], paid["change"], paid["change_yuan"]) == ("1234", "1498766", "14987.66")
     human = ok("pay", "--from", str(d / "alice.key"), "--to", bob, "--amount", "0.66", env=net.env).stdout
     assert "paid 0.66 yuan" in human and "committed in block" in human
     net.state.update(pay_txid=paid["txid"], pay_height=str(paid["height"]), alice=alice, bob=bob,
                      alice_key=str(d / "alice.key"))
 
-    assert ok_json("balance", bob, env=net.env)["balance"] == 1300
+    assert ok_json("balance", bob, env=net.env)["balance"] == "1300"
     assert ok_json("balance", alice, env=net.env)["balance_yuan"] == "14987.00"
     assert "13.00 yuan" in ok("balance", bob, env=net.env).stdout
     wallet = ok_json("chain", "wallet", bob, env=net.env)
-    assert (wallet["tier"], wallet["kyc_commitment"], wallet["balance"]) == (4, "5a" * 32, 1300)
+    assert (wallet["tier"], wallet["kyc_commitment"], wallet["balance"]) == (4, "5a" * 32, "1300")
     utxos = ok_json("chain", "utxos", bob, env=net.env)
-    assert sorted(u["amount"] for u in utxos["utxos"]) == [66, 1234] and utxos["total"] == 1300
+    assert sorted(int(u["amount"]) for u in utxos["utxos"]) == [66, 1234] and utxos["total"] == "1300"
 
     # Rejections by the chain: exit 1 and the ledger's reason (bob's tier 4 holds at most 10,000).
     assert_error(run("pay", "--from", str(d / "alice.key"), "--to", bob, "--amount", "12000", env=net.env),
@@ -126,38 +161,70 @@ def test_register_pay_and_balances(net: Devnet, tmp_path_factory: pytest.TempPat
                  1, "insufficient_funds")
     # Unknown address / mistyped address against the live node too.
     assert_error(run("balance", mistype(bob), env=net.env), 2, "checksum")
-    assert_error(run("chain", "wallet", stranger, env=net.env), 1, "not_found")
+    assert_error(run("chain", "wallet", stranger, env=net.env), 4, "not found")
 
 
 def test_chain_queries(net: Devnet) -> None:
     txid, height = net.state["pay_txid"], int(net.state["pay_height"])
     tx = ok_json("chain", "tx", txid, env=net.env)
-    assert (tx["kind"], tx["status"], tx["height"]) == ("transfer", "committed", height)
+    assert (tx["kind"], tx["status"], int(tx["height"])) == ("transfer", "committed", height)
     assert tx["sender"] == net.state["alice"]
     assert {o["address"] for o in tx["outputs"]} == {net.state["alice"], net.state["bob"]}
     block = ok_json("chain", "block", str(height), env=net.env)
     assert txid in [t["txid"] for t in block["txs"]] and len(block["commit"]["signers"]) >= 3
-    assert ok_json("chain", "block", block["block_hash"], env=net.env)["height"] == height
+    assert ok_json("chain", "block", block["block_hash"], env=net.env)["height"] == str(height)
     assert ok("chain", "block", str(height), env=net.env).stdout.count(txid) == 1
     assert "transfer" in ok("chain", "tx", txid, env=net.env).stdout
-    assert_error(run("chain", "tx", "00" * 32, env=net.env), 1, "not_found")
-    assert_error(run("chain", "block", "999999", env=net.env), 1, "not_found")
+    # Not found is its own exit code (4), not a rejection (1); under --json the error is JSON.
+    assert_error(run("chain", "tx", "00" * 32, env=net.env), 4, "not found")
+    assert_error(run("chain", "block", "999999", env=net.env), 4, "not found")
+    missing = run("chain", "tx", "00" * 32, "--json", env=net.env)
+    assert missing.exit_code == 4 and missing.stdout == ""
+    error = json.loads(missing.stderr)["error"]
+    assert (error["code"], error["exit_code"]) == ("not_found", 4) and "00" * 32 in error["message"]
+    refused = run("bank", "redeem", "--key", net.path("institutions", "suzhou.key"), "--amount", "1",
+                  "--json", env=net.env)
+    assert refused.exit_code == 1 and json.loads(refused.stderr)["error"]["code"] == "insufficient_funds"
     validators = ok_json("chain", "validators", env=net.env)
-    assert validators["total_power"] == 40
+    assert validators["total_power"] == "40"
     assert [v["link"] for v in validators["validators"]].count("this node") == 1
+    # Each validator by its genesis name, in people's tables too.
+    assert [v["name"] for v in validators["validators"]] == [n.name for n in net.record.nodes]
+    table = ok("chain", "validators", env=net.env).stdout
+    assert all(n.name in table for n in net.record.nodes)
     lines = ok("chain", "watch", "--from", "1", "--count", "3", "--json", env=net.env).stdout.splitlines()
-    assert [json.loads(line)["height"] for line in lines] == [1, 2, 3]
+    assert [json.loads(line)["height"] for line in lines] == ["1", "2", "3"]
     assert "supply at height" in ok("chain", "supply", env=net.env).stdout
+
+
+def test_status_of_a_node_that_is_not_a_validator(net: Devnet, tmp_path: Path) -> None:
+    """A follower (its key is not in genesis) dials every validator: "of 4", not "of 3"."""
+    home = tmp_path / "follower"
+    ok("node", "init", "--home", str(home), "--genesis", net.path("genesis.json"))
+    api, peer = (f"127.0.0.1:{p}" for p in free_ports(2))
+    validators = {n.name: load_key(Path(n.home) / "validator.key").public for n in net.record.nodes}
+    write_default_config(home, api={"listen": api}, p2p={"listen": peer, "peers": [
+        PeerConfig(n.peer, validators[n.name]) for n in net.record.nodes]})
+    follower = NodeRecord("follower", "follower", str(home), api, peer)
+    spawn(follower)
+    try:
+        wait_for(lambda: network.node_height(follower) is not None, 30, "the follower's API")
+        doc = ok_json("chain", "status", "--node", api)
+        assert doc["validator"] is None and doc["validators"] == 4 and doc["peers_expected"] == 4
+        assert "connected of 4 validators" in ok("chain", "status", "--node", api).stdout
+        assert ok_json("chain", "status", env=net.env)["peers_expected"] == 3  # a validator: the others
+    finally:
+        stop([follower])
 
 
 def test_redeem(net: Devnet) -> None:
     before = ok_json("chain", "supply", env=net.env)
     done = ok_json("bank", "redeem", "--key", net.path("institutions", "shenzhen.key"), "--amount", "100.50",
                    env=net.env)
-    assert done["amount"] == 10_050
+    assert done["amount"] == "10050"
     after = ok_json("chain", "supply", env=net.env)
-    assert after["redeemed"] - before["redeemed"] == 10_050
-    assert after["outstanding"] == after["issued"] - after["redeemed"]
+    assert int(after["redeemed"]) - int(before["redeemed"]) == 10_050
+    assert int(after["outstanding"]) == int(after["issued"]) - int(after["redeemed"])
     assert_error(run("bank", "redeem", "--key", net.path("institutions", "suzhou.key"), "--amount", "1",
                      env=net.env), 1, "insufficient_funds")
 
@@ -168,10 +235,10 @@ def test_redeem(net: Devnet) -> None:
 def test_prove_and_verify_offline(net: Devnet, tmp_path: Path) -> None:
     proof = tmp_path / "pay.proof.json"
     made = ok_json("audit", "prove", net.state["pay_txid"], "--out", str(proof), env=net.env)
-    assert made["height"] == int(net.state["pay_height"])
+    assert made["height"] == net.state["pay_height"]
     genesis = net.path("genesis.json")
     checked = ok_json("audit", "verify-proof", str(proof), "--genesis", genesis)
-    assert checked["valid"] and checked["txid"] == net.state["pay_txid"] and checked["power"] >= 30
+    assert checked["valid"] and checked["txid"] == net.state["pay_txid"] and int(checked["power"]) >= 30
     assert "VALID" in ok("audit", "verify-proof", str(proof), "--genesis", genesis).stdout
     net.state["proof"] = str(proof)
 
@@ -235,8 +302,8 @@ def test_audit_refuses_a_running_nodes_store(net: Devnet) -> None:
 
 def test_audit_over_the_api(net: Devnet) -> None:
     doc = ok_json("audit", "verify", "--genesis", net.path("genesis.json"), env=net.env)
-    assert doc["ok"] and doc["height"] >= int(net.state["pay_height"]) and doc["failure"] is None
-    assert doc["outstanding"] == doc["issued"] - doc["redeemed"]
+    assert doc["ok"] and int(doc["height"]) >= int(net.state["pay_height"]) and doc["failure"] is None
+    assert int(doc["outstanding"]) == int(doc["issued"]) - int(doc["redeemed"])
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +388,7 @@ def test_forged_state_root_signed_by_validators_is_caught(
     _rewrite_block(ledger, height, forge)
     doc = json.loads(run("audit", "verify", "--store", str(ledger), "--genesis", net.path("genesis.json"),
                          "--json").stdout)
-    assert not doc["ok"] and doc["failed_height"] == height
+    assert not doc["ok"] and doc["failed_height"] == str(height)
     assert f"block {height} does not re-execute" in doc["failure"]
     assert "state_root 0000000000000000 differs from the state its transactions produce" in doc["failure"]
-    assert doc["height"] == height - 1  # everything below the forged block verified
+    assert doc["height"] == str(height - 1)  # everything below the forged block verified

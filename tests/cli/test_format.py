@@ -19,6 +19,7 @@ from cli.format import (
     format_yuan,
     money,
     parse_amount,
+    proto3_json,
     render,
 )
 from cli.pay import Coin, InsufficientFunds, select_coins
@@ -97,8 +98,20 @@ def test_render_prints_the_document_as_json_and_nothing_else(capsys: pytest.Capt
     doc = {"txid": "ab" * 32, "height": 7, **money("amount", 1234)}
     render(doc, True, Lines(["not for scripts"]), Fields([("height", 7)]))
     out = capsys.readouterr().out
-    assert json.loads(out) == doc
+    assert json.loads(out) == {"txid": "ab" * 32, "height": "7", "amount": "1234", "amount_yuan": "12.34"}
     assert "not for scripts" not in out
+
+
+def test_json_writes_64_bit_integers_as_strings_and_32_bit_ones_as_numbers() -> None:
+    """proto3's JSON mapping: a JavaScript number holds integers exactly only up to 2^53."""
+    nonce = 2**63 - 25  # a random nonce is this large
+    doc = {"nonce": nonce, "index": 3, "tier": 4, "ok": True, "outputs": [{"amount": 2**64 - 1}],
+           "commit": {"round": 0, "height": 9}, "txid": "ab"}
+    assert proto3_json(doc) == {
+        "nonce": str(nonce), "index": 3, "tier": 4, "ok": True, "outputs": [{"amount": str(2**64 - 1)}],
+        "commit": {"round": 0, "height": "9"}, "txid": "ab",
+    }
+    assert json.loads(json.dumps(proto3_json(doc)))["nonce"] == "9223372036854775783"
 
 
 def test_render_prints_the_views_in_order_for_people(capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,9 +85,9 @@ def test_the_installed_wheel_runs_a_devnet_the_tour_and_a_snapshot(installed: Pa
         record = DevnetRecord.load(devnet)
         assert record is not None
         api = record.nodes[0].api
-        env = _env(installed, CBDC_NODE=api)
-        script = tour_script().replace("D=devnet/.data", f"D={devnet}", 1)
-        output = _run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, timeout=300)
+        # The tour finds the devnet through $CBDC_DEVNET_DIR (`cbdc devnet dir`), as a user would.
+        env = _env(installed, CBDC_DEVNET_DIR=str(devnet), TMPDIR=str(tmp_path))
+        output = _run(["bash", "-euo", "pipefail", "-c", tour_script()], cwd=tmp_path, env=env, timeout=300)
         assert "refused as expected" in output
         _run(["cbdc", "node", "snapshot", "create", "--node", api, "--out", str(tmp_path / "s.snap")],
              cwd=tmp_path, env=env)

@@ -33,25 +33,38 @@ def devnet_dir(tmp_path_factory) -> Path:
 
 
 def test_readme_tour_runs_as_written(devnet_dir, tmp_path: Path) -> None:
-    directory, record = devnet_dir
+    """As written, twice in the same directory: it finds the devnet through $CBDC_DEVNET_DIR
+    (no --node, no $CBDC_NODE), leaves no file (no secret key) where it is run, and a second
+    run works too."""
+    directory, _ = devnet_dir
     script = tour_script()
-    assert "D=devnet/.data" in script
-    script = script.replace("D=devnet/.data", f"D={directory}", 1)
+    assert "D=$(cbdc devnet dir)" in script
+    work, scratch = tmp_path / "work", tmp_path / "tmp"  # where it runs; where mktemp makes W
+    work.mkdir()
+    scratch.mkdir()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "CBDC_NODE"},
+        "TMPDIR": str(scratch),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "CBDC_NODE": record.nodes[0].api,
+        "CBDC_DEVNET_DIR": str(directory),
     }
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "tier_limit_exceeded" in output and "refused as expected" in output
-    assert (tmp_path / "pay.proof.json").exists()
-    assert "valid" in output.lower()
+    for run in (1, 2):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script + '\necho "tour-files $W"\n'],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"run {run}:\n{output}"
+        assert "tier_limit_exceeded" in output and "refused as expected" in output
+        files = Path(re.findall(r"^tour-files (.*)$", result.stdout, re.M)[-1])
+        assert (files / "pay.proof.json").exists() and (files / "alice.key").exists()
+        assert "valid" in output.lower()
+        # The hint `audit prove` prints names the devnet's genesis file, which exists.
+        hint = re.search(r"--genesis (\S+)", re.search(r"check it offline: .*", output)[0])[1]
+        assert Path(hint) == directory / "genesis.json"
+        assert files.parent == scratch
+        assert list(work.iterdir()) == [], f"run {run} wrote into the working directory"

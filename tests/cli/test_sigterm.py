@@ -35,6 +35,8 @@ def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
             time.sleep(0.2)
         record = DevnetRecord.load(tmp_path)
         assert record is not None and up.poll() is None, "the devnet did not start:\n" + "".join(lines)
+        # Not the default directory: the hints say how queries find it.
+        assert f"`cbdc chain status --dir {tmp_path}`" in "".join(lines)
         nodes = record.nodes
         assert nodes and all(is_running(node) for node in nodes)
         up.send_signal(signal.SIGTERM)
@@ -42,6 +44,8 @@ def test_sigterm_to_a_foreground_devnet_stops_its_nodes(tmp_path: Path) -> None:
         reader.join(timeout=5)
         out = "".join(lines)
         assert "stopping nodes" in out
+        # The last status line ends before it (into a pipe rich left it open).
+        assert any(line.startswith("stopping nodes...") for line in lines), out
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(is_running(node) for node in nodes):
             time.sleep(0.1)

@@ -122,7 +122,7 @@ def _certificate_votes(net: FaultNet, first: int, last: int) -> list[tuple[bytes
     return votes
 
 
-_DETECTED = r"evidence of double vote validator={key} height=(\d+)"
+_DETECTED = r"msg=\"evidence of double vote\" height=(\d+) round=\d+ validator={key}"
 
 
 @pytest.mark.parametrize("mode", ["double-vote", "equivocate"])

@@ -233,6 +233,7 @@ _STATUS_OF_CODE = {
     "bad_signature": grpc.StatusCode.INVALID_ARGUMENT,
     "duplicate": grpc.StatusCode.ALREADY_EXISTS,
     "mempool_full": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "message_too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "syncing": grpc.StatusCode.UNAVAILABLE,
     "behind": grpc.StatusCode.UNAVAILABLE,
     **{c: grpc.StatusCode.FAILED_PRECONDITION for c in (

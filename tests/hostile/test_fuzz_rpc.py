@@ -30,7 +30,7 @@ from node.config import write_default_config
 from node.ledger.blocks import decode_committed_block
 from node.ledger.errors import Code
 from node.ledger.genesis import make_genesis
-from node.ledger.keys import KeyPair, save_key
+from node.ledger.keys import save_key
 from node.ledger.types import OutPoint
 from node.net.grpc_status import NodeCode, parse_rpc_error
 from proto import node_pb2, node_pb2_grpc
@@ -80,7 +80,6 @@ def _home(directory: Path) -> Path:
     )
     genesis.save(directory / "genesis.json")
     save_key(directory / "validator.key", VALIDATORS[0])
-    save_key(directory / "node.key", KeyPair.generate())
     write_default_config(
         directory,
         p2p={"listen": "127.0.0.1:0"},

@@ -18,7 +18,7 @@ from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.txcodec import decode_tx
 from node.ledger.types import OutPoint
-from node.ledger_service import Behind, CatchUpBudget, LedgerService
+from node.ledger_service import Behind, CatchUpBudget, LedgerService, TxStatus
 from tests.store.harness import Net, Node
 from tests.transport.mesh import wait_until
 
@@ -91,5 +91,41 @@ def test_refusals_carry_the_txid_and_the_wait_is_spent_once_per_call(node: Node)
             admission = await chain.admit(b"\xff junk", peers_ahead=lambda: 1)
             assert admission.txid is None and admission.refused.code is Code.MALFORMED  # type: ignore[union-attr]
             assert len(chain.mempool) == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_double_spend_loser_is_told_apart_from_a_transaction_never_seen(node: Node) -> None:
+    """WaitTransaction's answers: never seen -> UNKNOWN with no reason; the loser of a double
+    spend against the mempool -> UNKNOWN with double_spend (its rival may still fail); once the
+    rival is committed -> REJECTED double_spend (it can never commit), waiters answered."""
+    bank, other = NET.banks[0], NET.banks[1]
+    issue = build_issue(NET.chain, [(bank.public, 100)], NET.issuers[:2], 1)
+    coin = OutPoint(node.commit(node.propose([issue]).block_bytes).txids[0], 0)
+    winner = build_transfer(NET.chain, bank, [coin], [(bank.public, 100)], nonce=2)
+    client_loser = build_transfer(NET.chain, bank, [coin], [(other.public, 100)], nonce=3)
+    gossiped_loser = build_transfer(NET.chain, bank, [coin], [(other.public, 100)], nonce=4)
+    losers = [decode_tx(raw, NET.genesis).txid for raw in (client_loser, gossiped_loser)]
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(2) as executor:
+            chain = _service(node, executor)
+            never_seen = chain.outcome(b"\x11" * 32)
+            assert (never_seen.status, never_seen.code) == (TxStatus.UNKNOWN, "")
+            assert (await chain.admit(winner, peers_ahead=lambda: 0)).refused is None
+            refused = (await chain.admit(client_loser, peers_ahead=lambda: 0)).refused
+            assert refused is not None and refused.code is Code.DOUBLE_SPEND
+            assert (await chain.submit_batch([gossiped_loser]))["rejected"] == 1
+            for txid in losers:
+                dropped = chain.outcome(txid)
+                assert (dropped.status, dropped.code) == (TxStatus.UNKNOWN, "double_spend")
+                assert dropped.message.startswith("seen and dropped: ")
+            waiting = asyncio.create_task(chain.wait(losers[0], timeout=30))
+            await wait_until(lambda: losers[0] in chain._waiters, what="the waiter registered")
+            await chain.commit(node.validate(node.propose([winner]).block_bytes), b"cert")
+            settled = await asyncio.wait_for(waiting, 5)
+            assert (settled.status, settled.code) == (TxStatus.REJECTED, "double_spend")
+            assert "lost a double spend" in settled.message
+            assert chain.outcome(losers[1]).status is TxStatus.REJECTED
 
     asyncio.run(scenario())

@@ -159,6 +159,10 @@ def test_double_spend_across_two_nodes_commits_exactly_one(net: Net, funded) -> 
         with NodeClient(node.api) as client:
             outcomes = [client.wait(txid_of(raw), 0).status for raw in (first, second)]
         assert outcomes.count(node_pb2.TX_STATUS_COMMITTED) == 1, (node.name, outcomes)
+    # The node the loser was submitted to answers for it as lost, not as never seen.
+    loser, i = (second, 3) if results[0] == node_pb2.TX_STATUS_COMMITTED else (first, 0)
+    with net.client(i) as client:
+        assert client.wait(txid_of(loser), 0).status == node_pb2.TX_STATUS_REJECTED
 
 
 def test_submit_batch_answers_each_transaction_in_order(net: Net, funded) -> None:
@@ -189,10 +193,21 @@ def test_submit_batch_answers_each_transaction_in_order(net: Net, funded) -> Non
         assert caught.value.code == "malformed" and "at most 10000" in caught.value.message
 
 
+def test_batch_refusals_name_the_transaction_whenever_its_bytes_parse(net: Net) -> None:
+    shenzhen = net.keys.institutions["shenzhen"]
+    other_chain = txbuild.build_register(CHAIN_ID + "-x", shenzhen, KeyPair.generate().public, 3, nonce=1)
+    oversized = b"\x0a" + b"\x00" * 40_000
+    with net.client(2) as client:
+        results = client.submit_batch([other_chain, oversized])
+    assert results[0].rejection.code == "wrong_chain" and results[0].txid == txid_of(other_chain)
+    assert results[1].rejection.code == "message_too_large" and results[1].txid == b""
+
+
 def test_wait_transaction_reports_pending_and_unknown(net: Net) -> None:
     with net.client(0) as client:
         outcome = client.wait(b"\x11" * 32, timeout=0.2)
         assert outcome.status == node_pb2.TX_STATUS_UNKNOWN
+        assert not outcome.HasField("rejection")  # never seen: no reason
         with pytest.raises(Rejected) as caught:
             client.wait(b"\x11" * 5, timeout=0.2)
         assert caught.value.code == "malformed"
@@ -234,9 +249,12 @@ def test_oversized_message_is_refused_and_the_node_keeps_running(net: Net) -> No
     with pytest.raises(grpc.RpcError) as caught:
         stub.SubmitTransaction(node_pb2.SubmitTransactionRequest(tx=b"\x00" * (20 * 1024 * 1024)), timeout=10)
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Within gRPC's limit but over the chain's transaction size cap: refused for its size, as
+    # the README documents, before anything tries to decode it.
     big_but_allowed = b"\x0a" + b"\x00" * (1024 * 1024)
     with pytest.raises(grpc.RpcError) as caught:
         stub.SubmitTransaction(node_pb2.SubmitTransactionRequest(tx=big_but_allowed), timeout=10)
-    assert caught.value.details().startswith("malformed: ")
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.details().startswith("message_too_large: transaction is 1048577 bytes; at most ")
     with NodeClient(net.nodes[2].api) as client:
         assert client.status().height >= 1

@@ -98,6 +98,12 @@ def test_missing_keys_take_their_defaults(tmp_path: Path) -> None:
         ("[block]\nmax_bytes = 33554432\n", "block.max_bytes: 33554432 does not fit in one gRPC message"),
         ("[log]\nformat = \"xml\"\n", "log.format: must be one of text, json, got 'xml'"),
         ("[metrics]\naddress = \"9090\"\n", "metrics.address: expected host:port"),
+        ("[log]\nmodules = \"peers\"\n", "log.modules: 'peers' is not MODULE=LEVEL"),
+        ("[log]\nmodules = \"peers=loud\"\n", "log.modules: unknown log level 'loud'"),
+        (
+            "[p2p]\n[[p2p.peers]]\naddress = \"127.0.0.1:1\"\nvalidator_key = \"cbdc1qqqq\"\n",
+            "p2p.peers[0].validator_key: 'cbdc1qqqq' is not a valid cbdc1 key",
+        ),
         ("mempool = 3\n", "mempool: expected a [mempool] table"),
         ("[p2p\n", "not valid TOML"),
     ],
@@ -123,3 +129,16 @@ def test_bad_overrides_are_refused_before_anything_is_written(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"p2p\.no_such_key: unknown option"):
         write_default_config(tmp_path, p2p={"no_such_key": 1})
     assert not (tmp_path / CONFIG_FILE).exists()
+
+
+def test_a_peer_key_may_be_written_in_its_cbdc1_form(tmp_path: Path) -> None:
+    """`cbdc node init` prints a validator's key as cbdc1...; genesis.json holds that form too."""
+    from node.ledger.address import encode_address
+
+    key = bytes(range(32))
+    (tmp_path / CONFIG_FILE).write_text(
+        f'[[p2p.peers]]\naddress = "127.0.0.1:26656"\nvalidator_key = "{encode_address(key)}"\n'
+        f'[[p2p.peers]]\naddress = "127.0.0.1:26666"\nvalidator_key = "{bytes(32).hex()}"\n'
+    )
+    peers = load_config(tmp_path).p2p.peers
+    assert [p.validator_key for p in peers] == [key, bytes(32)]

@@ -75,3 +75,21 @@ def test_configure_is_idempotent_and_filters_by_level(restore_root_logging: None
         configure_logging("info", "xml")
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("loud", "text")
+
+
+def test_module_levels_override_the_default_and_a_new_call_resets_them(restore_root_logging: None) -> None:
+    out = io.StringIO()
+    configure_logging("warning", "json", stream=out, modules="peers=debug, consensus=error")
+    get_logger("peers").debug("peer detail")
+    get_logger("consensus").warning("consensus warning")
+    get_logger("node").info("node info")
+    get_logger("node").warning("node warning")
+    shown = [json.loads(line)["msg"] for line in out.getvalue().splitlines()]
+    assert shown == ["peer detail", "node warning"]
+    again = io.StringIO()
+    configure_logging("info", "json", stream=again)  # e.g. on SIGHUP: modules back to the default
+    get_logger("peers").debug("quiet now")
+    get_logger("consensus").info("consensus info")
+    assert [json.loads(line)["msg"] for line in again.getvalue().splitlines()] == ["consensus info"]
+    with pytest.raises(ValueError, match="not MODULE=LEVEL"):
+        configure_logging("info", "text", modules="peers")
