@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import NoReturn
 
 from node.ledger.address import encode_address
+from node.ledger.conditions import Lock, Moment, decode_lock_cached, format_time, shortfall
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, Tier
 from node.ledger.state import DryRun, Overlay, StateView
@@ -164,12 +165,80 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
     state.add_tx(tx.txid)
 
 
+def _spend_locked(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Spend outputs of one lock (node.ledger.conditions). The lock's address is the sender:
+    outputs back to it are change. Locking money is the payer's outflow (a Transfer to the
+    lock's address, charged to the payer's tier limits then); releasing it is an incoming
+    payment of each payee (balance caps apply). A lock whose address an institution has
+    registered as a wallet (a multi-signature treasury) has a tier of its own, charged here."""
+    m = tx.msg.spend_locked
+    lock = decode_lock_cached(m.lock, genesis.params)
+    holder = lock.address
+    total_in, spent = _resolve_inputs(state, tx, holder)
+    total_out = _sum_outputs(tx)
+    if total_in != total_out:
+        _check_balanced(total_in, total_out, "the outputs")
+    if lock.expired(ctx.time_ms):
+        _check_reclaim(lock, tx, genesis)
+    else:
+        _check_clause(lock, m.clause, tx, genesis, ctx)
+    received, payee_wallets = _payees(state, tx, genesis, holder)
+    holder_wallet = state.wallet(holder)
+    updated_holder = None
+    if holder_wallet is not None and received:
+        updated_holder = _charge_outflow(holder_wallet, sum(received.values()), genesis, ctx)
+    if payee_wallets:
+        _check_balance_caps(state, received, payee_wallets, genesis)
+
+    for op, out in zip(tx.inputs, spent, strict=True):
+        state.spend_resolved(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
+    if updated_holder is not None:
+        state.put_wallet(updated_holder)
+    state.add_tx(tx.txid)
+
+
 _RULES: dict[str, Callable[[Overlay, DecodedTx, Genesis, BlockContext], None]] = {
     "issue": _issue,
     "redeem": _redeem,
     "register_wallet": _register,
     "transfer": _transfer,
+    "spend_locked": _spend_locked,
 }
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+def _check_clause(lock: Lock, index: int, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    clause = lock.clauses[index]  # decode_tx checked the index
+    label = f"clause {index} ({clause.name})" if clause.name else f"clause {index}"
+    at = Moment(frozenset(tx.signers), ctx.height, ctx.time_ms, genesis.params.utc_offset_minutes)
+    reason = shortfall(clause.policy, at)
+    if reason is not None:
+        raise LedgerError(Code.CONDITION_NOT_MET, f"{label} of lock {_addr(lock.address)} {reason}")
+    if clause.pay_to:
+        allowed = set(clause.pay_to)
+        for i, (owner, _) in enumerate(tx.outputs):
+            if owner != lock.address and owner not in allowed:
+                names = ", ".join(_addr(k) for k in clause.pay_to)
+                raise LedgerError(
+                    Code.DESTINATION_NOT_ALLOWED,
+                    f"outputs[{i}] pays {_addr(owner)}, but {label} may pay only {names}",
+                )
+
+
+def _check_reclaim(lock: Lock, tx: DecodedTx, genesis: Genesis) -> None:
+    # After expiry the voucher's clauses no longer count: only the way back to its issuer.
+    for i, (owner, _) in enumerate(tx.outputs):
+        if owner != lock.voucher_issuer:
+            when = format_time(lock.expires_at_ms, genesis.params.utc_offset_minutes)
+            raise LedgerError(
+                Code.VOUCHER_EXPIRED,
+                f"voucher expired at {when}; outputs[{i}] pays {_addr(owner)}, but the only spend "
+                f"left is a reclaim of the whole amount to its issuer {_addr(lock.voucher_issuer)}, "
+                "which anyone may submit",
+            )
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -265,13 +334,31 @@ def _payees(
         wallet = wallet_of(owner)
         if wallet is not None:
             wallets[owner] = wallet
-        elif not genesis.is_institution(owner):
+        elif not genesis.is_institution(owner) and not _is_new_lock(tx, i, sender, genesis):
             raise LedgerError(
                 Code.UNREGISTERED_RECIPIENT,
                 f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
             )
         received[owner] = amount
     return received, wallets
+
+
+def _is_new_lock(tx: DecodedTx, i: int, sender: bytes, genesis: Genesis) -> bool:
+    """True when outputs[i] carries its lock (decode_tx checked that the owner is the lock's
+    address): money paid into an escrow, a voucher or an unregistered multi-signature lock.
+    Its spends are checked when they happen. Only an institution issues vouchers in its own
+    name: the voucher's issuer must be the payer."""
+    raw = tx.payload.outputs[i].lock
+    if not raw:
+        return False
+    lock = decode_lock_cached(raw, genesis.params)
+    if lock.is_voucher and lock.voucher_issuer != sender:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"outputs[{i}] is a voucher of {_addr(lock.voucher_issuer)}; only that institution "
+            "can issue it (pay it from the issuer's own money)",
+        )
+    return True
 
 
 def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:

@@ -14,12 +14,13 @@ from typing import NamedTuple
 from proto import ledger_pb2
 
 from node.ledger.address import encode_address
+from node.ledger.conditions import decode_lock_cached
 from node.ledger.crypto import HASH_SIZE, KEY_SIZE, SIGNATURE_SIZE, tx_sign_digest, verify
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, LedgerParams
 from node.ledger.types import U64_MAX, OutPoint, Output
 
-KINDS = ("issue", "redeem", "register_wallet", "transfer")
+KINDS = ("issue", "redeem", "register_wallet", "transfer", "spend_locked")
 KYC_COMMITMENT_SIZE = 32
 
 
@@ -68,7 +69,9 @@ def decode_tx(raw: bytes, genesis: Genesis) -> DecodedTx:
     kind = msg.WhichOneof("kind")
     decoder = _DECODERS.get(kind)  # type: ignore[arg-type]
     if decoder is None:
-        raise _malformed("the body has no kind (expected issue, redeem, register_wallet or transfer)")
+        raise _malformed(
+            "the body has no kind (expected issue, redeem, register_wallet, transfer or spend_locked)"
+        )
     signers, inputs, outputs = decoder(getattr(msg, kind), genesis)
     sigs = tx.signatures
     # Indexing a upb repeated field is far cheaper than iterating it, and all kinds but
@@ -198,11 +201,38 @@ def _decode_transfer(m: ledger_pb2.Transfer, genesis: Genesis) -> Decoded:
     return (sender,), inputs, outputs
 
 
+def _decode_spend_locked(m: ledger_pb2.SpendLocked, genesis: Genesis) -> Decoded:
+    lock = decode_lock_cached(m.lock, genesis.params)
+    if m.clause >= len(lock.clauses):
+        raise _malformed(f"clause {m.clause} does not exist; the lock has {len(lock.clauses)}")
+    clause = lock.clauses[m.clause]
+    inputs = _inputs(m.inputs, genesis.params)
+    outputs = _outputs(m.outputs, genesis.params, "outputs")
+    if not outputs:
+        raise _malformed("a spend needs at least one output")
+    signers = tuple(m.signers)
+    for i, s in enumerate(signers):
+        _key(s, f"signers[{i}]")
+    if len(set(signers)) != len(signers):
+        raise LedgerError(Code.BAD_SIGNATURE, "a key is listed twice among the signers")
+    keys = clause.keys
+    for i, s in enumerate(signers):
+        # Only keys of the clause may sign: the signature count of a spend is bounded by the
+        # lock's caps, and a signature that cannot count is refused rather than carried.
+        if s not in keys:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"signers[{i}] ({_addr(s)}) is not a key of clause {m.clause} ({clause.name or 'unnamed'})",
+            )
+    return signers, inputs, outputs
+
+
 _DECODERS = {
     "issue": _decode_issue,
     "redeem": _decode_redeem,
     "register_wallet": _decode_register,
     "transfer": _decode_transfer,
+    "spend_locked": _decode_spend_locked,
 }
 
 
@@ -261,6 +291,14 @@ def _outputs(msgs, params: LedgerParams, what: str) -> tuple[Output, ...]:
         total += amount
     if total > U64_MAX:
         raise LedgerError(Code.AMOUNT_OVERFLOW, f"the {what} add up to more than 2^64-1 fen")
+    for i, m in enumerate(msgs):
+        if m.lock:  # a locked output: its owner must be the lock's address
+            lock = decode_lock_cached(m.lock, params)
+            if lock.address != outputs[i][0]:
+                raise _malformed(
+                    f"{what}[{i}].owner is not the address of its lock ({_addr(lock.address)}); "
+                    "a locked output is owned by its lock"
+                )
     return outputs
 
 
