@@ -159,6 +159,7 @@ def decode_lock(raw: bytes, params: LedgerParams) -> Lock:
         raise _malformed(f"the lock is {len(raw)} bytes; at most {params.max_lock_bytes} are allowed")
     try:
         msg = ledger_pb2.Lock.FromString(raw)
+        msg.DiscardUnknownFields()  # so that a field this node does not know fails the check below
         canonical = msg.SerializeToString(deterministic=True) == raw
     except Exception:  # any parser failure of untrusted bytes (including nesting too deep)
         raise _malformed("the lock is not a serialized Lock (protobuf decoding failed)") from None
@@ -344,7 +345,10 @@ def shortfall(policy: Policy, at: Moment) -> str | None:
 def format_time(time_ms: int, utc_offset_minutes: int = 480) -> str:
     """A unix-ms time as people read it, in the chain's UTC offset."""
     offset = timedelta(minutes=utc_offset_minutes)
-    when = datetime.fromtimestamp(min(time_ms, 253_402_300_799_000) / 1000, UTC) + offset
+    try:
+        when = datetime.fromtimestamp(time_ms / 1000, UTC) + offset
+    except (OverflowError, ValueError, OSError):  # past year 9999: no calendar date to print
+        return f"unix time {time_ms} ms"
     sign = "+" if utc_offset_minutes >= 0 else "-"
     hours, minutes = divmod(abs(utc_offset_minutes), 60)
     return f"{when:%Y-%m-%d %H:%M} UTC{sign}{hours:02d}:{minutes:02d}"
