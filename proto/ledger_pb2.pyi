@@ -75,7 +75,7 @@ class Transfer(_message.Message):
     def __init__(self, sender: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ...) -> None: ...
 
 class TxBody(_message.Message):
-    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked")
+    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked", "define_purpose", "register_for_purpose")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,8 @@ class TxBody(_message.Message):
     REGISTER_WALLET_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     SPEND_LOCKED_FIELD_NUMBER: _ClassVar[int]
+    DEFINE_PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FOR_PURPOSE_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     nonce: int
     issue: Issue
@@ -90,7 +92,9 @@ class TxBody(_message.Message):
     register_wallet: RegisterWallet
     transfer: Transfer
     spend_locked: SpendLocked
-    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ...) -> None: ...
+    define_purpose: DefinePurpose
+    register_for_purpose: RegisterForPurpose
+    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ..., define_purpose: _Optional[_Union[DefinePurpose, _Mapping]] = ..., register_for_purpose: _Optional[_Union[RegisterForPurpose, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count")
@@ -185,16 +189,18 @@ class Clause(_message.Message):
     def __init__(self, name: _Optional[str] = ..., policy: _Optional[_Union[Condition, _Mapping]] = ..., pay_to: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Lock(_message.Message):
-    __slots__ = ("clauses", "voucher_issuer", "expires_at_ms", "memo")
+    __slots__ = ("clauses", "voucher_issuer", "expires_at_ms", "memo", "purpose")
     CLAUSES_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_ISSUER_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     MEMO_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     clauses: _containers.RepeatedCompositeFieldContainer[Clause]
     voucher_issuer: bytes
     expires_at_ms: int
     memo: str
-    def __init__(self, clauses: _Optional[_Iterable[_Union[Clause, _Mapping]]] = ..., voucher_issuer: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ..., memo: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, clauses: _Optional[_Iterable[_Union[Clause, _Mapping]]] = ..., voucher_issuer: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ..., memo: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class SpendLocked(_message.Message):
     __slots__ = ("lock", "clause", "inputs", "outputs", "signers")
@@ -209,3 +215,25 @@ class SpendLocked(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[TxOutput]
     signers: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, lock: _Optional[bytes] = ..., clause: _Optional[int] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ..., signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class DefinePurpose(_message.Message):
+    __slots__ = ("institution", "purpose", "description")
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    institution: bytes
+    purpose: str
+    description: str
+    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class RegisterForPurpose(_message.Message):
+    __slots__ = ("institution", "purpose", "address", "role")
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    institution: bytes
+    purpose: str
+    address: bytes
+    role: int
+    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., address: _Optional[bytes] = ..., role: _Optional[int] = ...) -> None: ...

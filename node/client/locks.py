@@ -47,6 +47,12 @@ def escrow_lock(
     return encode_lock(clauses, memo=memo)
 
 
+def earmark_lock(holder: bytes, purpose: str, memo: str = "") -> bytes:
+    """Money of `purpose` held by `holder` (registered for the purpose); the holder spends it
+    only within the purpose or by an allowed exit."""
+    return encode_lock([Clause("spend", Pk(holder), ())], memo=memo, purpose=purpose)
+
+
 def voucher_lock(
     holder: bytes, issuer: bytes, expires_at_ms: int, merchants: Sequence[bytes] = (), memo: str = ""
 ) -> bytes:

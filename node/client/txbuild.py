@@ -120,6 +120,20 @@ def spend_locked_body(
     return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, spend_locked=spend).SerializeToString()
 
 
+def define_purpose_body(
+    chain_id: str, institution: bytes, purpose: str, description: str = "", nonce: int = 0
+) -> bytes:
+    msg = ledger_pb2.DefinePurpose(institution=institution, purpose=purpose, description=description)
+    return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, define_purpose=msg).SerializeToString()
+
+
+def register_for_purpose_body(
+    chain_id: str, institution: bytes, purpose: str, address: bytes, role: int, nonce: int = 0
+) -> bytes:
+    msg = ledger_pb2.RegisterForPurpose(institution=institution, purpose=purpose, address=address, role=role)
+    return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, register_for_purpose=msg).SerializeToString()
+
+
 # --- signing ----------------------------------------------------------------------------
 
 
@@ -191,6 +205,21 @@ def build_spend_locked(
     return sign_body(chain_id, body, signer_keys)
 
 
+def build_define_purpose(
+    chain_id: str, institution_key: Signer, purpose: str, description: str = "", nonce: int = 0
+) -> bytes:
+    body = define_purpose_body(chain_id, institution_key.public, purpose, description, nonce)
+    return sign_body(chain_id, body, [institution_key])
+
+
+def build_register_for_purpose(
+    chain_id: str, institution_key: Signer, purpose: str, address: bytes, role: int, nonce: int = 0
+) -> bytes:
+    """Register `address` for `purpose` as role 1 (beneficiary) or 2 (merchant); 0 removes it."""
+    body = register_for_purpose_body(chain_id, institution_key.public, purpose, address, role, nonce)
+    return sign_body(chain_id, body, [institution_key])
+
+
 # --- m-of-n issuance, one signer at a time ------------------------------------------------
 
 
@@ -225,6 +254,8 @@ def _signers_of(body: bytes) -> list[bytes]:
         return [msg.transfer.sender]
     if kind == "spend_locked":
         return list(msg.spend_locked.signers)
+    if kind in ("define_purpose", "register_for_purpose"):
+        return [getattr(msg, kind).institution]
     raise ValueError("the body has no transaction kind")
 
 

@@ -33,6 +33,7 @@ from node.ledger.address import encode_address
 from node.ledger.crypto import KEY_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import LedgerParams
+from node.ledger.purposes import valid_name
 
 LOCK_DOMAIN = b"cbdc/lock/v1\x00"
 
@@ -100,6 +101,7 @@ class Lock:
     expires_at_ms: int         # 0 unless a voucher
     memo: str
     cost: int                  # sum of the clauses' costs
+    purpose: str = ""          # an earmark (node.ledger.purposes); then one clause pk(holder)
 
     @property
     def is_voucher(self) -> bool:
@@ -107,6 +109,12 @@ class Lock:
 
     def expired(self, time_ms: int) -> bool:
         return self.is_voucher and time_ms >= self.expires_at_ms
+
+    @property
+    def holder(self) -> bytes:
+        """The key holding earmarked money (purpose locks only; empty otherwise)."""
+        policy = self.clauses[0].policy
+        return policy.key if self.purpose and isinstance(policy, Pk) else b""
 
 
 def lock_address(raw: bytes) -> bytes:
@@ -187,7 +195,20 @@ def decode_lock(raw: bytes, params: LedgerParams) -> Lock:
         raise _malformed("a voucher needs both an issuer and an expiry (or neither)")
     if len(msg.memo) > 200:
         raise _malformed(f"the memo is {len(msg.memo)} characters; at most 200 are allowed")
-    return Lock(raw, lock_address(raw), clauses, issuer, expiry, msg.memo, total)
+    if msg.purpose:
+        _check_earmark(msg.purpose, clauses, issuer)
+    return Lock(raw, lock_address(raw), clauses, issuer, expiry, msg.memo, total, msg.purpose)
+
+
+def _check_earmark(purpose: str, clauses: tuple[Clause, ...], voucher_issuer: bytes) -> None:
+    # An earmark has one plain holder, so the holder's tier limits and the purpose registry
+    # apply to one key; richer conditions on earmarked money are not part of this design.
+    if not valid_name(purpose):
+        raise _malformed(f"purpose {purpose!r} is not a purpose name (1-64 of a-z, 0-9, '.', '_', '-')")
+    if len(clauses) != 1 or not isinstance(clauses[0].policy, Pk) or clauses[0].pay_to or voucher_issuer:
+        raise _malformed(
+            "an earmarked lock has exactly one clause, pk(holder) paying anywhere, and is not a voucher"
+        )
 
 
 @lru_cache(maxsize=4_096)
@@ -402,6 +423,7 @@ def encode_lock(
     voucher_issuer: bytes = b"",
     expires_at_ms: int = 0,
     memo: str = "",
+    purpose: str = "",
 ) -> bytes:
     """Canonical lock bytes (the only encoding decode_lock accepts)."""
     msg = ledger_pb2.Lock(
@@ -412,5 +434,6 @@ def encode_lock(
         voucher_issuer=voucher_issuer,
         expires_at_ms=expires_at_ms,
         memo=memo,
+        purpose=purpose,
     )
     return msg.SerializeToString(deterministic=True)

@@ -18,9 +18,13 @@ from node.ledger.conditions import decode_lock_cached
 from node.ledger.crypto import HASH_SIZE, KEY_SIZE, SIGNATURE_SIZE, tx_sign_digest, verify
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, LedgerParams
+from node.ledger.purposes import MAX_DESCRIPTION, MERCHANT, valid_name
 from node.ledger.types import U64_MAX, OutPoint, Output
 
-KINDS = ("issue", "redeem", "register_wallet", "transfer", "spend_locked")
+KINDS = (
+    "issue", "redeem", "register_wallet", "transfer",
+    "spend_locked", "define_purpose", "register_for_purpose",  # programmable money
+)
 KYC_COMMITMENT_SIZE = 32
 
 
@@ -70,7 +74,7 @@ def decode_tx(raw: bytes, genesis: Genesis) -> DecodedTx:
     decoder = _DECODERS.get(kind)  # type: ignore[arg-type]
     if decoder is None:
         raise _malformed(
-            "the body has no kind (expected issue, redeem, register_wallet, transfer or spend_locked)"
+            "the body has no kind (expected one of: " + ", ".join(KINDS) + ")"
         )
     signers, inputs, outputs = decoder(getattr(msg, kind), genesis)
     sigs = tx.signatures
@@ -227,12 +231,36 @@ def _decode_spend_locked(m: ledger_pb2.SpendLocked, genesis: Genesis) -> Decoded
     return signers, inputs, outputs
 
 
+def _decode_define_purpose(m: ledger_pb2.DefinePurpose, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    _purpose_name(m.purpose)
+    if len(m.description) > MAX_DESCRIPTION:
+        raise _malformed(f"the description is longer than {MAX_DESCRIPTION} characters")
+    return (institution,), (), ()
+
+
+def _decode_register_for_purpose(m: ledger_pb2.RegisterForPurpose, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    _purpose_name(m.purpose)
+    _key(m.address, "address")
+    if m.role > MERCHANT:
+        raise _malformed(f"role {m.role} is not 0 (remove), 1 (beneficiary) or 2 (merchant)")
+    return (institution,), (), ()
+
+
+def _purpose_name(name: str) -> None:
+    if not valid_name(name):
+        raise _malformed(f"purpose {name!r} is not a purpose name (1-64 of a-z, 0-9, '.', '_', '-')")
+
+
 _DECODERS = {
     "issue": _decode_issue,
     "redeem": _decode_redeem,
     "register_wallet": _decode_register,
     "transfer": _decode_transfer,
     "spend_locked": _decode_spend_locked,
+    "define_purpose": _decode_define_purpose,
+    "register_for_purpose": _decode_register_for_purpose,
 }
 
 
