@@ -19,6 +19,9 @@ from cli.lazy import LazyGroup
         "balance": "cli.pay:balance",
         "chain": "cli.chain:chain",
         "audit": "cli.audit:audit",
+        "escrow": "cli.escrow:escrow",
+        "voucher": "cli.voucher:voucher",
+        "purpose": "cli.purpose:purpose",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
