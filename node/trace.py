@@ -77,11 +77,12 @@ class Index:
         params = self.genesis.params
         kind = tx.kind
         sender = tx.signers[0] if tx.signers else b""
-        source_purpose = ""
+        source_purpose, source_holder, source_memo = "", b"", ""
         payload = tx.payload
         if kind == "spend_locked":
             lock = decode_lock_cached(payload.lock, params)
             sender, source_purpose = lock.address, lock.purpose
+            source_holder, source_memo = lock.holder or lock.address, lock.memo
         elif kind == "define_purpose":
             self.purposes[payload.purpose] = payload.institution
         elif kind == "register_for_purpose":
@@ -95,8 +96,8 @@ class Index:
                 lock = decode_lock_cached(lock_bytes, params)
                 memo, purpose = lock.memo, lock.purpose
                 holder = lock.holder or owner
-            elif owner == sender and source_purpose:  # change of an earmark keeps it
-                purpose = source_purpose
+            elif owner == sender and source_holder:  # change back to the spent lock
+                holder, purpose, memo = source_holder, source_purpose, source_memo
             coins.append(Coin(OutPoint(tx.txid, i), owner, amount, holder, purpose, memo))
         record = TxRecord(tx.txid, height, kind, sender, tx.inputs, tuple(coins), source_purpose)
         self.txs[tx.txid] = record
