@@ -269,7 +269,7 @@ class Genesis:
                 }
                 for t in sorted(self.tiers.values(), key=lambda t: t.id)
             ],
-            "params": {f.name: getattr(self.params, f.name) for f in fields(LedgerParams)},
+            "params": _params_doc(self.params),
         }
 
     def canonical_json(self) -> bytes:
@@ -279,6 +279,22 @@ class Genesis:
     def hash(self) -> bytes:
         """Identifies the network: nodes with different genesis hashes must not peer."""
         return sha256(b"cbdc/genesis/v1\x00" + self.canonical_json())
+
+
+# Parameters added after networks already ran: written only when they differ from their
+# default, so an existing genesis file keeps its hash (and its nodes keep their stores).
+_LATER_PARAMS = frozenset({
+    "max_lock_bytes", "max_lock_clauses", "max_condition_depth", "max_condition_keys", "max_condition_cost",
+})
+
+
+def _params_doc(params: LedgerParams) -> dict[str, Any]:
+    default = LedgerParams()
+    return {
+        f.name: getattr(params, f.name)
+        for f in fields(LedgerParams)
+        if f.name not in _LATER_PARAMS or getattr(params, f.name) != getattr(default, f.name)
+    }
 
 
 _TOP_REQUIRED = (

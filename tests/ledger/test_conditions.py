@@ -31,7 +31,7 @@ from node.ledger.conditions import (
     shortfall,
 )
 from node.ledger.errors import Code, LedgerError
-from node.ledger.genesis import LedgerParams
+from node.ledger.genesis import Genesis, LedgerParams, make_genesis
 from proto import ledger_pb2
 
 PARAMS = LedgerParams()
@@ -262,3 +262,19 @@ def test_fuzz_structured_policies(policies: list, signed: set[bytes]) -> None:
         result = holds(policy, at(*signed), meter)
         assert meter.units <= cost(policy)
         assert (shortfall(policy, at(*signed)) is None) == result
+
+
+def test_lock_caps_in_genesis_keep_existing_genesis_hashes() -> None:
+    """The caps are genesis parameters; at their defaults they are left out of the genesis
+    document, so a network's existing genesis file keeps its hash (and its nodes their
+    stores). Set to anything else, they are written, hashed and read back."""
+    issuers, institutions = [bytes([1]) * 32], [bytes([2]) * 32]
+    plain = make_genesis(issuers=issuers, institutions=institutions)
+    assert set(plain.to_dict()["params"]) == {
+        "max_body_bytes", "max_inputs", "max_outputs", "max_block_txs", "max_block_bytes",
+        "utc_offset_minutes",
+    }
+    tighter = make_genesis(issuers=issuers, institutions=institutions,
+                           params=LedgerParams(max_lock_bytes=512, max_condition_cost=32))
+    assert tighter.to_dict()["params"]["max_lock_bytes"] == 512 and tighter.hash() != plain.hash()
+    assert Genesis.from_dict(tighter.to_dict()) == tighter
