@@ -161,7 +161,7 @@ def build_conditional_workload(workdir: str, txs: int, wallets: int, block_size:
     keys = [[_key(b"cosigner", 3 * n + j) for j in range(3)] for n in range(wallets)]
     locks = [multisig_lock(2, [k.public for k in trio]) for trio in keys]
     addresses = [lock_address(lock) for lock in locks]
-    params = LedgerParams(max_block_txs=max(block_size, wallets, LedgerParams().max_block_txs))
+    params = LedgerParams(max_block_txs=max(block_size, 3 * wallets + 1, LedgerParams().max_block_txs))
     genesis = make_genesis(
         issuers=[issuer], institutions=[bank], validators=[proposer], issue_threshold=1,
         chain_id=CHAIN_ID, genesis_time_ms=T0, params=params,
@@ -171,7 +171,12 @@ def build_conditional_workload(workdir: str, txs: int, wallets: int, block_size:
     try:
         total = FUNDING * wallets
         issue = build_issue(CHAIN_ID, [(bank.public, total)], [issuer])
-        setup = [_propose(store, genesis, proposer.public, [issue], sigcache)]
+        # Every key of a lock is a registered wallet (as the rules require).
+        cosigners = [k for trio in keys for k in trio]
+        registers = [
+            build_register(CHAIN_ID, bank, k.public, FULL_TIER, nonce=n) for n, k in enumerate(cosigners)
+        ]
+        setup = [_propose(store, genesis, proposer.public, [issue, *registers], sigcache)]
         per_tx = params.max_outputs - 1
         src = OutPoint(hashlib.sha256(_body(issue)).digest(), 0)
         remaining = total

@@ -413,6 +413,15 @@ def _is_new_lock(
         )
     if lock.purpose:
         _check_earmark_output(state, lock, i, tx, sender, genesis, source)
+    # Registration applies as to plain money: whoever can spend locked money is known.
+    for clause in lock.clauses:
+        for key in sorted(clause.keys):
+            if state.wallet(key) is None and not genesis.is_institution(key):
+                raise LedgerError(
+                    Code.UNREGISTERED_RECIPIENT,
+                    f"outputs[{i}] locks money that {_addr(key)} could spend, which is not a registered "
+                    "wallet or institution; register every key of a lock (or the lock's address as a wallet)",
+                )
     return True
 
 

@@ -121,6 +121,8 @@ def test_merchant_closes_mid_course_and_the_arbiter_refunds(pilot: Pilot) -> Non
 def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
     p = pilot
     officers = [KeyPair.generate() for _ in range(3)]
+    for officer in officers:  # every key of a lock is a registered wallet
+        ok("bank", "register-wallet", "--key", p.bank, "--address", officer.address, "--tier", "1", env=p.env)
     lock = multisig_lock(2, [k.public for k in officers], memo="ACME treasury")
     bank = load_key(p.bank)
     supplier = decode_address(p.addr["supplier"])

@@ -44,6 +44,7 @@ class Course:
         self.parent, self.school, self.bureau = w.wallets[0], w.wallets[1], w.wallets[2]
         w.register(self.parent, 1)
         w.register(self.school, 1)
+        w.register(self.bureau, 1)
         self.coin = w.fund(self.parent, lessons * LESSON)
         self.lock = escrow_lock(self.parent.public, self.school.public, DEADLINE,
                                 arbiter=self.bureau.public, memo="piano, 10 lessons")
@@ -106,7 +107,8 @@ def test_course_merchant_closes_and_the_arbiter_settles(w: World) -> None:
 def test_two_of_three_supplier_payment(w: World) -> None:
     treasurer, cfo, ceo = key(30), key(31), key(32)
     supplier = w.wallets[1]
-    w.register(supplier, 1)
+    for person in (supplier, treasurer, cfo, ceo):
+        w.register(person, 1)
     lock = multisig_lock(2, [treasurer.public, cfo.public, ceo.public], memo="ACME treasury")
     bank = w.banks[0]
     src = w.issue(100_000 * YUAN)
@@ -215,6 +217,7 @@ def test_malformed_locked_output_not_owned_by_its_lock(w: World) -> None:
     bank = w.banks[0]
     src = w.issue(100 * YUAN)
     lock = multisig_lock(1, [key(30).public])
+    w.register(key(30), 1)
     w.check(build_transfer(w.chain, bank, [src], [locked_output(lock, 100 * YUAN)], w.nonce()))
     wrong = (key(31).public, 100 * YUAN, lock)
     w.rejects(build_transfer(w.chain, bank, [src], [wrong], w.nonce()), Code.MALFORMED)
@@ -229,6 +232,19 @@ def test_malformed_clause_that_does_not_exist_and_lock_over_a_cap(w: World) -> N
     w.check(spend(course.lock, RELEASE))
     w.rejects(spend(course.lock, 3), Code.MALFORMED)
     w.rejects(spend(course.lock + b"\x00", RELEASE), Code.MALFORMED)
+
+
+def test_unregistered_recipient_every_key_of_a_lock_is_registered(w: World) -> None:
+    bank = w.banks[0]
+    src = w.issue(100 * YUAN)
+    officers = [key(30), key(31)]
+    w.register(officers[0], 1)
+    lock = multisig_lock(1, [k.public for k in officers])
+    e = w.rejects(build_transfer(w.chain, bank, [src], [locked_output(lock, 100 * YUAN)], w.nonce()),
+                  Code.UNREGISTERED_RECIPIENT)
+    assert "could spend" in e.message
+    w.register(officers[1], 1)
+    w.check(build_transfer(w.chain, bank, [src], [locked_output(lock, 100 * YUAN)], w.nonce()))
 
 
 def test_bad_signature_on_a_spend(w: World) -> None:
