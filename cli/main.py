@@ -22,6 +22,7 @@ from cli.lazy import LazyGroup
         "escrow": "cli.escrow:escrow",
         "voucher": "cli.voucher:voucher",
         "purpose": "cli.purpose:purpose",
+        "multisig": "cli.multisig:multisig",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -20,13 +20,7 @@ import pytest
 
 from devnet import network
 from devnet.processes import stop
-from node.client.connection import NodeClient, Rejected
-from node.client.locks import SPEND, multisig_lock
-from node.client.txbuild import build_spend_locked, build_transfer, locked_output
-from node.ledger.address import decode_address
-from node.ledger.conditions import lock_address
-from node.ledger.keys import KeyPair, load_key
-from node.ledger.types import OutPoint
+from node.ledger.keys import load_key
 from tests.cli.helpers import assert_error, ok, ok_json, run
 from tests.support.waiting import wait_for
 
@@ -120,28 +114,19 @@ def test_merchant_closes_mid_course_and_the_arbiter_refunds(pilot: Pilot) -> Non
 
 def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
     p = pilot
-    officers = [KeyPair.generate() for _ in range(3)]
-    for officer in officers:  # every key of a lock is a registered wallet
-        ok("bank", "register-wallet", "--key", p.bank, "--address", officer.address, "--tier", "1", env=p.env)
-    lock = multisig_lock(2, [k.public for k in officers], memo="ACME treasury")
-    bank = load_key(p.bank)
-    supplier = decode_address(p.addr["supplier"])
-    with NodeClient(p.env["CBDC_NODE"]) as node:
-        chain = node.status().chain_id
-        coins = [(u.outpoint.txid, u.outpoint.index, u.amount) for u in node.utxos(bank.public)]
-        txid, index, amount = max(coins, key=lambda c: c[2])
-        outputs = [locked_output(lock, 100_000), (bank.public, amount - 100_000)]
-        fund = build_transfer(chain, bank, [(txid, index)], outputs, nonce=int(time.time()))
-        funded = node.submit_and_wait(fund, timeout=30)
-        coin = OutPoint(funded.txid, 0)
-        outs = [(supplier, 40_000), (lock_address(lock), 60_000)]
-        with pytest.raises(Rejected) as refused:
-            node.submit_and_wait(build_spend_locked(chain, lock, SPEND, [coin], outs, officers[:1], nonce=1))
-        assert refused.value.code == "condition_not_met"
-        assert "needs 2 of 3 signatures and has 1" in refused.value.message
-        node.submit_and_wait(build_spend_locked(chain, lock, SPEND, [coin], outs, [officers[0], officers[2]],
-                                                nonce=2), timeout=30)
-    assert p.balance("supplier") == 40_000
+    officers = []
+    for name in ("treasurer", "cfo", "ceo"):  # every key of a lock is a registered wallet
+        p.keys[name] = str(p.directory / f"{name}.key")
+        officers.append(ok_json("keys", "new", "--out", p.keys[name])["address"])
+        ok("bank", "register-wallet", "--key", p.bank, "--address", officers[-1], "--tier", "1", env=p.env)
+    wallet = ["--k", "2", "--keys", ",".join(officers)]
+    ok("multisig", "fund", "--from", p.bank, *wallet, "--amount", "1000", env=p.env)
+    assert ok_json("multisig", "address", *wallet, env=p.env)["balance"] == 100_000
+    pay = ["multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "400"]
+    assert_error(run(*pay, "--signer", p.keys["cfo"], env=p.env), 1, "condition_not_met",
+                 "needs 2 of 3 signatures and has 1")
+    paid = ok_json(*pay, "--signer", p.keys["treasurer"], "--signer", p.keys["ceo"], env=p.env)
+    assert paid["left"] == 60_000 and p.balance("supplier") == 40_000
 
 
 def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
