@@ -200,3 +200,14 @@ def verify_proof(file: Path, genesis_file: Path, as_json: bool) -> None:
         f"({result['block_hash'][:16]}), committed by {len(proven.signers)} validators with "
         f"{proven.power} of {proven.total_power} voting power"
     ]))
+
+
+# Fund tracing for supervisors (programmable money): cli/audit_trace.py.
+def _add_tracing() -> None:
+    from cli.audit_trace import flows, trace
+
+    audit.add_command(trace)
+    audit.add_command(flows)
+
+
+_add_tracing()

@@ -20,6 +20,10 @@ from cli.lazy import LazyGroup
         "balance": "cli.pay:balance",
         "chain": "cli.chain:chain",
         "audit": "cli.audit:audit",
+        "escrow": "cli.escrow:escrow",
+        "voucher": "cli.voucher:voucher",
+        "purpose": "cli.purpose:purpose",
+        "multisig": "cli.multisig:multisig",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/ledger.proto\x12\x0e\x63\x62\x64\x63.ledger.v1\"/\n\x0bTransaction\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x12\n\nsignatures\x18\x02 \x03(\x0c\"\'\n\x08OutPoint\x12\x0c\n\x04txid\x18\x01 \x01(\x0c\x12\r\n\x05index\x18\x02 \x01(\r\")\n\x08TxOutput\x12\r\n\x05owner\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"C\n\x05Issue\x12)\n\x07outputs\x18\x01 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\x12\x0f\n\x07signers\x18\x02 \x03(\x0c\"\x81\x01\n\x06Redeem\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.cbdc.ledger.v1.OutPoint\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x04\x12(\n\x06\x63hange\x18\x04 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\"\\\n\x0eRegisterWallet\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0c\x12\x0c\n\x04tier\x18\x03 \x01(\r\x12\x16\n\x0ekyc_commitment\x18\x04 \x01(\x0c\"o\n\x08Transfer\x12\x0e\n\x06sender\x18\x01 \x01(\x0c\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.cbdc.ledger.v1.OutPoint\x12)\n\x07outputs\x18\x03 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\"\xec\x01\n\x06TxBody\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12&\n\x05issue\x18\n \x01(\x0b\x32\x15.cbdc.ledger.v1.IssueH\x00\x12(\n\x06redeem\x18\x0b \x01(\x0b\x32\x16.cbdc.ledger.v1.RedeemH\x00\x12\x39\n\x0fregister_wallet\x18\x0c \x01(\x0b\x32\x1e.cbdc.ledger.v1.RegisterWalletH\x00\x12,\n\x08transfer\x18\r \x01(\x0b\x32\x18.cbdc.ledger.v1.TransferH\x00\x42\x06\n\x04kind\"\xcc\x01\n\x0b\x42lockHeader\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x0f\n\x07time_ms\x18\x03 \x01(\x04\x12\x11\n\tprev_hash\x18\x04 \x01(\x0c\x12\x0f\n\x07tx_root\x18\x05 \x01(\x0c\x12\x12\n\nstate_root\x18\x06 \x01(\x0c\x12\x17\n\x0fvalidators_hash\x18\x07 \x01(\x0c\x12\x10\n\x08proposer\x18\x08 \x01(\x0c\x12\x15\n\revidence_root\x18\t \x01(\x0c\x12\x10\n\x08tx_count\x18\n \x01(\r\"6\n\x05\x42lock\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x0b\n\x03txs\x18\x02 \x03(\x0c\x12\x10\n\x08\x65vidence\x18\x03 \x03(\x0c\"/\n\x0e\x43ommittedBlock\x12\r\n\x05\x62lock\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/ledger.proto\x12\x0e\x63\x62\x64\x63.ledger.v1\"/\n\x0bTransaction\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x12\n\nsignatures\x18\x02 \x03(\x0c\"\'\n\x08OutPoint\x12\x0c\n\x04txid\x18\x01 \x01(\x0c\x12\r\n\x05index\x18\x02 \x01(\r\"7\n\x08TxOutput\x12\r\n\x05owner\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\x0c\n\x04lock\x18\n \x01(\x0c\"C\n\x05Issue\x12)\n\x07outputs\x18\x01 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\x12\x0f\n\x07signers\x18\x02 \x03(\x0c\"\x81\x01\n\x06Redeem\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.cbdc.ledger.v1.OutPoint\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x04\x12(\n\x06\x63hange\x18\x04 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\"\\\n\x0eRegisterWallet\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0c\x12\x0c\n\x04tier\x18\x03 \x01(\r\x12\x16\n\x0ekyc_commitment\x18\x04 \x01(\x0c\"o\n\x08Transfer\x12\x0e\n\x06sender\x18\x01 \x01(\x0c\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.cbdc.ledger.v1.OutPoint\x12)\n\x07outputs\x18\x03 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\"\x9e\x03\n\x06TxBody\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12&\n\x05issue\x18\n \x01(\x0b\x32\x15.cbdc.ledger.v1.IssueH\x00\x12(\n\x06redeem\x18\x0b \x01(\x0b\x32\x16.cbdc.ledger.v1.RedeemH\x00\x12\x39\n\x0fregister_wallet\x18\x0c \x01(\x0b\x32\x1e.cbdc.ledger.v1.RegisterWalletH\x00\x12,\n\x08transfer\x18\r \x01(\x0b\x32\x18.cbdc.ledger.v1.TransferH\x00\x12\x33\n\x0cspend_locked\x18( \x01(\x0b\x32\x1b.cbdc.ledger.v1.SpendLockedH\x00\x12\x37\n\x0e\x64\x65\x66ine_purpose\x18) \x01(\x0b\x32\x1d.cbdc.ledger.v1.DefinePurposeH\x00\x12\x42\n\x14register_for_purpose\x18* \x01(\x0b\x32\".cbdc.ledger.v1.RegisterForPurposeH\x00\x42\x06\n\x04kind\"\xcc\x01\n\x0b\x42lockHeader\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x0f\n\x07time_ms\x18\x03 \x01(\x04\x12\x11\n\tprev_hash\x18\x04 \x01(\x0c\x12\x0f\n\x07tx_root\x18\x05 \x01(\x0c\x12\x12\n\nstate_root\x18\x06 \x01(\x0c\x12\x17\n\x0fvalidators_hash\x18\x07 \x01(\x0c\x12\x10\n\x08proposer\x18\x08 \x01(\x0c\x12\x15\n\revidence_root\x18\t \x01(\x0c\x12\x10\n\x08tx_count\x18\n \x01(\r\"6\n\x05\x42lock\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x0b\n\x03txs\x18\x02 \x03(\x0c\x12\x10\n\x08\x65vidence\x18\x03 \x03(\x0c\"/\n\x0e\x43ommittedBlock\x12\r\n\x05\x62lock\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x0c\"\xfa\x01\n\tCondition\x12\x0c\n\x02pk\x18\x01 \x01(\x0cH\x00\x12&\n\x05multi\x18\x02 \x01(\x0b\x32\x15.cbdc.ledger.v1.MultiH\x00\x12\x16\n\x0c\x61\x66ter_height\x18\x03 \x01(\x04H\x00\x12\x17\n\rafter_time_ms\x18\x04 \x01(\x04H\x00\x12)\n\x03\x61ll\x18\x05 \x01(\x0b\x32\x1a.cbdc.ledger.v1.ConditionsH\x00\x12)\n\x03\x61ny\x18\x06 \x01(\x0b\x32\x1a.cbdc.ledger.v1.ConditionsH\x00\x12(\n\x06thresh\x18\x07 \x01(\x0b\x32\x16.cbdc.ledger.v1.ThreshH\x00\x42\x06\n\x04node\" \n\x05Multi\x12\t\n\x01k\x18\x01 \x01(\r\x12\x0c\n\x04keys\x18\x02 \x03(\x0c\"6\n\nConditions\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.cbdc.ledger.v1.Condition\"=\n\x06Thresh\x12\t\n\x01k\x18\x01 \x01(\r\x12(\n\x05items\x18\x02 \x03(\x0b\x32\x19.cbdc.ledger.v1.Condition\"Q\n\x06\x43lause\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06policy\x18\x02 \x01(\x0b\x32\x19.cbdc.ledger.v1.Condition\x12\x0e\n\x06pay_to\x18\x03 \x03(\x0c\"}\n\x04Lock\x12\'\n\x07\x63lauses\x18\x01 \x03(\x0b\x32\x16.cbdc.ledger.v1.Clause\x12\x16\n\x0evoucher_issuer\x18\x02 \x01(\x0c\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x04\x12\x0c\n\x04memo\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\"\x91\x01\n\x0bSpendLocked\x12\x0c\n\x04lock\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63lause\x18\x02 \x01(\r\x12(\n\x06inputs\x18\x03 \x03(\x0b\x32\x18.cbdc.ledger.v1.OutPoint\x12)\n\x07outputs\x18\x04 \x03(\x0b\x32\x18.cbdc.ledger.v1.TxOutput\x12\x0f\n\x07signers\x18\x05 \x03(\x0c\"J\n\rDefinePurpose\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"Y\n\x12RegisterForPurpose\x12\x13\n\x0binstitution\x18\x01 \x01(\x0c\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0c\x12\x0c\n\x04role\x18\x04 \x01(\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTPOINT']._serialized_start=87
   _globals['_OUTPOINT']._serialized_end=126
   _globals['_TXOUTPUT']._serialized_start=128
-  _globals['_TXOUTPUT']._serialized_end=169
-  _globals['_ISSUE']._serialized_start=171
-  _globals['_ISSUE']._serialized_end=238
-  _globals['_REDEEM']._serialized_start=241
-  _globals['_REDEEM']._serialized_end=370
-  _globals['_REGISTERWALLET']._serialized_start=372
-  _globals['_REGISTERWALLET']._serialized_end=464
-  _globals['_TRANSFER']._serialized_start=466
-  _globals['_TRANSFER']._serialized_end=577
-  _globals['_TXBODY']._serialized_start=580
-  _globals['_TXBODY']._serialized_end=816
-  _globals['_BLOCKHEADER']._serialized_start=819
-  _globals['_BLOCKHEADER']._serialized_end=1023
-  _globals['_BLOCK']._serialized_start=1025
-  _globals['_BLOCK']._serialized_end=1079
-  _globals['_COMMITTEDBLOCK']._serialized_start=1081
-  _globals['_COMMITTEDBLOCK']._serialized_end=1128
+  _globals['_TXOUTPUT']._serialized_end=183
+  _globals['_ISSUE']._serialized_start=185
+  _globals['_ISSUE']._serialized_end=252
+  _globals['_REDEEM']._serialized_start=255
+  _globals['_REDEEM']._serialized_end=384
+  _globals['_REGISTERWALLET']._serialized_start=386
+  _globals['_REGISTERWALLET']._serialized_end=478
+  _globals['_TRANSFER']._serialized_start=480
+  _globals['_TRANSFER']._serialized_end=591
+  _globals['_TXBODY']._serialized_start=594
+  _globals['_TXBODY']._serialized_end=1008
+  _globals['_BLOCKHEADER']._serialized_start=1011
+  _globals['_BLOCKHEADER']._serialized_end=1215
+  _globals['_BLOCK']._serialized_start=1217
+  _globals['_BLOCK']._serialized_end=1271
+  _globals['_COMMITTEDBLOCK']._serialized_start=1273
+  _globals['_COMMITTEDBLOCK']._serialized_end=1320
+  _globals['_CONDITION']._serialized_start=1323
+  _globals['_CONDITION']._serialized_end=1573
+  _globals['_MULTI']._serialized_start=1575
+  _globals['_MULTI']._serialized_end=1607
+  _globals['_CONDITIONS']._serialized_start=1609
+  _globals['_CONDITIONS']._serialized_end=1663
+  _globals['_THRESH']._serialized_start=1665
+  _globals['_THRESH']._serialized_end=1726
+  _globals['_CLAUSE']._serialized_start=1728
+  _globals['_CLAUSE']._serialized_end=1809
+  _globals['_LOCK']._serialized_start=1811
+  _globals['_LOCK']._serialized_end=1936
+  _globals['_SPENDLOCKED']._serialized_start=1939
+  _globals['_SPENDLOCKED']._serialized_end=2084
+  _globals['_DEFINEPURPOSE']._serialized_start=2086
+  _globals['_DEFINEPURPOSE']._serialized_end=2160
+  _globals['_REGISTERFORPURPOSE']._serialized_start=2162
+  _globals['_REGISTERFORPURPOSE']._serialized_end=2251
 # @@protoc_insertion_point(module_scope)

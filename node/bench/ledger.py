@@ -29,8 +29,10 @@ from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.client.txbuild import build_issue, build_register, build_transfer
+from node.client.locks import multisig_lock
+from node.client.txbuild import build_issue, build_register, build_spend_locked, build_transfer, locked_output
 from node.ledger.blocks import decode_block
+from node.ledger.conditions import lock_address
 from node.ledger.genesis import FULL_TIER, Genesis, LedgerParams, make_genesis
 from node.ledger.keys import KeyPair
 from node.ledger.muhash import BACKEND as MUHASH_BACKEND
@@ -151,6 +153,83 @@ def _body(raw: bytes) -> bytes:
     return ledger_pb2.Transaction.FromString(raw).body
 
 
+def build_conditional_workload(workdir: str, txs: int, wallets: int, block_size: int) -> Workload:
+    """The transfer workload with every coin in a 2-of-3 multi-signature lock
+    (node.ledger.conditions): each spend presents its lock, is signed by 2 of its 3 keys,
+    pays into the next wallet's lock (lock bytes attached) and keeps the change locked."""
+    issuer, bank, proposer = _key(b"issuer", 0), _key(b"bank", 0), _key(b"validator", 0)
+    keys = [[_key(b"cosigner", 3 * n + j) for j in range(3)] for n in range(wallets)]
+    locks = [multisig_lock(2, [k.public for k in trio]) for trio in keys]
+    addresses = [lock_address(lock) for lock in locks]
+    params = LedgerParams(max_block_txs=max(block_size, 3 * wallets + 1, LedgerParams().max_block_txs))
+    genesis = make_genesis(
+        issuers=[issuer], institutions=[bank], validators=[proposer], issue_threshold=1,
+        chain_id=CHAIN_ID, genesis_time_ms=T0, params=params,
+    )
+    store = Store.open(os.path.join(workdir, "proposer-conditional"), genesis)
+    sigcache = SignatureCache()
+    try:
+        total = FUNDING * wallets
+        issue = build_issue(CHAIN_ID, [(bank.public, total)], [issuer])
+        # Every key of a lock is a registered wallet (as the rules require).
+        cosigners = [k for trio in keys for k in trio]
+        registers = [
+            build_register(CHAIN_ID, bank, k.public, FULL_TIER, nonce=n) for n, k in enumerate(cosigners)
+        ]
+        setup = [_propose(store, genesis, proposer.public, [issue, *registers], sigcache)]
+        per_tx = params.max_outputs - 1
+        src = OutPoint(hashlib.sha256(_body(issue)).digest(), 0)
+        remaining = total
+        funding: list[bytes] = []
+        coins: list[OutPoint] = []
+        for start in range(0, wallets, per_tx):
+            group = range(start, min(start + per_tx, wallets))
+            remaining -= FUNDING * len(group)
+            outputs: list = [locked_output(locks[w], FUNDING) for w in group]
+            if remaining:
+                outputs.append((bank.public, remaining))
+            raw = build_transfer(CHAIN_ID, bank, [src], outputs, nonce=start)
+            txid = hashlib.sha256(_body(raw)).digest()
+            coins.extend(OutPoint(txid, i) for i in range(len(group)))
+            src = OutPoint(txid, len(group))
+            funding.append(raw)
+        setup.append(_propose(store, genesis, proposer.public, funding, sigcache))
+        raws: list[bytes] = []
+        balance = [FUNDING] * wallets
+        for n in range(txs):
+            w, rnd = n % wallets, n // wallets
+            payee = (w + 1 + rnd % (wallets - 1)) % wallets
+            balance[w] -= PAYMENT
+            outputs = [locked_output(locks[payee], PAYMENT), (addresses[w], balance[w])]
+            signers = [keys[w][0], keys[w][2]]
+            raw = build_spend_locked(CHAIN_ID, locks[w], 0, [coins[w]], outputs, signers, nonce=n)
+            coins[w] = OutPoint(hashlib.sha256(_body(raw)).digest(), 1)
+            raws.append(raw)
+        blocks = [
+            _propose(store, genesis, proposer.public, raws[i : i + block_size], sigcache)
+            for i in range(0, len(raws), block_size)
+        ]
+    finally:
+        store.close()
+    return Workload(genesis, proposer.public, setup, blocks, txs)
+
+
+def _conditional(workdir: str, txs: int, wallets: int, block_size: int, plain: tuple[float, float],
+                 limit: float) -> dict:
+    """The 2-of-3 conditional spend beside the plain transfer, both sequential."""
+    work = build_conditional_workload(workdir, txs, wallets, block_size)
+    timing = _timed_apply(workdir, "conditional", work, None)
+    plain_cpu_us, cpu_us = plain[1] / txs * 1e6, timing[1] / txs * 1e6
+    return {
+        "spend": "2-of-3 multi-signature lock, 2 signatures, paying into another lock",
+        **_mode(timing, txs, limit),
+        "plain_transfer_cpu_us_per_tx": round(plain_cpu_us, 1),
+        "cost_vs_plain_transfer": round(cpu_us / plain_cpu_us, 2),
+        # Two signatures instead of one: the rest is the lock's decoding and evaluation.
+        "cpu_us_per_tx_beyond_one_extra_signature": round(cpu_us - plain_cpu_us - _ed25519_cpu_us(), 1),
+    }
+
+
 def _replay_setup(store: Store, work: Workload) -> None:
     sigcache = SignatureCache()
     for block in work.setup_blocks:
@@ -257,13 +336,17 @@ def _ed25519_cpu_us() -> float:
     return (time.thread_time() - start) / 5_000 * 1e6
 
 
-def run(txs: int = 20_000, wallets: int = 1_000, block_size: int = 1_000, workers: int = 2) -> dict:
+def run(
+    txs: int = 20_000, wallets: int = 1_000, block_size: int = 1_000, workers: int = 2,
+    with_conditional: bool = True,
+) -> dict:
     """The benchmark; returns the JSON-ready report.
 
     Modes: "sequential" (everything on one thread: the per-core cost), "processes"
     (signatures on a pool of `workers` processes while this one runs the rules: what a
     node does with node.ledger.sigverify.verification_pool), "threads" (the same on a thread pool,
-    shown because the GIL keeps it from overlapping; see node.ledger.sigverify).
+    shown because the GIL keeps it from overlapping; see node.ledger.sigverify). With
+    `with_conditional`, "conditional_spend" times the same payments as 2-of-3 locked spends.
     """
     if wallets < 2 or txs < 1 or block_size < 1:
         raise ValueError("need at least 2 wallets, 1 transaction and blocks of at least 1")
@@ -284,6 +367,10 @@ def run(txs: int = 20_000, wallets: int = 1_000, block_size: int = 1_000, worker
         limit_after = ed25519_verifications_per_second(2.0)
         verify_cpu_us = _ed25519_cpu_us()
         breakdown = _breakdown(workdir, work)
+        conditional = (
+            _conditional(workdir, txs, wallets, block_size, seconds["sequential"], limit_after)
+            if with_conditional else None
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     limit = (limit_before + limit_after) / 2  # the machine may be shared: average both sides
@@ -306,6 +393,7 @@ def run(txs: int = 20_000, wallets: int = 1_000, block_size: int = 1_000, worker
         "meets_target": modes[best]["ratio"] >= TARGET_RATIO,
         **modes,
         "breakdown_us_per_tx_sequential": breakdown,
+        **({"conditional_spend": conditional} if conditional is not None else {}),
         "ed25519_us_per_verification": round(1e6 / limit, 1),
         "ed25519_cpu_us_per_verification": round(verify_cpu_us, 1),
         # What the sequential ratio is on a core nobody else uses: CPU per verification over

@@ -16,6 +16,7 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 from proto import ledger_pb2
 
+from node.ledger.conditions import lock_address
 from node.ledger.crypto import tx_sign_digest
 from node.ledger.types import OutPoint, Output
 
@@ -29,7 +30,9 @@ class Signer(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-OutputLike = Output | tuple[bytes, int]
+# (owner, amount), or (lock bytes, amount, lock) for an output locked by a Lock
+# (node.ledger.conditions): use locked_output to build one.
+OutputLike = Output | tuple[bytes, int] | tuple[bytes, int, bytes]
 OutPointLike = OutPoint | tuple[bytes, int]
 
 
@@ -39,9 +42,18 @@ OutPointLike = OutPoint | tuple[bytes, int]
 def _outputs(outputs: Iterable[OutputLike]) -> list[ledger_pb2.TxOutput]:
     result = []
     for o in outputs:
-        owner, amount = (o.owner, o.amount) if isinstance(o, Output) else o
-        result.append(ledger_pb2.TxOutput(owner=owner, amount=amount))
+        if isinstance(o, Output):
+            result.append(ledger_pb2.TxOutput(owner=o.owner, amount=o.amount))
+        elif len(o) == 3:
+            result.append(ledger_pb2.TxOutput(owner=o[0], amount=o[1], lock=o[2]))  # type: ignore[misc]
+        else:
+            result.append(ledger_pb2.TxOutput(owner=o[0], amount=o[1]))
     return result
+
+
+def locked_output(lock: bytes, amount: int) -> tuple[bytes, int, bytes]:
+    """An output of `amount` locked by the serialized Lock `lock` (owned by its address)."""
+    return (lock_address(lock), amount, lock)
 
 
 def _inputs(inputs: Iterable[OutPointLike]) -> list[ledger_pb2.OutPoint]:
@@ -91,6 +103,35 @@ def transfer_body(
 ) -> bytes:
     transfer = ledger_pb2.Transfer(sender=sender, inputs=_inputs(inputs), outputs=_outputs(outputs))
     return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, transfer=transfer).SerializeToString()
+
+
+def spend_locked_body(
+    chain_id: str,
+    lock: bytes,
+    clause: int,
+    inputs: Iterable[OutPointLike],
+    outputs: Iterable[OutputLike],
+    signers: Sequence[bytes] = (),
+    nonce: int = 0,
+) -> bytes:
+    spend = ledger_pb2.SpendLocked(
+        lock=lock, clause=clause, inputs=_inputs(inputs), outputs=_outputs(outputs), signers=list(signers)
+    )
+    return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, spend_locked=spend).SerializeToString()
+
+
+def define_purpose_body(
+    chain_id: str, institution: bytes, purpose: str, description: str = "", nonce: int = 0
+) -> bytes:
+    msg = ledger_pb2.DefinePurpose(institution=institution, purpose=purpose, description=description)
+    return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, define_purpose=msg).SerializeToString()
+
+
+def register_for_purpose_body(
+    chain_id: str, institution: bytes, purpose: str, address: bytes, role: int, nonce: int = 0
+) -> bytes:
+    msg = ledger_pb2.RegisterForPurpose(institution=institution, purpose=purpose, address=address, role=role)
+    return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, register_for_purpose=msg).SerializeToString()
 
 
 # --- signing ----------------------------------------------------------------------------
@@ -149,6 +190,36 @@ def build_transfer(
     return sign_body(chain_id, body, [sender_key])
 
 
+def build_spend_locked(
+    chain_id: str,
+    lock: bytes,
+    clause: int,
+    inputs: Iterable[OutPointLike],
+    outputs: Iterable[OutputLike],
+    signer_keys: Sequence[Signer] = (),
+    nonce: int = 0,
+) -> bytes:
+    """A spend of outputs locked by `lock` through its clause `clause`, signed by
+    `signer_keys` (none for a time-only clause or the reclaim of an expired voucher)."""
+    body = spend_locked_body(chain_id, lock, clause, inputs, outputs, [k.public for k in signer_keys], nonce)
+    return sign_body(chain_id, body, signer_keys)
+
+
+def build_define_purpose(
+    chain_id: str, institution_key: Signer, purpose: str, description: str = "", nonce: int = 0
+) -> bytes:
+    body = define_purpose_body(chain_id, institution_key.public, purpose, description, nonce)
+    return sign_body(chain_id, body, [institution_key])
+
+
+def build_register_for_purpose(
+    chain_id: str, institution_key: Signer, purpose: str, address: bytes, role: int, nonce: int = 0
+) -> bytes:
+    """Register `address` for `purpose` as role 1 (beneficiary) or 2 (merchant); 0 removes it."""
+    body = register_for_purpose_body(chain_id, institution_key.public, purpose, address, role, nonce)
+    return sign_body(chain_id, body, [institution_key])
+
+
 # --- m-of-n issuance, one signer at a time ------------------------------------------------
 
 
@@ -181,6 +252,10 @@ def _signers_of(body: bytes) -> list[bytes]:
         return [msg.register_wallet.institution]
     if kind == "transfer":
         return [msg.transfer.sender]
+    if kind == "spend_locked":
+        return list(msg.spend_locked.signers)
+    if kind in ("define_purpose", "register_for_purpose"):
+        return [getattr(msg, kind).institution]
     raise ValueError("the body has no transaction kind")
 
 

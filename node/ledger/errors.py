@@ -24,6 +24,12 @@ class Code(StrEnum):
     UNKNOWN_TIER = "unknown_tier"                  # tier id not in the genesis tier table
     DUPLICATE = "duplicate"                        # transaction already committed or pending
     INVALID_BLOCK = "invalid_block"                # header does not match its contents or the chain
+    # Programmable money (node.ledger.conditions):
+    CONDITION_NOT_MET = "condition_not_met"        # a lock's clause lacks signatures or its time
+    DESTINATION_NOT_ALLOWED = "destination_not_allowed"  # a clause may not pay that recipient
+    VOUCHER_EXPIRED = "voucher_expired"            # after expiry only a reclaim to the issuer
+    UNKNOWN_PURPOSE = "unknown_purpose"            # no purpose of that name is defined
+    PURPOSE_NOT_ALLOWED = "purpose_not_allowed"    # earmarked money to a recipient outside its purpose
 
 
 class LedgerError(Exception):

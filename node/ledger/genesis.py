@@ -104,6 +104,13 @@ class LedgerParams:
     max_block_txs: int = 2_000
     max_block_bytes: int = 3_000_000
     utc_offset_minutes: int = 480  # days and years for outflow limits: UTC+08:00 by default
+    # Programmable money (node.ledger.conditions): caps on one Lock. A lock over any cap is
+    # `malformed`; together they bound the work of evaluating any spend of a locked output.
+    max_lock_bytes: int = 2_048
+    max_lock_clauses: int = 8
+    max_condition_depth: int = 6      # nesting of all/any/thresh
+    max_condition_keys: int = 16      # distinct keys in one clause (and so signers of a spend)
+    max_condition_cost: int = 128     # evaluation units of the whole lock (conditions.cost)
 
 
 def default_tiers() -> dict[int, Tier]:
@@ -168,7 +175,9 @@ class Genesis:
         # The largest serialized Transaction that can be valid: a full body plus one signature
         # per possible signer (every issuer, or the one signer of the other kinds), with
         # protobuf tags and lengths. Anything longer is rejected before parsing.
-        signatures = max(1, len(self.issuers)) * (SIGNATURE_SIZE + 2)
+        # A spend of a locked output has up to max_condition_keys signers.
+        most_signers = max(1, len(self.issuers), self.params.max_condition_keys)
+        signatures = most_signers * (SIGNATURE_SIZE + 2)
         object.__setattr__(self, "max_tx_bytes", self.params.max_body_bytes + 6 + signatures)
 
     # --- queries --------------------------------------------------------------------
@@ -260,7 +269,7 @@ class Genesis:
                 }
                 for t in sorted(self.tiers.values(), key=lambda t: t.id)
             ],
-            "params": {f.name: getattr(self.params, f.name) for f in fields(LedgerParams)},
+            "params": _params_doc(self.params),
         }
 
     def canonical_json(self) -> bytes:
@@ -270,6 +279,22 @@ class Genesis:
     def hash(self) -> bytes:
         """Identifies the network: nodes with different genesis hashes must not peer."""
         return sha256(b"cbdc/genesis/v1\x00" + self.canonical_json())
+
+
+# Parameters added after networks already ran: written only when they differ from their
+# default, so an existing genesis file keeps its hash (and its nodes keep their stores).
+_LATER_PARAMS = frozenset({
+    "max_lock_bytes", "max_lock_clauses", "max_condition_depth", "max_condition_keys", "max_condition_cost",
+})
+
+
+def _params_doc(params: LedgerParams) -> dict[str, Any]:
+    default = LedgerParams()
+    return {
+        f.name: getattr(params, f.name)
+        for f in fields(LedgerParams)
+        if f.name not in _LATER_PARAMS or getattr(params, f.name) != getattr(default, f.name)
+    }
 
 
 _TOP_REQUIRED = (
@@ -508,6 +533,11 @@ def _validate_params(params: LedgerParams) -> None:
         "max_block_txs": (1, 1 << 20),
         "max_block_bytes": (1024, 1 << 30),
         "utc_offset_minutes": (-12 * 60, 14 * 60),
+        "max_lock_bytes": (64, 1 << 16),
+        "max_lock_clauses": (1, 64),
+        "max_condition_depth": (1, 32),
+        "max_condition_keys": (1, 256),
+        "max_condition_cost": (1, 1 << 12),
     }
     for name, (lo, hi) in bounds.items():
         _int(getattr(params, name), f"params.{name}", lo, hi, f"an integer from {lo} to {hi}")

@@ -15,8 +15,18 @@ from functools import lru_cache
 from typing import NoReturn
 
 from node.ledger.address import encode_address
+from node.ledger.conditions import Lock, Moment, decode_lock_cached, format_time, shortfall
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, Tier
+from node.ledger.purposes import (
+    MERCHANT,
+    REMOVED,
+    Purpose,
+    purpose_key,
+    read_purpose,
+    recipient_key,
+    role_of,
+)
 from node.ledger.state import DryRun, Overlay, StateView
 from node.ledger.txcodec import DecodedTx
 from node.ledger.types import U64_MAX, OutPoint, Output, Supply, Wallet
@@ -164,12 +174,122 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
     state.add_tx(tx.txid)
 
 
+def _define_purpose(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    m = tx.msg.define_purpose
+    if not genesis.is_institution(m.institution):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{_addr(m.institution)} is not a registered institution; only institutions define purposes",
+        )
+    existing = read_purpose(state, m.purpose)
+    if existing is not None:
+        raise LedgerError(
+            Code.DUPLICATE,
+            f"purpose {m.purpose!r} is already defined by {_addr(existing.institution)}; choose another name",
+        )
+    state.put_record(purpose_key(m.purpose), Purpose(m.purpose, m.institution, m.description).encode())
+    state.add_tx(tx.txid)
+
+
+def _register_for_purpose(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    _reject_replay(state, tx)
+    m = tx.msg.register_for_purpose
+    purpose = _known_purpose(state, m.purpose)
+    if purpose.institution != m.institution:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"purpose {m.purpose!r} is defined by {_addr(purpose.institution)}; only that institution "
+            "registers its recipients",
+        )
+    if m.role != REMOVED and state.wallet(m.address) is None and not genesis.is_institution(m.address):
+        raise LedgerError(
+            Code.UNREGISTERED_RECIPIENT,
+            f"{_addr(m.address)} is not a registered wallet or institution; register the wallet first",
+        )
+    state.put_record(recipient_key(m.purpose, m.address), bytes([m.role]) if m.role else None)
+    state.add_tx(tx.txid)
+
+
+def _spend_locked(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    """Spend outputs of one lock (node.ledger.conditions). The lock's address is the sender:
+    outputs back to it are change. Locking money is the payer's outflow (a Transfer to the
+    lock's address, charged to the payer's tier limits then); releasing it is an incoming
+    payment of each payee (balance caps apply). A lock whose address an institution has
+    registered as a wallet (a multi-signature treasury) has a tier of its own, charged here."""
+    m = tx.msg.spend_locked
+    lock = decode_lock_cached(m.lock, genesis.params)
+    holder = lock.address
+    total_in, spent = _resolve_inputs(state, tx, holder)
+    total_out = _sum_outputs(tx)
+    if total_in != total_out:
+        _check_balanced(total_in, total_out, "the outputs")
+    if lock.expired(ctx.time_ms):
+        _check_reclaim(lock, tx, genesis)
+    else:
+        _check_clause(lock, m.clause, tx, genesis, ctx)
+    if lock.purpose:
+        _check_earmark_spend(state, lock, tx, genesis)
+    received, payee_wallets = _payees(state, tx, genesis, holder, lock)
+    # Earmarked money is its holder's: spending it is the holder's outflow.
+    holder_wallet = state.wallet(lock.holder if lock.purpose else holder)
+    updated_holder = None
+    if holder_wallet is not None and received:
+        updated_holder = _charge_outflow(holder_wallet, sum(received.values()), genesis, ctx)
+    if payee_wallets:
+        _check_balance_caps(state, received, payee_wallets, genesis)
+
+    for op, out in zip(tx.inputs, spent, strict=True):
+        state.spend_resolved(op, out)
+    state.add_outputs(tx.txid, tx.outputs)
+    if updated_holder is not None:
+        state.put_wallet(updated_holder)
+    state.add_tx(tx.txid)
+
+
 _RULES: dict[str, Callable[[Overlay, DecodedTx, Genesis, BlockContext], None]] = {
     "issue": _issue,
     "redeem": _redeem,
     "register_wallet": _register,
     "transfer": _transfer,
+    "spend_locked": _spend_locked,
+    "define_purpose": _define_purpose,
+    "register_for_purpose": _register_for_purpose,
 }
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+def _check_clause(lock: Lock, index: int, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
+    clause = lock.clauses[index]  # decode_tx checked the index
+    label = f"clause {index} ({clause.name})" if clause.name else f"clause {index}"
+    at = Moment(frozenset(tx.signers), ctx.height, ctx.time_ms, genesis.params.utc_offset_minutes)
+    reason = shortfall(clause.policy, at)
+    if reason is not None:
+        raise LedgerError(Code.CONDITION_NOT_MET, f"{label} of lock {_addr(lock.address)} {reason}")
+    if clause.pay_to:
+        allowed = set(clause.pay_to)
+        for i, (owner, _) in enumerate(tx.outputs):
+            if owner != lock.address and owner not in allowed:
+                names = ", ".join(_addr(k) for k in clause.pay_to)
+                raise LedgerError(
+                    Code.DESTINATION_NOT_ALLOWED,
+                    f"outputs[{i}] pays {_addr(owner)}, but {label} may pay only {names}",
+                )
+
+
+def _check_reclaim(lock: Lock, tx: DecodedTx, genesis: Genesis) -> None:
+    # After expiry the voucher's clauses no longer count: only the way back to its issuer.
+    for i, (owner, _) in enumerate(tx.outputs):
+        if owner != lock.voucher_issuer:
+            when = format_time(lock.expires_at_ms, genesis.params.utc_offset_minutes)
+            raise LedgerError(
+                Code.VOUCHER_EXPIRED,
+                f"voucher expired at {when}; outputs[{i}] pays {_addr(owner)}, but the only spend "
+                f"left is a reclaim of the whole amount to its issuer {_addr(lock.voucher_issuer)}, "
+                "which anyone may submit",
+            )
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -249,7 +369,7 @@ def _check_balanced(total_in: int, total_out: int, what: str) -> None:
 
 
 def _payees(
-    state: StateView, tx: DecodedTx, genesis: Genesis, sender: bytes
+    state: StateView, tx: DecodedTx, genesis: Genesis, sender: bytes, source: Lock | None = None
 ) -> tuple[dict[bytes, int], dict[bytes, Wallet]]:
     """What each recipient other than the sender receives, and the wallet records of the
     recipients that are wallets (institutions have none and no limits)."""
@@ -265,13 +385,119 @@ def _payees(
         wallet = wallet_of(owner)
         if wallet is not None:
             wallets[owner] = wallet
-        elif not genesis.is_institution(owner):
+        elif not genesis.is_institution(owner) and not _is_new_lock(state, tx, i, sender, genesis, source):
             raise LedgerError(
                 Code.UNREGISTERED_RECIPIENT,
                 f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
             )
         received[owner] = amount
     return received, wallets
+
+
+def _is_new_lock(
+    state: StateView, tx: DecodedTx, i: int, sender: bytes, genesis: Genesis, source: Lock | None
+) -> bool:
+    """True when outputs[i] carries its lock (decode_tx checked that the owner is the lock's
+    address): money paid into an escrow, a voucher, an unregistered multi-signature lock or
+    an earmark. Its spends are checked when they happen. Only an institution issues vouchers
+    in its own name (the voucher's issuer must be the payer); earmarks: _check_earmark_output."""
+    raw = tx.payload.outputs[i].lock
+    if not raw:
+        return False
+    lock = decode_lock_cached(raw, genesis.params)
+    if lock.is_voucher and lock.voucher_issuer != sender:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"outputs[{i}] is a voucher of {_addr(lock.voucher_issuer)}; only that institution "
+            "can issue it (pay it from the issuer's own money)",
+        )
+    if lock.purpose:
+        _check_earmark_output(state, lock, i, tx, sender, genesis, source)
+    # Registration applies as to plain money: whoever can spend locked money is known.
+    for clause in lock.clauses:
+        for key in sorted(clause.keys):
+            if state.wallet(key) is None and not genesis.is_institution(key):
+                raise LedgerError(
+                    Code.UNREGISTERED_RECIPIENT,
+                    f"outputs[{i}] locks money that {_addr(key)} could spend, which is not a registered "
+                    "wallet or institution; register every key of a lock (or the lock's address as a wallet)",
+                )
+    return True
+
+
+# --- earmarks (node.ledger.purposes) ---------------------------------------------------------
+
+
+def _known_purpose(state: StateView, name: str) -> Purpose:
+    purpose = read_purpose(state, name)
+    if purpose is None:
+        raise LedgerError(
+            Code.UNKNOWN_PURPOSE,
+            f"purpose {name!r} is not defined on this network; an institution defines it first",
+        )
+    return purpose
+
+
+def _check_earmark_output(
+    state: StateView, lock: Lock, i: int, tx: DecodedTx, sender: bytes, genesis: Genesis, source: Lock | None
+) -> None:
+    """outputs[i] earmarks money for lock.purpose: only the purpose's institution creates
+    such money (from its own), and only recipients registered for the purpose hold it."""
+    purpose = _known_purpose(state, lock.purpose)
+    if (source is None or source.purpose != lock.purpose) and sender != purpose.institution:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"outputs[{i}] earmarks money for purpose {purpose.name!r}; only its institution "
+            f"{_addr(purpose.institution)} earmarks money for it",
+        )
+    holder = lock.holder
+    if holder != purpose.institution and role_of(state, purpose.name, holder) == REMOVED:
+        raise LedgerError(
+            Code.PURPOSE_NOT_ALLOWED,
+            f"purpose {purpose.name!r} cannot be paid to {_addr(holder)}, which is not registered "
+            f"for it; ask {_addr(purpose.institution)} to register the recipient",
+        )
+    wallet = state.wallet(holder)
+    if wallet is None:
+        if not genesis.is_institution(holder):
+            raise LedgerError(
+                Code.UNREGISTERED_RECIPIENT,
+                f"outputs[{i}] earmarks money for {_addr(holder)}, which is not a registered wallet",
+            )
+        return
+    # The holder's balance cap counts what it holds in plain money and in this earmark.
+    cap = _tier_of(wallet, genesis).balance_cap
+    amount = sum(o.amount for o in tx.outputs if o.owner == lock.address)
+    after = state.balance(holder) + state.balance(lock.address) + amount
+    if cap is not None and after > cap:
+        raise LedgerError(
+            Code.TIER_LIMIT_EXCEEDED,
+            f"recipient {_addr(holder)} would hold {_yuan(after)} (earmarked {purpose.name!r} included), "
+            f"over the balance cap of {_yuan(cap)} of its tier {wallet.tier}",
+        )
+
+
+def _check_earmark_spend(state: StateView, lock: Lock, tx: DecodedTx, genesis: Genesis) -> None:
+    """Spending earmarked money: each output stays in the purpose (a lock of the same purpose,
+    checked by _check_earmark_output) or leaves it by an allowed exit: back to the purpose's
+    institution, or a registered merchant's settlement to any institution."""
+    purpose = _known_purpose(state, lock.purpose)
+    payloads = tx.payload.outputs
+    merchant = role_of(state, purpose.name, lock.holder) == MERCHANT
+    for i, (owner, _) in enumerate(tx.outputs):
+        if owner == lock.address:
+            continue  # change keeps the earmark
+        raw = payloads[i].lock
+        if raw and decode_lock_cached(raw, genesis.params).purpose == lock.purpose:
+            continue
+        if owner == purpose.institution or (merchant and genesis.is_institution(owner)):
+            continue
+        raise LedgerError(
+            Code.PURPOSE_NOT_ALLOWED,
+            f"outputs[{i}] takes earmarked {purpose.name!r} money to {_addr(owner)} outside the "
+            "purpose; pay a recipient registered for it (in an earmarked output), return it to "
+            f"{_addr(purpose.institution)}, or (merchants) settle to an institution",
+        )
 
 
 def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:

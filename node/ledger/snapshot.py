@@ -28,7 +28,7 @@ Stream format (integers big-endian):
                           | height 8 | Supply.encode() 32 | CommittedBlock bytes (the rest)
       b"R" rows:          (key length 1 | key | value length 4 | value)*   keys strictly
                           ascending over the whole stream, each a store row (node.ledger.store)
-                          of one of the prefixes E, T, U, W
+                          of one of the prefixes E, K, T, U, W
       b"Z" end (last):    rows 8 | SHA-256 of every byte before this record
 
 The store's derived rows (per-address UTXO index, balances, the MuHash accumulator) are
@@ -51,7 +51,7 @@ from node.ledger.blocks import CommittedBlock, decode_committed_block, encode_co
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.muhash import MuHash3072
-from node.ledger.state_root import state_root
+from node.ledger.state_root import record_element, state_root
 from node.ledger.store import (
     K_BASE,
     K_CHAIN,
@@ -64,6 +64,7 @@ from node.ledger.store import (
     P_BLOCK,
     P_BLOCK_HASH,
     P_EVIDENCE,
+    P_RECORD,
     P_TX,
     P_UTXO,
     P_WALLET,
@@ -76,14 +77,18 @@ from node.ledger.types import Supply, Wallet
 
 MAGIC = b"CBDCSNAP"
 FORMAT_VERSION = 1
-# Snapshot rows by prefix: the exact key length and, for fixed-size rows, the value length.
-_ROW_SHAPES: dict[bytes, tuple[int, int | None]] = {
+# Snapshot rows by prefix: the exact key length (None: keyed records, up to _MAX_RECORD_KEY)
+# and, for fixed-size rows, the value length.
+_ROW_SHAPES: dict[bytes, tuple[int | None, int | None]] = {
     P_EVIDENCE: (1 + 32 + 8, 8),
+    P_RECORD: (None, None),
     P_TX: (1 + 32, 12),
     P_UTXO: (1 + 36, 40),
     P_WALLET: (1 + 32, None),
 }
-_SNAPSHOT_PREFIXES = tuple(sorted(_ROW_SHAPES))  # E, T, U, W: the stream is in key order
+_SNAPSHOT_PREFIXES = tuple(sorted(_ROW_SHAPES))  # E, K, T, U, W: the stream is in key order
+_MAX_RECORD_KEY = 1 + 256
+_MAX_RECORD_VALUE = 64 << 10
 # Bytes of rows per "R" record; also what one gRPC message carries (well under its cap).
 CHUNK_BYTES = 1 << 20
 _MAX_RECORD = 64 << 20  # a meta record holds one block (at most a few MB); anything larger is garbage
@@ -331,7 +336,10 @@ def _check_row(key: bytes, value: bytes, previous: bytes) -> None:
     if shape is None:
         raise _malformed(f"a row with prefix {key[:1]!r} is not snapshot state")
     key_len, value_len = shape
-    if len(key) != key_len or (value_len is not None and len(value) != value_len):
+    if key_len is None:  # a keyed record (node.ledger.purposes): bounded, not fixed
+        if not 1 < len(key) <= _MAX_RECORD_KEY or len(value) > _MAX_RECORD_VALUE:
+            raise _malformed(f"a {key[:1].decode()} row has the wrong size")
+    elif len(key) != key_len or (value_len is not None and len(value) != value_len):
         raise _malformed(f"a {key[:1].decode()} row has the wrong size")
     if key <= previous:
         raise _malformed("rows are not in strictly ascending key order (duplicated or reordered)")
@@ -408,6 +416,8 @@ def _restore_into(db: Any, reader: _Reader, genesis: Genesis) -> SnapshotInfo:
                 batch.put(P_ADDR_UTXO + value[:32] + key[1:], value[32:])
             elif prefix == P_WALLET:
                 elements.append(b"w" + value)
+            elif prefix == P_RECORD:
+                elements.append(record_element(key[1:], value))
             pending += 1
             if pending >= _WRITE_BATCH_ROWS:
                 batch.write()

@@ -34,6 +34,9 @@ class StateView(Protocol):
     def has_tx(self, txid: bytes) -> bool:
         """True when a transaction with this id is already committed."""
 
+    def record(self, key: bytes) -> bytes | None:
+        """A keyed ledger record (purposes and their recipients: node.ledger.purposes), or None."""
+
 
 @dataclass
 class Overlay:
@@ -53,6 +56,9 @@ class Overlay:
     wallets_before: dict[bytes, Wallet | None] = field(default_factory=dict)
     balance_delta: dict[bytes, int] = field(default_factory=dict)
     txids: list[bytes] = field(default_factory=list)
+    # Keyed records (node.ledger.purposes): latest value (None: deleted) and base image.
+    records: dict[bytes, bytes | None] = field(default_factory=dict)
+    records_before: dict[bytes, bytes | None] = field(default_factory=dict)
     _txid_set: set[bytes] = field(default_factory=set)
     _supply: Supply | None = None
 
@@ -80,6 +86,11 @@ class Overlay:
     def has_tx(self, txid: bytes) -> bool:
         return txid in self._txid_set or self.base.has_tx(txid)
 
+    def record(self, key: bytes) -> bytes | None:
+        if key in self.records:
+            return self.records[key]
+        return self.base.record(key)
+
     # --- mutation (only after a transaction passed every check) -------------------------
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
         """Remove the unspent output that utxo(outpoint) has just returned, without looking
@@ -106,6 +117,12 @@ class Overlay:
     def set_supply(self, supply: Supply) -> None:
         self._supply = supply
 
+    def put_record(self, key: bytes, value: bytes | None) -> None:
+        """Write (None: delete) a keyed record."""
+        if key not in self.records_before:
+            self.records_before[key] = self.base.record(key)
+        self.records[key] = value
+
     def add_tx(self, txid: bytes) -> None:
         self.txids.append(txid)
         self._txid_set.add(txid)
@@ -125,7 +142,7 @@ class DryRun:
     transaction per validator, on the node's busiest path.
     """
 
-    __slots__ = ("balance", "base", "has_tx", "supply", "utxo", "wallet")
+    __slots__ = ("balance", "base", "has_tx", "record", "supply", "utxo", "wallet")
 
     def __init__(self, base: StateView) -> None:
         self.base = base
@@ -135,6 +152,7 @@ class DryRun:
         self.balance = base.balance
         self.supply = base.supply
         self.has_tx = base.has_tx
+        self.record = base.record
 
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
         pass
@@ -146,6 +164,9 @@ class DryRun:
         pass
 
     def set_supply(self, supply: Supply) -> None:
+        pass
+
+    def put_record(self, key: bytes, value: bytes | None) -> None:
         pass
 
     def add_tx(self, txid: bytes) -> None:

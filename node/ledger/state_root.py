@@ -4,7 +4,8 @@ State root (in every header, for the state AFTER the block):
 
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
-The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. The committed
+The MuHash elements are `muhash.utxo_element`, `muhash.wallet_element` and `record_element`
+(keyed records: purposes and their recipients, node.ledger.purposes). The committed
 accumulator is updated incrementally: a block multiplies in the outputs it creates and the
 wallet records it writes, and divides out the outputs it spends and the records it replaces.
 `StateRoots` holds that accumulator for a store, computes a block's `StateDelta` once (reused
@@ -38,6 +39,12 @@ def state_root(accumulator: MuHash3072, supply: Supply) -> bytes:
     return hashlib.sha256(STATE_ROOT_DOMAIN + accumulator.digest() + supply.encode()).digest()
 
 
+def record_element(key: bytes, value: bytes) -> bytes:
+    """The set-hash element of a keyed record (node.ledger.purposes): length-prefixed key,
+    so no record can collide with another or with a UTXO ("u") or wallet ("w") element."""
+    return b"r" + len(key).to_bytes(2, "big") + key + value
+
+
 def trim_oldest(data: dict[Any, Any], capacity: int) -> None:
     """Drop the oldest entries of an insertion-ordered dict past `capacity`, in one batch with
     some headroom: deleting a dict's first key one at a time makes each `next(iter(data))`
@@ -59,6 +66,7 @@ class StateDelta:
     created: list[tuple[bytes, bytes]]  # (outpoint key 36, Output.encode() 40)
     spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
     wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
+    records: list[tuple[bytes, bytes | None]]  # (key, value; None: delete) of changed keyed records
 
 
 class StateRoots:
@@ -115,6 +123,16 @@ class StateRoots:
             encoded = after.encode()
             inserted.append(b"w" + encoded)
             wallets.append((address, encoded))
+        records: list[tuple[bytes, bytes | None]] = []
+        for rkey, value in overlay.records.items():
+            old = overlay.records_before.get(rkey)
+            if old == value:
+                continue
+            if old is not None:
+                removed.append(record_element(rkey, old))
+            if value is not None:
+                inserted.append(record_element(rkey, value))
+            records.append((rkey, value))
         accumulator = self.accumulator.copy()
         # Only worker processes make the products parallel: on threads they would run one at
         # a time under the GIL anyway, and without the memo of recent elements.
@@ -130,6 +148,7 @@ class StateRoots:
             accumulator.combine(parallel_product(executor, inserted, removed))
         accumulator.normalize()  # the one modular inverse of this root
         supply = overlay.supply()
-        delta = StateDelta(accumulator, supply, state_root(accumulator, supply), created, spent, wallets)
+        root = state_root(accumulator, supply)
+        delta = StateDelta(accumulator, supply, root, created, spent, wallets, records)
         self._last = (overlay, len(overlay.txids), delta)
         return delta

@@ -26,6 +26,8 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
     b"E" + validator 32 + height 8    -> height 8 of the block that carries evidence of this
                                          validator's double vote at that height (one per pair;
                                          see node.ledger.evidence)
+    b"K" + key                        -> a keyed ledger record (purposes and their recipients,
+                                         node.ledger.purposes); in the state root
     b"n" ...                          -> reserved for the node's own records (never touched here)
 
 State root (in every header, for the state AFTER the block):
@@ -74,7 +76,7 @@ from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.muhash import MuHash3072
 from node.ledger.state import Overlay
-from node.ledger.state_root import StateDelta, StateRoots, state_root, trim_oldest
+from node.ledger.state_root import StateDelta, StateRoots, record_element, state_root, trim_oldest
 from node.ledger.types import OutPoint, Output, Supply, Wallet
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ P_ADDR_UTXO = b"A"
 P_BALANCE = b"L"
 P_WALLET = b"W"
 P_EVIDENCE = b"E"
+P_RECORD = b"K"
 P_NODE_RESERVED = b"n"
 
 # LevelDB tuning: a bounded block cache (the state may be far larger than memory) and bloom
@@ -366,6 +369,10 @@ class Store:
     def has_tx(self, txid: bytes) -> bool:
         return self._db.get(P_TX + txid) is not None
 
+    def record(self, key: bytes) -> bytes | None:
+        # Read only by the purpose rules (never on the plain-money path), so not cached.
+        return self._db.get(P_RECORD + key)
+
     # --- state root ----------------------------------------------------------------------
     def state_root(self) -> bytes:
         """The state root of the committed state (== tip().state_root)."""
@@ -396,6 +403,8 @@ class Store:
             accumulator.insert_many(b"u" + key[1:] + value for key, value in snap.iterator(prefix=P_UTXO))
             wallets = snap.iterator(prefix=P_WALLET, include_key=False)
             accumulator.insert_many(b"w" + value for value in wallets)
+            records = snap.iterator(prefix=P_RECORD)
+            accumulator.insert_many(record_element(key[1:], value) for key, value in records)
             supply = Supply.decode(snap.get(K_SUPPLY))
         return state_root(accumulator, supply)
 
@@ -462,6 +471,11 @@ class Store:
                         put(P_BALANCE + address, balance.to_bytes(16, "big"))
                 for address, encoded in delta.wallets:  # unchanged records need no write
                     put(P_WALLET + address, encoded)
+                for rkey, value in delta.records:
+                    if value is None:
+                        delete(P_RECORD + rkey)
+                    else:
+                        put(P_RECORD + rkey, value)
                 for key in executed.evidence_keys:
                     put(P_EVIDENCE + key, height_bytes)
                 new_base = self._prune(delete, header.height)
@@ -591,6 +605,12 @@ class Store:
         with self._db.snapshot() as snap:
             for value in snap.iterator(prefix=P_WALLET, include_key=False):
                 yield Wallet.decode(value)
+
+    def records(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Every keyed record whose key starts with `prefix`, in key order (from a snapshot)."""
+        with self._db.snapshot() as snap:
+            for key, value in snap.iterator(prefix=P_RECORD + prefix):
+                yield key[1:], value
 
     def utxos(self) -> Iterator[tuple[OutPoint, Output]]:
         """Every unspent output, in outpoint order (streams from a snapshot)."""

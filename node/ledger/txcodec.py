@@ -14,12 +14,17 @@ from typing import NamedTuple
 from proto import ledger_pb2
 
 from node.ledger.address import encode_address
+from node.ledger.conditions import decode_lock_cached
 from node.ledger.crypto import HASH_SIZE, KEY_SIZE, SIGNATURE_SIZE, tx_sign_digest, verify
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, LedgerParams
+from node.ledger.purposes import MAX_DESCRIPTION, MERCHANT, valid_name
 from node.ledger.types import U64_MAX, OutPoint, Output
 
-KINDS = ("issue", "redeem", "register_wallet", "transfer")
+KINDS = (
+    "issue", "redeem", "register_wallet", "transfer",
+    "spend_locked", "define_purpose", "register_for_purpose",  # programmable money
+)
 KYC_COMMITMENT_SIZE = 32
 
 
@@ -68,7 +73,9 @@ def decode_tx(raw: bytes, genesis: Genesis) -> DecodedTx:
     kind = msg.WhichOneof("kind")
     decoder = _DECODERS.get(kind)  # type: ignore[arg-type]
     if decoder is None:
-        raise _malformed("the body has no kind (expected issue, redeem, register_wallet or transfer)")
+        raise _malformed(
+            "the body has no kind (expected one of: " + ", ".join(KINDS) + ")"
+        )
     signers, inputs, outputs = decoder(getattr(msg, kind), genesis)
     sigs = tx.signatures
     # Indexing a upb repeated field is far cheaper than iterating it, and all kinds but
@@ -198,11 +205,62 @@ def _decode_transfer(m: ledger_pb2.Transfer, genesis: Genesis) -> Decoded:
     return (sender,), inputs, outputs
 
 
+def _decode_spend_locked(m: ledger_pb2.SpendLocked, genesis: Genesis) -> Decoded:
+    lock = decode_lock_cached(m.lock, genesis.params)
+    if m.clause >= len(lock.clauses):
+        raise _malformed(f"clause {m.clause} does not exist; the lock has {len(lock.clauses)}")
+    clause = lock.clauses[m.clause]
+    inputs = _inputs(m.inputs, genesis.params)
+    outputs = _outputs(m.outputs, genesis.params, "outputs")
+    if not outputs:
+        raise _malformed("a spend needs at least one output")
+    signers = tuple(m.signers)
+    for i, s in enumerate(signers):
+        _key(s, f"signers[{i}]")
+    if len(set(signers)) != len(signers):
+        raise LedgerError(Code.BAD_SIGNATURE, "a key is listed twice among the signers")
+    keys = clause.keys
+    for i, s in enumerate(signers):
+        # Only keys of the clause may sign: the signature count of a spend is bounded by the
+        # lock's caps, and a signature that cannot count is refused rather than carried.
+        if s not in keys:
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"signers[{i}] ({_addr(s)}) is not a key of clause {m.clause} ({clause.name or 'unnamed'})",
+            )
+    return signers, inputs, outputs
+
+
+def _decode_define_purpose(m: ledger_pb2.DefinePurpose, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    _purpose_name(m.purpose)
+    if len(m.description) > MAX_DESCRIPTION:
+        raise _malformed(f"the description is longer than {MAX_DESCRIPTION} characters")
+    return (institution,), (), ()
+
+
+def _decode_register_for_purpose(m: ledger_pb2.RegisterForPurpose, genesis: Genesis) -> Decoded:
+    institution = _key(m.institution, "institution")
+    _purpose_name(m.purpose)
+    _key(m.address, "address")
+    if m.role > MERCHANT:
+        raise _malformed(f"role {m.role} is not 0 (remove), 1 (beneficiary) or 2 (merchant)")
+    return (institution,), (), ()
+
+
+def _purpose_name(name: str) -> None:
+    if not valid_name(name):
+        raise _malformed(f"purpose {name!r} is not a purpose name (1-64 of a-z, 0-9, '.', '_', '-')")
+
+
 _DECODERS = {
     "issue": _decode_issue,
     "redeem": _decode_redeem,
     "register_wallet": _decode_register,
     "transfer": _decode_transfer,
+    "spend_locked": _decode_spend_locked,
+    "define_purpose": _decode_define_purpose,
+    "register_for_purpose": _decode_register_for_purpose,
 }
 
 
@@ -261,6 +319,14 @@ def _outputs(msgs, params: LedgerParams, what: str) -> tuple[Output, ...]:
         total += amount
     if total > U64_MAX:
         raise LedgerError(Code.AMOUNT_OVERFLOW, f"the {what} add up to more than 2^64-1 fen")
+    for i, m in enumerate(msgs):
+        if m.lock:  # a locked output: its owner must be the lock's address
+            lock = decode_lock_cached(m.lock, params)
+            if lock.address != outputs[i][0]:
+                raise _malformed(
+                    f"{what}[{i}].owner is not the address of its lock ({_addr(lock.address)}); "
+                    "a locked output is owned by its lock"
+                )
     return outputs
 
 

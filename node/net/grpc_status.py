@@ -60,6 +60,12 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     Code.NOT_AUTHORIZED: grpc.StatusCode.FAILED_PRECONDITION,
     Code.UNKNOWN_TIER: grpc.StatusCode.FAILED_PRECONDITION,
     Code.INVALID_BLOCK: grpc.StatusCode.FAILED_PRECONDITION,
+    # Programmable money: a time may come (condition_not_met), a registry may change.
+    Code.CONDITION_NOT_MET: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.DESTINATION_NOT_ALLOWED: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.VOUCHER_EXPIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.UNKNOWN_PURPOSE: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.PURPOSE_NOT_ALLOWED: grpc.StatusCode.FAILED_PRECONDITION,
     Code.DUPLICATE: grpc.StatusCode.ALREADY_EXISTS,
     NodeCode.MEMPOOL_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NodeCode.MESSAGE_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,

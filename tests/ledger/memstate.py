@@ -14,6 +14,7 @@ class MemState:
     wallets: dict[bytes, Wallet] = field(default_factory=dict)
     balances: dict[bytes, int] = field(default_factory=dict)
     txids: set[bytes] = field(default_factory=set)
+    records: dict[bytes, bytes] = field(default_factory=dict)
     supply_: Supply = field(default_factory=Supply)
 
     # --- StateView ----------------------------------------------------------------------
@@ -32,6 +33,9 @@ class MemState:
     def has_tx(self, txid: bytes) -> bool:
         return txid in self.txids
 
+    def record(self, key: bytes) -> bytes | None:
+        return self.records.get(key)
+
     # --- commit ---------------------------------------------------------------------------
     def commit(self, overlay: Overlay) -> None:
         """Fold an overlay into this state, as the store's write batch does."""
@@ -48,6 +52,11 @@ class MemState:
                 self.balances.pop(owner, None)
         self.wallets.update(overlay.wallets)
         self.txids.update(overlay.txids)
+        for rkey, value in overlay.records.items():
+            if value is None:
+                self.records.pop(rkey, None)
+            else:
+                self.records[rkey] = value
         if overlay.supply_changed:
             self.supply_ = overlay.supply()
 
@@ -59,4 +68,5 @@ class MemState:
             sorted(self.balances.items()),
             sorted(self.txids),
             self.supply_.encode(),
+            sorted(self.records.items()),
         )
