@@ -139,7 +139,7 @@ class CommittedBlock(_message.Message):
     def __init__(self, block: _Optional[bytes] = ..., commit: _Optional[bytes] = ...) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("pk", "multi", "after_height", "after_time_ms", "all", "any", "thresh")
+    __slots__ = ("pk", "multi", "after_height", "after_time_ms", "all", "any", "thresh", "before_time_ms")
     PK_FIELD_NUMBER: _ClassVar[int]
     MULTI_FIELD_NUMBER: _ClassVar[int]
     AFTER_HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class Condition(_message.Message):
     ALL_FIELD_NUMBER: _ClassVar[int]
     ANY_FIELD_NUMBER: _ClassVar[int]
     THRESH_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     pk: bytes
     multi: Multi
     after_height: int
@@ -154,7 +155,8 @@ class Condition(_message.Message):
     all: Conditions
     any: Conditions
     thresh: Thresh
-    def __init__(self, pk: _Optional[bytes] = ..., multi: _Optional[_Union[Multi, _Mapping]] = ..., after_height: _Optional[int] = ..., after_time_ms: _Optional[int] = ..., all: _Optional[_Union[Conditions, _Mapping]] = ..., any: _Optional[_Union[Conditions, _Mapping]] = ..., thresh: _Optional[_Union[Thresh, _Mapping]] = ...) -> None: ...
+    before_time_ms: int
+    def __init__(self, pk: _Optional[bytes] = ..., multi: _Optional[_Union[Multi, _Mapping]] = ..., after_height: _Optional[int] = ..., after_time_ms: _Optional[int] = ..., all: _Optional[_Union[Conditions, _Mapping]] = ..., any: _Optional[_Union[Conditions, _Mapping]] = ..., thresh: _Optional[_Union[Thresh, _Mapping]] = ..., before_time_ms: _Optional[int] = ...) -> None: ...
 
 class Multi(_message.Message):
     __slots__ = ("k", "keys")
