@@ -82,7 +82,8 @@ def test_evaluation_and_the_sentences_people_read() -> None:
     # before_time: true strictly before the instant, never from it on (the dispute window).
     window = BeforeTime(T + 86_400_000)
     assert holds(window, at(time_ms=T + 86_399_999)) and not holds(window, at(time_ms=T + 86_400_000))
-    assert shortfall(window, at(time_ms=T + 86_400_000)) == "no longer possible from 2026-01-02 12:00 UTC+08:00"
+    closed = at(time_ms=T + 86_400_000)
+    assert shortfall(window, closed) == "no longer possible from 2026-01-02 12:00 UTC+08:00"
     assert describe(All((Pk(A), window))).endswith(",before_time(2026-01-02 12:00 UTC+08:00))")
 
 
