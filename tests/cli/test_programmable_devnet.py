@@ -1,7 +1,8 @@
 """The programmable-money pilots end to end on a real four-validator devnet, through the CLI:
 the course (10 lessons, 7 attended: 7 released, 3 refunded at the deadline), a merchant
 closing mid-course, a 2-of-3 supplier payment, an airdrop spent only at an allowed merchant,
-a voucher expiring and reclaimed, and a relocation fund traced across three hops.
+a voucher expiring and reclaimed, a relocation fund traced across three hops, and a delivery
+released automatically except the installment its buyer disputed.
 
 One devnet for the module; tests run in file order. Time-based steps (the course deadline,
 the voucher expiry) are set a few seconds ahead when they are created, and the tests in
@@ -85,6 +86,24 @@ def test_course_created_and_seven_lessons_released(pilot: Pilot) -> None:
                  "not_authorized", "release")
     assert_error(run("escrow", "refund", made["escrow"], env=p.env), 1, "condition_not_met",
                  "not yet releasable until")
+
+
+def test_delivery_disputed_before_its_automatic_release(pilot: Pilot) -> None:
+    p = pilot
+    made = ok_json("escrow", "create", "--from", p.keys["parent"], "--to", p.addr["supplier"],
+                   "--installments", "3", "--each", "100", "--deadline", "+90d",
+                   "--auto-release", f"+{DEADLINE_S}s", "--arbiter", p.addr["bureau"], "--memo", "delivery",
+                   env=p.env)
+    p.state["delivery"] = made["escrow"]
+    # The payee cannot dispute; nobody releases automatically before the date.
+    assert_error(run("escrow", "dispute", made["escrow"], "--key", p.keys["supplier"], env=p.env), 1,
+                 "not_authorized", "dispute")
+    assert_error(run("escrow", "auto-release", made["escrow"], env=p.env), 1, "condition_not_met",
+                 "not yet releasable until")
+    disputed = ok_json("escrow", "dispute", made["escrow"], "--key", p.keys["parent"], "--installments", "1",
+                       env=p.env)
+    assert disputed["disputed"] == 10_000
+    assert ok_json("escrow", "status", made["escrow"], env=p.env)["installments_left"] == 2
 
 
 def test_voucher_issued_and_spent_at_its_merchant(pilot: Pilot) -> None:
@@ -187,6 +206,18 @@ def test_course_refunded_at_the_deadline_and_voucher_reclaimed(pilot: Pilot) -> 
     reclaimed = ok_json("voucher", "reclaim", p.state["voucher"], env=p.env)
     assert reclaimed["reclaimed"] == 1_500 and p.balance("bank") == bank_before + 1_500
     assert ok_json("audit", "verify", "--genesis", str(p.directory / "genesis.json"), env=p.env)["ok"]
+
+
+def test_undisputed_installments_released_and_the_dispute_settled(pilot: Pilot) -> None:
+    p = pilot
+    supplier_before, parent_before = p.balance("supplier"), p.balance("parent")
+    released = wait_for(lambda: _ok_unless_early("escrow", "auto-release", p.state["delivery"], env=p.env),
+                        DEADLINE_S + 30, "the delivery's automatic release")
+    assert released["released"] == 20_000 and p.balance("supplier") == supplier_before + 20_000
+    # The disputed installment never released itself: the arbiter returns it to the buyer.
+    settled = ok_json("escrow", "settle", p.state["delivery"], "--key", p.keys["bureau"], "--to", "payer",
+                      env=p.env)
+    assert settled["settled"] == 10_000 and p.balance("parent") == parent_before + 10_000
 
 
 def _ok_unless_early(*args: str, env: dict[str, str]) -> dict | None:
