@@ -219,14 +219,16 @@ class SpendLocked(_message.Message):
     def __init__(self, lock: _Optional[bytes] = ..., clause: _Optional[int] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ..., signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DefinePurpose(_message.Message):
-    __slots__ = ("institution", "purpose", "description")
+    __slots__ = ("institution", "purpose", "description", "issuer_signers")
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_SIGNERS_FIELD_NUMBER: _ClassVar[int]
     institution: bytes
     purpose: str
     description: str
-    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    issuer_signers: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., description: _Optional[str] = ..., issuer_signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RegisterForPurpose(_message.Message):
     __slots__ = ("institution", "purpose", "address", "role")

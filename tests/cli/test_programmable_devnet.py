@@ -171,7 +171,13 @@ def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
 def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     p = pilot
     fund = "relocation-fund"
-    ok("purpose", "define", fund, "--key", p.bank, env=p.env)
+    # A public fund: the central bank defines it (2 of its 3 issuer keys) and appoints the bank.
+    issuers = [str(p.directory / "central-bank" / f"issuer-{i}.key") for i in (1, 2)]
+    assert_error(run("purpose", "define", fund, "--signer", issuers[0], "--institution", p.addr["bank"],
+                     env=p.env), 1, "not_authorized", "needs 2 of the 3 issuer keys")
+    made = ok_json("purpose", "define", fund, "--signer", issuers[0], "--signer", issuers[1],
+                   "--institution", p.addr["bank"], env=p.env)
+    assert made["defined_by"] == "central_bank" and made["institution"] == p.addr["bank"]
     for name, role in (("resident", "beneficiary"), ("builder", "beneficiary"), ("supplier", "merchant")):
         ok("purpose", "register", fund, p.addr[name], "--role", role, "--key", p.bank, env=p.env)
     ok("purpose", "earmark", fund, "--key", p.bank, "--to", p.addr["resident"], "--amount", "1000", env=p.env)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from node.client.locks import SPEND, earmark_lock
 from node.client.txbuild import (
+    build_central_bank_purpose,
     build_define_purpose,
     build_register_for_purpose,
     build_spend_locked,
@@ -154,6 +155,38 @@ def test_not_authorized_only_the_purposes_institution(air: Airdrop) -> None:
               Code.NOT_AUTHORIZED)
     # Defining a purpose: institutions only.
     w.rejects(build_define_purpose(w.chain, air.citizens[0], "mine", "", w.nonce()), Code.NOT_AUTHORIZED)
+
+
+def test_central_bank_defines_a_purpose_and_appoints_its_institution(air: Airdrop) -> None:
+    w, operator = air.w, air.w.banks[1]
+    # Two of the three issuer keys, as for issuance; the appointed bank does not sign.
+    w.apply(build_central_bank_purpose(w.chain, operator.public, "relocation-fund", w.issuers[:2],
+                                       "Xiongan resettlement", w.nonce()))
+    # The appointed bank operates it like a purpose of its own: registers, then earmarks.
+    citizen = air.citizens[0]
+    w.apply(build_register_for_purpose(w.chain, operator, "relocation-fund", citizen.public, BENEFICIARY,
+                                       w.nonce()))
+    src = w.issue(50 * YUAN, bank=1)
+    lock = earmark_lock(citizen.public, "relocation-fund")
+    w.apply(build_transfer(w.chain, operator, [src], [locked_output(lock, 50 * YUAN)], w.nonce()))
+    assert w.state.balance(lock_address(lock)) == 50 * YUAN
+    # Another institution does not operate it.
+    w.rejects(build_register_for_purpose(w.chain, air.bank, "relocation-fund", citizen.public, BENEFICIARY,
+                                         w.nonce()), Code.NOT_AUTHORIZED)
+
+
+def test_not_authorized_a_central_bank_purpose_below_the_issuer_threshold(air: Airdrop) -> None:
+    w, operator = air.w, air.w.banks[1]
+    def define(signers: list, institution: bytes = operator.public) -> bytes:
+        return build_central_bank_purpose(w.chain, institution, "green", signers, "", w.nonce())
+
+    w.check(define(w.issuers[1:]))
+    e = w.rejects(define(w.issuers[:1]), Code.NOT_AUTHORIZED)
+    assert "needs 2 of the 3 issuer keys; this names 1" in e.message
+    e = w.rejects(define([w.issuers[0], w.outsider]), Code.NOT_AUTHORIZED)
+    assert "is not an issuer of this network" in e.message
+    e = w.rejects(define(w.issuers[:2], institution=air.citizens[0].public), Code.NOT_AUTHORIZED)
+    assert "the central bank appoints institutions to operate purposes" in e.message
 
 
 def test_unregistered_recipient_for_a_purpose(air: Airdrop) -> None:
