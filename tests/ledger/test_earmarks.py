@@ -20,7 +20,7 @@ from node.client.txbuild import (
 from node.ledger.conditions import decode_lock, lock_address
 from node.ledger.errors import Code, LedgerError
 from node.ledger.keys import KeyPair
-from node.ledger.purposes import BENEFICIARY, MERCHANT, REMOVED
+from node.ledger.purposes import BENEFICIARY, MERCHANT, REMOVED, read_earmarked
 from node.ledger.types import OutPoint
 
 from .world import World, key
@@ -228,6 +228,27 @@ def test_earmarked_receipts_count_towards_the_balance_cap(air: Airdrop) -> None:
     assert "earmarked" in e.message
 
 
+def test_a_plain_payment_counts_earmarked_money_against_the_balance_cap(air: Airdrop) -> None:
+    w = air.w
+    citizen = air.citizens[1]
+    w.register(citizen, 4)  # anonymous: 10,000 yuan cap
+    lock, coin = air.drop(citizen, 9_000 * YUAN)
+    assert read_earmarked(w.state, citizen.public) == 9_000 * YUAN
+    payer = air.citizens[0]
+    src = w.fund(payer, 2_000 * YUAN)
+    ok = [(citizen.public, 1_000 * YUAN), (payer.public, 1_000 * YUAN)]
+    w.check(build_transfer(w.chain, payer, [src], ok, w.nonce()))
+    e = w.rejects(build_transfer(w.chain, payer, [src], [(citizen.public, 2_000 * YUAN)], w.nonce()),
+                  Code.TIER_LIMIT_EXCEEDED)
+    assert "would hold 11,000.00 yuan (earmarked money included)" in e.message
+    # Once the citizen spends earmarked money at the bus company, the room is back.
+    at_the_bus = locked_output(earmark_lock(air.bus.public, CARBON), 1_000 * YUAN)
+    w.apply(air.spend(citizen, lock, [coin], [at_the_bus, (lock_address(lock), 8_000 * YUAN)]))
+    assert read_earmarked(w.state, citizen.public) == 8_000 * YUAN
+    assert read_earmarked(w.state, air.bus.public) == 1_000 * YUAN
+    w.apply(build_transfer(w.chain, payer, [src], [(citizen.public, 2_000 * YUAN)], w.nonce()))
+
+
 # --- property -------------------------------------------------------------------------------------
 
 
@@ -237,7 +258,8 @@ def test_earmarked_receipts_count_towards_the_balance_cap(air: Airdrop) -> None:
 def test_earmarked_money_never_leaves_its_purpose(steps: list[tuple[int, int, int, bool]]) -> None:
     """Random payments of earmarked money, to anyone, plainly or in earmarks: whatever is
     accepted, every earmarked fen is held by a registered recipient or has left through an
-    allowed exit, and money is conserved."""
+    allowed exit, each holder's earmarked total is what its earmark lock holds, and money is
+    conserved."""
     air = Airdrop(World())
     w = air.w
     people = [*air.citizens, air.bus, air.shop]
@@ -275,4 +297,6 @@ def test_earmarked_money_never_leaves_its_purpose(steps: list[tuple[int, int, in
             assert earmark_holders[out.owner] in registered
         else:
             assert out.owner in exits  # plain money only after an allowed exit
+    for address, holder in earmark_holders.items():
+        assert read_earmarked(w.state, holder) == w.state.balance(address)
     assert sum(o.amount for o in w.state.utxos.values()) == w.state.supply().outstanding
