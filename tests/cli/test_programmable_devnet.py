@@ -104,6 +104,15 @@ def test_delivery_disputed_before_its_automatic_release(pilot: Pilot) -> None:
                        env=p.env)
     assert disputed["disputed"] == 10_000
     assert ok_json("escrow", "status", made["escrow"], env=p.env)["installments_left"] == 2
+    # `chain tx` shows the new kinds readably: the dispute names its clause and where the money went.
+    shown = ok_json("chain", "tx", disputed["txid"], env=p.env)
+    assert shown["kind"] == "spend_locked" and shown["clause"]["name"] == "dispute"
+    assert shown["signers"] == [p.addr["parent"]]
+    assert shown["outputs"][0]["lock"]["clauses"][0]["pay_to"] == [p.addr["parent"], p.addr["supplier"]]
+    text = " ".join(ok("chain", "tx", disputed["txid"], env=p.env).stdout.split())  # columns aside
+    assert "clause 4 (dispute)" in text and f"signed by {p.addr['parent']}" in text
+    assert f"4 dispute: and(pk({p.addr['parent']}),before_time(" in text
+    assert f"0 decide: pk({p.addr['bureau']}) -> {p.addr['parent']}, {p.addr['supplier']}" in text
 
 
 def test_voucher_issued_and_spent_at_its_merchant(pilot: Pilot) -> None:
@@ -178,6 +187,8 @@ def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     made = ok_json("purpose", "define", fund, "--signer", issuers[0], "--signer", issuers[1],
                    "--institution", p.addr["bank"], env=p.env)
     assert made["defined_by"] == "central_bank" and made["institution"] == p.addr["bank"]
+    shown = " ".join(ok("chain", "tx", made["txid"], env=p.env).stdout.split())
+    assert "defined by the central bank (" in shown and f"institution {p.addr['bank']}" in shown
     for name, role in (("resident", "beneficiary"), ("builder", "beneficiary"), ("supplier", "merchant")):
         ok("purpose", "register", fund, p.addr[name], "--role", role, "--key", p.bank, env=p.env)
     ok("purpose", "earmark", fund, "--key", p.bank, "--to", p.addr["resident"], "--amount", "1000", env=p.env)
