@@ -157,6 +157,27 @@ def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
     assert paid["left"] == 60_000 and p.balance("supplier") == 40_000
 
 
+def test_two_of_three_by_a_draft_passed_between_officers(pilot: Pilot, tmp_path: Path) -> None:
+    p = pilot
+    officers = [load_key(p.keys[name]).address for name in ("treasurer", "cfo", "ceo")]
+    wallet = ["--k", "2", "--keys", ",".join(officers)]
+    draft = str(tmp_path / "pay.json")
+    supplier_before = p.balance("supplier")
+    # The treasurer drafts and signs; the CFO, elsewhere, signs later from the file.
+    made = ok_json("multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "100",
+                   "--signer", p.keys["treasurer"], "--cosigner", officers[1], "--draft", draft, env=p.env)
+    assert [s["status"] for s in made["signers"]] == ["signed", "missing"]
+    assert_error(run("multisig", "submit", draft, env=p.env), 2, "no valid signature yet", officers[1])
+    assert_error(run("multisig", "sign", draft, "--key", p.keys["ceo"]), 2, "not among the signers")
+    assert_error(run("multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "100",
+                     "--signer", p.keys["treasurer"], "--cosigner", officers[1], env=p.env), 2, "--draft")
+    signed = ok_json("multisig", "sign", draft, "--key", p.keys["cfo"])
+    assert [s["status"] for s in signed["signers"]] == ["signed", "signed"]
+    sent = ok_json("multisig", "submit", draft, env=p.env)
+    assert sent["txid"] == made["txid"] and p.balance("supplier") == supplier_before + 10_000
+    assert ok_json("multisig", "address", *wallet, env=p.env)["balance"] == 50_000
+
+
 def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
     p = pilot
     ok("purpose", "define", "carbon-airdrop", "--key", p.bank, "--description", "public transport", env=p.env)
