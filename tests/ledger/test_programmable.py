@@ -434,6 +434,56 @@ def test_random_escrow_histories_conserve_money(steps: list[tuple[str, int, int]
     assert sum(w.state.balance(p) for p in parties) == 5 * LESSON
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["dispute", "auto", "refund", "decide_buyer", "decide_supplier"]),
+                          st.integers(0, 2), st.integers(0, 120)), max_size=12))
+def test_random_delivery_histories_never_auto_release_a_disputed_installment(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    """Whatever mix of disputes, automatic releases, refunds and decisions at whatever days:
+    money is conserved, a refused spend changes nothing, an installment disputed never
+    reaches the supplier except by the arbiter's decision, and one released automatically
+    was never disputed."""
+    w = World()
+    d = Delivery(w)
+    disputed: dict[int, OutPoint] = {}   # installment -> its output at the settlement lock
+    auto_paid: set[int] = set()
+    decided_for_supplier: set[int] = set()
+    for action, i, day in steps:
+        ctx = later(day, height=2 + day)
+        if action == "dispute":
+            raw = d.dispute(i)
+        elif action == "auto":
+            raw = d.auto_release(i)
+        elif action == "refund":
+            raw = build_spend_locked(w.chain, d.lock, REFUND, [d.coins[i]], [(d.buyer.public, LESSON)], [],
+                                     w.nonce())
+        else:
+            if i not in disputed:
+                continue
+            to = d.buyer if action == "decide_buyer" else d.supplier
+            raw = build_spend_locked(w.chain, d.court, DECIDE, [disputed[i]], [(to.public, LESSON)],
+                                     [d.arbiter], w.nonce())
+        before = w.state.snapshot()
+        try:
+            tx = w.apply(raw, ctx)
+        except LedgerError:
+            assert w.state.snapshot() == before
+            continue
+        if action == "dispute":
+            assert ctx.time_ms < AUTO
+            disputed[i] = OutPoint(tx.txid, 0)
+        elif action == "auto":
+            assert i not in disputed and AUTO <= ctx.time_ms < DEADLINE
+            auto_paid.add(i)
+        elif action == "decide_supplier":
+            decided_for_supplier.add(i)
+        assert sum(o.amount for o in w.state.utxos.values()) == w.state.supply().outstanding
+    assert w.state.balance(d.supplier.public) == LESSON * len(auto_paid | decided_for_supplier)
+    assert not auto_paid & set(disputed)
+    assert w.state.balance(d.arbiter.public) == 0
+
+
 def _register_address(w: World, address: bytes, tier: int) -> bytes:
     """The bank registers (or re-tiers) an address as a wallet, e.g. a multi-signature lock."""
     return build_register(w.chain, w.banks[0], address, tier, nonce=w.nonce())
