@@ -122,11 +122,16 @@ def _escrow(node_client: Any, escrow_id: str) -> tuple[bytes, Any, list[tuple[by
 @query_options
 def status(escrow_id: str, node_address: str | None, as_json: bool) -> None:
     """What an escrow still holds, who may do what, and when."""
+    from node.client.locks import DISPUTE
     from node.ledger.address import encode_address
-    from node.ledger.conditions import describe
+    from node.ledger.conditions import describe, lock_address
 
     with client(node_address) as node_client:
         _, lock, coins = _escrow(node_client, escrow_id)
+        # Installments disputed (of this escrow's parties) wait at the arbiter's settlement lock.
+        disputed = None
+        if len(lock.clauses) > DISPUTE:
+            disputed = unspent_of(node_client, lock_address(_court(lock)))
     doc = merge({"escrow": escrow_id, "lock": encode_address(lock.address), "memo": lock.memo,
                  "installments_left": len(coins),
                  "clauses": [{"name": c.name, "policy": describe(c.policy),
@@ -134,6 +139,10 @@ def status(escrow_id: str, node_address: str | None, as_json: bool) -> None:
                 money("held", sum(c[2] for c in coins)))
     lines = [f"escrow {escrow_id[:16]} ({lock.memo or 'no memo'}): {len(coins)} installment(s), "
              f"{format_yuan(doc['held'], grouping=True)} yuan held"]
+    if disputed is not None:
+        doc.update(merge({"disputed": len(disputed)}, money("disputed_held", sum(c[2] for c in disputed))))
+        lines.append(f"disputed, awaiting the arbiter: {len(disputed)} installment(s), "
+                     f"{format_yuan(doc['disputed_held'], grouping=True)} yuan")
     for c in doc["clauses"]:
         lines.append(f"  {c['name']}: {c['policy']} -> {', '.join(c['pay_to']) or 'anywhere'}")
     render(doc, as_json, Lines(lines))

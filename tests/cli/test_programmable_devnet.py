@@ -103,7 +103,8 @@ def test_delivery_disputed_before_its_automatic_release(pilot: Pilot) -> None:
     disputed = ok_json("escrow", "dispute", made["escrow"], "--key", p.keys["parent"], "--installments", "1",
                        env=p.env)
     assert disputed["disputed"] == 10_000
-    assert ok_json("escrow", "status", made["escrow"], env=p.env)["installments_left"] == 2
+    status = ok_json("escrow", "status", made["escrow"], env=p.env)
+    assert status["installments_left"] == 2 and (status["disputed"], status["disputed_held"]) == (1, 10_000)
     # `chain tx` shows the new kinds readably: the dispute names its clause and where the money went.
     shown = ok_json("chain", "tx", disputed["txid"], env=p.env)
     assert shown["kind"] == "spend_locked" and shown["clause"]["name"] == "dispute"
@@ -256,6 +257,7 @@ def test_undisputed_installments_released_and_the_dispute_settled(pilot: Pilot) 
     settled = ok_json("escrow", "settle", p.state["delivery"], "--key", p.keys["bureau"], "--to", "payer",
                       env=p.env)
     assert settled["settled"] == 10_000 and p.balance("parent") == parent_before + 10_000
+    assert ok_json("escrow", "status", p.state["delivery"], env=p.env)["disputed"] == 0
 
 
 def _ok_unless_early(*args: str, env: dict[str, str]) -> dict | None:
