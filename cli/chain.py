@@ -41,7 +41,63 @@ def _addr(key: bytes) -> str:
 
 
 def _outputs(outputs: Any) -> list[dict[str, Any]]:
-    return [merge({"address": _addr(o.owner)}, money("amount", o.amount)) for o in outputs]
+    docs = []
+    for o in outputs:
+        doc = merge({"address": _addr(o.owner)}, money("amount", o.amount))
+        if o.lock:  # programmable money: the lock travels with the output that creates it
+            doc["lock"] = _lock_doc(o.lock)
+        docs.append(doc)
+    return docs
+
+
+def _lock_doc(raw: bytes) -> dict[str, Any]:
+    """A lock as people read it: its clauses as Miniscript-like text, with where each pays."""
+    from node.ledger.conditions import decode_lock, format_time
+    from node.ledger.errors import LedgerError
+    from node.ledger.genesis import LedgerParams
+
+    try:
+        # Display only: the node checked the lock against its caps; read back the shape.
+        lock = decode_lock(raw, LedgerParams(max_lock_bytes=1 << 16, max_condition_cost=1 << 12))
+    except LedgerError as err:
+        return {"undecodable": err.message}
+    doc: dict[str, Any] = {
+        "address": _addr(lock.address),
+        "clauses": [_clause_doc(i, c) for i, c in enumerate(lock.clauses)],
+    }
+    if lock.memo:
+        doc["memo"] = lock.memo
+    if lock.purpose:
+        doc.update({"purpose": lock.purpose, "holder": _addr(lock.holder)})
+    if lock.is_voucher:
+        doc.update({"voucher_issuer": _addr(lock.voucher_issuer), "expires_ms": lock.expires_at_ms,
+                    "expires": format_time(lock.expires_at_ms)})
+    return doc
+
+
+def _clause_doc(index: int, clause: Any) -> dict[str, Any]:
+    from node.ledger.conditions import describe
+
+    return {"index": index, "name": clause.name, "policy": describe(clause.policy),
+            "pay_to": [_addr(k) for k in clause.pay_to]}
+
+
+def _lock_lines(title: str, lock: dict[str, Any]) -> list[str]:
+    """Lines for people, below the table (a lock is too wide for a column): the lock's
+    address and notes, then one line per clause: `  0 release: pk(cbdc1..) -> cbdc1..`."""
+    if "undecodable" in lock:
+        return [f"{title}: undecodable lock ({lock['undecodable']})"]
+    notes = [lock.get("memo", "")]
+    if "purpose" in lock:
+        notes.append(f"earmarked {lock['purpose']!r} for {lock['holder']}")
+    if "voucher_issuer" in lock:
+        notes.append(f"voucher of {lock['voucher_issuer']} until {lock['expires']}")
+    note = "; ".join(n for n in notes if n)
+    lines = [f"{title}: lock {lock['address']}" + (f" ({note})" if note else "")]
+    for c in lock["clauses"]:
+        pay_to = ", ".join(c["pay_to"]) or "anywhere"
+        lines.append(f"  {c['index']} {c['name'] or '(unnamed)'}: {c['policy']} -> {pay_to}")
+    return lines
 
 
 def _inputs(inputs: Any) -> list[dict[str, Any]]:
@@ -72,6 +128,26 @@ def tx_doc(raw: bytes) -> dict[str, Any]:
     elif kind == "transfer":
         t = body.transfer
         doc.update({"sender": _addr(t.sender), "inputs": _inputs(t.inputs), "outputs": _outputs(t.outputs)})
+    elif kind == "spend_locked":
+        m = body.spend_locked
+        lock = _lock_doc(m.lock)
+        clauses = lock.get("clauses", [])
+        clause = clauses[m.clause] if m.clause < len(clauses) else {"index": m.clause}
+        doc.update({"lock": lock, "clause": clause,
+                    "signers": [_addr(k) for k in m.signers], "inputs": _inputs(m.inputs),
+                    "outputs": _outputs(m.outputs)})
+    elif kind == "define_purpose":
+        m = body.define_purpose
+        doc.update({"purpose": m.purpose, "description": m.description, "institution": _addr(m.institution),
+                    "defined_by": "central_bank" if m.issuer_signers else "institution"})
+        if m.issuer_signers:
+            doc["signers"] = [_addr(k) for k in m.issuer_signers]
+    elif kind == "register_for_purpose":
+        from node.ledger.purposes import ROLE_NAMES
+
+        m = body.register_for_purpose
+        doc.update({"purpose": m.purpose, "institution": _addr(m.institution), "address": _addr(m.address),
+                    "role": ROLE_NAMES.get(m.role, "removed")})
     return doc
 
 
@@ -235,14 +311,29 @@ def tx(txid: str, node_address: str | None, as_json: bool) -> None:
     if committed:
         rows += [("block", f"{doc['height']} ({doc['block_hash'][:16]}), position {doc['index']}"),
                  ("time", time_text(doc["time_ms"]))]
-    for name in ("sender", "institution", "address", "tier", "amount_yuan"):
+    for name in ("sender", "institution", "address", "tier", "amount_yuan", "purpose", "description", "role"):
         if name in doc:
             rows.append((name.replace("_yuan", ""), doc[name]))
+    if doc["kind"] == "define_purpose":
+        by = "the central bank" if doc["defined_by"] == "central_bank" else "the institution itself"
+        rows.append(("defined by", by + (f" ({', '.join(doc['signers'])})" if "signers" in doc else "")))
+    locks: list[str] = []
+    if doc["kind"] == "spend_locked":
+        clause = doc["clause"]
+        rows.append(("lock", doc["lock"].get("address", "undecodable")))
+        rows.append(("clause", f"{clause['index']} ({clause.get('name') or 'unnamed'})"))
+        locks += _lock_lines("spends", doc["lock"])
+        rows.append(("signed by", ", ".join(doc["signers"]) or "nobody (a time-only clause or a reclaim)"))
     for i, o in enumerate(doc.get("outputs", []) + doc.get("change", [])):
-        rows.append((f"output {i}", f"{o['address']}  {yuan_cell(o['amount'])} yuan"))
+        locked = "  (locked, below)" if "lock" in o else ""
+        rows.append((f"output {i}", f"{o['address']}  {yuan_cell(o['amount'])} yuan{locked}"))
+        if "lock" in o:
+            locks += _lock_lines(f"output {i}", o["lock"])
     for i, inp in enumerate(doc.get("inputs", [])):
         rows.append((f"input {i}", f"{inp['txid']}:{inp['index']}"))
     print_fields(rows)
+    for line in locks:
+        click.echo(line)
 
 
 @chain.command()

@@ -1,6 +1,7 @@
 """`cbdc purpose define|register|earmark|pay|balance`: earmarked money.
 
-An institution defines a purpose ("carbon-airdrop", "relocation-fund"), registers who may
+An institution defines a purpose ("carbon-airdrop", "relocation-fund") -- or the central bank
+does (its issuer keys, m-of-n as for issuance) and appoints the institution -- which registers who may
 receive it (beneficiaries; merchants, who may also settle out to an institution), and
 earmarks its own money for registered holders. A holder pays on only within the purpose (to
 another registered recipient, the earmark kept) or by an allowed exit (back to the
@@ -8,6 +9,7 @@ institution; merchants: to any institution). Earmarked money of a holder sits in
 (holder, purpose) (node.client.locks.earmark_lock), so it is found without any index.
 
     cbdc purpose define carbon-airdrop --key bank.key --description "public transport"
+    cbdc purpose define relocation-fund --signer issuer-1.key --signer issuer-2.key --institution BANK
     cbdc purpose register carbon-airdrop BUSCO --role merchant --key bank.key
     cbdc purpose earmark carbon-airdrop --key bank.key --to CITIZEN --amount 50
     cbdc purpose pay carbon-airdrop --key citizen.key --to BUSCO --amount 3
@@ -20,7 +22,7 @@ from typing import Any
 
 import click
 
-from cli.common import EXIT_REJECTED, fail
+from cli.common import EXIT_REJECTED, EXIT_USAGE, fail
 from cli.connect import address_bytes, amount_fen, client, load_key, outcome_doc, random_nonce, submit_final
 from cli.format import Fields, Lines, format_yuan, merge, money, render, yuan_cell
 from cli.options import amount_option, key_file_option, query_options, submit_options, to_option
@@ -41,22 +43,47 @@ def _submit(node_client: Any, build: Any, timeout_s: float) -> Any:
 
 @purpose.command()
 @click.argument("name")
-@key_file_option("Key file of the defining institution.")
+@click.option("--key", "key_file", metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="Key file of the defining institution (which then operates the purpose).")
+@click.option("--signer", "signers", multiple=True, metavar="KEYFILE", type=click.Path(path_type=Path),
+              help="Instead of --key: an issuer key of the central bank (repeat up to its threshold).")
+@click.option("--institution", metavar="ADDRESS",
+              help="With --signer: the institution the central bank appoints to operate the purpose.")
 @click.option("--description", default="", help="What the money is for.")
 @submit_options
-def define(name: str, key_file: Path, description: str, timeout_s: float, node_address: str | None,
-           as_json: bool) -> None:
-    """Define purpose NAME (1-64 of a-z, 0-9, '.', '_', '-'), owned by this institution."""
-    from node.client.txbuild import build_define_purpose
+def define(name: str, key_file: Path | None, signers: tuple[Path, ...], institution: str | None,
+           description: str, timeout_s: float, node_address: str | None, as_json: bool) -> None:
+    """Define purpose NAME (1-64 of a-z, 0-9, '.', '_', '-'): by an institution, for itself,
+    or by the central bank (--signer m-of-n), for the institution it appoints."""
+    from node.client.txbuild import build_central_bank_purpose, build_define_purpose
+    from node.ledger.address import encode_address
 
-    key = load_key(key_file)
-    with client(node_address) as node_client:
+    if (key_file is None) == (not signers):
+        fail("give --key (an institution defines its own purpose) or --signer ... --institution "
+             "(the central bank appoints one), not both", EXIT_USAGE)
+    if signers and not institution:
+        fail("--signer needs --institution: the institution that will operate the purpose", EXIT_USAGE)
+    if institution and not signers:
+        fail("--institution goes with --signer (an institution defining with --key operates it itself)",
+             EXIT_USAGE)
+    if key_file is not None:
+        key = load_key(key_file)
+        operator, definer = key.public, key.address
+
         def build(chain_id: str) -> bytes:
             return build_define_purpose(chain_id, key, name, description, random_nonce())
+    else:
+        issuers = [load_key(path) for path in signers]
+        operator, definer = address_bytes(institution, "--institution"), "the central bank"
 
+        def build(chain_id: str) -> bytes:
+            return build_central_bank_purpose(chain_id, operator, name, issuers, description, random_nonce())
+
+    with client(node_address) as node_client:
         outcome = _submit(node_client, build, timeout_s)
-    doc = merge(outcome_doc(outcome), {"purpose": name, "institution": key.address})
-    render(doc, as_json, Lines([f"defined purpose {name} of {key.address}"]))
+    doc = merge(outcome_doc(outcome), {"purpose": name, "institution": encode_address(operator),
+                                       "defined_by": "central_bank" if signers else "institution"})
+    render(doc, as_json, Lines([f"defined purpose {name}, operated by {doc['institution']} (by {definer})"]))
 
 
 @purpose.command()

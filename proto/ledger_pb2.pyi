@@ -139,7 +139,7 @@ class CommittedBlock(_message.Message):
     def __init__(self, block: _Optional[bytes] = ..., commit: _Optional[bytes] = ...) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("pk", "multi", "after_height", "after_time_ms", "all", "any", "thresh")
+    __slots__ = ("pk", "multi", "after_height", "after_time_ms", "all", "any", "thresh", "before_time_ms")
     PK_FIELD_NUMBER: _ClassVar[int]
     MULTI_FIELD_NUMBER: _ClassVar[int]
     AFTER_HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class Condition(_message.Message):
     ALL_FIELD_NUMBER: _ClassVar[int]
     ANY_FIELD_NUMBER: _ClassVar[int]
     THRESH_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     pk: bytes
     multi: Multi
     after_height: int
@@ -154,7 +155,8 @@ class Condition(_message.Message):
     all: Conditions
     any: Conditions
     thresh: Thresh
-    def __init__(self, pk: _Optional[bytes] = ..., multi: _Optional[_Union[Multi, _Mapping]] = ..., after_height: _Optional[int] = ..., after_time_ms: _Optional[int] = ..., all: _Optional[_Union[Conditions, _Mapping]] = ..., any: _Optional[_Union[Conditions, _Mapping]] = ..., thresh: _Optional[_Union[Thresh, _Mapping]] = ...) -> None: ...
+    before_time_ms: int
+    def __init__(self, pk: _Optional[bytes] = ..., multi: _Optional[_Union[Multi, _Mapping]] = ..., after_height: _Optional[int] = ..., after_time_ms: _Optional[int] = ..., all: _Optional[_Union[Conditions, _Mapping]] = ..., any: _Optional[_Union[Conditions, _Mapping]] = ..., thresh: _Optional[_Union[Thresh, _Mapping]] = ..., before_time_ms: _Optional[int] = ...) -> None: ...
 
 class Multi(_message.Message):
     __slots__ = ("k", "keys")
@@ -217,14 +219,16 @@ class SpendLocked(_message.Message):
     def __init__(self, lock: _Optional[bytes] = ..., clause: _Optional[int] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ..., signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DefinePurpose(_message.Message):
-    __slots__ = ("institution", "purpose", "description")
+    __slots__ = ("institution", "purpose", "description", "issuer_signers")
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_SIGNERS_FIELD_NUMBER: _ClassVar[int]
     institution: bytes
     purpose: str
     description: str
-    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    issuer_signers: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., description: _Optional[str] = ..., issuer_signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RegisterForPurpose(_message.Message):
     __slots__ = ("institution", "purpose", "address", "role")

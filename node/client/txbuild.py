@@ -121,9 +121,17 @@ def spend_locked_body(
 
 
 def define_purpose_body(
-    chain_id: str, institution: bytes, purpose: str, description: str = "", nonce: int = 0
+    chain_id: str,
+    institution: bytes,
+    purpose: str,
+    description: str = "",
+    nonce: int = 0,
+    issuer_signers: Sequence[bytes] = (),
 ) -> bytes:
-    msg = ledger_pb2.DefinePurpose(institution=institution, purpose=purpose, description=description)
+    """With `issuer_signers`, the central bank defines the purpose and appoints `institution`."""
+    msg = ledger_pb2.DefinePurpose(
+        institution=institution, purpose=purpose, description=description, issuer_signers=list(issuer_signers)
+    )
     return ledger_pb2.TxBody(chain_id=chain_id, nonce=nonce, define_purpose=msg).SerializeToString()
 
 
@@ -212,6 +220,21 @@ def build_define_purpose(
     return sign_body(chain_id, body, [institution_key])
 
 
+def build_central_bank_purpose(
+    chain_id: str,
+    institution: bytes,
+    purpose: str,
+    issuer_keys: Sequence[Signer],
+    description: str = "",
+    nonce: int = 0,
+) -> bytes:
+    """The central bank (all of `issuer_keys`, at least its threshold) defines `purpose` and
+    appoints `institution` to earmark money for it and register its recipients."""
+    signers = [k.public for k in issuer_keys]
+    body = define_purpose_body(chain_id, institution, purpose, description, nonce, signers)
+    return sign_body(chain_id, body, issuer_keys)
+
+
 def build_register_for_purpose(
     chain_id: str, institution_key: Signer, purpose: str, address: bytes, role: int, nonce: int = 0
 ) -> bytes:
@@ -254,6 +277,8 @@ def _signers_of(body: bytes) -> list[bytes]:
         return [msg.transfer.sender]
     if kind == "spend_locked":
         return list(msg.spend_locked.signers)
+    if kind == "define_purpose" and msg.define_purpose.issuer_signers:
+        return list(msg.define_purpose.issuer_signers)
     if kind in ("define_purpose", "register_for_purpose"):
         return [getattr(msg, kind).institution]
     raise ValueError("the body has no transaction kind")

@@ -11,6 +11,20 @@ escrow needs (the payer's signature releases only to the payee; the deadline ref
 to the payer) without a covenant language. A voucher expiry is the one fixed rule on top:
 after it, only a reclaim to the issuing institution, which needs no signature.
 
+Disputes without contract state. An escrow that releases "automatically to the payee after
+a date if not disputed" needs a dispute to be an on-chain act, yet a lock holds no mutable
+state. So a dispute is a *spend*: the escrow's dispute clause, and(or(pk(payer),
+pk(confirmer)), before_time(date)), may pay only to the address of a second, fixed lock (the
+arbiter's settlement: pk(arbiter) paying payer or payee), while its auto-release clause,
+and(after_time(date), before_time(deadline)), pays only the payee and needs no signature.
+Disputed money has left the escrow, so the auto-release can no longer reach it; undisputed
+money is released by anyone from the date. The machine is two locks and a pay_to between
+them: every step is still one bounded policy evaluation over the block's time and signers,
+nothing loops or remembers, and a validator needs no state beyond the UTXO set.
+`before_time` (the block time is still earlier than T) is the one fragment Bitcoin lacks: its
+timelocks must stay valid forever once valid, whereas here every spend is evaluated against
+its own block, and a block's time is part of what validators agree on.
+
 A locked output is owned by `lock_address(lock bytes)`: the UTXO set, and so the state root,
 commits to the lock by hash (as Bitcoin's P2WSH does); the locking output carries the lock
 bytes on chain, and a spend presents them again exactly as received. Locks must be
@@ -63,6 +77,11 @@ class AfterTime:
 
 
 @dataclass(frozen=True, slots=True)
+class BeforeTime:
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     items: tuple[Policy, ...]
 
@@ -78,7 +97,7 @@ class Thresh:
     items: tuple[Policy, ...]
 
 
-Policy = Pk | Multi | AfterHeight | AfterTime | All | AnyOf | Thresh
+Policy = Pk | Multi | AfterHeight | AfterTime | BeforeTime | All | AnyOf | Thresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +276,14 @@ def _policy(msg: ledger_pb2.Condition, params: LedgerParams, level: int, where: 
         if msg.after_time_ms == 0:
             raise _malformed(f"{where}: after_time_ms must be a positive unix time in milliseconds")
         return AfterTime(msg.after_time_ms)
+    if node == "before_time_ms":
+        if msg.before_time_ms == 0:
+            raise _malformed(f"{where}: before_time_ms must be a positive unix time in milliseconds")
+        return BeforeTime(msg.before_time_ms)
     if node is None:
-        raise _malformed(f"{where}: a condition is empty (expected pk, multi, after, all, any or thresh)")
+        raise _malformed(
+            f"{where}: a condition is empty (expected pk, multi, after, before, all, any or thresh)"
+        )
     if level + 1 > params.max_condition_depth:
         raise _malformed(f"{where}: conditions nest deeper than {params.max_condition_depth} levels")
     if node == "thresh":
@@ -331,6 +356,8 @@ def _holds(policy: Policy, at: Moment, m: _Meter) -> bool:
         return at.height >= policy.height
     if isinstance(policy, AfterTime):
         return at.time_ms >= policy.time_ms
+    if isinstance(policy, BeforeTime):
+        return at.time_ms < policy.time_ms
     results = [_holds(p, at, m) for p in policy.items]
     if isinstance(policy, All):
         return all(results)
@@ -354,6 +381,8 @@ def shortfall(policy: Policy, at: Moment) -> str | None:
         return f"not yet releasable until height {policy.height} (this block is {at.height})"
     if isinstance(policy, AfterTime):
         return f"not yet releasable until {format_time(policy.time_ms, at.utc_offset_minutes)}"
+    if isinstance(policy, BeforeTime):
+        return f"no longer possible from {format_time(policy.time_ms, at.utc_offset_minutes)}"
     if isinstance(policy, All):
         return next(r for p in policy.items if (r := shortfall(p, at)) is not None)
     reasons = [r for p in policy.items if (r := shortfall(p, at)) is not None]
@@ -385,6 +414,8 @@ def describe(policy: Policy) -> str:
         return f"after_height({policy.height})"
     if isinstance(policy, AfterTime):
         return f"after_time({format_time(policy.time_ms)})"
+    if isinstance(policy, BeforeTime):
+        return f"before_time({format_time(policy.time_ms)})"
     inner = ",".join(describe(p) for p in policy.items)
     if isinstance(policy, All):
         return f"and({inner})"
@@ -410,6 +441,8 @@ def policy_message(policy: Policy) -> ledger_pb2.Condition:
         return ledger_pb2.Condition(after_height=policy.height)
     if isinstance(policy, AfterTime):
         return ledger_pb2.Condition(after_time_ms=policy.time_ms)
+    if isinstance(policy, BeforeTime):
+        return ledger_pb2.Condition(before_time_ms=policy.time_ms)
     items = [policy_message(p) for p in policy.items]
     if isinstance(policy, All):
         return ledger_pb2.Condition(all=ledger_pb2.Conditions(items=items))

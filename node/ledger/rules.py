@@ -22,7 +22,10 @@ from node.ledger.purposes import (
     MERCHANT,
     REMOVED,
     Purpose,
+    earmarked_key,
+    encode_earmarked,
     purpose_key,
+    read_earmarked,
     read_purpose,
     recipient_key,
     role_of,
@@ -164,6 +167,9 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
         updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx)
     if payee_wallets:
         _check_balance_caps(state, received, payee_wallets, genesis)
+    # Only a recipient that is no wallet can be a new lock (an earmark): plain payments
+    # between wallets skip the scan.
+    earmarked = _earmark_deltas(tx, genesis, None, 0) if len(received) != len(payee_wallets) else None
 
     spend = state.spend_resolved
     for op, out in zip(tx.inputs, spent, strict=True):
@@ -171,16 +177,22 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
     state.add_outputs(tx.txid, tx.outputs)
     if updated_payer is not None:
         state.put_wallet(updated_payer)
+    if earmarked:
+        _put_earmarked(state, earmarked)
     state.add_tx(tx.txid)
 
 
 def _define_purpose(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     _reject_replay(state, tx)
     m = tx.msg.define_purpose
+    # Signed by the institution itself, or by the central bank (m-of-n issuer keys, checked
+    # by decode_tx) appointing it: either way one institution operates the purpose.
     if not genesis.is_institution(m.institution):
+        who = "the central bank appoints" if m.issuer_signers else "only"
         raise LedgerError(
             Code.NOT_AUTHORIZED,
-            f"{_addr(m.institution)} is not a registered institution; only institutions define purposes",
+            f"{_addr(m.institution)} is not a registered institution; {who} institutions "
+            f"{'to operate' if m.issuer_signers else 'define'} purposes",
         )
     existing = read_purpose(state, m.purpose)
     if existing is not None:
@@ -238,12 +250,15 @@ def _spend_locked(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockCon
         updated_holder = _charge_outflow(holder_wallet, sum(received.values()), genesis, ctx)
     if payee_wallets:
         _check_balance_caps(state, received, payee_wallets, genesis)
+    earmarked = _earmark_deltas(tx, genesis, lock, total_in)
 
     for op, out in zip(tx.inputs, spent, strict=True):
         state.spend_resolved(op, out)
     state.add_outputs(tx.txid, tx.outputs)
     if updated_holder is not None:
         state.put_wallet(updated_holder)
+    if earmarked:
+        _put_earmarked(state, earmarked)
     state.add_tx(tx.txid)
 
 
@@ -465,10 +480,10 @@ def _check_earmark_output(
                 f"outputs[{i}] earmarks money for {_addr(holder)}, which is not a registered wallet",
             )
         return
-    # The holder's balance cap counts what it holds in plain money and in this earmark.
+    # The holder's balance cap counts what it holds in plain money and earmarked (any purpose).
     cap = _tier_of(wallet, genesis).balance_cap
     amount = sum(o.amount for o in tx.outputs if o.owner == lock.address)
-    after = state.balance(holder) + state.balance(lock.address) + amount
+    after = state.balance(holder) + read_earmarked(state, holder) + amount
     if cap is not None and after > cap:
         raise LedgerError(
             Code.TIER_LIMIT_EXCEEDED,
@@ -498,6 +513,34 @@ def _check_earmark_spend(state: StateView, lock: Lock, tx: DecodedTx, genesis: G
             "purpose; pay a recipient registered for it (in an earmarked output), return it to "
             f"{_addr(purpose.institution)}, or (merchants) settle to an institution",
         )
+
+
+def _earmark_deltas(tx: DecodedTx, genesis: Genesis, source: Lock | None, total_in: int) -> dict[bytes, int]:
+    """How `tx` changes each holder's earmarked total (node.ledger.purposes): what an earmarked
+    source held leaves its holder, and every earmarked output (change back to the source
+    included, which carries no lock bytes) adds to its holder."""
+    deltas: dict[bytes, int] = {}
+    earmarked_source = source is not None and bool(source.purpose)
+    if earmarked_source:
+        deltas[source.holder] = -total_in
+    payloads = tx.payload.outputs
+    for i, (owner, amount) in enumerate(tx.outputs):
+        if earmarked_source and owner == source.address:
+            holder = source.holder
+        elif payloads[i].lock:
+            lock = decode_lock_cached(payloads[i].lock, genesis.params)
+            if not lock.purpose:
+                continue
+            holder = lock.holder
+        else:
+            continue
+        deltas[holder] = deltas.get(holder, 0) + amount
+    return {holder: d for holder, d in deltas.items() if d}
+
+
+def _put_earmarked(state: Overlay, deltas: dict[bytes, int]) -> None:
+    for holder, delta in deltas.items():
+        state.put_record(earmarked_key(holder), encode_earmarked(read_earmarked(state, holder) + delta))
 
 
 def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
@@ -562,12 +605,13 @@ def _check_balance_caps(
         cap = tier.balance_cap
         if cap is None:
             continue
-        after = state.balance(owner) + received[owner]
+        # What the wallet holds earmarked counts too: one more read, of its earmarked total.
+        after = state.balance(owner) + read_earmarked(state, owner) + received[owner]
         if after > cap:
             raise LedgerError(
                 Code.TIER_LIMIT_EXCEEDED,
-                f"recipient {_addr(owner)} would hold {_yuan(after)}, over the balance cap of "
-                f"{_yuan(tier.balance_cap)} of its tier {tier.id} ({tier.name})",
+                f"recipient {_addr(owner)} would hold {_yuan(after)} (earmarked money included), over the "
+                f"balance cap of {_yuan(tier.balance_cap)} of its tier {tier.id} ({tier.name})",
             )
 
 

@@ -236,7 +236,30 @@ def _decode_define_purpose(m: ledger_pb2.DefinePurpose, genesis: Genesis) -> Dec
     _purpose_name(m.purpose)
     if len(m.description) > MAX_DESCRIPTION:
         raise _malformed(f"the description is longer than {MAX_DESCRIPTION} characters")
+    if m.issuer_signers:  # the central bank defines it and appoints the institution
+        return _central_bank(tuple(m.issuer_signers), genesis, "defining a purpose"), (), ()
     return (institution,), (), ()
+
+
+def _central_bank(signers: tuple[bytes, ...], genesis: Genesis, act: str) -> tuple[bytes, ...]:
+    """`signers` when they are at least the issue threshold of distinct issuer keys (the
+    central bank acting m-of-n, as for issuance)."""
+    for i, s in enumerate(signers):
+        _key(s, f"issuer_signers[{i}]")
+    if len(set(signers)) != len(signers):
+        raise LedgerError(Code.NOT_AUTHORIZED, "an issuer key is listed twice among the signers")
+    for i, s in enumerate(signers):
+        if not genesis.is_issuer(s):
+            raise LedgerError(
+                Code.NOT_AUTHORIZED, f"issuer_signers[{i}] ({_addr(s)}) is not an issuer of this network"
+            )
+    if len(signers) < genesis.issue_threshold:
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"{act} as the central bank needs {genesis.issue_threshold} of the {len(genesis.issuers)} "
+            f"issuer keys; this names {len(signers)}",
+        )
+    return signers
 
 
 def _decode_register_for_purpose(m: ledger_pb2.RegisterForPurpose, genesis: Genesis) -> Decoded:

@@ -1,7 +1,8 @@
 """The programmable-money pilots end to end on a real four-validator devnet, through the CLI:
 the course (10 lessons, 7 attended: 7 released, 3 refunded at the deadline), a merchant
 closing mid-course, a 2-of-3 supplier payment, an airdrop spent only at an allowed merchant,
-a voucher expiring and reclaimed, and a relocation fund traced across three hops.
+a voucher expiring and reclaimed, a relocation fund traced across three hops, and a delivery
+released automatically except the installment its buyer disputed.
 
 One devnet for the module; tests run in file order. Time-based steps (the course deadline,
 the voucher expiry) are set a few seconds ahead when they are created, and the tests in
@@ -87,6 +88,34 @@ def test_course_created_and_seven_lessons_released(pilot: Pilot) -> None:
                  "not yet releasable until")
 
 
+def test_delivery_disputed_before_its_automatic_release(pilot: Pilot) -> None:
+    p = pilot
+    made = ok_json("escrow", "create", "--from", p.keys["parent"], "--to", p.addr["supplier"],
+                   "--installments", "3", "--each", "100", "--deadline", "+90d",
+                   "--auto-release", f"+{DEADLINE_S}s", "--arbiter", p.addr["bureau"], "--memo", "delivery",
+                   env=p.env)
+    p.state["delivery"] = made["escrow"]
+    # The payee cannot dispute; nobody releases automatically before the date.
+    assert_error(run("escrow", "dispute", made["escrow"], "--key", p.keys["supplier"], env=p.env), 1,
+                 "not_authorized", "dispute")
+    assert_error(run("escrow", "auto-release", made["escrow"], env=p.env), 1, "condition_not_met",
+                 "not yet releasable until")
+    disputed = ok_json("escrow", "dispute", made["escrow"], "--key", p.keys["parent"], "--installments", "1",
+                       env=p.env)
+    assert disputed["disputed"] == 10_000
+    status = ok_json("escrow", "status", made["escrow"], env=p.env)
+    assert status["installments_left"] == 2 and (status["disputed"], status["disputed_held"]) == (1, 10_000)
+    # `chain tx` shows the new kinds readably: the dispute names its clause and where the money went.
+    shown = ok_json("chain", "tx", disputed["txid"], env=p.env)
+    assert shown["kind"] == "spend_locked" and shown["clause"]["name"] == "dispute"
+    assert shown["signers"] == [p.addr["parent"]]
+    assert shown["outputs"][0]["lock"]["clauses"][0]["pay_to"] == [p.addr["parent"], p.addr["supplier"]]
+    text = " ".join(ok("chain", "tx", disputed["txid"], env=p.env).stdout.split())  # columns aside
+    assert "clause 4 (dispute)" in text and f"signed by {p.addr['parent']}" in text
+    assert f"4 dispute: and(pk({p.addr['parent']}),before_time(" in text
+    assert f"0 decide: pk({p.addr['bureau']}) -> {p.addr['parent']}, {p.addr['supplier']}" in text
+
+
 def test_voucher_issued_and_spent_at_its_merchant(pilot: Pilot) -> None:
     p = pilot
     made = ok_json("voucher", "issue", "--key", p.bank, "--to", p.addr["citizen"], "--amount", "20",
@@ -129,6 +158,27 @@ def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
     assert paid["left"] == 60_000 and p.balance("supplier") == 40_000
 
 
+def test_two_of_three_by_a_draft_passed_between_officers(pilot: Pilot, tmp_path: Path) -> None:
+    p = pilot
+    officers = [load_key(p.keys[name]).address for name in ("treasurer", "cfo", "ceo")]
+    wallet = ["--k", "2", "--keys", ",".join(officers)]
+    draft = str(tmp_path / "pay.json")
+    supplier_before = p.balance("supplier")
+    # The treasurer drafts and signs; the CFO, elsewhere, signs later from the file.
+    made = ok_json("multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "100",
+                   "--signer", p.keys["treasurer"], "--cosigner", officers[1], "--draft", draft, env=p.env)
+    assert [s["status"] for s in made["signers"]] == ["signed", "missing"]
+    assert_error(run("multisig", "submit", draft, env=p.env), 2, "no valid signature yet", officers[1])
+    assert_error(run("multisig", "sign", draft, "--key", p.keys["ceo"]), 2, "not among the signers")
+    assert_error(run("multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "100",
+                     "--signer", p.keys["treasurer"], "--cosigner", officers[1], env=p.env), 2, "--draft")
+    signed = ok_json("multisig", "sign", draft, "--key", p.keys["cfo"])
+    assert [s["status"] for s in signed["signers"]] == ["signed", "signed"]
+    sent = ok_json("multisig", "submit", draft, env=p.env)
+    assert sent["txid"] == made["txid"] and p.balance("supplier") == supplier_before + 10_000
+    assert ok_json("multisig", "address", *wallet, env=p.env)["balance"] == 50_000
+
+
 def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
     p = pilot
     ok("purpose", "define", "carbon-airdrop", "--key", p.bank, "--description", "public transport", env=p.env)
@@ -152,7 +202,15 @@ def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
 def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     p = pilot
     fund = "relocation-fund"
-    ok("purpose", "define", fund, "--key", p.bank, env=p.env)
+    # A public fund: the central bank defines it (2 of its 3 issuer keys) and appoints the bank.
+    issuers = [str(p.directory / "central-bank" / f"issuer-{i}.key") for i in (1, 2)]
+    assert_error(run("purpose", "define", fund, "--signer", issuers[0], "--institution", p.addr["bank"],
+                     env=p.env), 1, "not_authorized", "needs 2 of the 3 issuer keys")
+    made = ok_json("purpose", "define", fund, "--signer", issuers[0], "--signer", issuers[1],
+                   "--institution", p.addr["bank"], env=p.env)
+    assert made["defined_by"] == "central_bank" and made["institution"] == p.addr["bank"]
+    shown = " ".join(ok("chain", "tx", made["txid"], env=p.env).stdout.split())
+    assert "defined by the central bank (" in shown and f"institution {p.addr['bank']}" in shown
     for name, role in (("resident", "beneficiary"), ("builder", "beneficiary"), ("supplier", "merchant")):
         ok("purpose", "register", fund, p.addr[name], "--role", role, "--key", p.bank, env=p.env)
     ok("purpose", "earmark", fund, "--key", p.bank, "--to", p.addr["resident"], "--amount", "1000", env=p.env)
@@ -187,6 +245,19 @@ def test_course_refunded_at_the_deadline_and_voucher_reclaimed(pilot: Pilot) -> 
     reclaimed = ok_json("voucher", "reclaim", p.state["voucher"], env=p.env)
     assert reclaimed["reclaimed"] == 1_500 and p.balance("bank") == bank_before + 1_500
     assert ok_json("audit", "verify", "--genesis", str(p.directory / "genesis.json"), env=p.env)["ok"]
+
+
+def test_undisputed_installments_released_and_the_dispute_settled(pilot: Pilot) -> None:
+    p = pilot
+    supplier_before, parent_before = p.balance("supplier"), p.balance("parent")
+    released = wait_for(lambda: _ok_unless_early("escrow", "auto-release", p.state["delivery"], env=p.env),
+                        DEADLINE_S + 30, "the delivery's automatic release")
+    assert released["released"] == 20_000 and p.balance("supplier") == supplier_before + 20_000
+    # The disputed installment never released itself: the arbiter returns it to the buyer.
+    settled = ok_json("escrow", "settle", p.state["delivery"], "--key", p.keys["bureau"], "--to", "payer",
+                      env=p.env)
+    assert settled["settled"] == 10_000 and p.balance("parent") == parent_before + 10_000
+    assert ok_json("escrow", "status", p.state["delivery"], env=p.env)["disputed"] == 0
 
 
 def _ok_unless_early(*args: str, env: dict[str, str]) -> dict | None:

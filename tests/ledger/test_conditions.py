@@ -15,6 +15,7 @@ from node.ledger.conditions import (
     AfterTime,
     All,
     AnyOf,
+    BeforeTime,
     Clause,
     Moment,
     Multi,
@@ -78,6 +79,12 @@ def test_evaluation_and_the_sentences_people_read() -> None:
     assert "needs 2 of 3 conditions and has 1" in shortfall(Thresh(2, (Pk(A), Pk(B), AfterHeight(99))), at(B))
     assert shortfall(All((Pk(A), Pk(B))), at(A)).startswith("needs the signature of cbdc1")
     assert shortfall(AnyOf((Pk(A), later)), at()).startswith("none of the alternatives holds")
+    # before_time: true strictly before the instant, never from it on (the dispute window).
+    window = BeforeTime(T + 86_400_000)
+    assert holds(window, at(time_ms=T + 86_399_999)) and not holds(window, at(time_ms=T + 86_400_000))
+    closed = at(time_ms=T + 86_400_000)
+    assert shortfall(window, closed) == "no longer possible from 2026-01-02 12:00 UTC+08:00"
+    assert describe(All((Pk(A), window))).endswith(",before_time(2026-01-02 12:00 UTC+08:00))")
 
 
 # --- one refusal per cap and shape -----------------------------------------------------------
@@ -115,6 +122,7 @@ def test_caps_and_shapes_are_malformed() -> None:
     rejects(_raw(ledger_pb2.Condition(multi=ledger_pb2.Multi(k=1, keys=[A, A]))))   # key twice
     rejects(_raw(ledger_pb2.Condition(thresh=ledger_pb2.Thresh(k=1))))              # no items
     rejects(_raw(ledger_pb2.Condition(after_height=0)))
+    assert "before_time_ms" in rejects(_raw(ledger_pb2.Condition(before_time_ms=0))).message
     rejects(_raw(ledger_pb2.Condition(pk=A), voucher_issuer=B))                     # issuer, no expiry
     rejects(_raw(ledger_pb2.Condition(pk=A), expires_at_ms=T))                      # expiry, no issuer
     rejects(_raw(ledger_pb2.Condition(pk=A)) + b"\x78\x01")                         # unknown field 15
@@ -230,6 +238,7 @@ _policies = st.recursive(
         st.sampled_from(KEYS[:20]).map(Pk),
         st.integers(1, 2**64 - 1).map(AfterHeight),
         st.integers(1, 2**64 - 1).map(AfterTime),
+        st.integers(1, 2**64 - 1).map(BeforeTime),
         st.lists(st.sampled_from(KEYS[:20]), min_size=1, max_size=20, unique=True).flatmap(
             lambda ks: st.integers(1, len(ks)).map(lambda k: Multi(k, tuple(ks)))
         ),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from node.client.locks import SPEND, earmark_lock
 from node.client.txbuild import (
+    build_central_bank_purpose,
     build_define_purpose,
     build_register_for_purpose,
     build_spend_locked,
@@ -19,7 +20,7 @@ from node.client.txbuild import (
 from node.ledger.conditions import decode_lock, lock_address
 from node.ledger.errors import Code, LedgerError
 from node.ledger.keys import KeyPair
-from node.ledger.purposes import BENEFICIARY, MERCHANT, REMOVED
+from node.ledger.purposes import BENEFICIARY, MERCHANT, REMOVED, read_earmarked
 from node.ledger.types import OutPoint
 from tests.support.cast import key
 
@@ -157,6 +158,38 @@ def test_not_authorized_only_the_purposes_institution(air: Airdrop) -> None:
     w.rejects(build_define_purpose(w.chain, air.citizens[0], "mine", "", w.nonce()), Code.NOT_AUTHORIZED)
 
 
+def test_central_bank_defines_a_purpose_and_appoints_its_institution(air: Airdrop) -> None:
+    w, operator = air.w, air.w.banks[1]
+    # Two of the three issuer keys, as for issuance; the appointed bank does not sign.
+    w.apply(build_central_bank_purpose(w.chain, operator.public, "relocation-fund", w.issuers[:2],
+                                       "Xiongan resettlement", w.nonce()))
+    # The appointed bank operates it like a purpose of its own: registers, then earmarks.
+    citizen = air.citizens[0]
+    w.apply(build_register_for_purpose(w.chain, operator, "relocation-fund", citizen.public, BENEFICIARY,
+                                       w.nonce()))
+    src = w.issue(50 * YUAN, bank=1)
+    lock = earmark_lock(citizen.public, "relocation-fund")
+    w.apply(build_transfer(w.chain, operator, [src], [locked_output(lock, 50 * YUAN)], w.nonce()))
+    assert w.state.balance(lock_address(lock)) == 50 * YUAN
+    # Another institution does not operate it.
+    w.rejects(build_register_for_purpose(w.chain, air.bank, "relocation-fund", citizen.public, BENEFICIARY,
+                                         w.nonce()), Code.NOT_AUTHORIZED)
+
+
+def test_not_authorized_a_central_bank_purpose_below_the_issuer_threshold(air: Airdrop) -> None:
+    w, operator = air.w, air.w.banks[1]
+    def define(signers: list, institution: bytes = operator.public) -> bytes:
+        return build_central_bank_purpose(w.chain, institution, "green", signers, "", w.nonce())
+
+    w.check(define(w.issuers[1:]))
+    e = w.rejects(define(w.issuers[:1]), Code.NOT_AUTHORIZED)
+    assert "needs 2 of the 3 issuer keys; this names 1" in e.message
+    e = w.rejects(define([w.issuers[0], w.outsider]), Code.NOT_AUTHORIZED)
+    assert "is not an issuer of this network" in e.message
+    e = w.rejects(define(w.issuers[:2], institution=air.citizens[0].public), Code.NOT_AUTHORIZED)
+    assert "the central bank appoints institutions to operate purposes" in e.message
+
+
 def test_unregistered_recipient_for_a_purpose(air: Airdrop) -> None:
     w = air.w
     w.check(build_register_for_purpose(w.chain, air.bank, CARBON, air.shop.public, MERCHANT, w.nonce()))
@@ -196,6 +229,27 @@ def test_earmarked_receipts_count_towards_the_balance_cap(air: Airdrop) -> None:
     assert "earmarked" in e.message
 
 
+def test_a_plain_payment_counts_earmarked_money_against_the_balance_cap(air: Airdrop) -> None:
+    w = air.w
+    citizen = air.citizens[1]
+    w.register(citizen, 4)  # anonymous: 10,000 yuan cap
+    lock, coin = air.drop(citizen, 9_000 * YUAN)
+    assert read_earmarked(w.state, citizen.public) == 9_000 * YUAN
+    payer = air.citizens[0]
+    src = w.fund(payer, 2_000 * YUAN)
+    ok = [(citizen.public, 1_000 * YUAN), (payer.public, 1_000 * YUAN)]
+    w.check(build_transfer(w.chain, payer, [src], ok, w.nonce()))
+    e = w.rejects(build_transfer(w.chain, payer, [src], [(citizen.public, 2_000 * YUAN)], w.nonce()),
+                  Code.TIER_LIMIT_EXCEEDED)
+    assert "would hold 11,000.00 yuan (earmarked money included)" in e.message
+    # Once the citizen spends earmarked money at the bus company, the room is back.
+    at_the_bus = locked_output(earmark_lock(air.bus.public, CARBON), 1_000 * YUAN)
+    w.apply(air.spend(citizen, lock, [coin], [at_the_bus, (lock_address(lock), 8_000 * YUAN)]))
+    assert read_earmarked(w.state, citizen.public) == 8_000 * YUAN
+    assert read_earmarked(w.state, air.bus.public) == 1_000 * YUAN
+    w.apply(build_transfer(w.chain, payer, [src], [(citizen.public, 2_000 * YUAN)], w.nonce()))
+
+
 # --- property -------------------------------------------------------------------------------------
 
 
@@ -205,7 +259,8 @@ def test_earmarked_receipts_count_towards_the_balance_cap(air: Airdrop) -> None:
 def test_earmarked_money_never_leaves_its_purpose(steps: list[tuple[int, int, int, bool]]) -> None:
     """Random payments of earmarked money, to anyone, plainly or in earmarks: whatever is
     accepted, every earmarked fen is held by a registered recipient or has left through an
-    allowed exit, and money is conserved."""
+    allowed exit, each holder's earmarked total is what its earmark lock holds, and money is
+    conserved."""
     air = Airdrop(World())
     w = air.w
     people = [*air.citizens, air.bus, air.shop]
@@ -243,4 +298,6 @@ def test_earmarked_money_never_leaves_its_purpose(steps: list[tuple[int, int, in
             assert earmark_holders[out.owner] in registered
         else:
             assert out.owner in exits  # plain money only after an allowed exit
+    for address, holder in earmark_holders.items():
+        assert read_earmarked(w.state, holder) == w.state.balance(address)
     assert sum(o.amount for o in w.state.utxos.values()) == w.state.supply().outstanding

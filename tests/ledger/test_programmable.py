@@ -8,7 +8,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.client.locks import REFUND, RELEASE, SETTLE, SPEND, escrow_lock, multisig_lock, voucher_lock
+from node.client.locks import (
+    AUTO_RELEASE,
+    DECIDE,
+    DISPUTE,
+    REFUND,
+    RELEASE,
+    SETTLE,
+    SPEND,
+    escrow_lock,
+    multisig_lock,
+    settlement_lock,
+    voucher_lock,
+)
 from node.client.txbuild import (
     build_register,
     build_spend_locked,
@@ -164,6 +176,102 @@ def test_voucher_spent_at_a_merchant_then_expired_and_reclaimed(w: World) -> Non
     reclaim = build_spend_locked(w.chain, lock, SPEND, [second], [(bank.public, 100 * YUAN)], [], w.nonce())
     w.apply(reclaim, later(31))
     assert w.state.balance(bank.public) == 100 * YUAN
+
+
+# --- escrow that releases itself unless disputed -------------------------------------------------
+
+AUTO = T0 + 30 * DAY_MS  # installments release themselves from day 30 unless disputed before
+
+
+class Delivery:
+    """A supply-chain payment: the buyer locks 3 installments for the supplier; from day 30 on
+    anyone releases them to the supplier unless the buyer disputed one before; a disputed
+    installment waits for the arbiter at the settlement lock."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.buyer, self.supplier, self.arbiter = w.wallets[0], w.wallets[1], w.wallets[2]
+        for wallet in (self.buyer, self.supplier, self.arbiter):
+            w.register(wallet, 1)
+        coin = w.fund(self.buyer, 3 * LESSON)
+        parties = (self.buyer.public, self.supplier.public)
+        self.lock = escrow_lock(*parties, DEADLINE, arbiter=self.arbiter.public, auto_release_ms=AUTO,
+                                memo="delivery")
+        self.court = settlement_lock(*parties, self.arbiter.public, memo="delivery")
+        tx = w.apply(build_transfer(w.chain, self.buyer, [coin], [locked_output(self.lock, LESSON)] * 3,
+                                    w.nonce()))
+        self.coins = [OutPoint(tx.txid, i) for i in range(3)]
+
+    def auto_release(self, i: int, to: bytes | None = None) -> bytes:
+        return build_spend_locked(self.w.chain, self.lock, AUTO_RELEASE, [self.coins[i]],
+                                  [(to or self.supplier.public, LESSON)], [], self.w.nonce())
+
+    def dispute(self, i: int, signer: KeyPair | None = None, to: tuple | None = None) -> bytes:
+        out = to or locked_output(self.court, LESSON)
+        return build_spend_locked(self.w.chain, self.lock, DISPUTE, [self.coins[i]], [out],
+                                  [signer or self.buyer], self.w.nonce())
+
+
+def test_undisputed_installments_release_themselves_and_a_dispute_goes_to_the_arbiter(w: World) -> None:
+    d = Delivery(w)
+    # Installment 1 is disputed on day 10 (goods damaged): it moves to the settlement lock.
+    disputed = w.apply(d.dispute(1), later(10))
+    assert w.state.balance(lock_address(d.court)) == LESSON
+    # From day 30, anyone (nobody signs) releases the undisputed ones to the supplier ...
+    w.apply(d.auto_release(0), later(30))
+    w.apply(d.auto_release(2), later(45))
+    assert w.state.balance(d.supplier.public) == 2 * LESSON
+    # ... but the disputed one is out of the auto-release's reach,
+    w.rejects(d.auto_release(1), Code.UNKNOWN_INPUT, later(31))
+    # and only the arbiter decides it, for either party.
+    decide = build_spend_locked(w.chain, d.court, DECIDE, [OutPoint(disputed.txid, 0)],
+                                [(d.buyer.public, LESSON)], [d.arbiter], w.nonce())
+    w.apply(decide, later(40))
+    assert w.state.balance(d.buyer.public) == LESSON
+    assert w.state.supply().outstanding == sum(o.amount for o in w.state.utxos.values())
+
+
+def test_auto_release_not_before_its_date_and_not_from_the_deadline(w: World) -> None:
+    d = Delivery(w)
+    w.check(d.auto_release(0), later(30))
+    e = w.rejects(d.auto_release(0), Code.CONDITION_NOT_MET, later(29))
+    assert "not yet releasable until 2026-01-31 12:00 UTC+08:00" in e.message
+    # From the deadline on, what nobody released goes back to the buyer instead.
+    e = w.rejects(d.auto_release(0), Code.CONDITION_NOT_MET, later(90))
+    assert "no longer possible from 2026-04-01 12:00 UTC+08:00" in e.message
+    refund = build_spend_locked(w.chain, d.lock, REFUND, [d.coins[0]], [(d.buyer.public, LESSON)], [],
+                                w.nonce())
+    w.check(refund, later(90))
+
+
+def test_condition_not_met_a_dispute_after_the_release_date(w: World) -> None:
+    d = Delivery(w)
+    w.check(d.dispute(0), later(29))
+    e = w.rejects(d.dispute(0), Code.CONDITION_NOT_MET, later(30))
+    assert "clause 4 (dispute)" in e.message and "no longer possible from 2026-01-31" in e.message
+
+
+def test_destination_not_allowed_a_dispute_pays_only_the_settlement_lock(w: World) -> None:
+    d = Delivery(w)
+    w.check(d.dispute(0), later(10))
+    e = w.rejects(d.dispute(0, to=(d.buyer.public, LESSON)), Code.DESTINATION_NOT_ALLOWED, later(10))
+    assert "clause 4 (dispute) may pay only" in e.message
+    w.rejects(d.auto_release(0, to=d.buyer.public), Code.DESTINATION_NOT_ALLOWED, later(30))
+
+
+def test_not_authorized_the_payee_cannot_dispute(w: World) -> None:
+    d = Delivery(w)
+    w.check(d.dispute(0), later(10))
+    e = w.rejects(d.dispute(0, signer=d.supplier), Code.NOT_AUTHORIZED, later(10))
+    assert "is not a key of clause 4 (dispute)" in e.message
+
+
+def test_an_auto_release_needs_an_arbiter_and_a_date_before_the_deadline() -> None:
+    a, b, c = key(30).public, key(31).public, key(32).public
+    with pytest.raises(ValueError, match="needs an arbiter"):
+        escrow_lock(a, b, DEADLINE, auto_release_ms=AUTO)
+    with pytest.raises(ValueError, match="before the deadline"):
+        escrow_lock(a, b, DEADLINE, arbiter=c, auto_release_ms=DEADLINE)
 
 
 # --- one test per new refusal (and the old codes on the new kind) ----------------------------
@@ -325,6 +433,56 @@ def test_random_escrow_histories_conserve_money(steps: list[tuple[str, int, int]
         # The money of the course never reaches anyone but the two parties.
         assert w.state.balance(course.bureau.public) == 0
     assert sum(w.state.balance(p) for p in parties) == 5 * LESSON
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["dispute", "auto", "refund", "decide_buyer", "decide_supplier"]),
+                          st.integers(0, 2), st.integers(0, 120)), max_size=12))
+def test_random_delivery_histories_never_auto_release_a_disputed_installment(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    """Whatever mix of disputes, automatic releases, refunds and decisions at whatever days:
+    money is conserved, a refused spend changes nothing, an installment disputed never
+    reaches the supplier except by the arbiter's decision, and one released automatically
+    was never disputed."""
+    w = World()
+    d = Delivery(w)
+    disputed: dict[int, OutPoint] = {}   # installment -> its output at the settlement lock
+    auto_paid: set[int] = set()
+    decided_for_supplier: set[int] = set()
+    for action, i, day in steps:
+        ctx = later(day, height=2 + day)
+        if action == "dispute":
+            raw = d.dispute(i)
+        elif action == "auto":
+            raw = d.auto_release(i)
+        elif action == "refund":
+            raw = build_spend_locked(w.chain, d.lock, REFUND, [d.coins[i]], [(d.buyer.public, LESSON)], [],
+                                     w.nonce())
+        else:
+            if i not in disputed:
+                continue
+            to = d.buyer if action == "decide_buyer" else d.supplier
+            raw = build_spend_locked(w.chain, d.court, DECIDE, [disputed[i]], [(to.public, LESSON)],
+                                     [d.arbiter], w.nonce())
+        before = w.state.snapshot()
+        try:
+            tx = w.apply(raw, ctx)
+        except LedgerError:
+            assert w.state.snapshot() == before
+            continue
+        if action == "dispute":
+            assert ctx.time_ms < AUTO
+            disputed[i] = OutPoint(tx.txid, 0)
+        elif action == "auto":
+            assert i not in disputed and AUTO <= ctx.time_ms < DEADLINE
+            auto_paid.add(i)
+        elif action == "decide_supplier":
+            decided_for_supplier.add(i)
+        assert sum(o.amount for o in w.state.utxos.values()) == w.state.supply().outstanding
+    assert w.state.balance(d.supplier.public) == LESSON * len(auto_paid | decided_for_supplier)
+    assert not auto_paid & set(disputed)
+    assert w.state.balance(d.arbiter.public) == 0
 
 
 def _register_address(w: World, address: bytes, tier: int) -> bytes:
