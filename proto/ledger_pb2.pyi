@@ -73,20 +73,40 @@ class Transfer(_message.Message):
     def __init__(self, sender: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ...) -> None: ...
 
 class TxBody(_message.Message):
-    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer")
+    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
     REDEEM_FIELD_NUMBER: _ClassVar[int]
     REGISTER_WALLET_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    ADMIT_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    REINSTATE_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    RETIRE_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_INSTITUTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    FREEZE_WALLET_FIELD_NUMBER: _ClassVar[int]
+    UNFREEZE_WALLET_FIELD_NUMBER: _ClassVar[int]
+    DEREGISTER_WALLET_FIELD_NUMBER: _ClassVar[int]
+    SET_TIER_TABLE_FIELD_NUMBER: _ClassVar[int]
+    SET_AUTHORITY_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     nonce: int
     issue: Issue
     redeem: Redeem
     register_wallet: RegisterWallet
     transfer: Transfer
-    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ...) -> None: ...
+    admit_institution: AdmitInstitution
+    suspend_institution: InstitutionRef
+    reinstate_institution: InstitutionRef
+    retire_institution: InstitutionRef
+    rotate_institution_key: RotateInstitutionKey
+    freeze_wallet: WalletAction
+    unfreeze_wallet: WalletAction
+    deregister_wallet: WalletAction
+    set_tier_table: SetTierTable
+    set_authority: SetAuthority
+    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count")
@@ -129,3 +149,87 @@ class CommittedBlock(_message.Message):
     block: bytes
     commit: bytes
     def __init__(self, block: _Optional[bytes] = ..., commit: _Optional[bytes] = ...) -> None: ...
+
+class AdmitInstitution(_message.Message):
+    __slots__ = ("signers", "id", "name", "public_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    name: str
+    public_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class InstitutionRef(_message.Message):
+    __slots__ = ("signers", "id")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ...) -> None: ...
+
+class RotateInstitutionKey(_message.Message):
+    __slots__ = ("signers", "id", "new_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    new_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ..., new_key: _Optional[bytes] = ...) -> None: ...
+
+class WalletAction(_message.Message):
+    __slots__ = ("signers", "address", "reason")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    address: bytes
+    reason: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., address: _Optional[bytes] = ..., reason: _Optional[int] = ...) -> None: ...
+
+class TierRow(_message.Message):
+    __slots__ = ("id", "name", "has_balance_cap", "balance_cap", "has_per_payment", "per_payment", "has_daily", "daily", "has_yearly", "yearly")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HAS_BALANCE_CAP_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_CAP_FIELD_NUMBER: _ClassVar[int]
+    HAS_PER_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    PER_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    HAS_DAILY_FIELD_NUMBER: _ClassVar[int]
+    DAILY_FIELD_NUMBER: _ClassVar[int]
+    HAS_YEARLY_FIELD_NUMBER: _ClassVar[int]
+    YEARLY_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    has_balance_cap: bool
+    balance_cap: int
+    has_per_payment: bool
+    per_payment: int
+    has_daily: bool
+    daily: int
+    has_yearly: bool
+    yearly: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., has_balance_cap: _Optional[bool] = ..., balance_cap: _Optional[int] = ..., has_per_payment: _Optional[bool] = ..., per_payment: _Optional[int] = ..., has_daily: _Optional[bool] = ..., daily: _Optional[int] = ..., has_yearly: _Optional[bool] = ..., yearly: _Optional[int] = ...) -> None: ...
+
+class SetTierTable(_message.Message):
+    __slots__ = ("signers", "effective_height", "tiers")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    effective_height: int
+    tiers: _containers.RepeatedCompositeFieldContainer[TierRow]
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., effective_height: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierRow, _Mapping]]] = ...) -> None: ...
+
+class SetAuthority(_message.Message):
+    __slots__ = ("signers", "keys", "threshold")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., keys: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ...) -> None: ...

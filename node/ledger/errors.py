@@ -24,6 +24,16 @@ class Code(StrEnum):
     UNKNOWN_TIER = "unknown_tier"                  # tier id not in the genesis tier table
     DUPLICATE = "duplicate"                        # transaction already committed or pending
     INVALID_BLOCK = "invalid_block"                # header does not match its contents or the chain
+    # Governance (node.ledger.governance_rules)
+    UNKNOWN_INSTITUTION = "unknown_institution"    # no institution with that id
+    UNKNOWN_WALLET = "unknown_wallet"              # the address is not a registered wallet
+    EFFECTIVE_HEIGHT_PASSED = "effective_height_passed"  # a scheduled change must start later
+    BOUND_VIOLATION = "bound_violation"            # the change would break a bound of the chain
+    IN_USE = "in_use"                              # an id or key already taken by another role
+    WRONG_STATUS = "wrong_status"                  # e.g. suspending a suspended institution
+    NOT_EMPTY = "not_empty"                        # retiring/deregistering what still holds money
+    WALLET_FROZEN = "wallet_frozen"                # a frozen or deregistered wallet pays or is paid
+    INSTITUTION_SUSPENDED = "institution_suspended"  # issuance to / new wallets by a suspended one
 
 
 class LedgerError(Exception):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from node.ledger.types import OutPoint, Output, Supply, Wallet
+
+if TYPE_CHECKING:
+    from node.ledger.governance import Governance
 
 _tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
@@ -34,6 +37,10 @@ class StateView(Protocol):
     def has_tx(self, txid: bytes) -> bool:
         """True when a transaction with this id is already committed."""
 
+    def governance(self) -> Governance | None:
+        """The committed governance record, or None while none was ever committed (then
+        genesis says: node.ledger.governance.governance_of)."""
+
 
 @dataclass
 class Overlay:
@@ -55,6 +62,7 @@ class Overlay:
     txids: list[bytes] = field(default_factory=list)
     _txid_set: set[bytes] = field(default_factory=set)
     _supply: Supply | None = None
+    _governance: Governance | None = None
 
     # --- StateView -------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
@@ -79,6 +87,9 @@ class Overlay:
 
     def has_tx(self, txid: bytes) -> bool:
         return txid in self._txid_set or self.base.has_tx(txid)
+
+    def governance(self) -> Governance | None:
+        return self._governance if self._governance is not None else self.base.governance()
 
     # --- mutation (only after a transaction passed every check) -------------------------
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
@@ -110,9 +121,16 @@ class Overlay:
         self.txids.append(txid)
         self._txid_set.add(txid)
 
+    def set_governance(self, governance: Governance) -> None:
+        self._governance = governance
+
     @property
     def supply_changed(self) -> bool:
         return self._supply is not None
+
+    @property
+    def governance_changed(self) -> bool:
+        return self._governance is not None
 
 
 class DryRun:
@@ -125,7 +143,7 @@ class DryRun:
     transaction per validator, on the node's busiest path.
     """
 
-    __slots__ = ("balance", "base", "has_tx", "supply", "utxo", "wallet")
+    __slots__ = ("balance", "base", "governance", "has_tx", "supply", "utxo", "wallet")
 
     def __init__(self, base: StateView) -> None:
         self.base = base
@@ -135,6 +153,7 @@ class DryRun:
         self.balance = base.balance
         self.supply = base.supply
         self.has_tx = base.has_tx
+        self.governance = base.governance
 
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
         pass
@@ -149,4 +168,7 @@ class DryRun:
         pass
 
     def add_tx(self, txid: bytes) -> None:
+        pass
+
+    def set_governance(self, governance: Governance) -> None:
         pass

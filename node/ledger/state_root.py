@@ -4,7 +4,8 @@ State root (in every header, for the state AFTER the block):
 
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
-The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. The committed
+The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`, plus b"g" ||
+Governance.encode() once a governance change was committed (see node.ledger.store). The committed
 accumulator is updated incrementally: a block multiplies in the outputs it creates and the
 wallet records it writes, and divides out the outputs it spends and the records it replaces.
 `StateRoots` holds that accumulator for a store, computes a block's `StateDelta` once (reused
@@ -59,6 +60,7 @@ class StateDelta:
     created: list[tuple[bytes, bytes]]  # (outpoint key 36, Output.encode() 40)
     spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
     wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
+    governance: bytes | None = None     # Governance.encode() when the block changed it
 
 
 class StateRoots:
@@ -115,6 +117,16 @@ class StateRoots:
             encoded = after.encode()
             inserted.append(b"w" + encoded)
             wallets.append((address, encoded))
+        governance: bytes | None = None
+        if overlay.governance_changed:
+            # One element for the whole record: replaced whole, as governance changes are
+            # rare and the record small.
+            before, after = overlay.base.governance(), overlay.governance()
+            assert after is not None
+            governance = after.encode()
+            if before is not None:
+                removed.append(b"g" + before.encode())
+            inserted.append(b"g" + governance)
         accumulator = self.accumulator.copy()
         # Only worker processes make the products parallel: on threads they would run one at
         # a time under the GIL anyway, and without the memo of recent elements.
@@ -130,6 +142,7 @@ class StateRoots:
             accumulator.combine(parallel_product(executor, inserted, removed))
         accumulator.normalize()  # the one modular inverse of this root
         supply = overlay.supply()
-        delta = StateDelta(accumulator, supply, state_root(accumulator, supply), created, spent, wallets)
+        root = state_root(accumulator, supply)
+        delta = StateDelta(accumulator, supply, root, created, spent, wallets, governance)
         self._last = (overlay, len(overlay.txids), delta)
         return delta

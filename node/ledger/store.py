@@ -12,6 +12,8 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
     b"P"                              -> tip: height 8 | block hash 32 | state root 32 | time_ms 8
     b"S"                              -> Supply.encode(): issued 16 | redeemed 16
     b"X"                              -> MuHash3072 accumulator (768 bytes, denominator folded in)
+    b"Q"                              -> Governance.encode() (node.ledger.governance); absent
+                                         until the first governance change: genesis governs
     b"B" + height 8                   -> CommittedBlock bytes, exactly as committed
     b"H" + block hash 32              -> height 8
     b"T" + txid 32                    -> height 8 | position in block 4
@@ -29,7 +31,12 @@ State root (in every header, for the state AFTER the block):
 
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
-The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
+The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`, and, once a
+governance transaction has been committed, one more: b"g" || Governance.encode() (the
+authority, institutions with their status and former keys, and the tier tables). While no
+governance change was ever committed there is no such element, so the root of such a chain
+is what it was before governance existed; a frozen wallet's status is inside its wallet
+element (node.ledger.types.Wallet). Supply is in the
 root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets. The
 accumulator (key b"X") is updated block by block, never recomputed: node.ledger.state_root.
 
@@ -58,6 +65,7 @@ from node.hooks import no_crash
 from node.ledger.blocks import decode_committed_block, encode_committed
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import Governance
 from node.ledger.muhash import MuHash3072
 from node.ledger.state import Overlay
 from node.ledger.state_root import StateDelta, StateRoots, state_root, trim_oldest
@@ -74,6 +82,7 @@ K_CHAIN = b"G"
 K_TIP = b"P"
 K_SUPPLY = b"S"
 K_MUHASH = b"X"
+K_GOVERNANCE = b"Q"
 P_BLOCK = b"B"
 P_BLOCK_HASH = b"H"
 P_TX = b"T"
@@ -193,6 +202,8 @@ class Store:
         self.crash_point: Callable[[str], None] = no_crash
         self._tip = Tip.decode(db.get(K_TIP))
         self._supply = Supply.decode(db.get(K_SUPPLY))
+        stored_governance = db.get(K_GOVERNANCE)
+        self._governance = None if stored_governance is None else Governance.decode(stored_governance)
         self._roots = StateRoots(MuHash3072.from_bytes(db.get(K_MUHASH)))
         self._utxo_cache = ReadCache(cache_entries)
         self._wallet_cache = ReadCache(cache_entries)
@@ -308,6 +319,9 @@ class Store:
     def has_tx(self, txid: bytes) -> bool:
         return self._db.get(P_TX + txid) is not None
 
+    def governance(self) -> Governance | None:
+        return self._governance
+
     # --- state root ----------------------------------------------------------------------
     def state_root(self) -> bytes:
         """The state root of the committed state (== tip().state_root)."""
@@ -338,6 +352,9 @@ class Store:
             accumulator.insert_many(b"u" + key[1:] + value for key, value in snap.iterator(prefix=P_UTXO))
             wallets = snap.iterator(prefix=P_WALLET, include_key=False)
             accumulator.insert_many(b"w" + value for value in wallets)
+            governance = snap.get(K_GOVERNANCE)
+            if governance is not None:
+                accumulator.insert(b"g" + governance)
             supply = Supply.decode(snap.get(K_SUPPLY))
         return state_root(accumulator, supply)
 
@@ -406,6 +423,8 @@ class Store:
                     put(P_WALLET + address, encoded)
                 for key in executed.evidence_keys:
                     put(P_EVIDENCE + key, height_bytes)
+                if delta.governance is not None:
+                    put(K_GOVERNANCE, delta.governance)
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
                 put(K_TIP, new_tip.encode())
@@ -413,6 +432,8 @@ class Store:
             # Only after the batch is durable does memory move on.
             self._tip = new_tip
             self._supply = delta.supply
+            if overlay.governance_changed:
+                self._governance = overlay.governance()
             self._roots.advance(delta)
             self._utxo_cache.update(
                 [(op, None) for op in overlay.spent] + list(overlay.created.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.ledger.governance import Governance
 from node.ledger.state import Overlay
 from node.ledger.types import OutPoint, Output, Supply, Wallet
 
@@ -15,6 +16,7 @@ class MemState:
     balances: dict[bytes, int] = field(default_factory=dict)
     txids: set[bytes] = field(default_factory=set)
     supply_: Supply = field(default_factory=Supply)
+    governance_: Governance | None = None
 
     # --- StateView ----------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
@@ -31,6 +33,9 @@ class MemState:
 
     def has_tx(self, txid: bytes) -> bool:
         return txid in self.txids
+
+    def governance(self) -> Governance | None:
+        return self.governance_
 
     # --- commit ---------------------------------------------------------------------------
     def commit(self, overlay: Overlay) -> None:
@@ -50,6 +55,8 @@ class MemState:
         self.txids.update(overlay.txids)
         if overlay.supply_changed:
             self.supply_ = overlay.supply()
+        if overlay.governance_changed:
+            self.governance_ = overlay.governance()
 
     def snapshot(self) -> tuple:
         """Everything, for byte-identical comparisons."""
@@ -59,4 +66,5 @@ class MemState:
             sorted(self.balances.items()),
             sorted(self.txids),
             self.supply_.encode(),
+            None if self.governance_ is None else self.governance_.encode(),
         )
