@@ -181,6 +181,10 @@ def _signers_of(body: bytes) -> list[bytes]:
         return [msg.register_wallet.institution]
     if kind == "transfer":
         return [msg.transfer.sender]
+    if kind is not None and hasattr(getattr(msg, kind), "signers"):  # governance kinds
+        from node.client.govbuild import signers_of
+
+        return signers_of(body)
     raise ValueError("the body has no transaction kind")
 
 
