@@ -132,6 +132,7 @@ class Node:
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id, key.seed, self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
+            genesis_hash=genesis.hash(),
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)

@@ -56,30 +56,34 @@ class Bundle(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce")
+    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "genesis_hash")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
+    GENESIS_HASH_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     chain_id: str
     public_key: bytes
     nonce: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+    genesis_hash: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., genesis_hash: _Optional[bytes] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "signature")
+    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "signature", "genesis_hash")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    GENESIS_HASH_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     chain_id: str
     public_key: bytes
     nonce: bytes
     signature: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    genesis_hash: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., genesis_hash: _Optional[bytes] = ...) -> None: ...
 
 class HelloProof(_message.Message):
     __slots__ = ("signature",)

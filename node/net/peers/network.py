@@ -102,12 +102,13 @@ class PeerNetwork:
         handshake_timeout_s: float = 5.0,
         on_peer_connected: ConnectedHandler | None = None,
         log: FieldLogger | None = None,
+        genesis_hash: bytes = b"",
     ) -> None:
         if len(signing_seed) != 32:
             raise ValueError("signing_seed must be the 32-byte ed25519 seed of the validator key")
         if not 0 < reconnect_min_s <= reconnect_max_s:
             raise ValueError("need 0 < reconnect_min_s <= reconnect_max_s")
-        self.identity = Identity(chain_id, nacl.signing.SigningKey(signing_seed))
+        self.identity = Identity(chain_id, nacl.signing.SigningKey(signing_seed), genesis_hash)
         self.chain_id = chain_id
         self.public_key = self.identity.public_key
         self._handler = handler
@@ -143,6 +144,7 @@ class PeerNetwork:
         *,
         metrics: NodeMetrics | None = None,
         on_peer_connected: ConnectedHandler | None = None,
+        genesis_hash: bytes = b"",
     ) -> PeerNetwork:
         """A network with the peers and limits of a node's config ([p2p] and [grpc])."""
         p2p = config.p2p
@@ -157,6 +159,7 @@ class PeerNetwork:
             reconnect_min_s=p2p.reconnect_min_ms / 1000,
             reconnect_max_s=p2p.reconnect_max_ms / 1000,
             on_peer_connected=on_peer_connected,
+            genesis_hash=genesis_hash,
         )
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -318,6 +321,7 @@ class PeerNetwork:
             self.log.warning("inbound handshake rejected", reason=str(exc), remote=context.peer())
             status = {
                 "wrong_chain": grpc.StatusCode.FAILED_PRECONDITION,
+                "wrong_genesis": grpc.StatusCode.FAILED_PRECONDITION,
                 "unknown_peer": grpc.StatusCode.PERMISSION_DENIED,
             }.get(exc.reason, grpc.StatusCode.UNAUTHENTICATED)
             await context.abort(status, str(exc))
