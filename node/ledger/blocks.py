@@ -6,7 +6,7 @@ are decoded once into the dataclasses here (`CommittedBlock`, `Certificate`), so
 reaches into protobufs or consensus messages itself. Judging a block (building, validating,
 verifying a committed one) is node.ledger.transition.
 
-Header fields: chain_id, height, prev_hash (32 zero bytes at height 1), time_ms, tx_root
+Header fields: chain_id, height, prev_hash (the genesis hash at height 1), time_ms, tx_root
 (RFC 6962 over txids in block order), tx_count, evidence_root (RFC 6962 over SHA-256 of each
 evidence item), validators_hash, state_root (of the state after the block), proposer (32
 bytes). The block hash is SHA-256 of the header bytes exactly as received.

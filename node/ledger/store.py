@@ -10,6 +10,9 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
     b"V"                              -> schema version, 4 bytes
     b"G"                              -> genesis hash 32 | chain_id (UTF-8): the chain of this store
     b"P"                              -> tip: height 8 | block hash 32 | state root 32 | time_ms 8
+                                         (at height 0 the "block hash" is the genesis hash:
+                                         block 1's prev_hash, which binds the chain to its
+                                         genesis; node.ledger.transition checks it)
     b"S"                              -> Supply.encode(): issued 16 | redeemed 16
     b"X"                              -> MuHash3072 accumulator (768 bytes, denominator folded in)
     b"Q"                              -> Governance.encode() (node.ledger.governance); absent
@@ -201,6 +204,10 @@ class Store:
         # written. A no-op unless node.service installs a crash point.
         self.crash_point: Callable[[str], None] = no_crash
         self._tip = Tip.decode(db.get(K_TIP))
+        if self._tip.height == 0:
+            # Block 1 builds on the genesis hash (stores initialised before that rule kept
+            # zero bytes here; the binding row has the hash).
+            self._tip = Tip(0, db.get(K_CHAIN)[:32], self._tip.state_root, self._tip.time_ms)
         self._supply = Supply.decode(db.get(K_SUPPLY))
         stored_governance = db.get(K_GOVERNANCE)
         self._governance = None if stored_governance is None else Governance.decode(stored_governance)
@@ -259,7 +266,7 @@ class Store:
     def _initialise(db: plyvel.DB, binding: bytes, genesis: Genesis) -> None:
         accumulator = MuHash3072()
         supply = Supply()
-        tip = Tip(0, ZERO_HASH, state_root(accumulator, supply), genesis.genesis_time_ms)
+        tip = Tip(0, genesis.hash(), state_root(accumulator, supply), genesis.genesis_time_ms)
         with db.write_batch(sync=True) as batch:
             batch.put(K_SCHEMA, SCHEMA_VERSION.to_bytes(4, "big"))
             batch.put(K_CHAIN, binding)

@@ -55,7 +55,7 @@ from node.ledger.rules import BlockContext, apply_tx
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import PendingVerification
 from node.ledger.state import StateView
-from node.ledger.store import ZERO_HASH, Store
+from node.ledger.store import Store
 from node.ledger.txcodec import DecodedTx, decode_tx
 
 # Upper bound of a serialized header inside a Block (chain_id <= 50 chars, five 32-byte
@@ -349,7 +349,14 @@ def validate_block(
         raise bad(f"height is {header.height}, expected {expected_height}")
     if header.height != tip.height + 1:
         raise bad(f"does not extend the tip at height {tip.height}")
-    expected_prev = tip.block_hash if tip.height > 0 else ZERO_HASH
+    # Block 1 builds on the genesis hash (the store's tip at height 0), so a chain replayed
+    # against a genesis it was not built from fails here, at its first block.
+    expected_prev = tip.block_hash
+    if header.height == 1 and header.prev_hash != expected_prev:
+        raise bad(
+            f"builds on genesis {header.prev_hash.hex()}, but this node's genesis hash is "
+            f"{expected_prev.hex()}: the chain was not built from this genesis"
+        )
     if header.prev_hash != expected_prev:
         raise bad(f"prev_hash {header.prev_hash.hex()[:16]} is not the tip's hash {expected_prev.hex()[:16]}")
     if header.time_ms < tip.time_ms:

@@ -67,7 +67,9 @@ def test_fresh_store_tip_and_reopen_with_other_genesis_refused(tmp_path: Path) -
     path = str(tmp_path / "db")
     with Store.open(path, NET.genesis) as store:
         tip = store.tip()
-        assert (tip.height, tip.block_hash, tip.time_ms) == (0, bytes(32), NET.genesis.genesis_time_ms)
+        # At height 0 the tip's hash is the genesis hash: block 1 builds on it.
+        genesis = NET.genesis
+        assert (tip.height, tip.block_hash, tip.time_ms) == (0, genesis.hash(), genesis.genesis_time_ms)
         assert tip.state_root == store.recompute_state_root()
         assert store.get_block(height=1) is None and store.get_block(height=0) is None
         assert audit_store(store) == []
