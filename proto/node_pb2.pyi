@@ -312,7 +312,7 @@ class GetWalletRequest(_message.Message):
     def __init__(self, address: _Optional[bytes] = ...) -> None: ...
 
 class WalletInfo(_message.Message):
-    __slots__ = ("address", "tier", "institution", "kyc_commitment", "balance", "day", "day_outflow", "year", "year_outflow", "height")
+    __slots__ = ("address", "tier", "institution", "kyc_commitment", "balance", "day", "day_outflow", "year", "year_outflow", "height", "status", "reason")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -323,6 +323,8 @@ class WalletInfo(_message.Message):
     YEAR_FIELD_NUMBER: _ClassVar[int]
     YEAR_OUTFLOW_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     address: bytes
     tier: int
     institution: bytes
@@ -333,7 +335,9 @@ class WalletInfo(_message.Message):
     year: int
     year_outflow: int
     height: int
-    def __init__(self, address: _Optional[bytes] = ..., tier: _Optional[int] = ..., institution: _Optional[bytes] = ..., kyc_commitment: _Optional[bytes] = ..., balance: _Optional[int] = ..., day: _Optional[int] = ..., day_outflow: _Optional[int] = ..., year: _Optional[int] = ..., year_outflow: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    status: int
+    reason: int
+    def __init__(self, address: _Optional[bytes] = ..., tier: _Optional[int] = ..., institution: _Optional[bytes] = ..., kyc_commitment: _Optional[bytes] = ..., balance: _Optional[int] = ..., day: _Optional[int] = ..., day_outflow: _Optional[int] = ..., year: _Optional[int] = ..., year_outflow: _Optional[int] = ..., height: _Optional[int] = ..., status: _Optional[int] = ..., reason: _Optional[int] = ...) -> None: ...
 
 class GetSupplyRequest(_message.Message):
     __slots__ = ()
@@ -412,3 +416,43 @@ class WatchBlocksRequest(_message.Message):
     FROM_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     from_height: int
     def __init__(self, from_height: _Optional[int] = ...) -> None: ...
+
+class GetGovernanceRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InstitutionInfo(_message.Message):
+    __slots__ = ("id", "name", "public_key", "status", "former_keys")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FORMER_KEYS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    public_key: bytes
+    status: str
+    former_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., status: _Optional[str] = ..., former_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class TierTableInfo(_message.Message):
+    __slots__ = ("effective_height", "tiers")
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    effective_height: int
+    tiers: _containers.RepeatedCompositeFieldContainer[_ledger_pb2.TierRow]
+    def __init__(self, effective_height: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[_ledger_pb2.TierRow, _Mapping]]] = ...) -> None: ...
+
+class GovernanceInfo(_message.Message):
+    __slots__ = ("authority", "threshold", "institutions", "tier_tables", "height")
+    AUTHORITY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIER_TABLES_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    authority: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    institutions: _containers.RepeatedCompositeFieldContainer[InstitutionInfo]
+    tier_tables: _containers.RepeatedCompositeFieldContainer[TierTableInfo]
+    height: int
+    def __init__(self, authority: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ..., institutions: _Optional[_Iterable[_Union[InstitutionInfo, _Mapping]]] = ..., tier_tables: _Optional[_Iterable[_Union[TierTableInfo, _Mapping]]] = ..., height: _Optional[int] = ...) -> None: ...

@@ -15,6 +15,7 @@ from proto import ledger_pb2
 
 from node.client.txbuild import Signer, encode_tx, sign_body
 from node.ledger.genesis import Tier
+from node.ledger.governance_codec import encode_tier_rows
 
 
 def _body(chain_id: str, nonce: int, **kind: object) -> bytes:
@@ -53,23 +54,10 @@ def wallet_body(
     return _body(chain_id, nonce, **{f"{action}_wallet": m})
 
 
-def tier_rows(tiers: Iterable[Tier]) -> list[ledger_pb2.TierRow]:
-    rows = []
-    for t in tiers:
-        row = ledger_pb2.TierRow(id=t.id, name=t.name)
-        for name in ("balance_cap", "per_payment", "daily", "yearly"):
-            value = getattr(t, name)
-            if value is not None:
-                setattr(row, f"has_{name}", True)
-                setattr(row, name, value)
-        rows.append(row)
-    return rows
-
-
 def tier_table_body(
     chain_id: str, signers: Sequence[bytes], effective_height: int, tiers: Iterable[Tier], nonce: int = 0
 ) -> bytes:
-    rows = tier_rows(tiers)
+    rows = encode_tier_rows(tiers)
     m = ledger_pb2.SetTierTable(signers=list(signers), effective_height=effective_height, tiers=rows)
     return _body(chain_id, nonce, set_tier_table=m)
 

@@ -141,6 +141,20 @@ def decode_authority(m: ledger_pb2.SetAuthority, genesis: Genesis) -> Decoded:
     return signers, (), ()
 
 
+def encode_tier_rows(tiers) -> list[ledger_pb2.TierRow]:
+    """TierRow messages of a table (the inverse of tier_rows)."""
+    rows = []
+    for t in tiers:
+        row = ledger_pb2.TierRow(id=t.id, name=t.name)
+        for name in ("balance_cap", "per_payment", "daily", "yearly"):
+            value = getattr(t, name)
+            if value is not None:
+                setattr(row, f"has_{name}", True)
+                setattr(row, name, value)
+        rows.append(row)
+    return rows
+
+
 DECODERS = {
     "admit_institution": decode_admit,
     "suspend_institution": decode_institution_ref,
