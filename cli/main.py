@@ -18,6 +18,7 @@ from cli.lazy import LazyGroup
         "pay": "cli.pay:pay",
         "balance": "cli.pay:balance",
         "chain": "cli.chain:chain",
+        "gov": "cli.gov:gov",
         "audit": "cli.audit:audit",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
