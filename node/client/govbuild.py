@@ -95,3 +95,12 @@ def build(chain_id: str, body: bytes, keys: Sequence[Signer]) -> bytes:
     if missing:
         raise ValueError(f"{len(missing)} signer key(s) of the body are not given")
     return sign_body(chain_id, body, [by_public[s] for s in order])
+
+
+def validators_body(
+    chain_id: str, signers: Sequence[bytes], updates: Iterable[tuple[bytes, int, str]], nonce: int = 0
+) -> bytes:
+    """updates: (public key, new power (0 removes), name)."""
+    rows = [ledger_pb2.ValidatorUpdate(public_key=k, power=p, name=n) for k, p, n in updates]
+    change = ledger_pb2.SetValidators(signers=list(signers), updates=rows)
+    return _body(chain_id, nonce, set_validators=change)

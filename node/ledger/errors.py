@@ -34,6 +34,7 @@ class Code(StrEnum):
     NOT_EMPTY = "not_empty"                        # retiring/deregistering what still holds money
     WALLET_FROZEN = "wallet_frozen"                # a frozen or deregistered wallet pays or is paid
     INSTITUTION_SUSPENDED = "institution_suspended"  # issuance to / new wallets by a suspended one
+    UNKNOWN_VALIDATOR = "unknown_validator"        # removing a key that is not a validator
 
 
 class LedgerError(Exception):

@@ -19,18 +19,34 @@ Design choices:
   receive nothing: it is no longer an institution key.
 - Tier tables change from a height: the record keeps the table in force and at most the
   later scheduled ones, so every node computes the table of a height the same way.
+- Validator sets change with a fixed delay, as in CometBFT: a change committed in block H
+  decides blocks from H+2 on, so the set of every height up to tip+2 is known from the
+  committed state, and each header commits to the set of the next height. The record keeps
+  every set the chain ever had (changes are rare), so a certificate or evidence of any
+  past height is checked against the set of ITS height (`validator_set_at`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from node.ledger.crypto import sha256
-from node.ledger.genesis import MAX_AUTHORITY_KEYS, Genesis, Tier
+from consensus.validators import ValidatorSet
 
-__all__ = ["MAX_AUTHORITY_KEYS", "Governance", "InstitutionRecord", "TierTable", "governance_of"]
+from node.ledger.crypto import sha256
+from node.ledger.genesis import MAX_AUTHORITY_KEYS, Genesis, Tier, Validator
+
+__all__ = [
+    "MAX_AUTHORITY_KEYS", "Governance", "InstitutionRecord", "TierTable", "ValidatorSchedule",
+    "governance_of", "validator_set_at",
+]
+
+# A change committed in block H decides from block H + VALIDATOR_DELAY on.
+VALIDATOR_DELAY = 2
+# The fewest validators a change may leave, unless genesis had fewer: 4 is the smallest
+# set that tolerates one faulty validator (n >= 3f + 1).
+MIN_VALIDATORS = 4
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -68,18 +84,31 @@ class TierTable:
         return {t.id: t for t in self.tiers}
 
 
+@dataclass(frozen=True, slots=True)
+class ValidatorSchedule:
+    """A validator set deciding blocks from `effective_height` on."""
+
+    effective_height: int
+    validators: tuple[Validator, ...]  # in the order they joined
+
+    def validator_set(self) -> ValidatorSet:
+        return ValidatorSet([(v.public_key, v.power) for v in self.validators])
+
+
 @dataclass(frozen=True)
 class Governance:
     authority: tuple[bytes, ...]
     threshold: int
     institutions: tuple[InstitutionRecord, ...]   # in order of admission, retired ones included
     tier_tables: tuple[TierTable, ...]            # ascending effective_height; the first in force
+    validator_sets: tuple[ValidatorSchedule, ...] = ()  # ascending effective_height; all of them
     # Derived once: the rules consult them for every transaction.
     _authority_set: frozenset[bytes] = field(init=False, repr=False, compare=False)
     _by_key: dict[bytes, InstitutionRecord] = field(init=False, repr=False, compare=False)
     _by_former_key: dict[bytes, InstitutionRecord] = field(init=False, repr=False, compare=False)
     _by_id: dict[str, InstitutionRecord] = field(init=False, repr=False, compare=False)
     _tables: tuple[tuple[int, dict[int, Tier]], ...] = field(init=False, repr=False, compare=False)
+    _sets: dict[int, ValidatorSet] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         live = [i for i in self.institutions if i.status != RETIRED]
@@ -90,6 +119,7 @@ class Governance:
         object.__setattr__(
             self, "_tables", tuple((t.effective_height, t.as_dict()) for t in reversed(self.tier_tables))
         )
+        object.__setattr__(self, "_sets", {})
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> Governance:
@@ -98,6 +128,7 @@ class Governance:
             threshold=genesis.issue_threshold,
             institutions=tuple(InstitutionRecord(i.id, i.name, i.public_key) for i in genesis.institutions),
             tier_tables=(TierTable(0, tuple(sorted(genesis.tiers.values(), key=lambda t: t.id))),),
+            validator_sets=(ValidatorSchedule(1, genesis.validators),),
         )
 
     # --- queries --------------------------------------------------------------------
@@ -149,15 +180,37 @@ class Governance:
                 return table
         return self._tables[-1][1]
 
+    def validators_at(self, height: int) -> ValidatorSchedule:
+        """The schedule entry deciding block `height` (exact up to tip + VALIDATOR_DELAY;
+        beyond, the latest scheduled set: later blocks may still change it)."""
+        chosen = self.validator_sets[0]
+        for entry in self.validator_sets:
+            if entry.effective_height <= height:
+                chosen = entry
+        return chosen
+
+    def validator_set_at(self, height: int) -> ValidatorSet:
+        entry = self.validators_at(height)
+        cached = self._sets.get(entry.effective_height)
+        if cached is None:
+            cached = self._sets[entry.effective_height] = entry.validator_set()
+        return cached
+
     # --- changes (each returns a new record) ----------------------------------------
     def replace_institution(self, record: InstitutionRecord) -> Governance:
         institutions = tuple(record if i.id == record.id else i for i in self.institutions)
         if record.id not in self._by_id:
             institutions += (record,)
-        return Governance(self.authority, self.threshold, institutions, self.tier_tables)
+        return replace(self, institutions=institutions)
 
     def with_authority(self, keys: tuple[bytes, ...], threshold: int) -> Governance:
-        return Governance(keys, threshold, self.institutions, self.tier_tables)
+        return replace(self, authority=keys, threshold=threshold)
+
+    def with_validators(self, effective_height: int, validators: tuple[Validator, ...]) -> Governance:
+        """Schedule `validators` from `effective_height` (replacing a set scheduled for the
+        same height: two changes in one block compose)."""
+        kept = tuple(s for s in self.validator_sets if s.effective_height != effective_height)
+        return replace(self, validator_sets=(*kept, ValidatorSchedule(effective_height, validators)))
 
     def with_tier_table(self, table: TierTable, height: int) -> Governance:
         """Schedule `table`; tables no longer needed at `height` (superseded by one in force
@@ -166,7 +219,7 @@ class Governance:
         tables.append(table)
         tables.sort(key=lambda t: t.effective_height)
         in_force = max((i for i, t in enumerate(tables) if t.effective_height <= height), default=0)
-        return Governance(self.authority, self.threshold, self.institutions, tuple(tables[in_force:]))
+        return replace(self, tier_tables=tuple(tables[in_force:]))
 
     # --- encoding (store row and state-root element) ----------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +241,13 @@ class Governance:
                     ],
                 }
                 for t in self.tier_tables
+            ],
+            "validator_sets": [
+                {
+                    "effective_height": s.effective_height,
+                    "validators": [[v.name, v.public_key.hex(), v.power] for v in s.validators],
+                }
+                for s in self.validator_sets
             ],
         }
 
@@ -212,6 +272,13 @@ class Governance:
                 TierTable(t["effective_height"], tuple(Tier(*row) for row in t["tiers"]))
                 for t in d["tier_tables"]
             ),
+            validator_sets=tuple(
+                ValidatorSchedule(
+                    s["effective_height"],
+                    tuple(Validator(name, bytes.fromhex(key), power) for name, key, power in s["validators"]),
+                )
+                for s in d["validator_sets"]
+            ),
         )
 
     def digest(self) -> bytes:
@@ -232,3 +299,15 @@ def governance_of(stored: Governance | None, genesis: Genesis) -> Governance:
         cached = (genesis, Governance.from_genesis(genesis))
         _GENESIS_GOVERNANCE[id(genesis)] = cached
     return cached[1]
+
+
+def validator_set_at(view, genesis: Genesis, height: int) -> ValidatorSet:
+    """The validator set deciding block `height` on top of `view` (a StateView): exact for
+    every height up to view's tip + VALIDATOR_DELAY."""
+    return governance_of(view.governance(), genesis).validator_set_at(height)
+
+
+def min_validators(genesis: Genesis) -> int:
+    """The fewest validators a change may leave: MIN_VALIDATORS, or genesis's count if that
+    was smaller (a devnet of one)."""
+    return min(MIN_VALIDATORS, len(genesis.validators))

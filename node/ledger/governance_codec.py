@@ -141,6 +141,28 @@ def decode_authority(m: ledger_pb2.SetAuthority, genesis: Genesis) -> Decoded:
     return signers, (), ()
 
 
+MAX_VALIDATOR_UPDATES = 64
+
+
+def decode_set_validators(m: ledger_pb2.SetValidators, genesis: Genesis) -> Decoded:
+    signers = _signers(m)
+    if not m.updates:
+        raise _malformed("a validator change needs at least one update")
+    if len(m.updates) > MAX_VALIDATOR_UPDATES:
+        raise _malformed(f"{len(m.updates)} updates; at most {MAX_VALIDATOR_UPDATES} per change")
+    seen: set[bytes] = set()
+    for i, u in enumerate(m.updates):
+        _key(u.public_key, f"updates[{i}].public_key")
+        if u.public_key in seen:
+            raise _malformed(f"updates[{i}]: validator {u.public_key.hex()} is updated twice")
+        seen.add(u.public_key)
+        if u.power:
+            _text(u.name, f"updates[{i}].name")
+        elif u.name:
+            raise _malformed(f"updates[{i}]: a removal (power 0) names no one; leave name empty")
+    return signers, (), ()
+
+
 def encode_tier_rows(tiers) -> list[ledger_pb2.TierRow]:
     """TierRow messages of a table (the inverse of tier_rows)."""
     rows = []
@@ -166,4 +188,5 @@ DECODERS = {
     "deregister_wallet": decode_wallet_action,
     "set_tier_table": decode_tier_table,
     "set_authority": decode_authority,
+    "set_validators": decode_set_validators,
 }

@@ -5,6 +5,7 @@ writes (a new Governance record, or a wallet record), so a refused change leaves
 exactly as it was. Who may authorize what:
 
 - the authority (m of its n keys, node.ledger.governance): everything;
+- (validator changes: the authority alone; committed at H, they decide from H+2 on.)
 - an institution (its current key alone): rotating its own key (the new key signs too),
   and freezing, unfreezing or deregistering its own wallets, except that a freeze by the
   authority (a court order, AML) is lifted only by the authority.
@@ -17,16 +18,18 @@ from dataclasses import replace
 
 from node.ledger.address import encode_address
 from node.ledger.errors import Code, LedgerError
-from node.ledger.genesis import Genesis
+from node.ledger.genesis import MAX_TOTAL_VOTING_POWER, Genesis, Validator
 from node.ledger.governance import (
     ACTIVE,
     REASONS,
     RETIRED,
     SUSPENDED,
+    VALIDATOR_DELAY,
     Governance,
     InstitutionRecord,
     TierTable,
     governance_of,
+    min_validators,
 )
 from node.ledger.governance_codec import tier_rows
 from node.ledger.state import Overlay, StateView
@@ -262,6 +265,64 @@ def _set_authority(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: object)
     state.add_tx(tx.txid)
 
 
+def _set_validators(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx) -> None:
+    """The new set decides from ctx.height + 2; it follows the set of ctx.height + 1 (which
+    this block can no longer change), and the bounds are checked against that one."""
+    _reject_replay(state, tx)
+    gov = governance(state, genesis)
+    require_authority(gov, tx.signers, "changing the validator set")
+    effective = ctx.height + VALIDATOR_DELAY
+    previous = gov.validators_at(effective - 1).validators
+    current = {v.public_key: v for v in gov.validators_at(effective).validators}  # composes in a block
+    for i, u in enumerate(tx.msg.set_validators.updates):
+        if u.power == 0:
+            if u.public_key not in current:
+                raise LedgerError(
+                    Code.UNKNOWN_VALIDATOR,
+                    f"updates[{i}] removes {_addr(u.public_key)}, which is not a validator",
+                )
+            del current[u.public_key]
+        else:
+            current[u.public_key] = Validator(u.name, u.public_key, u.power)
+    after = tuple(current.values())
+    _check_validator_bounds(previous, after, genesis)
+
+    state.set_governance(gov.with_validators(effective, after))
+    state.add_tx(tx.txid)
+
+
+def _check_validator_bounds(
+    before: tuple[Validator, ...], after: tuple[Validator, ...], genesis: Genesis
+) -> None:
+    """At least min_validators remain, the total fits, and at most a third of the previous
+    total power moves: power removed (removals, decreases) and power added (additions,
+    increases) each stay <= total/3. Then any quorum (> 2/3) of the new set holds more than
+    a third of the old set's power, that is, at least one validator the old set trusted
+    when fewer than a third are faulty: the same trust level CometBFT's light client
+    needs to follow a set change, and no single step can hand the chain to newcomers."""
+    fewest = min_validators(genesis)
+    if len(after) < fewest:
+        raise LedgerError(
+            Code.BOUND_VIOLATION,
+            f"the change leaves {len(after)} validator(s); this chain needs at least {fewest}",
+        )
+    total_after = sum(v.power for v in after)
+    if total_after > MAX_TOTAL_VOTING_POWER:
+        raise LedgerError(Code.BOUND_VIOLATION, f"total voting power would exceed {MAX_TOTAL_VOTING_POWER}")
+    old = {v.public_key: v.power for v in before}
+    new = {v.public_key: v.power for v in after}
+    removed = sum(max(0, p - new.get(k, 0)) for k, p in old.items())
+    added = sum(max(0, p - old.get(k, 0)) for k, p in new.items())
+    total = sum(old.values())
+    moved = max(removed, added)
+    if 3 * moved > total:
+        raise LedgerError(
+            Code.BOUND_VIOLATION,
+            f"the change moves {moved} of {total} voting power in one step; at most a third "
+            f"({total // 3}) may move at once: split it over several blocks",
+        )
+
+
 RULES: dict[str, Rule] = {
     "admit_institution": _admit,
     "suspend_institution": _suspend,
@@ -273,6 +334,7 @@ RULES: dict[str, Rule] = {
     "deregister_wallet": _deregister,
     "set_tier_table": _set_tier_table,
     "set_authority": _set_authority,
+    "set_validators": _set_validators,
 }
 
 

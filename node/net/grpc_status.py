@@ -69,6 +69,7 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     Code.NOT_EMPTY: grpc.StatusCode.FAILED_PRECONDITION,
     Code.WALLET_FROZEN: grpc.StatusCode.FAILED_PRECONDITION,
     Code.INSTITUTION_SUSPENDED: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.UNKNOWN_VALIDATOR: grpc.StatusCode.FAILED_PRECONDITION,
     NodeCode.MEMPOOL_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NodeCode.MESSAGE_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NodeCode.SYNCING: grpc.StatusCode.UNAVAILABLE,

@@ -354,3 +354,59 @@ def test_issue_signers_checked_against_the_authority_in_force(w: World, g: Gov) 
     w.apply(g.authority_change([w.issuers[0], key(50)], 2))
     w.rejects(build_issue(w.chain, outs, w.issuers[:2]), Code.NOT_AUTHORIZED)
     w.apply(build_issue(w.chain, outs, [w.issuers[0], key(50)]))
+
+
+# --- validator sets (World: the two institutions validate, power 10 each) ----------------------
+
+
+def set_validators(w: World, updates, keys=None) -> bytes:
+    keys = w.issuers[:2] if keys is None else keys
+    body = gb.validators_body(w.chain, [k.public for k in keys], updates, w.nonce())
+    return gb.build(w.chain, body, keys)
+
+
+def test_validator_change_committed_at_h_decides_from_h_plus_2(w: World) -> None:
+    newcomer = key(60).public
+    w.apply(set_validators(w, [(newcomer, 5, "newcomer")]), BlockContext(5, T0))
+    gov = gov_state(w)
+    assert newcomer not in gov.validator_set_at(6)
+    assert gov.validator_set_at(7).power_of(newcomer) == 5
+    assert gov.validator_set_at(5) == gov.validator_set_at(1) == gov.validator_set_at(6)
+    assert gov.validator_set_at(7).total_power == 25
+
+
+def test_validator_changes_of_one_block_compose_and_share_one_bound(w: World) -> None:
+    ctx = BlockContext(5, T0)
+    w.apply(set_validators(w, [(key(60).public, 3, "a")]), ctx)
+    w.apply(set_validators(w, [(key(61).public, 3, "b")]), ctx)         # 6 of 20 moved: fine
+    assert len(gov_state(w).validator_set_at(7)) == 4
+    e = w.rejects(set_validators(w, [(key(62).public, 1, "c")]), Code.BOUND_VIOLATION, ctx)
+    assert "moves 7 of 20" in e.message
+    w.apply(set_validators(w, [(key(62).public, 1, "c")]), BlockContext(6, T0))  # the next step
+
+
+def test_bound_violation_validators(w: World) -> None:
+    ctx = BlockContext(5, T0)
+    w.check(set_validators(w, [(key(60).public, 6, "newcomer")]), ctx)
+    e = w.rejects(set_validators(w, [(key(60).public, 7, "newcomer")]), Code.BOUND_VIOLATION, ctx)
+    assert "at most a third" in e.message
+    e = w.rejects(set_validators(w, [(w.banks[0].public, 0, "")]), Code.BOUND_VIOLATION, ctx)
+    assert "leaves 1 validator(s); this chain needs at least 2" in e.message
+
+
+def test_unknown_validator(w: World) -> None:
+    ctx = BlockContext(5, T0)
+    w.apply(set_validators(w, [(key(60).public, 5, "newcomer")]), ctx)
+    w.check(set_validators(w, [(key(60).public, 0, "")]), BlockContext(6, T0))
+    w.rejects(set_validators(w, [(key(61).public, 0, "")]), Code.UNKNOWN_VALIDATOR, BlockContext(6, T0))
+
+
+def test_not_authorized_validator_change(w: World) -> None:
+    w.check(set_validators(w, [(key(60).public, 5, "newcomer")]))
+    w.rejects(set_validators(w, [(key(60).public, 5, "newcomer")], [w.banks[0]]), Code.NOT_AUTHORIZED)
+
+
+def test_malformed_validator_change(w: World) -> None:
+    w.rejects(set_validators(w, []), Code.MALFORMED)
+    w.rejects(set_validators(w, [(key(60).public, 5, "")]), Code.MALFORMED)              # unnamed
+    w.rejects(set_validators(w, [(key(60).public, 5, "a"), (key(60).public, 4, "a")]), Code.MALFORMED)
