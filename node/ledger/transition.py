@@ -51,6 +51,7 @@ from node.ledger.crypto import HASH_SIZE, KEY_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.evidence import check_block_evidence, evidence_key_of
 from node.ledger.genesis import Genesis
+from node.ledger.governance import validator_set_at
 from node.ledger.rules import BlockContext, apply_tx
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import PendingVerification
@@ -299,6 +300,8 @@ def build_block(
         proposer=proposer,
         evidence_root=evidence_root(evidence),
         tx_count=len(raws),
+        # Changes committed up to the tip decide from tip + 2 at the latest: known here.
+        next_validators_hash=validator_set_at(store, genesis, height + 1).hash(),
     )
     header_bytes = header.SerializeToString(deterministic=True)
     block_bytes = ledger_pb2.Block(header=header_bytes, txs=raws, evidence=list(evidence)).SerializeToString(
@@ -365,6 +368,8 @@ def validate_block(
         raise bad(f"time {header.time_ms} is before the allowed minimum {min_time_ms}")
     if header.validators_hash != validators.hash():
         raise bad("validators_hash is not the hash of the validator set deciding this height")
+    if header.next_validators_hash != validator_set_at(store, genesis, header.height + 1).hash():
+        raise bad("next_validators_hash is not the hash of the validator set deciding the next height")
     if header.tx_count != len(block.txs):
         raise bad(f"header counts {header.tx_count} transactions, the block carries {len(block.txs)}")
     evidence = list(block.evidence)
