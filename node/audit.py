@@ -43,6 +43,7 @@ from node.ledger.blocks import block_hash, decode_committed_block, decode_header
 from node.ledger.crypto import HASH_SIZE, sha256
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import validator_set_at
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, Tip
@@ -99,7 +100,6 @@ class _Replay:
 
     genesis: Genesis
     store: Store
-    validators: ValidatorSet
     report: AuditReport
     sigcache: SignatureCache = field(default_factory=SignatureCache)
 
@@ -116,8 +116,12 @@ class _Replay:
             report.fail(height, f"block {height}: its header says height {committed.height}")
             return False
         try:
+            # The set deciding this height, from the state rebuilt so far: governance changes
+            # it (committed at H, deciding from H+2), and every certificate is checked
+            # against the set of its own height.
+            validators = validator_set_at(self.store, genesis, height)
             executed, certificate = verify_committed(
-                committed, self.store, genesis, validators=self.validators, sigcache=self.sigcache,
+                committed, self.store, genesis, validators=validators, sigcache=self.sigcache,
                 expected_height=height,
             )
         except BadCertificate as err:
@@ -174,7 +178,7 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="cbdc-audit-") as workdir:
         store = Store.open(str(Path(workdir) / "ledger"), genesis)
         try:
-            run = _Replay(genesis, store, genesis_validators(genesis), report)
+            run = _Replay(genesis, store, report)
             expected = 1
             for height, raw in blocks:
                 if height != expected:

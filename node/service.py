@@ -28,6 +28,7 @@ from node.config import NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.hooks import FaultHooks
 from node.ledger.genesis import Genesis
+from node.ledger.governance import validator_set_at
 from node.ledger.keys import KeyPair, load_key_checked
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
@@ -110,7 +111,9 @@ class Node:
         self.key = key
         self.store = store
         self.metrics = NodeMetrics()
-        self.validators = validator_set(genesis)
+        # The validator set of each height: genesis's until governance changes it
+        # (node.ledger.governance; committed at H, it decides from H+2).
+        self.validators_at = lambda height: validator_set_at(store, genesis, height)
         self.executor = ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="verify"
         )
@@ -147,7 +150,7 @@ class Node:
         data_dir = config.home / config.data_dir
         self.driver = ConsensusDriver(
             chain=self.chain,
-            validators=self.validators,
+            validators=self.validators_at,
             signing_key=nacl.signing.SigningKey(key.seed),
             data_dir=data_dir,
             config=config.consensus.machine_config(),
@@ -167,7 +170,7 @@ class Node:
             self.chain,
             self.driver,
             self.peers,
-            self.validators,
+            self.validators_at,
             max_message_bytes=config.grpc.max_message_bytes,
             on_lag=self.metrics.sync_lag.set,
         )
@@ -213,7 +216,7 @@ class Node:
             self.store.height,
             self.config.p2p.listen,
             self.config.api.listen,
-            self.key.public in self.validators,
+            self.key.public in self.validators_at(self.store.height + 1),
         )
 
     async def stop(self) -> None:
@@ -288,19 +291,20 @@ class Node:
 
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
+        validators = self.validators_at(tip.height + 1)  # the set deciding the next block
         status = node_pb2.NodeStatus(
             chain_id=self.genesis.chain_id,
             height=tip.height,
             block_hash=tip.block_hash,
             state_root=tip.state_root,
             time_ms=tip.time_ms,
-            validator_key=self.key.public if self.key.public in self.validators else b"",
+            validator_key=self.key.public if self.key.public in validators else b"",
             peers_connected=len(self.peers.connected_peers()),
             syncing=self.syncer.syncing,
             mempool_size=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
         )
-        for v in self.genesis.validators:
+        for v in validators.validators:
             status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power))
         for p in self.peers.peer_states():
             status.peers.append(
