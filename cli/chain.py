@@ -83,6 +83,9 @@ def _governance_fields(payload: Any) -> dict[str, Any]:
     for field, value in payload.ListFields():
         if field.name == "tiers":
             doc["tiers"] = [_tier_doc(row) for row in value]
+        elif field.type == field.TYPE_MESSAGE:
+            nested = [_governance_fields(m) for m in value] if _repeated(field) else _governance_fields(value)
+            doc[field.name] = nested
         elif field.type == field.TYPE_BYTES:
             doc[field.name] = [_addr(k) for k in value] if _repeated(field) else _addr(value)
         else:
@@ -134,6 +137,10 @@ def _governance_summary(doc: dict[str, Any]) -> str:
         what += f" ({doc['reason']})"
     if kind == "set_tier_table":
         what += f" from height {doc.get('effective_height')}"
+    if kind == "set_validators":
+        what += ": " + ", ".join(
+            f"{u.get('name') or u['public_key'][:14] + '…'} {u.get('power', 0) or 'removed'}" for u in doc["updates"]
+        )
     if kind == "set_authority":
         what += f" {doc.get('threshold', 0)} of {len(doc.get('keys', []))}"
     return what
@@ -366,14 +373,23 @@ def supply(node_address: str | None, as_json: bool) -> None:
 
 
 @chain.command()
+@click.option("--at", "at_height", type=click.IntRange(min=1), default=None,
+              help="The set deciding this height (default: the next block), with the genesis names.")
 @query_options
-def validators(node_address: str | None, as_json: bool) -> None:
-    """The validator set: keys, voting power, and which ones this node is connected to.
+def validators(at_height: int | None, node_address: str | None, as_json: bool) -> None:
+    """The validator set: names, keys, voting power, and which ones this node is connected to.
+    Governance changes it (committed at H, deciding from H+2): --at shows the set of any
+    height up to the tip + 2.
 
-    Example: cbdc chain validators
+    Example: cbdc chain validators --at 120
     """
     with client(node_address) as node_client:
         s = node_client.status()
+        g = node_client.governance()
+    names = {v.public_key: v.name for vs in g.validator_sets for v in vs.validators}
+    if at_height is not None:
+        _validators_at(g, at_height, names, s.height, as_json)
+        return
     total = sum(v.power for v in s.validators) or 1
     peers = {p.public_key: p for p in s.peers}
     rows = []
@@ -386,12 +402,13 @@ def validators(node_address: str | None, as_json: bool) -> None:
         else:
             link = "connected" if peer.inbound and peer.outbound else "partly connected"
         height = peer.height if peer is not None else (s.height if link == "this node" else None)
-        rows.append({"address": _addr(v.public_key), "power": v.power, "height": height, "link": link})
+        rows.append({"name": names.get(v.public_key, ""), "address": _addr(v.public_key), "power": v.power,
+                     "height": height, "link": link})
     if as_json:
         emit_json({"total_power": sum(v.power for v in s.validators), "validators": rows})
         return
-    print_table(["validator", "power", "share", "height", "link"],
-                [(r["address"], r["power"], f"{100 * r['power'] / total:.1f}%",
+    print_table(["name", "validator", "power", "share", "height", "link"],
+                [(r["name"], r["address"], r["power"], f"{100 * r['power'] / total:.1f}%",
                   "-" if r["height"] is None else r["height"], r["link"]) for r in rows],
                 title=f"{len(rows)} validators; a commit needs more than 2/3 of the power",
                 right=["power", "share", "height"])
@@ -503,3 +520,27 @@ def history(from_height: int, node_address: str | None, as_json: bool) -> None:
                 [(c["height"], time_text(c["time_ms"]), _governance_summary(c), c["txid"][:16])
                  for c in changes],
                 title=f"{len(changes)} governance change(s) in blocks {from_height}..{tip}"))
+
+
+def _validators_at(g: Any, height: int, names: dict[bytes, str], tip: int, as_json: bool) -> None:
+    """The set deciding `height`, from the node's governance record."""
+    from node.ledger.governance import VALIDATOR_DELAY
+
+    if height > tip + VALIDATOR_DELAY:
+        fail(f"--at {height}: the set is known up to the tip + {VALIDATOR_DELAY} ({tip + VALIDATOR_DELAY}); "
+             "later blocks may still change it", EXIT_USAGE)
+    chosen = g.validator_sets[0]
+    for entry in g.validator_sets:
+        if entry.effective_height <= height:
+            chosen = entry
+    total = sum(v.power for v in chosen.validators) or 1
+    rows = [{"name": names.get(v.public_key, v.name), "address": _addr(v.public_key), "power": v.power}
+            for v in chosen.validators]
+    doc = {"height": height, "since_height": chosen.effective_height,
+           "validators_hash": chosen.validators_hash.hex(), "total_power": total, "validators": rows}
+    render(doc, as_json,
+           Grid(["name", "validator", "power", "share"],
+                [(r["name"], r["address"], r["power"], f"{100 * r['power'] / total:.1f}%") for r in rows],
+                title=f"{len(rows)} validators decide height {height} (this set since height "
+                      f"{chosen.effective_height}); a commit needs more than 2/3 of the power",
+                right=["power", "share"]))

@@ -326,6 +326,34 @@ def set_authority(authority_keys: tuple[str, ...], threshold: int, **common: Any
     _make(lambda chain, who, nonce: authority_body(chain, who, keys, threshold, nonce), **common)
 
 
+@gov.command("set-validators")
+@click.option("--add", "additions", multiple=True, metavar="NAME:ADDRESS:POWER",
+              help="Add a validator, or set the power of one (repeatable).")
+@click.option("--remove", "removals", multiple=True, metavar="ADDRESS",
+              help="Remove a validator (repeatable).")
+@change_options
+def set_validators(additions: tuple[str, ...], removals: tuple[str, ...], **common: Any) -> None:
+    """Change the validator set (the authority signs). Committed in block H, the new set
+    decides from H+2; at most a third of the voting power may move in one change, and at
+    least the genesis minimum of validators stays.
+
+    Example: cbdc gov set-validators --add bank-e:cbdc1...:10 --signer pbc-1.key --signer pbc-2.key
+    """
+    from node.client.govbuild import validators_body
+
+    updates: list[tuple[bytes, int, str]] = []
+    for text in additions:
+        name, _, rest = text.partition(":")
+        address, _, power = rest.rpartition(":")
+        if not name or not address or not power.isdigit() or int(power) < 1:
+            fail(f"--add {text!r}: expected NAME:ADDRESS:POWER with a power of at least 1", EXIT_USAGE)
+        updates.append((address_bytes(address, "--add"), int(power), name))
+    updates += [(address_bytes(a, "--remove"), 0, "") for a in removals]
+    if not updates:
+        fail("name at least one change: --add NAME:ADDRESS:POWER or --remove ADDRESS", EXIT_USAGE)
+    _make(lambda chain, who, nonce: validators_body(chain, who, updates, nonce), **common)
+
+
 # --- sign, submit ------------------------------------------------------------------------
 
 

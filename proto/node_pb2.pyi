@@ -444,15 +444,37 @@ class TierTableInfo(_message.Message):
     def __init__(self, effective_height: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[_ledger_pb2.TierRow, _Mapping]]] = ...) -> None: ...
 
 class GovernanceInfo(_message.Message):
-    __slots__ = ("authority", "threshold", "institutions", "tier_tables", "height")
+    __slots__ = ("authority", "threshold", "institutions", "tier_tables", "height", "validator_sets")
     AUTHORITY_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     INSTITUTIONS_FIELD_NUMBER: _ClassVar[int]
     TIER_TABLES_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_SETS_FIELD_NUMBER: _ClassVar[int]
     authority: _containers.RepeatedScalarFieldContainer[bytes]
     threshold: int
     institutions: _containers.RepeatedCompositeFieldContainer[InstitutionInfo]
     tier_tables: _containers.RepeatedCompositeFieldContainer[TierTableInfo]
     height: int
-    def __init__(self, authority: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ..., institutions: _Optional[_Iterable[_Union[InstitutionInfo, _Mapping]]] = ..., tier_tables: _Optional[_Iterable[_Union[TierTableInfo, _Mapping]]] = ..., height: _Optional[int] = ...) -> None: ...
+    validator_sets: _containers.RepeatedCompositeFieldContainer[ValidatorSetInfo]
+    def __init__(self, authority: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ..., institutions: _Optional[_Iterable[_Union[InstitutionInfo, _Mapping]]] = ..., tier_tables: _Optional[_Iterable[_Union[TierTableInfo, _Mapping]]] = ..., height: _Optional[int] = ..., validator_sets: _Optional[_Iterable[_Union[ValidatorSetInfo, _Mapping]]] = ...) -> None: ...
+
+class ValidatorInfo(_message.Message):
+    __slots__ = ("name", "public_key", "power")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    POWER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    public_key: bytes
+    power: int
+    def __init__(self, name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., power: _Optional[int] = ...) -> None: ...
+
+class ValidatorSetInfo(_message.Message):
+    __slots__ = ("effective_height", "validators", "validators_hash")
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATORS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATORS_HASH_FIELD_NUMBER: _ClassVar[int]
+    effective_height: int
+    validators: _containers.RepeatedCompositeFieldContainer[ValidatorInfo]
+    validators_hash: bytes
+    def __init__(self, effective_height: _Optional[int] = ..., validators: _Optional[_Iterable[_Union[ValidatorInfo, _Mapping]]] = ..., validators_hash: _Optional[bytes] = ...) -> None: ...

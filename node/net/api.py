@@ -253,6 +253,17 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
                 for t in gov.tier_tables
             ],
             height=height,
+            validator_sets=[
+                node_pb2.ValidatorSetInfo(
+                    effective_height=s.effective_height,
+                    validators=[
+                        node_pb2.ValidatorInfo(name=v.name, public_key=v.public_key, power=v.power)
+                        for v in s.validators
+                    ],
+                    validators_hash=s.validator_set().hash(),
+                )
+                for s in gov.validator_sets
+            ],
         )
 
     async def GetSupply(self, request, context) -> node_pb2.SupplyInfo:

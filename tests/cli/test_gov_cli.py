@@ -64,3 +64,26 @@ def test_gov_draft_sign_submit_and_the_queries_that_show_it(net: Net, tmp_path: 
     kinds = [(c["kind"], c.get("id") or c.get("address")) for c in history["changes"]]
     assert kinds == [("admit_institution", "bank-new"), ("freeze_wallet", wallet.address)]
     assert json.dumps(history)  # plain JSON throughout
+
+
+def test_gov_set_validators_and_chain_validators_at_a_height(net: Net) -> None:
+    node = ["--node", net.nodes[0].api]
+    issuers = sorted((net.directory / "central-bank").glob("issuer-*.key"))
+    extra = KeyPair.generate()
+    genesis_name = net.genesis().validators[0].name
+    # A third of the power at most: 3 of the single validator's 10.
+    refused = run("gov", "set-validators", "--add", f"extra:{extra.address}:4", "--signer", str(issuers[0]),
+                  "--signer", str(issuers[1]), *node)
+    assert_error(refused, 1, "bound_violation", "at most a third")
+    done = ok_json("gov", "set-validators", "--add", f"extra:{extra.address}:3", "--signer", str(issuers[0]),
+                   "--signer", str(issuers[1]), *node)
+    h = done["height"]
+    before = ok_json("chain", "validators", "--at", str(h + 1), *node)
+    assert [v["name"] for v in before["validators"]] == [genesis_name]
+    after = ok_json("chain", "validators", "--at", str(h + 2), *node)
+    powers = sorted((v["name"], v["power"]) for v in after["validators"])
+    assert powers == sorted([(genesis_name, 10), ("extra", 3)])
+    assert after["since_height"] == h + 2 and after["total_power"] == 13
+    assert_error(run("chain", "validators", "--at", str(h + 1000), *node), EXIT_USAGE, "known up to the tip")
+    history = ok_json("chain", "history", *node)
+    assert history["changes"][-1]["kind"] == "set_validators"
