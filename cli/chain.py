@@ -138,9 +138,11 @@ def _governance_summary(doc: dict[str, Any]) -> str:
     if kind == "set_tier_table":
         what += f" from height {doc.get('effective_height')}"
     if kind == "set_validators":
-        what += ": " + ", ".join(
-            f"{u.get('name') or u['public_key'][:14] + '…'} {u.get('power', 0) or 'removed'}" for u in doc["updates"]
-        )
+        changes = [
+            f"{u.get('name') or u['public_key'][:14] + '…'} {u.get('power', 0) or 'removed'}"
+            for u in doc["updates"]
+        ]
+        what += ": " + ", ".join(changes)
     if kind == "set_authority":
         what += f" {doc.get('threshold', 0)} of {len(doc.get('keys', []))}"
     return what
