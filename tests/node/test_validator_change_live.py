@@ -18,13 +18,14 @@ import pytest
 from consensus.validators import ValidatorSet
 from devnet.network import CHAIN_ID
 from devnet.processes import stop
-from node.audit import verify_node
+from node.audit import ProofError, build_proof, collect_handoffs, verify_node, verify_proof_doc
 from node.client import govbuild
 from node.client.connection import NodeClient
 from node.ledger.blocks import Certificate, decode_committed_block
+from node.ledger.crypto import sha256
 from node.ledger.genesis import Genesis
 from node.net.commit_push import MAX_PUSH_LAG
-from proto import node_pb2
+from proto import ledger_pb2, node_pb2
 from tests.support.network import Net, assert_same_chain, create_net, stop_net
 from tests.support.waiting import wait_for
 
@@ -117,3 +118,18 @@ def test_an_observer_becomes_a_validator_and_a_removed_validator_may_leave(net: 
     report = verify_node(second, genesis)
     assert report.ok, report.failure
     assert report.heights >= top + 3
+
+    # An offline proof of the removal (decided by the five after the first change) verifies
+    # from genesis alone through its hand-off; a tampered hand-off is refused by name.
+    txid = decode_committed_block(second.block(h2).committed_block).block.txs[0]
+    txid = sha256(ledger_pb2.Transaction.FromString(txid).body)
+    handoffs = collect_handoffs(second, h2)
+    assert [decode_committed_block(raw).height for raw, _ in handoffs] == [h + 1]
+    proof = build_proof(second.block(h2).committed_block, txid, handoffs)
+    assert verify_proof_doc(proof, genesis).height == h2
+    with pytest.raises(ProofError, match="the header names a validator set other than the genesis one"):
+        verify_proof_doc({**proof, "handoffs": []}, genesis)
+    forged = json.loads(json.dumps(proof))
+    forged["handoffs"][0]["next_validators"][0][1] += 1
+    with pytest.raises(ProofError, match=rf"hand-off #0 \(block {h + 1}\): next_validators is not the set"):
+        verify_proof_doc(forged, genesis)
