@@ -12,6 +12,7 @@ import pytest
 from cli.common import EXIT_USAGE
 from node.ledger.keys import KeyPair, save_key
 from tests.support.network import Net, start_net, stop_net
+from tests.support.waiting import wait_for
 
 from .helpers import assert_error, ok, ok_json, run
 
@@ -87,3 +88,17 @@ def test_gov_set_validators_and_chain_validators_at_a_height(net: Net) -> None:
     assert_error(run("chain", "validators", "--at", str(h + 1000), *node), EXIT_USAGE, "known up to the tip")
     history = ok_json("chain", "history", *node)
     assert history["changes"][-1]["kind"] == "set_validators"
+
+
+def test_audit_proof_after_a_validator_change_verifies_from_genesis(net: Net, tmp_path: Path) -> None:
+    node = ["--node", net.nodes[0].api]
+    issuers = sorted((net.directory / "central-bank").glob("issuer-*.key"))
+    # The previous test's change decides two blocks after it: wait for it.
+    wait_for(lambda: len(ok_json("chain", "validators", *node)["validators"]) == 2, 30, "the new set")
+    later = ok_json("gov", "suspend-institution", "--id", "bank-new", "--signer", str(issuers[0]),
+                    "--signer", str(issuers[2]), *node)
+    proof = tmp_path / "suspend.proof.json"
+    ok("audit", "prove", later["txid"], "--out", str(proof), *node)
+    assert len(json.loads(proof.read_text())["handoffs"]) == 1
+    verdict = ok_json("audit", "verify-proof", str(proof), "--genesis", str(net.directory / "genesis.json"))
+    assert verdict["valid"] and verdict["total_power"] == 13
