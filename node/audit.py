@@ -49,6 +49,7 @@ from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, Tip
 from node.ledger.store_audit import audit_store
 from node.ledger.transition import BadCertificate, verify_committed
+from node.ledger.txcodec import decode_tx, verify_signatures
 
 PROOF_TYPE = "cbdc-inclusion-proof"
 PROOF_VERSION = 1
@@ -359,6 +360,7 @@ def build_proof(committed_block: bytes, txid: bytes, handoffs: Sequence[Handoff]
     committed = decode_committed_block(committed_block)
     block, header = committed.block, committed.header
     txids = [sha256(ledger_pb2.Transaction.FromString(raw).body) for raw in block.txs]
+    witnesses = [sha256(raw) for raw in block.txs]
     if txid not in txids:
         raise ProofError(f"transaction {txid.hex()} is not in block {header.height}")
     index = txids.index(txid)
@@ -372,6 +374,9 @@ def build_proof(committed_block: bytes, txid: bytes, handoffs: Sequence[Handoff]
         "tx_index": index,
         "tx": block.txs[index].hex(),
         "merkle_path": [h.hex() for h in merkle_proof(txids, index)],
+        # The path from SHA-256 of the transaction's bytes (signatures included) to the
+        # header's witness_root: the signatures are committed too.
+        "witness_path": [h.hex() for h in merkle_proof(witnesses, index)],
         "header": block.header.hex(),
         "commit": committed.certificate.hex(),
         "handoffs": [_handoff_doc(raw, validators) for raw, validators in handoffs],
@@ -439,9 +444,26 @@ def verify_proof_doc(doc: Any, genesis: Genesis) -> ProvenInclusion:
             f"the Merkle path does not lead from txid {txid.hex()[:16]} (position {index} of "
             f"{header.tx_count}) to the header's tx_root {header.tx_root.hex()[:16]}"
         )
-    # 3. The validator set deciding the block: genesis's, handed on by each hand-off.
+    # 3. Who signed: the transaction's bytes (signatures included) lead to witness_root,
+    # and every signature its body requires verifies.
+    witness_field = doc.get("witness_path")
+    if not isinstance(witness_field, list):
+        raise ProofError("proof field 'witness_path' is missing or not a list")
+    witness_path = [_hex({"witness_path": p}, "witness_path") for p in witness_field]
+    if any(len(p) != HASH_SIZE for p in witness_path) or not verify_proof(
+        sha256(tx_bytes), index, header.tx_count, witness_path, header.witness_root
+    ):
+        raise ProofError(
+            "the witness path does not lead from the transaction's bytes to the header's witness_root "
+            "(signature bytes altered?)"
+        )
+    try:
+        verify_signatures(decode_tx(tx_bytes, genesis), genesis.chain_id)
+    except LedgerError as err:
+        raise ProofError(f"the transaction's signatures do not hold: {err.message}") from None
+    # 4. The validator set deciding the block: genesis's, handed on by each hand-off.
     validators = _follow_handoffs(doc.get("handoffs", []), genesis, header.height)
-    # 4. The block hash is the hash of the header bytes; the certificate must commit it.
+    # 5. The block hash is the hash of the header bytes; the certificate must commit it.
     digest = block_hash(header_bytes)
     if header.validators_hash != validators.hash():
         raise ProofError(

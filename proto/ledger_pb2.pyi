@@ -111,7 +111,7 @@ class TxBody(_message.Message):
     def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
-    __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count", "next_validators_hash")
+    __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count", "next_validators_hash", "witness_root")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class BlockHeader(_message.Message):
     EVIDENCE_ROOT_FIELD_NUMBER: _ClassVar[int]
     TX_COUNT_FIELD_NUMBER: _ClassVar[int]
     NEXT_VALIDATORS_HASH_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_ROOT_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     height: int
     time_ms: int
@@ -134,7 +135,8 @@ class BlockHeader(_message.Message):
     evidence_root: bytes
     tx_count: int
     next_validators_hash: bytes
-    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., time_ms: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., tx_root: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., validators_hash: _Optional[bytes] = ..., proposer: _Optional[bytes] = ..., evidence_root: _Optional[bytes] = ..., tx_count: _Optional[int] = ..., next_validators_hash: _Optional[bytes] = ...) -> None: ...
+    witness_root: bytes
+    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., time_ms: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., tx_root: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., validators_hash: _Optional[bytes] = ..., proposer: _Optional[bytes] = ..., evidence_root: _Optional[bytes] = ..., tx_count: _Optional[int] = ..., next_validators_hash: _Optional[bytes] = ..., witness_root: _Optional[bytes] = ...) -> None: ...
 
 class Block(_message.Message):
     __slots__ = ("header", "txs", "evidence")

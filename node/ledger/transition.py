@@ -46,6 +46,7 @@ from node.ledger.blocks import (
     evidence_root,
     field_size,
     tx_root,
+    witness_root,
 )
 from node.ledger.crypto import HASH_SIZE, KEY_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
@@ -302,6 +303,7 @@ def build_block(
         tx_count=len(raws),
         # Changes committed up to the tip decide from tip + 2 at the latest: known here.
         next_validators_hash=validator_set_at(store, genesis, height + 1).hash(),
+        witness_root=witness_root([tx.sig_key for tx in overlay.txs]),
     )
     header_bytes = header.SerializeToString(deterministic=True)
     block_bytes = ledger_pb2.Block(header=header_bytes, txs=raws, evidence=list(evidence)).SerializeToString(
@@ -383,6 +385,8 @@ def validate_block(
     txs = decode_block_txs(list(block.txs), genesis, known)
     if header.tx_root != tx_root([tx.txid for tx in txs]):
         raise bad("tx_root does not match the block's transactions")
+    if header.witness_root != witness_root([tx.sig_key for tx in txs]):
+        raise bad("witness_root does not match the block's transaction bytes (their signatures)")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)
     overlay = apply_block_txs(store, txs, genesis, ctx, sigcache, executor=executor)
     state = store.state_root_after(overlay, executor)

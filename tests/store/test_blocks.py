@@ -15,7 +15,7 @@ import pytest
 from consensus.evidence import encode_duplicate_vote
 from consensus.messages import NIL, VoteType, sign_vote
 from node.client.txbuild import build_issue, build_register, build_transfer
-from node.ledger.blocks import decode_block, encode_committed, evidence_root, tx_root
+from node.ledger.blocks import decode_block, encode_committed, evidence_root, tx_root, witness_root
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import LedgerParams, make_genesis
 from node.ledger.sigcache import SignatureCache
@@ -59,6 +59,7 @@ def with_txs(block_bytes: bytes, txs: list[bytes]) -> bytes:
     def count_and_root(h: ledger_pb2.BlockHeader) -> None:
         h.tx_count = len(txs)
         h.tx_root = tx_root(txids)
+        h.witness_root = witness_root([hashlib.sha256(t).digest() for t in txs])
 
     return reheader(rebuilt, count_and_root)
 
