@@ -504,9 +504,9 @@ def history(from_height: int, node_address: str | None, as_json: bool) -> None:
     Example: cbdc chain history --json
     """
     from node.ledger.blocks import decode_committed_block
-    from node.ledger.txcodec import KINDS
+    from node.ledger.governance_codec import GOVERNANCE_KINDS
 
-    governance_kinds = set(KINDS[4:])
+    governance_kinds = set(GOVERNANCE_KINDS)
     changes: list[dict[str, Any]] = []
     with client(node_address) as node_client:
         tip = node_client.status().height

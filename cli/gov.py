@@ -114,14 +114,14 @@ class GovDraft:
 
     @classmethod
     def load(cls, path: Path) -> GovDraft:
-        from node.ledger.txcodec import KINDS
+        from node.ledger.governance_codec import GOVERNANCE_KINDS
 
         doc = read_json_file(path, "draft")
         if not isinstance(doc, dict) or doc.get("type") != DRAFT_TYPE or not isinstance(doc.get("tx"), str):
             fail(f"draft {path} is not a governance draft (from `cbdc gov ... --draft`)", EXIT_USAGE)
         try:
             draft = cls(bytes.fromhex(doc["tx"]))
-            if draft.kind not in KINDS[4:]:
+            if draft.kind not in GOVERNANCE_KINDS:
                 raise ValueError("not a governance change")
         except Exception:  # any decoding failure of the file's bytes is the file's problem
             fail(f"draft {path}: field tx is not a governance transaction (file edited or damaged)",

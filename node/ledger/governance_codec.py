@@ -190,3 +190,4 @@ DECODERS = {
     "set_authority": decode_authority,
     "set_validators": decode_set_validators,
 }
+GOVERNANCE_KINDS = tuple(DECODERS)
