@@ -73,18 +73,18 @@ def tx_doc(raw: bytes) -> dict[str, Any]:
         t = body.transfer
         doc.update({"sender": _addr(t.sender), "inputs": _inputs(t.inputs), "outputs": _outputs(t.outputs)})
     elif kind != "unknown":
-        doc.update(_governance_fields(getattr(body, kind)))
+        doc.update(_message_fields(getattr(body, kind)))
     return doc
 
 
-def _governance_fields(payload: Any) -> dict[str, Any]:
-    """The fields of a governance message, keys as addresses (node.ledger.governance_codec)."""
+def _message_fields(payload: Any) -> dict[str, Any]:
+    """The fields of a message (the governance kinds and any other), keys as addresses."""
     doc: dict[str, Any] = {}
     for field, value in payload.ListFields():
         if field.name == "tiers":
             doc["tiers"] = [_tier_doc(row) for row in value]
         elif field.type == field.TYPE_MESSAGE:
-            nested = [_governance_fields(m) for m in value] if _repeated(field) else _governance_fields(value)
+            nested = [_message_fields(m) for m in value] if _repeated(field) else _message_fields(value)
             doc[field.name] = nested
         elif field.type == field.TYPE_BYTES:
             doc[field.name] = [_addr(k) for k in value] if _repeated(field) else _addr(value)
