@@ -19,6 +19,7 @@ from cli.lazy import LazyGroup
         "balance": "cli.pay:balance",
         "chain": "cli.chain:chain",
         "gov": "cli.gov:gov",
+        "genesis": "cli.genesis:genesis",
         "audit": "cli.audit:audit",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
