@@ -58,6 +58,6 @@ def test_the_published_schema_describes_the_file() -> None:
     schema = json.loads(ok("genesis", "schema").stdout)
     assert schema["required"] == ["chain_id", "genesis_time_ms", "issuers", "issue_threshold", "institutions",
                                   "validators", "tiers"]
-    assert set(schema["properties"]["params"]["properties"]) == {
-        "max_body_bytes", "max_inputs", "max_outputs", "max_block_txs", "max_block_bytes", "utc_offset_minutes",
-    }
+    params = {"max_body_bytes", "max_inputs", "max_outputs", "max_block_txs", "max_block_bytes",
+              "utc_offset_minutes"}
+    assert set(schema["properties"]["params"]["properties"]) == params
