@@ -385,10 +385,12 @@ def validate_block(
     txs = decode_block_txs(list(block.txs), genesis, known)
     if header.tx_root != tx_root([tx.txid for tx in txs]):
         raise bad("tx_root does not match the block's transactions")
-    if header.witness_root != witness_root([tx.sig_key for tx in txs]):
-        raise bad("witness_root does not match the block's transaction bytes (their signatures)")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)
     overlay = apply_block_txs(store, txs, genesis, ctx, sigcache, executor=executor)
+    # After execution, so that a bad signature is reported as the transaction's own
+    # refusal; this catches other signature bytes that verify too (what was not signed).
+    if header.witness_root != witness_root([tx.sig_key for tx in txs]):
+        raise bad("witness_root does not match the block's transaction bytes (their signatures)")
     state = store.state_root_after(overlay, executor)
     if header.state_root != state:
         raise bad(

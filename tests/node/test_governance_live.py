@@ -104,6 +104,8 @@ def test_governance_under_payment_load_keeps_every_node_in_agreement(net: Net) -
     a, b, anon = register_wallets(first, shenzhen, [1, 1, 4], nonce)
     change = fund(first, shenzhen, (issued["shenzhen"], 1_000_000 * YUAN),
                   [(a, 1_000 * YUAN), (b, 1_000 * YUAN), (anon, 500 * YUAN)], nonce)
+    # The load runs on another node, which may commit the funding a few milliseconds later.
+    net.wait_height(first.status().height)
     load = PaymentLoad(net.nodes[3].api, a, b)
     load.start()
 
@@ -121,6 +123,7 @@ def test_governance_under_payment_load_keeps_every_node_in_agreement(net: Net) -
     to_new_bank = [(new_bank.public, 1_000 * YUAN)]
     _submit(net, clients[2], txbuild.build_issue(CHAIN_ID, to_new_bank, authority, nonce()))
     newcomer = register_wallets(clients[2], new_bank, [2], nonce)[0]
+    net.wait_height(clients[2].status().height)
     step_done("admitting an institution")
 
     # 2. Freeze a wallet (by its institution): it can neither receive nor send; unfreeze.
