@@ -354,6 +354,24 @@ def set_validators(additions: tuple[str, ...], removals: tuple[str, ...], **comm
     _make(lambda chain, who, nonce: validators_body(chain, who, updates, nonce), **common)
 
 
+@gov.command("set-block-limits")
+@click.option("--effective-height", required=True, type=click.IntRange(min=1),
+              help="The first block the limits apply to (after the block that commits the change).")
+@click.option("--max-txs", required=True, type=click.IntRange(min=1), help="Transactions per block.")
+@click.option("--max-bytes", required=True, type=click.IntRange(min=1),
+              help="Bytes of transactions per block.")
+@change_options
+def set_block_limits(effective_height: int, max_txs: int, max_bytes: int, **common: Any) -> None:
+    """Change the block caps from a height on (the authority signs); genesis's caps are
+    the ceiling."""
+    from node.client.govbuild import block_limits_body
+
+    def body(chain: str, who: list[bytes], nonce: int) -> bytes:
+        return block_limits_body(chain, who, effective_height, max_txs, max_bytes, nonce)
+
+    _make(body, **common)
+
+
 # --- sign, submit ------------------------------------------------------------------------
 
 

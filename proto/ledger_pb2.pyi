@@ -73,7 +73,7 @@ class Transfer(_message.Message):
     def __init__(self, sender: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ...) -> None: ...
 
 class TxBody(_message.Message):
-    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority", "set_validators")
+    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority", "set_validators", "set_block_limits")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class TxBody(_message.Message):
     SET_TIER_TABLE_FIELD_NUMBER: _ClassVar[int]
     SET_AUTHORITY_FIELD_NUMBER: _ClassVar[int]
     SET_VALIDATORS_FIELD_NUMBER: _ClassVar[int]
+    SET_BLOCK_LIMITS_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     nonce: int
     issue: Issue
@@ -108,7 +109,8 @@ class TxBody(_message.Message):
     set_tier_table: SetTierTable
     set_authority: SetAuthority
     set_validators: SetValidators
-    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ...) -> None: ...
+    set_block_limits: SetBlockLimits
+    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ..., set_block_limits: _Optional[_Union[SetBlockLimits, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count", "next_validators_hash", "witness_root")
@@ -257,3 +259,15 @@ class SetValidators(_message.Message):
     signers: _containers.RepeatedScalarFieldContainer[bytes]
     updates: _containers.RepeatedCompositeFieldContainer[ValidatorUpdate]
     def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., updates: _Optional[_Iterable[_Union[ValidatorUpdate, _Mapping]]] = ...) -> None: ...
+
+class SetBlockLimits(_message.Message):
+    __slots__ = ("signers", "effective_height", "max_block_txs", "max_block_bytes")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BLOCK_TXS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BLOCK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    effective_height: int
+    max_block_txs: int
+    max_block_bytes: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., effective_height: _Optional[int] = ..., max_block_txs: _Optional[int] = ..., max_block_bytes: _Optional[int] = ...) -> None: ...

@@ -104,3 +104,14 @@ def validators_body(
     rows = [ledger_pb2.ValidatorUpdate(public_key=k, power=p, name=n) for k, p, n in updates]
     change = ledger_pb2.SetValidators(signers=list(signers), updates=rows)
     return _body(chain_id, nonce, set_validators=change)
+
+
+def block_limits_body(
+    chain_id: str, signers: Sequence[bytes], effective_height: int, max_block_txs: int, max_block_bytes: int,
+    nonce: int = 0,
+) -> bytes:
+    m = ledger_pb2.SetBlockLimits(
+        signers=list(signers), effective_height=effective_height, max_block_txs=max_block_txs,
+        max_block_bytes=max_block_bytes,
+    )
+    return _body(chain_id, nonce, set_block_limits=m)

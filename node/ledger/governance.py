@@ -85,6 +85,15 @@ class TierTable:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockLimits:
+    """Block caps in force from block `effective_height` on (at most genesis's)."""
+
+    effective_height: int
+    max_block_txs: int
+    max_block_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ValidatorSchedule:
     """A validator set deciding blocks from `effective_height` on."""
 
@@ -102,6 +111,7 @@ class Governance:
     institutions: tuple[InstitutionRecord, ...]   # in order of admission, retired ones included
     tier_tables: tuple[TierTable, ...]            # ascending effective_height; the first in force
     validator_sets: tuple[ValidatorSchedule, ...] = ()  # ascending effective_height; all of them
+    block_limits: tuple[BlockLimits, ...] = ()    # ascending effective_height; none: genesis caps
     # Derived once: the rules consult them for every transaction.
     _authority_set: frozenset[bytes] = field(init=False, repr=False, compare=False)
     _by_key: dict[bytes, InstitutionRecord] = field(init=False, repr=False, compare=False)
@@ -206,6 +216,22 @@ class Governance:
     def with_authority(self, keys: tuple[bytes, ...], threshold: int) -> Governance:
         return replace(self, authority=keys, threshold=threshold)
 
+    def block_limits_at(self, height: int) -> BlockLimits | None:
+        chosen = None
+        for entry in self.block_limits:
+            if entry.effective_height <= height:
+                chosen = entry
+        return chosen
+
+    def with_block_limits(self, limits: BlockLimits, height: int) -> Governance:
+        """Schedule `limits` (replacing any scheduled for the same height); entries no longer
+        needed at `height` are dropped, as for tier tables."""
+        entries = [e for e in self.block_limits if e.effective_height != limits.effective_height]
+        entries.append(limits)
+        entries.sort(key=lambda e: e.effective_height)
+        in_force = max((i for i, e in enumerate(entries) if e.effective_height <= height), default=0)
+        return replace(self, block_limits=tuple(entries[in_force:]))
+
     def with_validators(self, effective_height: int, validators: tuple[Validator, ...]) -> Governance:
         """Schedule `validators` from `effective_height` (replacing a set scheduled for the
         same height: two changes in one block compose)."""
@@ -249,6 +275,9 @@ class Governance:
                 }
                 for s in self.validator_sets
             ],
+            "block_limits": [
+                [e.effective_height, e.max_block_txs, e.max_block_bytes] for e in self.block_limits
+            ],
         }
 
     def encode(self) -> bytes:
@@ -279,6 +308,7 @@ class Governance:
                 )
                 for s in d["validator_sets"]
             ),
+            block_limits=tuple(BlockLimits(*row) for row in d.get("block_limits", ())),
         )
 
     def digest(self) -> bytes:
@@ -311,3 +341,12 @@ def min_validators(genesis: Genesis) -> int:
     """The fewest validators a change may leave: MIN_VALIDATORS, or genesis's count if that
     was smaller (a devnet of one)."""
     return min(MIN_VALIDATORS, len(genesis.validators))
+
+
+def block_caps_at(view, genesis: Genesis, height: int) -> tuple[int, int]:
+    """(max_block_txs, max_block_bytes) for block `height` on top of `view`: the governed
+    limits in force, else genesis's."""
+    limits = governance_of(view.governance(), genesis).block_limits_at(height)
+    if limits is None:
+        return genesis.params.max_block_txs, genesis.params.max_block_bytes
+    return limits.max_block_txs, limits.max_block_bytes

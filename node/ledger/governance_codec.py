@@ -163,6 +163,15 @@ def decode_set_validators(m: ledger_pb2.SetValidators, genesis: Genesis) -> Deco
     return signers, (), ()
 
 
+def decode_block_limits(m: ledger_pb2.SetBlockLimits, genesis: Genesis) -> Decoded:
+    signers = _signers(m)
+    if m.effective_height == 0:
+        raise _malformed("effective_height must be a block height (>= 1)")
+    if m.max_block_txs == 0 or m.max_block_bytes == 0:
+        raise _malformed("max_block_txs and max_block_bytes must both be set (> 0)")
+    return signers, (), ()
+
+
 def encode_tier_rows(tiers) -> list[ledger_pb2.TierRow]:
     """TierRow messages of a table (the inverse of tier_rows)."""
     rows = []
@@ -189,5 +198,6 @@ DECODERS = {
     "set_tier_table": decode_tier_table,
     "set_authority": decode_authority,
     "set_validators": decode_set_validators,
+    "set_block_limits": decode_block_limits,
 }
 GOVERNANCE_KINDS = tuple(DECODERS)

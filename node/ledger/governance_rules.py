@@ -25,6 +25,7 @@ from node.ledger.governance import (
     RETIRED,
     SUSPENDED,
     VALIDATOR_DELAY,
+    BlockLimits,
     Governance,
     InstitutionRecord,
     TierTable,
@@ -323,6 +324,42 @@ def _check_validator_bounds(
         )
 
 
+def _set_block_limits(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx) -> None:
+    _reject_replay(state, tx)
+    gov = governance(state, genesis)
+    m = tx.msg.set_block_limits
+    require_authority(gov, tx.signers, "changing the block limits")
+    if m.effective_height <= ctx.height:
+        raise LedgerError(
+            Code.EFFECTIVE_HEIGHT_PASSED,
+            f"effective_height {m.effective_height} is not after this block ({ctx.height}); "
+            "new limits take effect at a later block",
+        )
+    params = genesis.params
+    if m.max_block_txs > params.max_block_txs or m.max_block_bytes > params.max_block_bytes:
+        raise LedgerError(
+            Code.BOUND_VIOLATION,
+            f"the limits ({m.max_block_txs} txs, {m.max_block_bytes} bytes) exceed genesis's "
+            f"({params.max_block_txs} txs, {params.max_block_bytes} bytes), the ceiling every node "
+            "sizes its checks and messages by",
+        )
+    least = genesis.max_tx_bytes + MIN_BLOCK_HEADROOM
+    if m.max_block_bytes < least:
+        raise LedgerError(
+            Code.BOUND_VIOLATION,
+            f"max_block_bytes {m.max_block_bytes} leaves no room for the largest valid transaction "
+            f"and the header; at least {least}",
+        )
+    limits = BlockLimits(m.effective_height, m.max_block_txs, m.max_block_bytes)
+
+    state.set_governance(gov.with_block_limits(limits, ctx.height))
+    state.add_tx(tx.txid)
+
+
+# Room for a block's header and framing beside its largest transaction.
+MIN_BLOCK_HEADROOM = 1024
+
+
 RULES: dict[str, Rule] = {
     "admit_institution": _admit,
     "suspend_institution": _suspend,
@@ -335,6 +372,7 @@ RULES: dict[str, Rule] = {
     "set_tier_table": _set_tier_table,
     "set_authority": _set_authority,
     "set_validators": _set_validators,
+    "set_block_limits": _set_block_limits,
 }
 
 

@@ -52,7 +52,7 @@ from node.ledger.crypto import HASH_SIZE, KEY_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.evidence import check_block_evidence, evidence_key_of
 from node.ledger.genesis import Genesis
-from node.ledger.governance import validator_set_at
+from node.ledger.governance import block_caps_at, validator_set_at
 from node.ledger.rules import BlockContext, apply_tx
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import PendingVerification
@@ -243,10 +243,11 @@ def build_block(
         raise ValueError("proposer must be a 32-byte key and validators_hash a 32-byte hash")
     if time_ms < tip.time_ms:
         raise ValueError(f"block time {time_ms} is before the parent's {tip.time_ms}")
-    params = genesis.params
     chain_id = genesis.chain_id
     ctx = BlockContext(height=height, time_ms=time_ms)
-    budget = params.max_block_bytes - _HEADER_RESERVE - sum(field_size(len(e)) for e in evidence)
+    # The caps of this height: genesis's, or lower ones governance set (node.ledger.governance).
+    max_txs, max_bytes = block_caps_at(store, genesis, height)
+    budget = max_bytes - _HEADER_RESERVE - sum(field_size(len(e)) for e in evidence)
 
     decoded: list[DecodedTx | None] = []
     skipped: list[tuple[bytes, LedgerError]] = []
@@ -269,7 +270,7 @@ def build_block(
     overlay = BlockOverlay(store)
     raws: list[bytes] = []
     for n, tx in enumerate(valid):
-        if len(raws) >= params.max_block_txs:
+        if len(raws) >= max_txs:
             break
         if deadline is not None and not n & 63 and n and time.monotonic() > deadline:
             break
@@ -383,6 +384,11 @@ def validate_block(
     )
 
     txs = decode_block_txs(list(block.txs), genesis, known)
+    max_txs, max_bytes = block_caps_at(store, genesis, header.height)
+    if len(txs) > max_txs:
+        raise bad(f"carries {len(txs)} transactions; the limit at this height is {max_txs}")
+    if sum(len(tx.raw) for tx in txs) > max_bytes:
+        raise bad(f"its transactions take more than the limit at this height ({max_bytes} bytes)")
     if header.tx_root != tx_root([tx.txid for tx in txs]):
         raise bad("tx_root does not match the block's transactions")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)

@@ -410,3 +410,31 @@ def test_malformed_validator_change(w: World) -> None:
     w.rejects(set_validators(w, []), Code.MALFORMED)
     w.rejects(set_validators(w, [(key(60).public, 5, "")]), Code.MALFORMED)              # unnamed
     w.rejects(set_validators(w, [(key(60).public, 5, "a"), (key(60).public, 4, "a")]), Code.MALFORMED)
+
+
+# --- block limits -------------------------------------------------------------------------------
+
+
+def set_limits(w: World, height: int, txs: int, size: int, keys=None) -> bytes:
+    keys = w.issuers[:2] if keys is None else keys
+    body = gb.block_limits_body(w.chain, [k.public for k in keys], height, txs, size, w.nonce())
+    return gb.build(w.chain, body, keys)
+
+
+def test_block_limits_from_a_height(w: World) -> None:
+    w.apply(set_limits(w, 9, 50, 100_000), BlockContext(5, T0))
+    gov = gov_state(w)
+    assert gov.block_limits_at(8) is None and gov.block_limits_at(9).max_block_txs == 50
+
+
+def test_block_limits_refusals(w: World) -> None:
+    at = BlockContext(5, T0)
+    params = w.genesis.params
+    w.check(set_limits(w, 6, 50, 100_000), at)
+    w.rejects(set_limits(w, 5, 50, 100_000), Code.EFFECTIVE_HEIGHT_PASSED, at)
+    e = w.rejects(set_limits(w, 6, params.max_block_txs + 1, 100_000), Code.BOUND_VIOLATION, at)
+    assert "exceed genesis's" in e.message
+    e = w.rejects(set_limits(w, 6, 50, w.genesis.max_tx_bytes), Code.BOUND_VIOLATION, at)
+    assert "no room for the largest valid transaction" in e.message
+    w.rejects(set_limits(w, 6, 50, 100_000, [w.banks[0]]), Code.NOT_AUTHORIZED, at)
+    w.rejects(set_limits(w, 6, 0, 100_000), Code.MALFORMED, at)

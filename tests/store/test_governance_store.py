@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from node.client import govbuild as gb
 from node.client.txbuild import build_issue, build_register, build_transfer
+from node.ledger.errors import LedgerError
 from node.ledger.governance import SUSPENDED
 from node.ledger.store import Store
 from node.ledger.store_audit import audit_store
@@ -14,6 +17,7 @@ from node.ledger.txcodec import decode_tx
 from node.ledger.types import WALLET_FROZEN_BY_AUTHORITY, OutPoint
 
 from .harness import Net, Node, key
+from .test_blocks import with_txs
 
 
 def _signed(net: Net, body: bytes, keys) -> bytes:
@@ -85,3 +89,20 @@ def test_key_rotation_through_blocks(tmp_path: Path) -> None:
 
 def _txid(net: Net, raw: bytes) -> bytes:
     return decode_tx(raw, net.genesis).txid
+
+
+def test_block_limits_bind_the_proposer_and_every_validator(tmp_path: Path) -> None:
+    net = Net()
+    node = Node(str(tmp_path / "a"), net)
+    auth = net.issuers[:2]
+    body = gb.block_limits_body(net.chain, [k.public for k in auth], 3, 2, 100_000, 1)
+    node.store.commit(node.propose([_signed(net, body, auth)]), b"cert")        # height 1
+    issues = [build_issue(net.chain, [(net.banks[0].public, 10 + n)], auth, nonce=10 + n) for n in range(3)]
+    assert len(node.propose(issues).txids) == 3                                  # height 2: genesis caps
+    node.store.commit(node.propose([]), b"cert")                                 # height 2 (empty)
+    built, skipped = node.propose_skipping(issues)                               # height 3: at most 2
+    assert len(built.txids) == 2 and skipped == []
+    forged = with_txs(built.block_bytes, issues)
+    with pytest.raises(LedgerError, match="carries 3 transactions; the limit at this height is 2"):
+        node.validate(forged)
+    node.close()
