@@ -307,6 +307,11 @@ def _check_validator_bounds(
             Code.BOUND_VIOLATION,
             f"the change leaves {len(after)} validator(s); this chain needs at least {fewest}",
         )
+    if len(after) > MAX_VALIDATORS:
+        raise LedgerError(
+            Code.BOUND_VIOLATION,
+            f"the change leaves {len(after)} validators; consensus supports at most {MAX_VALIDATORS}",
+        )
     total_after = sum(v.power for v in after)
     if total_after > MAX_TOTAL_VOTING_POWER:
         raise LedgerError(Code.BOUND_VIOLATION, f"total voting power would exceed {MAX_TOTAL_VOTING_POWER}")
@@ -356,6 +361,8 @@ def _set_block_limits(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx) -> N
     state.add_tx(tx.txid)
 
 
+# consensus.validators.ValidatorSet's limit (a validator's index fits in one byte).
+MAX_VALIDATORS = 255
 # Room for a block's header and framing beside its largest transaction.
 MIN_BLOCK_HEADROOM = 1024
 

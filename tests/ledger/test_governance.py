@@ -14,8 +14,9 @@ import pytest
 from node.client import govbuild as gb
 from node.client.txbuild import add_signature, build_issue, build_redeem, build_register
 from node.ledger.errors import Code
-from node.ledger.genesis import default_tiers
+from node.ledger.genesis import Validator, default_tiers, make_genesis
 from node.ledger.governance import ACTIVE, RETIRED, SUSPENDED, governance_of
+from node.ledger.keys import KeyPair
 from node.ledger.rules import BlockContext
 from node.ledger.types import WALLET_ACTIVE, WALLET_FROZEN_BY_AUTHORITY, OutPoint, Output
 
@@ -438,3 +439,16 @@ def test_block_limits_refusals(w: World) -> None:
     assert "no room for the largest valid transaction" in e.message
     w.rejects(set_limits(w, 6, 50, 100_000, [w.banks[0]]), Code.NOT_AUTHORIZED, at)
     w.rejects(set_limits(w, 6, 0, 100_000), Code.MALFORMED, at)
+
+
+def test_bound_violation_more_validators_than_consensus_supports() -> None:
+    w = World()
+    # 254 validators of power 100 (total 25,400): adding two of power 1 moves little power,
+    # but 256 validators are more than consensus supports.
+    many = [Validator(f"v{i}", KeyPair.from_seed(i.to_bytes(2, "big") * 16).public, 100) for i in range(254)]
+    w.genesis = make_genesis(issuers=w.issuers, institutions=w.banks, issue_threshold=2, genesis_time_ms=T0,
+                             validators=many)
+    w.check(set_validators(w, [(key(60).public, 1, "a")]), BlockContext(5, T0))
+    e = w.rejects(set_validators(w, [(key(60).public, 1, "a"), (key(61).public, 1, "b")]),
+                  Code.BOUND_VIOLATION, BlockContext(5, T0))
+    assert "at most 255" in e.message
