@@ -4,8 +4,8 @@ Like node.ledger.rules, each reads through the overlay, checks everything, and o
 writes (a new Governance record, or a wallet record), so a refused change leaves the state
 exactly as it was. Who may authorize what:
 
-- the authority (m of its n keys, node.ledger.governance): everything;
-- (validator changes: the authority alone; committed at H, they decide from H+2 on.)
+- the authority (m of its n keys, node.ledger.governance): everything; institutions,
+  tier tables, block caps, validator sets and the authority itself only the authority;
 - an institution (its current key alone): rotating its own key (the new key signs too),
   and freezing, unfreezing or deregistering its own wallets, except that a freeze by the
   authority (a court order, AML) is lifted only by the authority.
