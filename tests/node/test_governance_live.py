@@ -1,8 +1,9 @@
 """Governance on four real validator processes, under payment load: admit an institution,
 freeze and unfreeze a wallet, tighten a tier limit from a height, rotate an institution's
-key, replace the authority. After each step every node holds the same block hashes and
-state roots, payments keep committing, and at the end `audit verify` replays the chain from
-genesis and an offline proof of a later payment verifies from genesis alone."""
+key, replace the authority, admit two more institutions and retire one. After each step
+every node holds the same block hashes and state roots and payments keep committing; at
+the end `audit verify` replays the chain from genesis and an offline proof of a later
+payment verifies from genesis alone."""
 
 from __future__ import annotations
 
@@ -171,6 +172,21 @@ def test_governance_under_payment_load_keeps_every_node_in_agreement(net: Net) -
     by_new = txbuild.build_issue(CHAIN_ID, [(new_bank.public, 1)], new_authority[1:], nonce())
     _submit(net, clients[3], by_new)
     step_done("replacing the authority")
+
+    # 6. Two more institutions join; one pilot bank returns all its money and retires.
+    deciders = [k.public for k in new_authority[:2]]
+    for n in (6, 7):
+        joining = KeyPair.generate().public
+        body = govbuild.admit_institution_body(CHAIN_ID, deciders, f"bank-{n}", f"Bank {n}", joining, nonce())
+        _submit(net, clients[n % 4], govbuild.build(CHAIN_ID, body, new_authority[:2]))
+    xiongan = keys.institutions["xiongan"]
+    redeem = txbuild.build_redeem(CHAIN_ID, xiongan, [issued["xiongan"]], 1_000_000 * YUAN, nonce=nonce())
+    _submit(net, clients[1], redeem)
+    body = govbuild.institution_body(CHAIN_ID, "retire", deciders, "pilot-xiongan", nonce())
+    _submit(net, clients[2], govbuild.build(CHAIN_ID, body, new_authority[:2]))
+    listed = {i.id: i.status for i in clients[3].governance().institutions}
+    assert listed["bank-6"] == listed["bank-7"] == "active" and listed["pilot-xiongan"] == "retired"
+    step_done("admitting two institutions and retiring one")
 
     load.stop()
     assert load.committed >= 10
