@@ -135,11 +135,12 @@ def _home_paths(home: Path) -> tuple[Path, Path]:
 @query_options
 def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) -> None:
     """Write an inclusion proof of a committed transaction: its bytes, its Merkle path to the
-    block header's tx_root, the header and the block's commit certificate.
+    block header's tx_root, the header and the block's commit certificate, and, when the
+    validator set changed since genesis, the hand-off certificates leading to it.
 
     Example: cbdc audit prove 3f2a... --out pay.proof.json
     """
-    from node.audit import build_proof
+    from node.audit import build_proof, collect_handoffs
     from proto import node_pb2
 
     raw_txid = txid_bytes(txid)
@@ -149,7 +150,10 @@ def prove(txid: str, out: Path | None, node_address: str | None, as_json: bool) 
             fail(f"transaction {raw_txid.hex()} is pending, not yet in a block; try again once committed",
                  EXIT_REJECTED)
         msg = node_client.block(height=reply.inclusion.height)
-    proof = build_proof(msg.committed_block, raw_txid)
+        # Validator-set changes before the block: the certificates that hand the chain from
+        # the genesis set to the set that decided it.
+        handoffs = collect_handoffs(node_client, reply.inclusion.height)
+    proof = build_proof(msg.committed_block, raw_txid, handoffs)
     path = out or Path(f"proof-{raw_txid.hex()[:16]}.json")
     try:
         path.write_text(json.dumps(proof, indent=2) + "\n", encoding="utf-8")
@@ -175,7 +179,8 @@ def verify_proof(file: Path, genesis_file: Path, as_json: bool) -> None:
     """Check an inclusion proof offline, trusting nothing but the genesis validator set:
     txid = SHA-256 of the transaction body, the Merkle path leads to the header's tx_root,
     block hash = SHA-256 of the header, and more than 2/3 of the validators' power signed
-    a commit of that hash at that height.
+    a commit of that hash at that height, the validators being genesis's or those each
+    hand-off (certified by the set before it) committed to.
 
     Example: cbdc audit verify-proof pay.proof.json --genesis genesis.json
     """

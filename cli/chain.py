@@ -1,5 +1,5 @@
-"""`cbdc chain status|block|tx|utxos|wallet|supply|validators|watch`: read-only queries for
-auditors, operators and scripts. Each prints a table, or JSON with --json."""
+"""`cbdc chain status|block|tx|utxos|wallet|supply|validators|watch|institutions|history`:
+read-only queries for auditors, operators and scripts. Each prints a table, or JSON with --json."""
 
 from __future__ import annotations
 
@@ -148,6 +148,41 @@ def tx_doc(raw: bytes) -> dict[str, Any]:
         m = body.register_for_purpose
         doc.update({"purpose": m.purpose, "institution": _addr(m.institution), "address": _addr(m.address),
                     "role": ROLE_NAMES.get(m.role, "removed")})
+    elif kind != "unknown":
+        doc.update(_message_fields(getattr(body, kind)))
+    return doc
+
+
+def _message_fields(payload: Any) -> dict[str, Any]:
+    """The fields of a message (the governance kinds and any other), keys as addresses."""
+    doc: dict[str, Any] = {}
+    for field, value in payload.ListFields():
+        if field.name == "tiers":
+            doc["tiers"] = [_tier_doc(row) for row in value]
+        elif field.type == field.TYPE_MESSAGE:
+            nested = [_message_fields(m) for m in value] if _repeated(field) else _message_fields(value)
+            doc[field.name] = nested
+        elif field.type == field.TYPE_BYTES:
+            doc[field.name] = [_addr(k) for k in value] if _repeated(field) else _addr(value)
+        else:
+            doc[field.name] = list(value) if _repeated(field) else value
+    if "reason" in doc:
+        from node.ledger.governance import REASONS
+
+        doc["reason"] = REASONS.get(doc["reason"], doc["reason"])
+    return doc
+
+
+def _repeated(field: Any) -> bool:
+    # protobuf >= 5 names it is_repeated; older versions only have label.
+    repeated = getattr(field, "is_repeated", None)
+    return bool(repeated) if repeated is not None else field.label == field.LABEL_REPEATED
+
+
+def _tier_doc(row: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"id": row.id, "name": row.name}
+    for name in ("balance_cap", "per_payment", "daily", "yearly"):
+        doc[name] = getattr(row, name) if getattr(row, f"has_{name}") else None
     return doc
 
 
@@ -164,7 +199,29 @@ def _tx_summary(doc: dict[str, Any]) -> str:
         paid = [o for o in doc["outputs"] if o["address"] != doc["sender"]]
         total = sum(o["amount"] for o in paid)
         return f"transfer {format_yuan(total)} from {doc['sender'][:14]}…"
-    return kind
+    return _governance_summary(doc)
+
+
+def _governance_summary(doc: dict[str, Any]) -> str:
+    kind = doc["kind"]
+    what = kind.replace("_", " ")
+    if "id" in doc:
+        what += f" {doc['id']}"
+    if "address" in doc:
+        what += f" {doc['address'][:14]}…"
+    if "reason" in doc:
+        what += f" ({doc['reason']})"
+    if kind == "set_tier_table":
+        what += f" from height {doc.get('effective_height')}"
+    if kind == "set_validators":
+        changes = [
+            f"{u.get('name') or u['public_key'][:14] + '…'} {u.get('power', 0) or 'removed'}"
+            for u in doc["updates"]
+        ]
+        what += ": " + ", ".join(changes)
+    if kind == "set_authority":
+        what += f" {doc.get('threshold', 0)} of {len(doc.get('keys', []))}"
+    return what
 
 
 def block_doc(height: int, block_hash: bytes, committed: bytes) -> dict[str, Any]:
@@ -374,14 +431,28 @@ def wallet(address: str, node_address: str | None, as_json: bool) -> None:
         money("balance", w.balance),
         {"day": w.day}, money("day_outflow", w.day_outflow),
         {"year": w.year}, money("year_outflow", w.year_outflow),
+        {"status": _wallet_status(w.status), "reason": _reason(w.reason) if w.status else None},
         {"height": w.height},
     )
     render(doc, as_json, Fields([
         ("address", doc["address"]), ("tier", w.tier), ("institution", doc["institution"]),
         ("kyc commitment", doc["kyc_commitment"] or "-"), ("balance", f"{yuan_cell(w.balance)} yuan"),
         ("outflow today", f"{yuan_cell(w.day_outflow)} yuan"),
-        ("outflow this year", f"{yuan_cell(w.year_outflow)} yuan"), ("at height", w.height),
+        ("outflow this year", f"{yuan_cell(w.year_outflow)} yuan"),
+        ("status", doc["status"] + (f" ({doc['reason']})" if doc["reason"] else "")), ("at height", w.height),
     ]))
+
+
+def _wallet_status(status: int) -> str:
+    from node.ledger.types import WALLET_STATUS_NAMES
+
+    return WALLET_STATUS_NAMES.get(status, str(status))
+
+
+def _reason(code: int) -> str:
+    from node.ledger.governance import REASONS
+
+    return REASONS.get(code, str(code))
 
 
 @chain.command()
@@ -404,14 +475,23 @@ def supply(node_address: str | None, as_json: bool) -> None:
 
 
 @chain.command()
+@click.option("--at", "at_height", type=click.IntRange(min=1), default=None,
+              help="The set deciding this height (default: the next block), with the genesis names.")
 @query_options
-def validators(node_address: str | None, as_json: bool) -> None:
+def validators(at_height: int | None, node_address: str | None, as_json: bool) -> None:
     """The validator set: names, keys, voting power, and which ones this node is connected to.
+    Governance changes it (committed at H, deciding from H+2): --at shows the set of any
+    height up to the tip + 2.
 
-    Example: cbdc chain validators
+    Example: cbdc chain validators --at 120
     """
     with client(node_address) as node_client:
         s = node_client.status()
+        g = node_client.governance()
+    names = {v.public_key: v.name for vs in g.validator_sets for v in vs.validators}
+    if at_height is not None:
+        _validators_at(g, at_height, names, s.height, as_json)
+        return
     total = sum(v.power for v in s.validators) or 1
     peers = {p.public_key: p for p in s.peers}
     rows = []
@@ -424,8 +504,8 @@ def validators(node_address: str | None, as_json: bool) -> None:
         else:
             link = "connected" if peer.inbound and peer.outbound else "partly connected"
         height = peer.height if peer is not None else (s.height if link == "this node" else None)
-        rows.append({"name": v.name, "address": _addr(v.public_key), "power": v.power, "height": height,
-                     "link": link})
+        rows.append({"name": names.get(v.public_key, ""), "address": _addr(v.public_key), "power": v.power,
+                     "height": height, "link": link})
     if as_json:
         emit_json({"total_power": sum(v.power for v in s.validators), "validators": rows})
         return
@@ -468,3 +548,101 @@ def watch(from_height: int, count: int | None, node_address: str | None, as_json
             pass
         finally:
             stream.close()
+
+
+# --- governance ---------------------------------------------------------------------------
+
+
+@chain.command()
+@query_options
+def institutions(node_address: str | None, as_json: bool) -> None:
+    """Institutions (with status and rotated-out keys), the authority and the tier tables in
+    force.
+
+    Example: cbdc chain institutions
+    """
+    with client(node_address) as node_client:
+        g = node_client.governance()
+    doc = {
+        "height": g.height,
+        "authority": {"keys": [_addr(k) for k in g.authority], "threshold": g.threshold},
+        "institutions": [
+            {"id": i.id, "name": i.name, "address": _addr(i.public_key), "status": i.status,
+             "former_keys": [_addr(k) for k in i.former_keys]}
+            for i in g.institutions
+        ],
+        "tier_tables": [
+            {"effective_height": t.effective_height, "tiers": [_tier_doc(r) for r in t.tiers]}
+            for t in g.tier_tables
+        ],
+    }
+    render(doc, as_json,
+           Grid(["id", "name", "status", "address", "former keys"],
+                [(i["id"], i["name"], i["status"], i["address"], len(i["former_keys"]))
+                 for i in doc["institutions"]],
+                title=f"{len(doc['institutions'])} institution(s) at height {g.height}"),
+           Grid(["authority key"], [(k,) for k in doc["authority"]["keys"]],
+                title=f"authority: {g.threshold} of {len(g.authority)} keys sign"),
+           Grid(["from height", "tier", "name", "balance cap", "per payment", "daily", "yearly"],
+                [(t["effective_height"], r["id"], r["name"], *(_limit(r[n]) for n in
+                  ("balance_cap", "per_payment", "daily", "yearly")))
+                 for t in doc["tier_tables"] for r in t["tiers"]],
+                title="tier tables (yuan; the first in force, later ones scheduled)"))
+
+
+def _limit(fen: int | None) -> str:
+    return "unlimited" if fen is None else yuan_cell(fen)
+
+
+@chain.command()
+@click.option("--from", "from_height", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First height to scan.")
+@query_options
+def history(from_height: int, node_address: str | None, as_json: bool) -> None:
+    """Every governance change committed, oldest first (scans the blocks from --from).
+
+    Example: cbdc chain history --json
+    """
+    from node.ledger.blocks import decode_committed_block
+    from node.ledger.governance_codec import GOVERNANCE_KINDS
+
+    governance_kinds = set(GOVERNANCE_KINDS)
+    changes: list[dict[str, Any]] = []
+    with client(node_address) as node_client:
+        tip = node_client.status().height
+        if tip >= from_height:
+            for msg in node_client.blocks(from_height, tip):
+                decoded = decode_committed_block(msg.committed_block)
+                for raw in decoded.block.txs:
+                    doc = tx_doc(raw)
+                    if doc["kind"] in governance_kinds:
+                        changes.append(merge({"height": msg.height, "time_ms": decoded.header.time_ms}, doc))
+    render({"from_height": from_height, "to_height": tip, "changes": changes}, as_json,
+           Grid(["height", "time", "change", "txid"],
+                [(c["height"], time_text(c["time_ms"]), _governance_summary(c), c["txid"][:16])
+                 for c in changes],
+                title=f"{len(changes)} governance change(s) in blocks {from_height}..{tip}"))
+
+
+def _validators_at(g: Any, height: int, names: dict[bytes, str], tip: int, as_json: bool) -> None:
+    """The set deciding `height`, from the node's governance record."""
+    from node.ledger.governance import VALIDATOR_DELAY
+
+    if height > tip + VALIDATOR_DELAY:
+        fail(f"--at {height}: the set is known up to the tip + {VALIDATOR_DELAY} ({tip + VALIDATOR_DELAY}); "
+             "later blocks may still change it", EXIT_USAGE)
+    chosen = g.validator_sets[0]
+    for entry in g.validator_sets:
+        if entry.effective_height <= height:
+            chosen = entry
+    total = sum(v.power for v in chosen.validators) or 1
+    rows = [{"name": names.get(v.public_key, v.name), "address": _addr(v.public_key), "power": v.power}
+            for v in chosen.validators]
+    doc = {"height": height, "since_height": chosen.effective_height,
+           "validators_hash": chosen.validators_hash.hex(), "total_power": total, "validators": rows}
+    render(doc, as_json,
+           Grid(["name", "validator", "power", "share"],
+                [(r["name"], r["address"], r["power"], f"{100 * r['power'] / total:.1f}%") for r in rows],
+                title=f"{len(rows)} validators decide height {height} (this set since height "
+                      f"{chosen.effective_height}); a commit needs more than 2/3 of the power",
+                right=["power", "share"]))

@@ -19,6 +19,8 @@ from cli.lazy import LazyGroup
         "pay": "cli.pay:pay",
         "balance": "cli.pay:balance",
         "chain": "cli.chain:chain",
+        "gov": "cli.gov:gov",
+        "genesis": "cli.genesis:genesis",
         "audit": "cli.audit:audit",
         "escrow": "cli.escrow:escrow",
         "voucher": "cli.voucher:voucher",

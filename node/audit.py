@@ -30,7 +30,7 @@ change transaction yet. When one is added, replay must track the set per height.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,13 @@ from node.ledger.blocks import block_hash, decode_committed_block, decode_header
 from node.ledger.crypto import HASH_SIZE, sha256
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import validator_set_at
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, StoreVersionError, Tip
 from node.ledger.store_audit import audit_store
 from node.ledger.transition import BadCertificate, verify_committed
+from node.ledger.txcodec import decode_tx, verify_signatures
 
 PROOF_TYPE = "cbdc-inclusion-proof"
 PROOF_VERSION = 1
@@ -99,7 +101,6 @@ class _Replay:
 
     genesis: Genesis
     store: Store
-    validators: ValidatorSet
     report: AuditReport
     sigcache: SignatureCache = field(default_factory=SignatureCache)
 
@@ -116,8 +117,12 @@ class _Replay:
             report.fail(height, f"block {height}: its header says height {committed.height}")
             return False
         try:
+            # The set deciding this height, from the state rebuilt so far: governance changes
+            # it (committed at H, deciding from H+2), and every certificate is checked
+            # against the set of its own height.
+            validators = validator_set_at(self.store, genesis, height)
             executed, certificate = verify_committed(
-                committed, self.store, genesis, validators=self.validators, sigcache=self.sigcache,
+                committed, self.store, genesis, validators=validators, sigcache=self.sigcache,
                 expected_height=height,
             )
         except BadCertificate as err:
@@ -174,7 +179,7 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="cbdc-audit-") as workdir:
         store = Store.open(str(Path(workdir) / "ledger"), genesis)
         try:
-            run = _Replay(genesis, store, genesis_validators(genesis), report)
+            run = _Replay(genesis, store, report)
             expected = 1
             for height, raw in blocks:
                 if height != expected:
@@ -326,11 +331,43 @@ class ProvenInclusion:
     total_power: int
 
 
-def build_proof(committed_block: bytes, txid: bytes) -> dict[str, Any]:
-    """The JSON-ready inclusion proof of `txid` in a CommittedBlock (bytes as stored)."""
+# A hand-off: the CommittedBlock bytes of block h whose header's next_validators_hash names a
+# new set, and that set ((public key, power) pairs) deciding from h+1.
+Handoff = tuple[bytes, list[tuple[bytes, int]]]
+
+
+def handoff_heights(schedule_heights: Iterable[int], height: int) -> list[int]:
+    """The blocks whose certificates hand the chain to each later validator set, up to the
+    set deciding `height`: one before each set's first height (the genesis set needs none)."""
+    return [h - 1 for h in schedule_heights if 1 < h <= height]
+
+
+def collect_handoffs(node_client: Any, height: int) -> list[Handoff]:
+    """The hand-offs from genesis to the set deciding `height`, as a node serves them (its
+    GetGovernance validator sets and GetBlock). Nothing here is trusted: verify_proof_doc
+    checks every one."""
+    sets = node_client.governance().validator_sets
+    wanted = {s.effective_height: s for s in sets}
+    return [
+        (
+            node_client.block(height=h).committed_block,
+            [(v.public_key, v.power) for v in wanted[h + 1].validators],
+        )
+        for h in handoff_heights(wanted, height)
+    ]
+
+
+def build_proof(committed_block: bytes, txid: bytes, handoffs: Sequence[Handoff] = ()) -> dict[str, Any]:
+    """The JSON-ready inclusion proof of `txid` in a CommittedBlock (bytes as stored).
+
+    `handoffs`, oldest first, carry the proof from the genesis validator set to the set
+    deciding this block, as CometBFT's light client walks set changes: each is a block
+    certified by the set before it whose header commits (next_validators_hash) to the set
+    after it, given in full."""
     committed = decode_committed_block(committed_block)
     block, header = committed.block, committed.header
     txids = [sha256(ledger_pb2.Transaction.FromString(raw).body) for raw in block.txs]
+    witnesses = [sha256(raw) for raw in block.txs]
     if txid not in txids:
         raise ProofError(f"transaction {txid.hex()} is not in block {header.height}")
     index = txids.index(txid)
@@ -344,8 +381,22 @@ def build_proof(committed_block: bytes, txid: bytes) -> dict[str, Any]:
         "tx_index": index,
         "tx": block.txs[index].hex(),
         "merkle_path": [h.hex() for h in merkle_proof(txids, index)],
+        # The path from SHA-256 of the transaction's bytes (signatures included) to the
+        # header's witness_root: the signatures are committed too.
+        "witness_path": [h.hex() for h in merkle_proof(witnesses, index)],
         "header": block.header.hex(),
         "commit": committed.certificate.hex(),
+        "handoffs": [_handoff_doc(raw, validators) for raw, validators in handoffs],
+    }
+
+
+def _handoff_doc(raw: bytes, validators: list[tuple[bytes, int]]) -> dict[str, Any]:
+    committed = decode_committed_block(raw)
+    return {
+        "height": committed.height,
+        "header": committed.block.header.hex(),
+        "commit": committed.certificate.hex(),
+        "next_validators": [[key.hex(), power] for key, power in validators],
     }
 
 
@@ -400,14 +451,82 @@ def verify_proof_doc(doc: Any, genesis: Genesis) -> ProvenInclusion:
             f"the Merkle path does not lead from txid {txid.hex()[:16]} (position {index} of "
             f"{header.tx_count}) to the header's tx_root {header.tx_root.hex()[:16]}"
         )
-    # 3. The block hash is the hash of the header bytes; the certificate must commit it.
+    # 3. Who signed: the transaction's bytes (signatures included) lead to witness_root,
+    # and every signature its body requires verifies.
+    witness_field = doc.get("witness_path")
+    if not isinstance(witness_field, list):
+        raise ProofError("proof field 'witness_path' is missing or not a list")
+    witness_path = [_hex({"witness_path": p}, "witness_path") for p in witness_field]
+    if any(len(p) != HASH_SIZE for p in witness_path) or not verify_proof(
+        sha256(tx_bytes), index, header.tx_count, witness_path, header.witness_root
+    ):
+        raise ProofError(
+            "the witness path does not lead from the transaction's bytes to the header's witness_root "
+            "(signature bytes altered?)"
+        )
+    try:
+        verify_signatures(decode_tx(tx_bytes, genesis), genesis.chain_id)
+    except LedgerError as err:
+        raise ProofError(f"the transaction's signatures do not hold: {err.message}") from None
+    # 4. The validator set deciding the block: genesis's, handed on by each hand-off.
+    validators = _follow_handoffs(doc.get("handoffs", []), genesis, header.height)
+    # 5. The block hash is the hash of the header bytes; the certificate must commit it.
     digest = block_hash(header_bytes)
-    validators = genesis_validators(genesis)
     if header.validators_hash != validators.hash():
-        raise ProofError("the header names a validator set other than the genesis one")
+        raise ProofError(
+            "the header names a validator set other than the genesis one"
+            + (" or the one the last hand-off handed to" if doc.get("handoffs") else "")
+            + " (a validator-set change without its hand-off?)"
+        )
     try:
         verified = verify_commit(certificate, validators, genesis.chain_id, header.height, digest)
     except CommitError as err:
         raise ProofError(f"the commit certificate does not verify: {err}") from None
     return ProvenInclusion(txid, header.height, index, digest, tx_bytes, verified.signers,
                            verified.power, validators.total_power)
+
+
+def _follow_handoffs(handoffs: Any, genesis: Genesis, height: int) -> ValidatorSet:
+    """The validator set the hand-offs lead to from genesis's; ProofError names the first
+    hand-off that does not hold (its certificate is not by the set before it, or the set it
+    hands to is not the one its header commits to)."""
+    if not isinstance(handoffs, list):
+        raise ProofError("proof field 'handoffs' must be a list")
+    validators = genesis_validators(genesis)
+    previous = 0
+    for i, item in enumerate(handoffs):
+        where = f"hand-off #{i}"
+        if not isinstance(item, dict):
+            raise ProofError(f"{where} is not an object")
+        header_bytes, certificate = _hex(item, "header"), _hex(item, "commit")
+        try:
+            header = decode_header(header_bytes)
+        except LedgerError as err:
+            raise ProofError(f"{where}: the header does not decode: {err.message}") from None
+        where = f"hand-off #{i} (block {header.height})"
+        if header.chain_id != genesis.chain_id:
+            raise ProofError(f"{where}: the header is for chain {header.chain_id!r}")
+        if not previous < header.height < height:
+            raise ProofError(f"{where}: hand-offs must be in height order and below the block ({height})")
+        previous = header.height
+        if header.validators_hash != validators.hash():
+            raise ProofError(
+                f"{where}: the header names a validator set other than the one handed on to it"
+            )
+        try:
+            verify_commit(certificate, validators, genesis.chain_id, header.height, block_hash(header_bytes))
+        except CommitError as err:
+            raise ProofError(
+                f"{where}: the commit certificate does not verify against the set before it: {err}"
+            ) from None
+        try:
+            rows = item["next_validators"]
+            following = ValidatorSet([(bytes.fromhex(key), int(power)) for key, power in rows])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ProofError(f"{where}: next_validators is not a list of [key hex, power]: {err}") from None
+        if following.hash() != header.next_validators_hash:
+            raise ProofError(
+                f"{where}: next_validators is not the set its header commits to (next_validators_hash)"
+            )
+        validators = following
+    return validators

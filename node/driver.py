@@ -72,6 +72,7 @@ from node.hooks import FaultHooks
 from node.ledger.blocks import Certificate, block_hash, decode_block, decode_committed_block
 from node.ledger.errors import LedgerError
 from node.ledger.evidence import EvidencePool
+from node.ledger.governance import validator_set_at
 from node.ledger.transition import ExecutedBlock
 from node.ledger_service import LedgerService
 from node.logs import get_logger
@@ -103,7 +104,7 @@ class ConsensusDriver:
         self,
         *,
         chain: LedgerService,
-        validators: ValidatorSet,
+        validators: ValidatorSet | Callable[[int], ValidatorSet] | None = None,
         signing_key: nacl.signing.SigningKey | None,
         data_dir: Path,
         config: ConsensusConfig,
@@ -119,7 +120,17 @@ class ConsensusDriver:
         """`remote_signer` (node.signer.client.RemoteSigner) signs instead of `signing_key`
         when given: the key then lives in the `cbdc signer` process."""
         self.chain = chain
-        self.validators = validators
+        # The set deciding each height: the chain's (it changes by governance, committed at
+        # H and deciding from H+2, so the set of the next height is always known), or one
+        # fixed set (tests).
+        if validators is None:
+            self.validators_at: Callable[[int], ValidatorSet] = lambda height: validator_set_at(
+                chain.store, chain.genesis, height
+            )
+        elif isinstance(validators, ValidatorSet):
+            self.validators_at = lambda height, fixed=validators: fixed
+        else:
+            self.validators_at = validators
         self.config = config
         self._broadcast = broadcast
         self._announce_tip = announce
@@ -137,13 +148,14 @@ class ConsensusDriver:
         # in a crash costs at most a round, never safety).
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign-state")
         self._wal = WalFile(data_dir / "consensus.wal")
-        is_validator = bool(self.public_key) and self.public_key in validators
+        # A node with a key may become a validator by a governance change: it always has a
+        # signer, and the machine signs only at heights whose set includes its key.
         signer: Any = None
         saved = None
-        if is_validator and remote_signer is not None:
+        if remote_signer is not None:
             saved = remote_signer.loaded_state  # the signer's sign-state is the one that counts
             signer = remote_signer
-        elif is_validator and signing_key is not None:
+        elif signing_key is not None:
             saved = self._sign_state.load()
             signer = Signer(signing_key, saved)
         self._signer = signer
@@ -151,14 +163,14 @@ class ConsensusDriver:
         self.guard = DoubleSignGuard(double_sign_check_height)
         if signer is not None:
             stored = chain.store.height
-            if saved is None and stored > 0:
+            if saved is None and stored > 0 and self.public_key in self.validators_at(stored + 1):
                 self._arm_guard(f"no sign-state beside a block store at height {stored}")
             else:
                 self._look_back(saved.height if saved else 0, stored, "the block store holds")
         self.host = ConsensusHost(ConsensusMachine(self.chain_id, signer, config))
         self._queue: asyncio.Queue[Input | _Begin | _Pause] = asyncio.Queue()
         self._evidence = EvidencePool(
-            validators, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
+            self.validators_at, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
         )
         # Test-only hooks (node.hooks): crash points and a Byzantine mode that sees each action
         # first. No-ops on every real validator.
@@ -175,7 +187,8 @@ class ConsensusDriver:
         """Recover from the WAL and start deciding the height after the stored tip."""
         contents = self._wal.load()
         self._wal.open()
-        start = StartHeight(self.chain.store.height + 1, self.validators)
+        height = self.chain.store.height + 1
+        start = StartHeight(height, self.validators_at(height))
         effects, result = self.host.start(contents.entries, start)
         if result.replayed:
             log.info(
@@ -356,7 +369,7 @@ class ConsensusDriver:
         if isinstance(event, _Begin):
             if event.height != self.machine.height + 1 or not self.host.decided:
                 return  # stale: block sync restarted the machine meanwhile
-            await self._step(StartHeight(event.height, self.validators))
+            await self._step(StartHeight(event.height, self.validators_at(event.height)))
         else:
             await self._step(event)
         if self.host.decided and self.machine.next_height_buffered:
@@ -416,7 +429,7 @@ class ConsensusDriver:
             built = await self.chain.build(
                 height=height,
                 proposer=self.public_key,
-                validators_hash=self.validators.hash(),
+                validators_hash=self.validators_at(height).hash(),
                 evidence=self._evidence.for_block(height),
                 # A third of what validators wait for the proposal: they need about as long
                 # again to execute it, and the transfer takes the rest.
@@ -433,7 +446,7 @@ class ConsensusDriver:
         try:
             # The one block transition judges it, evidence included (node.ledger.transition).
             result = await self.chain.validate(
-                request.block, height=request.height, validators=self.validators
+                request.block, height=request.height, validators=self.validators_at(request.height)
             )
         except LedgerError as err:
             result, error = None, str(err)
@@ -506,7 +519,7 @@ class ConsensusDriver:
             if tip >= self.machine.height:
                 # The store moved past the height the machine was deciding: restart after it.
                 self._wal.reset()
-                await self._step(StartHeight(tip + 1, self.validators))
+                await self._step(StartHeight(tip + 1, self.validators_at(tip + 1)))
                 self._announce()
             if not pause.done.done():
                 pause.done.set_result(None)

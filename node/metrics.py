@@ -52,6 +52,7 @@ DROP_REASONS = (
     "too_large",       # over grpc.max_message_bytes (ours or the peer's)
     "unknown_peer",    # handshake from a key that is not an expected validator
     "wrong_chain",     # handshake for another chain
+    "wrong_genesis",   # handshake from a node built from another genesis (same chain id)
     "bad_handshake",   # malformed handshake, bad signature or protocol version
     "no_such_peer",    # send() to a key that is not a configured peer
     "handler_error",   # the node's handler raised on this message

@@ -33,6 +33,7 @@ from node.hooks import FaultHooks
 from node.ledger.blocks import Certificate
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import validator_set_at
 from node.ledger.keys import (
     ENV_PASSPHRASE,
     ENV_PASSPHRASE_FILE,
@@ -139,7 +140,9 @@ class Node:
         self.store = store
         self.metrics = NodeMetrics()
         self.metrics.describe(genesis.chain_id, [(v.name, v.public_key) for v in genesis.validators])
-        self.validators = validator_set(genesis)
+        # The validator set of each height: genesis's until governance changes it
+        # (node.ledger.governance; committed at H, it decides from H+2).
+        self.validators_at = lambda height: validator_set_at(store, genesis, height)
         self.executor = ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="verify"
         )
@@ -163,6 +166,7 @@ class Node:
             key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
             self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
+            genesis_hash=genesis.hash(),
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
@@ -177,7 +181,7 @@ class Node:
         data_dir = config.home / config.data_dir
         self.driver = ConsensusDriver(
             chain=self.chain,
-            validators=self.validators,
+            validators=self.validators_at,
             signing_key=nacl.signing.SigningKey(key.seed) if key is not None else None,
             remote_signer=remote_signer,
             data_dir=data_dir,
@@ -199,7 +203,7 @@ class Node:
             self.chain,
             self.driver,
             self.peers,
-            self.validators,
+            self.validators_at,
             max_message_bytes=config.grpc.max_message_bytes,
             on_lag=self.metrics.sync_lag.set,
         )
@@ -211,7 +215,6 @@ class Node:
         self._last_commit = time.monotonic()
         # Readiness (node.health): recomputed on the loop, read as a whole by /healthz.
         self.readiness: Readiness = STARTING
-        self._power = {v.public_key: v.power for v in genesis.validators}
         self._health_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -255,7 +258,7 @@ class Node:
             chain=self.genesis.chain_id,
             p2p=self.config.p2p.listen,
             api=self.config.api.listen,
-            validator=self.public_key in self.validators,
+            validator=self.public_key in self.validators_at(self.store.height + 1),
         )
 
     async def stop(self) -> None:
@@ -343,12 +346,13 @@ class Node:
     # --- readiness -----------------------------------------------------------------------
     def evaluate_readiness(self) -> Readiness:
         linked = self.peers.connected_peers() & self.peers.inbound_peers()
+        deciding = self.validators_at(self.store.height + 1)  # governance may change the set
         return evaluate(
             height=self.store.height,
             syncing=self.syncer.syncing,
-            linked_power=sum(self._power.get(k, 0) for k in linked if k != self.public_key),
-            own_power=self._power.get(self.public_key, 0),
-            total_power=sum(self._power.values()),
+            linked_power=sum(deciding.power_of(k) for k in linked if k != self.public_key),
+            own_power=deciding.power_of(self.public_key),
+            total_power=deciding.total_power,
             lag=self.syncer.lag(),
             max_lag_blocks=self.config.health.max_lag_blocks,
         )
@@ -374,21 +378,25 @@ class Node:
 
     def status(self) -> node_pb2.NodeStatus:
         tip = self.store.tip()
+        validators = self.validators_at(tip.height + 1)  # the set deciding the next block
         status = node_pb2.NodeStatus(
             chain_id=self.genesis.chain_id,
             height=tip.height,
             block_hash=tip.block_hash,
             state_root=tip.state_root,
             time_ms=tip.time_ms,
-            validator_key=self.public_key if self.public_key in self.validators else b"",
+            validator_key=self.public_key if self.public_key in validators else b"",
             peers_connected=len(self.peers.connected_peers()),
             syncing=self.syncer.syncing,
             mempool_size=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
             base_height=self.store.base_height,
         )
-        for v in self.genesis.validators:
-            status.validators.append(node_pb2.Validator(public_key=v.public_key, power=v.power, name=v.name))
+        names = {v.public_key: v.name for v in self.genesis.validators}
+        for v in validators.validators:
+            status.validators.append(
+                node_pb2.Validator(public_key=v.public_key, power=v.power, name=names.get(v.public_key, ""))
+            )
         for p in self.peers.peer_states():
             status.peers.append(
                 node_pb2.PeerInfo(

@@ -75,7 +75,7 @@ class Transfer(_message.Message):
     def __init__(self, sender: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ...) -> None: ...
 
 class TxBody(_message.Message):
-    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked", "define_purpose", "register_for_purpose")
+    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked", "define_purpose", "register_for_purpose", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority", "set_validators", "set_block_limits")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,18 @@ class TxBody(_message.Message):
     SPEND_LOCKED_FIELD_NUMBER: _ClassVar[int]
     DEFINE_PURPOSE_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FOR_PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ADMIT_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    REINSTATE_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    RETIRE_INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_INSTITUTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    FREEZE_WALLET_FIELD_NUMBER: _ClassVar[int]
+    UNFREEZE_WALLET_FIELD_NUMBER: _ClassVar[int]
+    DEREGISTER_WALLET_FIELD_NUMBER: _ClassVar[int]
+    SET_TIER_TABLE_FIELD_NUMBER: _ClassVar[int]
+    SET_AUTHORITY_FIELD_NUMBER: _ClassVar[int]
+    SET_VALIDATORS_FIELD_NUMBER: _ClassVar[int]
+    SET_BLOCK_LIMITS_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     nonce: int
     issue: Issue
@@ -94,10 +106,22 @@ class TxBody(_message.Message):
     spend_locked: SpendLocked
     define_purpose: DefinePurpose
     register_for_purpose: RegisterForPurpose
-    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ..., define_purpose: _Optional[_Union[DefinePurpose, _Mapping]] = ..., register_for_purpose: _Optional[_Union[RegisterForPurpose, _Mapping]] = ...) -> None: ...
+    admit_institution: AdmitInstitution
+    suspend_institution: InstitutionRef
+    reinstate_institution: InstitutionRef
+    retire_institution: InstitutionRef
+    rotate_institution_key: RotateInstitutionKey
+    freeze_wallet: WalletAction
+    unfreeze_wallet: WalletAction
+    deregister_wallet: WalletAction
+    set_tier_table: SetTierTable
+    set_authority: SetAuthority
+    set_validators: SetValidators
+    set_block_limits: SetBlockLimits
+    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ..., define_purpose: _Optional[_Union[DefinePurpose, _Mapping]] = ..., register_for_purpose: _Optional[_Union[RegisterForPurpose, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ..., set_block_limits: _Optional[_Union[SetBlockLimits, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
-    __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count")
+    __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count", "next_validators_hash", "witness_root")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +132,8 @@ class BlockHeader(_message.Message):
     PROPOSER_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_ROOT_FIELD_NUMBER: _ClassVar[int]
     TX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_VALIDATORS_HASH_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_ROOT_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     height: int
     time_ms: int
@@ -118,7 +144,9 @@ class BlockHeader(_message.Message):
     proposer: bytes
     evidence_root: bytes
     tx_count: int
-    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., time_ms: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., tx_root: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., validators_hash: _Optional[bytes] = ..., proposer: _Optional[bytes] = ..., evidence_root: _Optional[bytes] = ..., tx_count: _Optional[int] = ...) -> None: ...
+    next_validators_hash: bytes
+    witness_root: bytes
+    def __init__(self, chain_id: _Optional[str] = ..., height: _Optional[int] = ..., time_ms: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., tx_root: _Optional[bytes] = ..., state_root: _Optional[bytes] = ..., validators_hash: _Optional[bytes] = ..., proposer: _Optional[bytes] = ..., evidence_root: _Optional[bytes] = ..., tx_count: _Optional[int] = ..., next_validators_hash: _Optional[bytes] = ..., witness_root: _Optional[bytes] = ...) -> None: ...
 
 class Block(_message.Message):
     __slots__ = ("header", "txs", "evidence")
@@ -241,3 +269,117 @@ class RegisterForPurpose(_message.Message):
     address: bytes
     role: int
     def __init__(self, institution: _Optional[bytes] = ..., purpose: _Optional[str] = ..., address: _Optional[bytes] = ..., role: _Optional[int] = ...) -> None: ...
+
+class AdmitInstitution(_message.Message):
+    __slots__ = ("signers", "id", "name", "public_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    name: str
+    public_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class InstitutionRef(_message.Message):
+    __slots__ = ("signers", "id")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ...) -> None: ...
+
+class RotateInstitutionKey(_message.Message):
+    __slots__ = ("signers", "id", "new_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    id: str
+    new_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., id: _Optional[str] = ..., new_key: _Optional[bytes] = ...) -> None: ...
+
+class WalletAction(_message.Message):
+    __slots__ = ("signers", "address", "reason")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    address: bytes
+    reason: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., address: _Optional[bytes] = ..., reason: _Optional[int] = ...) -> None: ...
+
+class TierRow(_message.Message):
+    __slots__ = ("id", "name", "has_balance_cap", "balance_cap", "has_per_payment", "per_payment", "has_daily", "daily", "has_yearly", "yearly")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HAS_BALANCE_CAP_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_CAP_FIELD_NUMBER: _ClassVar[int]
+    HAS_PER_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    PER_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    HAS_DAILY_FIELD_NUMBER: _ClassVar[int]
+    DAILY_FIELD_NUMBER: _ClassVar[int]
+    HAS_YEARLY_FIELD_NUMBER: _ClassVar[int]
+    YEARLY_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    has_balance_cap: bool
+    balance_cap: int
+    has_per_payment: bool
+    per_payment: int
+    has_daily: bool
+    daily: int
+    has_yearly: bool
+    yearly: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., has_balance_cap: _Optional[bool] = ..., balance_cap: _Optional[int] = ..., has_per_payment: _Optional[bool] = ..., per_payment: _Optional[int] = ..., has_daily: _Optional[bool] = ..., daily: _Optional[int] = ..., has_yearly: _Optional[bool] = ..., yearly: _Optional[int] = ...) -> None: ...
+
+class SetTierTable(_message.Message):
+    __slots__ = ("signers", "effective_height", "tiers")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    effective_height: int
+    tiers: _containers.RepeatedCompositeFieldContainer[TierRow]
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., effective_height: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierRow, _Mapping]]] = ...) -> None: ...
+
+class SetAuthority(_message.Message):
+    __slots__ = ("signers", "keys", "threshold")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., keys: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ...) -> None: ...
+
+class ValidatorUpdate(_message.Message):
+    __slots__ = ("public_key", "power", "name")
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    POWER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    power: int
+    name: str
+    def __init__(self, public_key: _Optional[bytes] = ..., power: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class SetValidators(_message.Message):
+    __slots__ = ("signers", "updates")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    updates: _containers.RepeatedCompositeFieldContainer[ValidatorUpdate]
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., updates: _Optional[_Iterable[_Union[ValidatorUpdate, _Mapping]]] = ...) -> None: ...
+
+class SetBlockLimits(_message.Message):
+    __slots__ = ("signers", "effective_height", "max_block_txs", "max_block_bytes")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BLOCK_TXS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BLOCK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    effective_height: int
+    max_block_txs: int
+    max_block_bytes: int
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., effective_height: _Optional[int] = ..., max_block_txs: _Optional[int] = ..., max_block_bytes: _Optional[int] = ...) -> None: ...

@@ -56,30 +56,34 @@ class Bundle(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce")
+    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "genesis_hash")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
+    GENESIS_HASH_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     chain_id: str
     public_key: bytes
     nonce: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+    genesis_hash: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., genesis_hash: _Optional[bytes] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "signature")
+    __slots__ = ("protocol_version", "chain_id", "public_key", "nonce", "signature", "genesis_hash")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    GENESIS_HASH_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     chain_id: str
     public_key: bytes
     nonce: bytes
     signature: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    genesis_hash: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., genesis_hash: _Optional[bytes] = ...) -> None: ...
 
 class HelloProof(_message.Message):
     __slots__ = ("signature",)
@@ -318,7 +322,7 @@ class GetWalletRequest(_message.Message):
     def __init__(self, address: _Optional[bytes] = ..., seen_height: _Optional[int] = ...) -> None: ...
 
 class WalletInfo(_message.Message):
-    __slots__ = ("address", "tier", "institution", "kyc_commitment", "balance", "day", "day_outflow", "year", "year_outflow", "height")
+    __slots__ = ("address", "tier", "institution", "kyc_commitment", "balance", "day", "day_outflow", "year", "year_outflow", "height", "status", "reason")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +333,8 @@ class WalletInfo(_message.Message):
     YEAR_FIELD_NUMBER: _ClassVar[int]
     YEAR_OUTFLOW_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     address: bytes
     tier: int
     institution: bytes
@@ -339,7 +345,9 @@ class WalletInfo(_message.Message):
     year: int
     year_outflow: int
     height: int
-    def __init__(self, address: _Optional[bytes] = ..., tier: _Optional[int] = ..., institution: _Optional[bytes] = ..., kyc_commitment: _Optional[bytes] = ..., balance: _Optional[int] = ..., day: _Optional[int] = ..., day_outflow: _Optional[int] = ..., year: _Optional[int] = ..., year_outflow: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    status: int
+    reason: int
+    def __init__(self, address: _Optional[bytes] = ..., tier: _Optional[int] = ..., institution: _Optional[bytes] = ..., kyc_commitment: _Optional[bytes] = ..., balance: _Optional[int] = ..., day: _Optional[int] = ..., day_outflow: _Optional[int] = ..., year: _Optional[int] = ..., year_outflow: _Optional[int] = ..., height: _Optional[int] = ..., status: _Optional[int] = ..., reason: _Optional[int] = ...) -> None: ...
 
 class GetSupplyRequest(_message.Message):
     __slots__ = ()
@@ -434,3 +442,65 @@ class SnapshotChunk(_message.Message):
     data: bytes
     height: int
     def __init__(self, data: _Optional[bytes] = ..., height: _Optional[int] = ...) -> None: ...
+
+class GetGovernanceRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InstitutionInfo(_message.Message):
+    __slots__ = ("id", "name", "public_key", "status", "former_keys")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FORMER_KEYS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    public_key: bytes
+    status: str
+    former_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., status: _Optional[str] = ..., former_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class TierTableInfo(_message.Message):
+    __slots__ = ("effective_height", "tiers")
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    effective_height: int
+    tiers: _containers.RepeatedCompositeFieldContainer[_ledger_pb2.TierRow]
+    def __init__(self, effective_height: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[_ledger_pb2.TierRow, _Mapping]]] = ...) -> None: ...
+
+class GovernanceInfo(_message.Message):
+    __slots__ = ("authority", "threshold", "institutions", "tier_tables", "height", "validator_sets")
+    AUTHORITY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIER_TABLES_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_SETS_FIELD_NUMBER: _ClassVar[int]
+    authority: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    institutions: _containers.RepeatedCompositeFieldContainer[InstitutionInfo]
+    tier_tables: _containers.RepeatedCompositeFieldContainer[TierTableInfo]
+    height: int
+    validator_sets: _containers.RepeatedCompositeFieldContainer[ValidatorSetInfo]
+    def __init__(self, authority: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ..., institutions: _Optional[_Iterable[_Union[InstitutionInfo, _Mapping]]] = ..., tier_tables: _Optional[_Iterable[_Union[TierTableInfo, _Mapping]]] = ..., height: _Optional[int] = ..., validator_sets: _Optional[_Iterable[_Union[ValidatorSetInfo, _Mapping]]] = ...) -> None: ...
+
+class ValidatorInfo(_message.Message):
+    __slots__ = ("name", "public_key", "power")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    POWER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    public_key: bytes
+    power: int
+    def __init__(self, name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., power: _Optional[int] = ...) -> None: ...
+
+class ValidatorSetInfo(_message.Message):
+    __slots__ = ("effective_height", "validators", "validators_hash")
+    EFFECTIVE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATORS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATORS_HASH_FIELD_NUMBER: _ClassVar[int]
+    effective_height: int
+    validators: _containers.RepeatedCompositeFieldContainer[ValidatorInfo]
+    validators_hash: bytes
+    def __init__(self, effective_height: _Optional[int] = ..., validators: _Optional[_Iterable[_Union[ValidatorInfo, _Mapping]]] = ..., validators_hash: _Optional[bytes] = ...) -> None: ...

@@ -401,6 +401,11 @@ class NodeStub:
                 request_serializer=proto_dot_node__pb2.WatchBlocksRequest.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.CommittedBlockMsg.FromString,
                 _registered_method=True)
+        self.GetGovernance = channel.unary_unary(
+                '/cbdc.node.v1.Node/GetGovernance',
+                request_serializer=proto_dot_node__pb2.GetGovernanceRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.GovernanceInfo.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -498,6 +503,13 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGovernance(self, request, context):
+        """Governance (issue 13): the authority, institutions and tier tables in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -560,6 +572,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.WatchBlocks,
                     request_deserializer=proto_dot_node__pb2.WatchBlocksRequest.FromString,
                     response_serializer=proto_dot_node__pb2.CommittedBlockMsg.SerializeToString,
+            ),
+            'GetGovernance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGovernance,
+                    request_deserializer=proto_dot_node__pb2.GetGovernanceRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.GovernanceInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -890,6 +907,33 @@ class Node:
             '/cbdc.node.v1.Node/WatchBlocks',
             proto_dot_node__pb2.WatchBlocksRequest.SerializeToString,
             proto_dot_node__pb2.CommittedBlockMsg.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGovernance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cbdc.node.v1.Node/GetGovernance',
+            proto_dot_node__pb2.GetGovernanceRequest.SerializeToString,
+            proto_dot_node__pb2.GovernanceInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.signing
+from proto import consensus_pb2 as pb
 
 from consensus.config import ConsensusConfig
 from consensus.events import (
@@ -102,6 +103,11 @@ class SimConfig:
     seed: int
     powers: tuple[int, ...] = (1, 1, 1, 1)
     byzantine: tuple[tuple[int, str], ...] = ()  # (validator index, strategy name)
+    # Validator-set changes: (first height it decides, power of every node by index); power
+    # 0 leaves a node out of the set (it follows the chain without voting). The node ledger
+    # schedules a change committed at H for H+2, so every node knows each height's set when
+    # it starts it; here the schedule is simply known to all. `powers` decides from height 1.
+    validator_changes: tuple[tuple[int, tuple[int, ...]], ...] = ()
     heights: int = 2
     faults: Faults = field(default_factory=Faults)
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
@@ -231,7 +237,8 @@ class Node:
         if height >= w.config.heights:
             return
         self.own = []
-        effects, result = self.host.start(contents.entries, StartHeight(height + 1, w.validators))
+        start = StartHeight(height + 1, w.validators_at(height + 1))
+        effects, result = self.host.start(contents.entries, start)
         w.log(self.index, "replayed", result.replayed, result.state.height, result.state.round)
         self.execute(effects)
 
@@ -374,7 +381,8 @@ class Node:
             # their own decision is under way (node/net/commit_push.py): a race to survive.
             w.broadcast(self.index, NetMsg("commit", c.certificate, c.block_hash, self.index, c.height))
         if c.height < w.config.heights:
-            w.schedule(w.now, self.index, StartHeight(c.height + 1, w.validators), self.gen)
+            next_height = StartHeight(c.height + 1, w.validators_at(c.height + 1))
+            w.schedule(w.now, self.index, next_height, self.gen)
 
     def gossip_tick(self) -> None:
         """Re-send own messages of the current height and the proposals held for it: the
@@ -432,12 +440,20 @@ class World:
         self.nodes: list[Node] = [
             STRATEGIES[self.byzantine[i]](self, i) if i in self.byzantine else Node(self, i) for i in range(n)
         ]
-        self.validators = ValidatorSet(
-            (node.public_key, p) for node, p in zip(self.nodes, config.powers, strict=True)
-        )
-        byz_power = sum(config.powers[i] for i in self.byzantine)
-        if 3 * byz_power >= self.validators.total_power:
-            raise ValueError("Byzantine validators must hold less than a third of the power")
+        # (first height, set), ascending: the set deciding each height (validator_changes).
+        self.sets: list[tuple[int, ValidatorSet]] = []
+        for start, powers in ((1, config.powers), *config.validator_changes):
+            if self.sets and start <= self.sets[-1][0]:
+                raise ValueError("validator_changes must start at increasing heights above 1")
+            members = [(node.public_key, p) for node, p in zip(self.nodes, powers, strict=True) if p > 0]
+            chosen = ValidatorSet(members)
+            byz_power = sum(chosen.power_of(self.nodes[i].public_key) for i in self.byzantine)
+            if 3 * byz_power >= chosen.total_power:
+                raise ValueError(
+                    f"Byzantine validators must hold less than a third of the power (from height {start})"
+                )
+            self.sets.append((start, chosen))
+        self.validators = self.sets[0][1]  # the genesis set
         self.honest = [i for i in range(n) if i not in self.byzantine]
         self.now = 0
         self.seq = 0
@@ -559,8 +575,17 @@ class World:
         if not self.block_validity.get(d.block_hash, False):
             self.violation(f"validity: n{node.index} decided invalid block {d.block_hash.hex()[:8]}")
 
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The set deciding `height`."""
+        chosen = self.sets[0][1]
+        for start, validators in self.sets:
+            if start <= height:
+                chosen = validators
+        return chosen
+
     def on_evidence(self, reporter: int, data: bytes) -> None:
-        dv = verify_evidence(data, self.validators, CHAIN_ID)
+        height = decode_vote(pb.Evidence.FromString(data).duplicate_vote.vote_a, verify=False).height
+        dv = verify_evidence(data, self.validators_at(height), CHAIN_ID)
         key = (dv.validator, dv.height, dv.round, int(dv.vote_a.type))
         self.log(reporter, "EVIDENCE", dv.validator, dv.height, dv.round)
         self.evidence[reporter].add(key)

@@ -178,3 +178,6 @@ class NodeClient:
 
     def supply(self) -> node_pb2.SupplyInfo:
         return self._call(self._stub.GetSupply, node_pb2.GetSupplyRequest())
+
+    def governance(self) -> node_pb2.GovernanceInfo:
+        return self._call(self._stub.GetGovernance, node_pb2.GetGovernanceRequest())

@@ -281,6 +281,10 @@ def _signers_of(body: bytes) -> list[bytes]:
         return list(msg.define_purpose.issuer_signers)
     if kind in ("define_purpose", "register_for_purpose"):
         return [getattr(msg, kind).institution]
+    if kind is not None and hasattr(getattr(msg, kind), "signers"):  # governance kinds
+        from node.client.govbuild import signers_of
+
+        return signers_of(body)
     raise ValueError("the body has no transaction kind")
 
 

@@ -6,10 +6,12 @@ are decoded once into the dataclasses here (`CommittedBlock`, `Certificate`), so
 reaches into protobufs or consensus messages itself. Judging a block (building, validating,
 verifying a committed one) is node.ledger.transition.
 
-Header fields: chain_id, height, prev_hash (32 zero bytes at height 1), time_ms, tx_root
+Header fields: chain_id, height, prev_hash (the genesis hash at height 1), time_ms, tx_root
 (RFC 6962 over txids in block order), tx_count, evidence_root (RFC 6962 over SHA-256 of each
 evidence item), validators_hash, state_root (of the state after the block), proposer (32
-bytes). The block hash is SHA-256 of the header bytes exactly as received.
+bytes), next_validators_hash (the set deciding the next height), witness_root (RFC 6962 over
+SHA-256 of each transaction's bytes, signatures included). The block hash is SHA-256 of the
+header bytes exactly as received.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def tx_root(txids: Sequence[bytes]) -> bytes:
     return merkle_root(txids)
 
 
+def witness_root(tx_hashes: Sequence[bytes]) -> bytes:
+    """Merkle root over SHA-256 of each Transaction's bytes (DecodedTx.sig_key), block order."""
+    return merkle_root(tx_hashes)
+
+
 def evidence_root(evidence: Sequence[bytes]) -> bytes:
     return merkle_root([sha256(item) for item in evidence])
 
@@ -64,6 +71,7 @@ def decode_header(data: bytes) -> ledger_pb2.BlockHeader:
         header = ledger_pb2.BlockHeader.FromString(data)
     except Exception:  # untrusted bytes: any parser failure is the sender's
         raise LedgerError(Code.INVALID_BLOCK, "block header is not a serialized BlockHeader") from None
+    # (next_validators_hash and witness_root are compared whole by the block transition.)
     for name in ("prev_hash", "tx_root", "state_root", "validators_hash", "evidence_root"):
         if len(getattr(header, name)) != HASH_SIZE:
             size = len(getattr(header, name))

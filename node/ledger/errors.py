@@ -30,6 +30,17 @@ class Code(StrEnum):
     VOUCHER_EXPIRED = "voucher_expired"            # after expiry only a reclaim to the issuer
     UNKNOWN_PURPOSE = "unknown_purpose"            # no purpose of that name is defined
     PURPOSE_NOT_ALLOWED = "purpose_not_allowed"    # earmarked money to a recipient outside its purpose
+    # Governance (node.ledger.governance_rules)
+    UNKNOWN_INSTITUTION = "unknown_institution"    # no institution with that id
+    UNKNOWN_WALLET = "unknown_wallet"              # the address is not a registered wallet
+    EFFECTIVE_HEIGHT_PASSED = "effective_height_passed"  # a scheduled change must start later
+    BOUND_VIOLATION = "bound_violation"            # the change would break a bound of the chain
+    IN_USE = "in_use"                              # an id or key already taken by another role
+    WRONG_STATUS = "wrong_status"                  # e.g. suspending a suspended institution
+    NOT_EMPTY = "not_empty"                        # retiring/deregistering what still holds money
+    WALLET_FROZEN = "wallet_frozen"                # a frozen or deregistered wallet pays or is paid
+    INSTITUTION_SUSPENDED = "institution_suspended"  # issuance to / new wallets by a suspended one
+    UNKNOWN_VALIDATOR = "unknown_validator"        # removing a key that is not a validator
 
 
 class LedgerError(Exception):

@@ -9,6 +9,12 @@ chain (node.ledger.store, prefix b"E"); validators reject a block that repeats o
 twice, or carries evidence that does not verify against the validator set (two valid
 signatures by one validator key for one height, round and vote type, different blocks).
 An honest validator's signer never signs such a pair, so evidence can never name it.
+
+Validator sets change (node.ledger.governance): a block's evidence is verified against the
+set deciding that block. The pool verifies what it hears against the set of the height the
+double vote is for, and offers a block only evidence against members of that block's set,
+so a proposer never includes evidence its validators refuse (a validator that left the set
+before its evidence was included is not named on chain).
 """
 
 from __future__ import annotations
@@ -37,6 +43,19 @@ MAX_POOL = 1024
 _SEEN_DIGESTS = 4096
 
 CommittedLookup = Callable[[bytes], int | None]
+# The validator set of each height, or one set for every height (a chain whose set never
+# changes; tests).
+ValidatorsAt = ValidatorSet | Callable[[int], ValidatorSet]
+
+
+def _set_for(validators: ValidatorsAt, data: bytes) -> ValidatorSet:
+    """The set to verify `data` against: that of the height the evidence names."""
+    if isinstance(validators, ValidatorSet):
+        return validators
+    key = evidence_key_of(data)
+    if key is None:
+        raise EvidenceError("not duplicate-vote evidence")
+    return validators(max(1, int.from_bytes(key[32:40], "big")))
 
 
 def evidence_key(validator: bytes, height: int) -> bytes:
@@ -113,7 +132,7 @@ class EvidencePool:
 
     def __init__(
         self,
-        validators: ValidatorSet,
+        validators: ValidatorsAt,
         chain_id: str,
         committed: CommittedLookup,
         horizon: Callable[[], int] | None = None,
@@ -125,7 +144,8 @@ class EvidencePool:
         self.chain_id = chain_id
         self.committed = committed
         self.horizon = horizon
-        self._items: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()  # key -> (height, bytes)
+        self._items: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()  # key -> (height, bytes); key
+        # starts with the validator's key (evidence_key)
         self._seen: OrderedDict[bytes, None] = OrderedDict()
 
     def add(self, data: bytes) -> DuplicateVote | None:
@@ -135,7 +155,7 @@ class EvidencePool:
         if digest in self._seen or len(self._items) >= MAX_POOL:
             return None
         try:
-            proof = verify_evidence(data, self.validators, self.chain_id)
+            proof = verify_evidence(data, _set_for(self.validators, data), self.chain_id)
         except EvidenceError:
             proof = None
         if proof is not None and self.horizon is not None and proof.height > self.horizon():
@@ -154,8 +174,9 @@ class EvidencePool:
     def for_block(self, height: int) -> list[bytes]:
         """What the proposer of `height` includes: held items not committed meanwhile."""
         chosen = []
+        members = self.validators if isinstance(self.validators, ValidatorSet) else self.validators(height)
         for key, (at, data) in self._items.items():
-            if at <= height and self.committed(key) is None:
+            if at <= height and key[:32] in members and self.committed(key) is None:
                 chosen.append(data)
                 if len(chosen) >= MAX_EVIDENCE_PER_BLOCK:
                     break

@@ -38,6 +38,9 @@ from node.ledger.types import U64_MAX
 U32_MAX = (1 << 32) - 1
 # As in Tendermint: the total voting power must leave room for priority arithmetic.
 MAX_TOTAL_VOTING_POWER = (1 << 63) // 8
+# The most keys the central bank's authority (issuers) may have, at genesis or after a
+# governance change (node.ledger.governance): bounds the signatures of one transaction.
+MAX_AUTHORITY_KEYS = 16
 YUAN = 100  # fen per yuan
 
 _CHAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
@@ -173,10 +176,11 @@ class Genesis:
         object.__setattr__(self, "_issuer_set", frozenset(self.issuers))
         object.__setattr__(self, "_by_key", {i.public_key: i for i in self.institutions})
         # The largest serialized Transaction that can be valid: a full body plus one signature
-        # per possible signer (every issuer, or the one signer of the other kinds), with
-        # protobuf tags and lengths. Anything longer is rejected before parsing.
-        # A spend of a locked output has up to max_condition_keys signers.
-        most_signers = max(1, len(self.issuers), self.params.max_condition_keys)
+        # per possible signer (every key of an authority as large as governance allows, plus
+        # the new key of a key rotation; or the max_condition_keys signers of a spend of a
+        # locked output), with protobuf tags and lengths. Anything longer is rejected before
+        # parsing.
+        most_signers = max(MAX_AUTHORITY_KEYS + 1, self.params.max_condition_keys)
         signatures = most_signers * (SIGNATURE_SIZE + 2)
         object.__setattr__(self, "max_tx_bytes", self.params.max_body_bytes + 6 + signatures)
 
@@ -455,6 +459,8 @@ def _validate(g: Genesis) -> None:
 def _validate_issuers(g: Genesis) -> None:
     if not g.issuers:
         raise GenesisError("issuers", "the central bank needs at least one issuer key")
+    if len(g.issuers) > MAX_AUTHORITY_KEYS:
+        raise GenesisError("issuers", f"at most {MAX_AUTHORITY_KEYS} issuer keys are allowed")
     seen: set[bytes] = set()
     for i, k in enumerate(g.issuers):
         _pubkey(k, f"issuers[{i}]")

@@ -18,6 +18,9 @@ from node.ledger.address import encode_address
 from node.ledger.conditions import Lock, Moment, decode_lock_cached, format_time, shortfall
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis, Tier
+from node.ledger.governance import REASONS, SUSPENDED, Governance
+from node.ledger.governance_rules import RULES as GOVERNANCE_RULES
+from node.ledger.governance_rules import governance, require_authority
 from node.ledger.purposes import (
     MERCHANT,
     REMOVED,
@@ -32,7 +35,15 @@ from node.ledger.purposes import (
 )
 from node.ledger.state import DryRun, Overlay, StateView
 from node.ledger.txcodec import DecodedTx
-from node.ledger.types import U64_MAX, OutPoint, Output, Supply, Wallet
+from node.ledger.types import (
+    U64_MAX,
+    WALLET_DEREGISTERED,
+    WALLET_STATUS_NAMES,
+    OutPoint,
+    Output,
+    Supply,
+    Wallet,
+)
 
 MS_PER_DAY = 86_400_000
 _tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
@@ -67,12 +78,21 @@ def check_tx(view: StateView, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
 
 def _issue(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     _reject_replay(state, tx)
+    gov = governance(state, genesis)
+    require_authority(gov, tx.signers, "issuance")
     for i, out in enumerate(tx.outputs):
-        if not genesis.is_institution(out.owner):
+        inst = gov.institution_by_key(out.owner)
+        if inst is None:
             raise LedgerError(
                 Code.UNREGISTERED_RECIPIENT,
                 f"outputs[{i}] pays {_addr(out.owner)}, which is not a registered institution; "
                 "the central bank issues only to institutions",
+            )
+        if inst.status == SUSPENDED:
+            raise LedgerError(
+                Code.INSTITUTION_SUSPENDED,
+                f"outputs[{i}] pays institution {inst.id!r}, which is suspended; no issuance to it "
+                "until the authority reinstates it",
             )
     total = _sum_outputs(tx)
     supply = state.supply()
@@ -89,7 +109,8 @@ def _issue(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -
 
 def _redeem(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     institution = tx.signers[0]
-    if not genesis.is_institution(institution):
+    gov = governance(state, genesis)
+    if not gov.is_institution(institution):
         raise LedgerError(
             Code.NOT_AUTHORIZED,
             f"{_addr(institution)} is not a registered institution; only institutions redeem",
@@ -100,7 +121,7 @@ def _redeem(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) 
                 Code.NOT_AUTHORIZED,
                 f"change[{i}] pays {_addr(out.owner)}; change of a redemption goes back to the institution",
             )
-    total_in, spent = _resolve_inputs(state, tx, institution)
+    total_in, spent = _resolve_inputs(state, tx, institution, gov.former_keys_of(institution))
     amount = tx.msg.redeem.amount
     _check_balanced(total_in, amount + _sum_outputs(tx), "the redeemed amount plus change")
     supply = state.supply()
@@ -116,34 +137,55 @@ def _register(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
     _reject_replay(state, tx)
     m = tx.msg.register_wallet
     institution, address = m.institution, m.address
-    if not genesis.is_institution(institution):
+    gov = governance(state, genesis)
+    inst = gov.institution_by_key(institution)
+    if inst is None:
         raise LedgerError(
             Code.NOT_AUTHORIZED,
             f"{_addr(institution)} is not a registered institution; only institutions register wallets",
         )
-    if genesis.tier(m.tier) is None:
-        known = ", ".join(str(t) for t in sorted(genesis.tiers))
+    tiers = gov.tiers_at(ctx.height)
+    if m.tier not in tiers:
+        known = ", ".join(str(t) for t in sorted(tiers))
         raise LedgerError(Code.UNKNOWN_TIER, f"tier {m.tier} is not in this network's tier table ({known})")
-    if genesis.is_institution(address) or genesis.is_issuer(address):
+    if gov.key_in_use(address) is not None:
         raise LedgerError(
             Code.NOT_AUTHORIZED,
             f"{_addr(address)} is an institution or issuer key and cannot be registered as a wallet",
         )
     existing = state.wallet(address)
-    if existing is not None and existing.institution != institution:
+    # A deregistered wallet may be taken over by any institution (a customer changing
+    # banks); otherwise only the institution that registered it, under any of its keys.
+    owned = existing is not None and existing.status != WALLET_DEREGISTERED
+    if (
+        owned
+        and existing.institution != institution
+        and gov.institution_of_any_key(existing.institution) is not inst
+    ):
         raise LedgerError(
             Code.NOT_AUTHORIZED,
             f"wallet {_addr(address)} was registered by {_addr(existing.institution)}; "
             "only that institution can change it",
         )
+    if not owned and inst.status == SUSPENDED:
+        raise LedgerError(
+            Code.INSTITUTION_SUSPENDED,
+            f"institution {inst.id!r} is suspended and cannot register new wallets",
+        )
 
     if existing is None:
         wallet = Wallet(address, m.tier, institution, m.kyc_commitment)
+    elif not owned:
+        # Taken over after deregistration: active again, outflow totals kept (a new
+        # registration must not reset today's limit).
+        wallet = existing._replace(tier=m.tier, institution=institution, kyc_commitment=m.kyc_commitment,
+                                   status=0, reason=0)
     else:
         # A tier change keeps the running outflow totals: re-registering must not reset
         # today's limit. The commitment is replaced as given (empty clears it). A lower
-        # balance cap applies to later incoming payments; money already held stays.
-        wallet = existing._replace(tier=m.tier, kyc_commitment=m.kyc_commitment)
+        # balance cap applies to later incoming payments; money already held stays. A
+        # frozen wallet stays frozen; the record names the institution's current key.
+        wallet = existing._replace(tier=m.tier, institution=institution, kyc_commitment=m.kyc_commitment)
     state.put_wallet(wallet)
     state.add_tx(tx.txid)
 
@@ -151,22 +193,29 @@ def _register(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
 def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     sender = tx.signers[0]
     payer = state.wallet(sender)
-    if payer is None and not genesis.is_institution(sender):
-        raise LedgerError(
-            Code.NOT_AUTHORIZED,
-            f"sender {_addr(sender)} is not a registered wallet or institution; "
-            "ask an institution to register it",
-        )
-    total_in, spent = _resolve_inputs(state, tx, sender)
+    gov = governance(state, genesis)
+    former: tuple[bytes, ...] = ()
+    if payer is None:
+        if not gov.is_institution(sender):
+            raise LedgerError(
+                Code.NOT_AUTHORIZED,
+                f"sender {_addr(sender)} is not a registered wallet or institution; "
+                "ask an institution to register it",
+            )
+        former = gov.former_keys_of(sender)
+    elif payer[8]:  # status: frozen or deregistered
+        raise _frozen_error(payer, "send")
+    total_in, spent = _resolve_inputs(state, tx, sender, former)
     total_out = _sum_outputs(tx)
     if total_in != total_out:
         _check_balanced(total_in, total_out, "the outputs")
-    received, payee_wallets = _payees(state, tx, genesis, sender)
+    tiers = gov.tiers_at(ctx.height)
+    received, payee_wallets = _payees(state, tx, genesis, gov, tiers, sender)
     updated_payer = None
     if payer is not None and received:
-        updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx)
+        updated_payer = _charge_outflow(payer, sum(received.values()), genesis, ctx, tiers)
     if payee_wallets:
-        _check_balance_caps(state, received, payee_wallets, genesis)
+        _check_balance_caps(state, received, payee_wallets, tiers)
     # Only a recipient that is no wallet can be a new lock (an earmark): plain payments
     # between wallets skip the scan.
     earmarked = _earmark_deltas(tx, genesis, None, 0) if len(received) != len(payee_wallets) else None
@@ -185,9 +234,12 @@ def _transfer(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext
 def _define_purpose(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockContext) -> None:
     _reject_replay(state, tx)
     m = tx.msg.define_purpose
-    # Signed by the institution itself, or by the central bank (m-of-n issuer keys, checked
-    # by decode_tx) appointing it: either way one institution operates the purpose.
-    if not genesis.is_institution(m.institution):
+    # Signed by the institution itself, or by the central bank (m-of-n of its authority keys)
+    # appointing it: either way one institution operates the purpose.
+    gov = governance(state, genesis)
+    if m.issuer_signers:
+        require_authority(gov, tx.signers, "defining a purpose as the central bank")
+    if not gov.is_institution(m.institution):
         who = "the central bank appoints" if m.issuer_signers else "only"
         raise LedgerError(
             Code.NOT_AUTHORIZED,
@@ -214,7 +266,11 @@ def _register_for_purpose(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: 
             f"purpose {m.purpose!r} is defined by {_addr(purpose.institution)}; only that institution "
             "registers its recipients",
         )
-    if m.role != REMOVED and state.wallet(m.address) is None and not genesis.is_institution(m.address):
+    if (
+        m.role != REMOVED
+        and state.wallet(m.address) is None
+        and not governance(state, genesis).is_institution(m.address)
+    ):
         raise LedgerError(
             Code.UNREGISTERED_RECIPIENT,
             f"{_addr(m.address)} is not a registered wallet or institution; register the wallet first",
@@ -240,16 +296,21 @@ def _spend_locked(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: BlockCon
         _check_reclaim(lock, tx, genesis)
     else:
         _check_clause(lock, m.clause, tx, genesis, ctx)
+    gov = governance(state, genesis)
+    tiers = gov.tiers_at(ctx.height)
     if lock.purpose:
-        _check_earmark_spend(state, lock, tx, genesis)
-    received, payee_wallets = _payees(state, tx, genesis, holder, lock)
-    # Earmarked money is its holder's: spending it is the holder's outflow.
+        _check_earmark_spend(state, lock, tx, genesis, gov)
+    # Earmarked money is its holder's: spending it is the holder's outflow. Freezes apply to
+    # locked money as to plain money: a frozen holder (or registered lock) cannot pay.
     holder_wallet = state.wallet(lock.holder if lock.purpose else holder)
+    if holder_wallet is not None and holder_wallet[8]:  # status: frozen or deregistered
+        raise _frozen_error(holder_wallet, "send")
+    received, payee_wallets = _payees(state, tx, genesis, gov, tiers, holder, lock)
     updated_holder = None
     if holder_wallet is not None and received:
-        updated_holder = _charge_outflow(holder_wallet, sum(received.values()), genesis, ctx)
+        updated_holder = _charge_outflow(holder_wallet, sum(received.values()), genesis, ctx, tiers)
     if payee_wallets:
-        _check_balance_caps(state, received, payee_wallets, genesis)
+        _check_balance_caps(state, received, payee_wallets, tiers)
     earmarked = _earmark_deltas(tx, genesis, lock, total_in)
 
     for op, out in zip(tx.inputs, spent, strict=True):
@@ -270,6 +331,7 @@ _RULES: dict[str, Callable[[Overlay, DecodedTx, Genesis, BlockContext], None]] =
     "spend_locked": _spend_locked,
     "define_purpose": _define_purpose,
     "register_for_purpose": _register_for_purpose,
+    **GOVERNANCE_RULES,  # type: ignore[dict-item]
 }
 
 
@@ -319,16 +381,19 @@ def _reject_replay(state: StateView, tx: DecodedTx) -> None:
         )
 
 
-def _resolve_inputs(state: Overlay, tx: DecodedTx, owner: bytes) -> tuple[int, list[Output]]:
+def _resolve_inputs(
+    state: Overlay, tx: DecodedTx, owner: bytes, former: tuple[bytes, ...] = ()
+) -> tuple[int, list[Output]]:
     """Sum of the inputs and the output each spends; every one must exist unspent and
-    belong to `owner`."""
+    belong to `owner` or to one of its `former` keys (an institution's rotated keys:
+    node.ledger.governance)."""
     total = 0
     spent: list[Output] = []
     utxo = state.utxo
     for op in tx.inputs:
         out = utxo(op)
-        if out is None or out[0] != owner:
-            _input_error(state, tx, owner)
+        if out is None or (out[0] != owner and out[0] not in former):
+            _input_error(state, tx, owner, former)
         total += out[1]
         spent.append(out)
     if total > U64_MAX:  # impossible while supply <= 2^64-1, checked anyway
@@ -336,14 +401,14 @@ def _resolve_inputs(state: Overlay, tx: DecodedTx, owner: bytes) -> tuple[int, l
     return total, spent
 
 
-def _input_error(state: Overlay, tx: DecodedTx, owner: bytes) -> NoReturn:
+def _input_error(state: Overlay, tx: DecodedTx, owner: bytes, former: tuple[bytes, ...] = ()) -> NoReturn:
     """Raise the error of the first input that is missing or not `owner`'s (the caller saw
     one; naming it is worth a second pass only on this rare path)."""
     for i, op in enumerate(tx.inputs):
         out = state.utxo(op)
         if out is None:
             raise _missing_input(state, tx, i, op)
-        if out.owner != owner:
+        if out.owner != owner and out.owner not in former:
             raise LedgerError(
                 Code.NOT_AUTHORIZED,
                 f"inputs[{i}] belongs to {_addr(out.owner)}, not to the signer {_addr(owner)}",
@@ -384,7 +449,8 @@ def _check_balanced(total_in: int, total_out: int, what: str) -> None:
 
 
 def _payees(
-    state: StateView, tx: DecodedTx, genesis: Genesis, sender: bytes, source: Lock | None = None
+    state: StateView, tx: DecodedTx, genesis: Genesis, gov: Governance, tiers: dict[int, Tier],
+    sender: bytes, source: Lock | None = None,
 ) -> tuple[dict[bytes, int], dict[bytes, Wallet]]:
     """What each recipient other than the sender receives, and the wallet records of the
     recipients that are wallets (institutions have none and no limits)."""
@@ -399,8 +465,12 @@ def _payees(
             continue
         wallet = wallet_of(owner)
         if wallet is not None:
+            if wallet[8]:  # status: frozen or deregistered
+                raise _frozen_error(wallet, "receive", f"outputs[{i}]: ")
             wallets[owner] = wallet
-        elif not genesis.is_institution(owner) and not _is_new_lock(state, tx, i, sender, genesis, source):
+        elif not gov.is_institution(owner) and not _is_new_lock(
+            state, tx, i, sender, genesis, gov, tiers, source
+        ):
             raise LedgerError(
                 Code.UNREGISTERED_RECIPIENT,
                 f"outputs[{i}] pays {_addr(owner)}, which is not a registered wallet or institution",
@@ -410,7 +480,8 @@ def _payees(
 
 
 def _is_new_lock(
-    state: StateView, tx: DecodedTx, i: int, sender: bytes, genesis: Genesis, source: Lock | None
+    state: StateView, tx: DecodedTx, i: int, sender: bytes, genesis: Genesis, gov: Governance,
+    tiers: dict[int, Tier], source: Lock | None,
 ) -> bool:
     """True when outputs[i] carries its lock (decode_tx checked that the owner is the lock's
     address): money paid into an escrow, a voucher, an unregistered multi-signature lock or
@@ -427,11 +498,11 @@ def _is_new_lock(
             "can issue it (pay it from the issuer's own money)",
         )
     if lock.purpose:
-        _check_earmark_output(state, lock, i, tx, sender, genesis, source)
+        _check_earmark_output(state, lock, i, tx, sender, genesis, gov, tiers, source)
     # Registration applies as to plain money: whoever can spend locked money is known.
     for clause in lock.clauses:
         for key in sorted(clause.keys):
-            if state.wallet(key) is None and not genesis.is_institution(key):
+            if state.wallet(key) is None and not gov.is_institution(key):
                 raise LedgerError(
                     Code.UNREGISTERED_RECIPIENT,
                     f"outputs[{i}] locks money that {_addr(key)} could spend, which is not a registered "
@@ -454,7 +525,8 @@ def _known_purpose(state: StateView, name: str) -> Purpose:
 
 
 def _check_earmark_output(
-    state: StateView, lock: Lock, i: int, tx: DecodedTx, sender: bytes, genesis: Genesis, source: Lock | None
+    state: StateView, lock: Lock, i: int, tx: DecodedTx, sender: bytes, genesis: Genesis, gov: Governance,
+    tiers: dict[int, Tier], source: Lock | None,
 ) -> None:
     """outputs[i] earmarks money for lock.purpose: only the purpose's institution creates
     such money (from its own), and only recipients registered for the purpose hold it."""
@@ -474,14 +546,14 @@ def _check_earmark_output(
         )
     wallet = state.wallet(holder)
     if wallet is None:
-        if not genesis.is_institution(holder):
+        if not gov.is_institution(holder):
             raise LedgerError(
                 Code.UNREGISTERED_RECIPIENT,
                 f"outputs[{i}] earmarks money for {_addr(holder)}, which is not a registered wallet",
             )
         return
     # The holder's balance cap counts what it holds in plain money and earmarked (any purpose).
-    cap = _tier_of(wallet, genesis).balance_cap
+    cap = _tier_of(wallet, tiers).balance_cap
     amount = sum(o.amount for o in tx.outputs if o.owner == lock.address)
     after = state.balance(holder) + read_earmarked(state, holder) + amount
     if cap is not None and after > cap:
@@ -492,7 +564,9 @@ def _check_earmark_output(
         )
 
 
-def _check_earmark_spend(state: StateView, lock: Lock, tx: DecodedTx, genesis: Genesis) -> None:
+def _check_earmark_spend(
+    state: StateView, lock: Lock, tx: DecodedTx, genesis: Genesis, gov: Governance
+) -> None:
     """Spending earmarked money: each output stays in the purpose (a lock of the same purpose,
     checked by _check_earmark_output) or leaves it by an allowed exit: back to the purpose's
     institution, or a registered merchant's settlement to any institution."""
@@ -505,7 +579,7 @@ def _check_earmark_spend(state: StateView, lock: Lock, tx: DecodedTx, genesis: G
         raw = payloads[i].lock
         if raw and decode_lock_cached(raw, genesis.params).purpose == lock.purpose:
             continue
-        if owner == purpose.institution or (merchant and genesis.is_institution(owner)):
+        if owner == purpose.institution or (merchant and gov.is_institution(owner)):
             continue
         raise LedgerError(
             Code.PURPOSE_NOT_ALLOWED,
@@ -543,19 +617,32 @@ def _put_earmarked(state: Overlay, deltas: dict[bytes, int]) -> None:
         state.put_record(earmarked_key(holder), encode_earmarked(read_earmarked(state, holder) + delta))
 
 
-def _tier_of(wallet: Wallet, genesis: Genesis) -> Tier:
-    tier = genesis.tier(wallet.tier)
-    if tier is None:  # only if a wallet outlived its tier; genesis is fixed, so never
+def _frozen_error(wallet: Wallet, what: str, where: str = "") -> LedgerError:
+    status = WALLET_STATUS_NAMES.get(wallet.status, str(wallet.status))
+    reason = REASONS.get(wallet.reason, str(wallet.reason))
+    return LedgerError(
+        Code.WALLET_FROZEN,
+        f"{where}wallet {_addr(wallet.address)} is {status} ({reason}) and can neither send nor "
+        f"receive, so it cannot {what}; its institution or the authority can lift a freeze",
+    )
+
+
+def _tier_of(wallet: Wallet, tiers: dict[int, Tier]) -> Tier:
+    tier = tiers.get(wallet.tier)
+    if tier is None:  # only if a wallet outlived its tier; tier ids are never removed, so never
         raise LedgerError(Code.UNKNOWN_TIER, f"wallet {_addr(wallet.address)} has unknown tier {wallet.tier}")
     return tier
 
 
-def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext) -> Wallet:
+def _charge_outflow(
+    payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockContext, tiers: dict[int, Tier]
+) -> Wallet:
     """The payer's record after paying `outflow` to others, or tier_limit_exceeded."""
-    address, tier_id, institution, kyc, payer_day, day_outflow, payer_year, year_outflow = payer
-    tier = genesis.tiers.get(tier_id)
+    (address, tier_id, institution, kyc, payer_day, day_outflow, payer_year, year_outflow,
+     status, reason) = payer
+    tier = tiers.get(tier_id)
     if tier is None:
-        tier = _tier_of(payer, genesis)  # raises unknown_tier
+        tier = _tier_of(payer, tiers)  # raises unknown_tier
     # The day number since 1970-01-01 in the chain's UTC offset; its calendar year below.
     day = (ctx.time_ms + genesis.params.utc_offset_minutes * 60_000) // MS_PER_DAY
     # Periods never move backwards: a block stamped earlier than the wallet's last payment
@@ -587,7 +674,9 @@ def _charge_outflow(payer: Wallet, outflow: int, genesis: Genesis, ctx: BlockCon
         day_total = U64_MAX
     if year_total > U64_MAX:
         year_total = U64_MAX
-    return _tuple_new(Wallet, (address, tier_id, institution, kyc, day, day_total, year, year_total))
+    return _tuple_new(
+        Wallet, (address, tier_id, institution, kyc, day, day_total, year, year_total, status, reason)
+    )
 
 
 def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
@@ -595,13 +684,12 @@ def _limit_error(what: str, tier: Tier, advice: str) -> LedgerError:
 
 
 def _check_balance_caps(
-    state: StateView, received: dict[bytes, int], wallets: dict[bytes, Wallet], genesis: Genesis
+    state: StateView, received: dict[bytes, int], wallets: dict[bytes, Wallet], tiers: dict[int, Tier]
 ) -> None:
-    tiers = genesis.tiers
     for owner, wallet in wallets.items():
         tier = tiers.get(wallet.tier)
         if tier is None:
-            tier = _tier_of(wallet, genesis)  # raises unknown_tier
+            tier = _tier_of(wallet, tiers)  # raises unknown_tier
         cap = tier.balance_cap
         if cap is None:
             continue

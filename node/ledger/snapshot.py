@@ -28,7 +28,7 @@ Stream format (integers big-endian):
                           | height 8 | Supply.encode() 32 | CommittedBlock bytes (the rest)
       b"R" rows:          (key length 1 | key | value length 4 | value)*   keys strictly
                           ascending over the whole stream, each a store row (node.ledger.store)
-                          of one of the prefixes E, K, T, U, W
+                          of one of the prefixes E, K, Q, T, U, W
       b"Z" end (last):    rows 8 | SHA-256 of every byte before this record
 
 The store's derived rows (per-address UTXO index, balances, the MuHash accumulator) are
@@ -55,6 +55,7 @@ from node.ledger.state_root import record_element, state_root
 from node.ledger.store import (
     K_BASE,
     K_CHAIN,
+    K_GOVERNANCE,
     K_MUHASH,
     K_SCHEMA,
     K_SUPPLY,
@@ -82,11 +83,12 @@ FORMAT_VERSION = 1
 _ROW_SHAPES: dict[bytes, tuple[int | None, int | None]] = {
     P_EVIDENCE: (1 + 32 + 8, 8),
     P_RECORD: (None, None),
+    K_GOVERNANCE: (1, None),  # the governance record, one row (node.ledger.governance)
     P_TX: (1 + 32, 12),
     P_UTXO: (1 + 36, 40),
     P_WALLET: (1 + 32, None),
 }
-_SNAPSHOT_PREFIXES = tuple(sorted(_ROW_SHAPES))  # E, K, T, U, W: the stream is in key order
+_SNAPSHOT_PREFIXES = tuple(sorted(_ROW_SHAPES))  # E, K, Q, T, U, W: the stream is in key order
 _MAX_RECORD_KEY = 1 + 256
 _MAX_RECORD_VALUE = 64 << 10
 # Bytes of rows per "R" record; also what one gRPC message carries (well under its cap).
@@ -418,6 +420,8 @@ def _restore_into(db: Any, reader: _Reader, genesis: Genesis) -> SnapshotInfo:
                 elements.append(b"w" + value)
             elif prefix == P_RECORD:
                 elements.append(record_element(key[1:], value))
+            elif prefix == K_GOVERNANCE:
+                elements.append(b"g" + value)  # as node.ledger.state_root counts it
             pending += 1
             if pending >= _WRITE_BATCH_ROWS:
                 batch.write()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from node.ledger.types import OutPoint, Output, Supply, Wallet
+
+if TYPE_CHECKING:
+    from node.ledger.governance import Governance
 
 _tuple_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
@@ -37,6 +40,10 @@ class StateView(Protocol):
     def record(self, key: bytes) -> bytes | None:
         """A keyed ledger record (purposes and their recipients: node.ledger.purposes), or None."""
 
+    def governance(self) -> Governance | None:
+        """The committed governance record, or None while none was ever committed (then
+        genesis says: node.ledger.governance.governance_of)."""
+
 
 @dataclass
 class Overlay:
@@ -61,6 +68,7 @@ class Overlay:
     records_before: dict[bytes, bytes | None] = field(default_factory=dict)
     _txid_set: set[bytes] = field(default_factory=set)
     _supply: Supply | None = None
+    _governance: Governance | None = None
 
     # --- StateView -------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
@@ -90,6 +98,9 @@ class Overlay:
         if key in self.records:
             return self.records[key]
         return self.base.record(key)
+
+    def governance(self) -> Governance | None:
+        return self._governance if self._governance is not None else self.base.governance()
 
     # --- mutation (only after a transaction passed every check) -------------------------
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
@@ -127,9 +138,16 @@ class Overlay:
         self.txids.append(txid)
         self._txid_set.add(txid)
 
+    def set_governance(self, governance: Governance) -> None:
+        self._governance = governance
+
     @property
     def supply_changed(self) -> bool:
         return self._supply is not None
+
+    @property
+    def governance_changed(self) -> bool:
+        return self._governance is not None
 
 
 class DryRun:
@@ -142,7 +160,7 @@ class DryRun:
     transaction per validator, on the node's busiest path.
     """
 
-    __slots__ = ("balance", "base", "has_tx", "record", "supply", "utxo", "wallet")
+    __slots__ = ("balance", "base", "governance", "has_tx", "record", "supply", "utxo", "wallet")
 
     def __init__(self, base: StateView) -> None:
         self.base = base
@@ -153,6 +171,7 @@ class DryRun:
         self.supply = base.supply
         self.has_tx = base.has_tx
         self.record = base.record
+        self.governance = base.governance
 
     def spend_resolved(self, outpoint: OutPoint, output: Output) -> None:
         pass
@@ -170,4 +189,7 @@ class DryRun:
         pass
 
     def add_tx(self, txid: bytes) -> None:
+        pass
+
+    def set_governance(self, governance: Governance) -> None:
         pass

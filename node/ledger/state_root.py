@@ -4,8 +4,9 @@ State root (in every header, for the state AFTER the block):
 
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
-The MuHash elements are `muhash.utxo_element`, `muhash.wallet_element` and `record_element`
-(keyed records: purposes and their recipients, node.ledger.purposes). The committed
+The MuHash elements are `muhash.utxo_element`, `muhash.wallet_element`, `record_element`
+(keyed records: purposes and their recipients, node.ledger.purposes), plus b"g" ||
+Governance.encode() once a governance change was committed (see node.ledger.store). The committed
 accumulator is updated incrementally: a block multiplies in the outputs it creates and the
 wallet records it writes, and divides out the outputs it spends and the records it replaces.
 `StateRoots` holds that accumulator for a store, computes a block's `StateDelta` once (reused
@@ -67,6 +68,7 @@ class StateDelta:
     spent: list[tuple[bytes, bytes]]    # (outpoint key 36, owner 32)
     wallets: list[tuple[bytes, bytes]]  # (address, Wallet.encode()) of changed records
     records: list[tuple[bytes, bytes | None]]  # (key, value; None: delete) of changed keyed records
+    governance: bytes | None = None     # Governance.encode() when the block changed it
 
 
 class StateRoots:
@@ -133,6 +135,16 @@ class StateRoots:
             if value is not None:
                 inserted.append(record_element(rkey, value))
             records.append((rkey, value))
+        governance: bytes | None = None
+        if overlay.governance_changed:
+            # One element for the whole record: replaced whole, as governance changes are
+            # rare and the record small.
+            before, after = overlay.base.governance(), overlay.governance()
+            assert after is not None
+            governance = after.encode()
+            if before is not None:
+                removed.append(b"g" + before.encode())
+            inserted.append(b"g" + governance)
         accumulator = self.accumulator.copy()
         # Only worker processes make the products parallel: on threads they would run one at
         # a time under the GIL anyway, and without the memo of recent elements.
@@ -149,6 +161,6 @@ class StateRoots:
         accumulator.normalize()  # the one modular inverse of this root
         supply = overlay.supply()
         root = state_root(accumulator, supply)
-        delta = StateDelta(accumulator, supply, root, created, spent, wallets, records)
+        delta = StateDelta(accumulator, supply, root, created, spent, wallets, records, governance)
         self._last = (overlay, len(overlay.txids), delta)
         return delta

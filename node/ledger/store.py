@@ -10,11 +10,16 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
     b"V"                              -> schema version, 4 bytes (SCHEMA_VERSION; history below)
     b"G"                              -> genesis hash 32 | chain_id (UTF-8): the chain of this store
     b"P"                              -> tip: height 8 | block hash 32 | state root 32 | time_ms 8
+                                         (at height 0 the "block hash" is the genesis hash:
+                                         block 1's prev_hash, which binds the chain to its
+                                         genesis; node.ledger.transition checks it)
     b"S"                              -> Supply.encode(): issued 16 | redeemed 16
     b"X"                              -> MuHash3072 accumulator (768 bytes, denominator folded in)
     b"R"                              -> base height 8: the lowest height whose block body is
                                          stored (1 on an archive node; higher once pruned or
                                          when the store was restored from a snapshot)
+    b"Q"                              -> Governance.encode() (node.ledger.governance); absent
+                                         until the first governance change: genesis governs
     b"B" + height 8                   -> CommittedBlock bytes, exactly as committed
     b"H" + block hash 32              -> height 8
     b"T" + txid 32                    -> height 8 | position in block 4
@@ -34,7 +39,12 @@ State root (in every header, for the state AFTER the block):
 
     SHA-256(b"cbdc/state/v1" || 0x00 || MuHash3072(UTXO set + wallet registry) || Supply.encode())
 
-The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`. Supply is in the
+The MuHash elements are `muhash.utxo_element` and `muhash.wallet_element`, and, once a
+governance transaction has been committed, one more: b"g" || Governance.encode() (the
+authority, institutions with their status and former keys, and the tier tables). While no
+governance change was ever committed there is no such element, so the root of such a chain
+is what it was before governance existed; a frozen wallet's status is inside its wallet
+element (node.ledger.types.Wallet). Supply is in the
 root too, so equal roots mean equal issued/redeemed counters, not just equal UTXO sets. The
 accumulator (key b"X") is updated block by block, never recomputed: node.ledger.state_root.
 
@@ -74,6 +84,7 @@ from node.hooks import no_crash
 from node.ledger.blocks import decode_committed_block, encode_committed
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import Governance
 from node.ledger.muhash import MuHash3072
 from node.ledger.state import Overlay
 from node.ledger.state_root import StateDelta, StateRoots, record_element, state_root, trim_oldest
@@ -91,6 +102,7 @@ K_TIP = b"P"
 K_SUPPLY = b"S"
 K_MUHASH = b"X"
 K_BASE = b"R"
+K_GOVERNANCE = b"Q"
 P_BLOCK = b"B"
 P_BLOCK_HASH = b"H"
 P_TX = b"T"
@@ -253,7 +265,13 @@ class Store:
         self._base = int.from_bytes(db.get(K_BASE), "big")
         # 0: an archive store, every block body kept; else the most recent N are kept.
         self.retain_blocks = retain_blocks
+        if self._tip.height == 0:
+            # Block 1 builds on the genesis hash (stores initialised before that rule kept
+            # zero bytes here; the binding row has the hash).
+            self._tip = Tip(0, db.get(K_CHAIN)[:32], self._tip.state_root, self._tip.time_ms)
         self._supply = Supply.decode(db.get(K_SUPPLY))
+        stored_governance = db.get(K_GOVERNANCE)
+        self._governance = None if stored_governance is None else Governance.decode(stored_governance)
         self._roots = StateRoots(MuHash3072.from_bytes(db.get(K_MUHASH)))
         self._utxo_cache = ReadCache(cache_entries)
         self._wallet_cache = ReadCache(cache_entries)
@@ -308,7 +326,7 @@ class Store:
     def _initialise(db: plyvel.DB, binding: bytes, genesis: Genesis) -> None:
         accumulator = MuHash3072()
         supply = Supply()
-        tip = Tip(0, ZERO_HASH, state_root(accumulator, supply), genesis.genesis_time_ms)
+        tip = Tip(0, genesis.hash(), state_root(accumulator, supply), genesis.genesis_time_ms)
         with db.write_batch(sync=True) as batch:
             batch.put(K_SCHEMA, SCHEMA_VERSION.to_bytes(4, "big"))
             batch.put(K_CHAIN, binding)
@@ -373,6 +391,9 @@ class Store:
         # Read only by the purpose rules (never on the plain-money path), so not cached.
         return self._db.get(P_RECORD + key)
 
+    def governance(self) -> Governance | None:
+        return self._governance
+
     # --- state root ----------------------------------------------------------------------
     def state_root(self) -> bytes:
         """The state root of the committed state (== tip().state_root)."""
@@ -405,6 +426,9 @@ class Store:
             accumulator.insert_many(b"w" + value for value in wallets)
             records = snap.iterator(prefix=P_RECORD)
             accumulator.insert_many(record_element(key[1:], value) for key, value in records)
+            governance = snap.get(K_GOVERNANCE)
+            if governance is not None:
+                accumulator.insert(b"g" + governance)
             supply = Supply.decode(snap.get(K_SUPPLY))
         return state_root(accumulator, supply)
 
@@ -481,6 +505,8 @@ class Store:
                 new_base = self._prune(delete, header.height)
                 if new_base != self._base:
                     put(K_BASE, _u64(new_base))
+                if delta.governance is not None:
+                    put(K_GOVERNANCE, delta.governance)
                 put(K_SUPPLY, delta.supply.encode())
                 put(K_MUHASH, delta.accumulator.to_bytes())
                 put(K_TIP, new_tip.encode())
@@ -489,6 +515,8 @@ class Store:
             self._tip = new_tip
             self._base = new_base
             self._supply = delta.supply
+            if overlay.governance_changed:
+                self._governance = overlay.governance()
             self._roots.advance(delta)
             self._utxo_cache.update(
                 [(op, None) for op in overlay.spent] + list(overlay.created.items())

@@ -46,16 +46,18 @@ from node.ledger.blocks import (
     evidence_root,
     field_size,
     tx_root,
+    witness_root,
 )
 from node.ledger.crypto import HASH_SIZE, KEY_SIZE, sha256
 from node.ledger.errors import Code, LedgerError
 from node.ledger.evidence import check_block_evidence, evidence_key_of
 from node.ledger.genesis import Genesis
+from node.ledger.governance import block_caps_at, validator_set_at
 from node.ledger.rules import BlockContext, apply_tx
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import PendingVerification
 from node.ledger.state import StateView
-from node.ledger.store import ZERO_HASH, Store
+from node.ledger.store import Store
 from node.ledger.txcodec import DecodedTx, decode_tx
 
 # Upper bound of a serialized header inside a Block (chain_id <= 50 chars, five 32-byte
@@ -241,10 +243,11 @@ def build_block(
         raise ValueError("proposer must be a 32-byte key and validators_hash a 32-byte hash")
     if time_ms < tip.time_ms:
         raise ValueError(f"block time {time_ms} is before the parent's {tip.time_ms}")
-    params = genesis.params
     chain_id = genesis.chain_id
     ctx = BlockContext(height=height, time_ms=time_ms)
-    budget = params.max_block_bytes - _HEADER_RESERVE - sum(field_size(len(e)) for e in evidence)
+    # The caps of this height: genesis's, or lower ones governance set (node.ledger.governance).
+    max_txs, max_bytes = block_caps_at(store, genesis, height)
+    budget = max_bytes - _HEADER_RESERVE - sum(field_size(len(e)) for e in evidence)
 
     decoded: list[DecodedTx | None] = []
     skipped: list[tuple[bytes, LedgerError]] = []
@@ -267,7 +270,7 @@ def build_block(
     overlay = BlockOverlay(store)
     raws: list[bytes] = []
     for n, tx in enumerate(valid):
-        if len(raws) >= params.max_block_txs:
+        if len(raws) >= max_txs:
             break
         if deadline is not None and not n & 63 and n and time.monotonic() > deadline:
             break
@@ -299,6 +302,9 @@ def build_block(
         proposer=proposer,
         evidence_root=evidence_root(evidence),
         tx_count=len(raws),
+        # Changes committed up to the tip decide from tip + 2 at the latest: known here.
+        next_validators_hash=validator_set_at(store, genesis, height + 1).hash(),
+        witness_root=witness_root([tx.sig_key for tx in overlay.txs]),
     )
     header_bytes = header.SerializeToString(deterministic=True)
     block_bytes = ledger_pb2.Block(header=header_bytes, txs=raws, evidence=list(evidence)).SerializeToString(
@@ -349,7 +355,14 @@ def validate_block(
         raise bad(f"height is {header.height}, expected {expected_height}")
     if header.height != tip.height + 1:
         raise bad(f"does not extend the tip at height {tip.height}")
-    expected_prev = tip.block_hash if tip.height > 0 else ZERO_HASH
+    # Block 1 builds on the genesis hash (the store's tip at height 0), so a chain replayed
+    # against a genesis it was not built from fails here, at its first block.
+    expected_prev = tip.block_hash
+    if header.height == 1 and header.prev_hash != expected_prev:
+        raise bad(
+            f"builds on genesis {header.prev_hash.hex()}, but this node's genesis hash is "
+            f"{expected_prev.hex()}: the chain was not built from this genesis"
+        )
     if header.prev_hash != expected_prev:
         raise bad(f"prev_hash {header.prev_hash.hex()[:16]} is not the tip's hash {expected_prev.hex()[:16]}")
     if header.time_ms < tip.time_ms:
@@ -358,6 +371,8 @@ def validate_block(
         raise bad(f"time {header.time_ms} is before the allowed minimum {min_time_ms}")
     if header.validators_hash != validators.hash():
         raise bad("validators_hash is not the hash of the validator set deciding this height")
+    if header.next_validators_hash != validator_set_at(store, genesis, header.height + 1).hash():
+        raise bad("next_validators_hash is not the hash of the validator set deciding the next height")
     if header.tx_count != len(block.txs):
         raise bad(f"header counts {header.tx_count} transactions, the block carries {len(block.txs)}")
     evidence = list(block.evidence)
@@ -369,10 +384,19 @@ def validate_block(
     )
 
     txs = decode_block_txs(list(block.txs), genesis, known)
+    max_txs, max_bytes = block_caps_at(store, genesis, header.height)
+    if len(txs) > max_txs:
+        raise bad(f"carries {len(txs)} transactions; the limit at this height is {max_txs}")
+    if sum(len(tx.raw) for tx in txs) > max_bytes:
+        raise bad(f"its transactions take more than the limit at this height ({max_bytes} bytes)")
     if header.tx_root != tx_root([tx.txid for tx in txs]):
         raise bad("tx_root does not match the block's transactions")
     ctx = BlockContext(height=header.height, time_ms=header.time_ms)
     overlay = apply_block_txs(store, txs, genesis, ctx, sigcache, executor=executor)
+    # After execution, so that a bad signature is reported as the transaction's own
+    # refusal; this catches other signature bytes that verify too (what was not signed).
+    if header.witness_root != witness_root([tx.sig_key for tx in txs]):
+        raise bad("witness_root does not match the block's transaction bytes (their signatures)")
     state = store.state_root_after(overlay, executor)
     if header.state_root != state:
         raise bad(

@@ -46,7 +46,12 @@ class Output(NamedTuple):
 class Wallet(NamedTuple):
     """A whitelisted address. Running outflow totals live here so tier limits are checked
     against committed state alone; `day`/`year` say which period the totals belong to
-    (day number and year in the chain's UTC offset), and a new period starts from zero."""
+    (day number and year in the chain's UTC offset), and a new period starts from zero.
+
+    `status` is one of the WALLET_* values below and `reason` the governance reason code of
+    the last freeze or deregistration (node.ledger.governance.REASONS). An active wallet
+    encodes exactly as before governance existed (the two bytes are appended only when the
+    status is not active), so the state root of a chain without freezes is unchanged."""
 
     address: bytes
     tier: int
@@ -56,15 +61,19 @@ class Wallet(NamedTuple):
     day_outflow: int = 0
     year: int = 0
     year_outflow: int = 0
+    status: int = 0
+    reason: int = 0
 
     def encode(self) -> bytes:
-        address, tier, institution, kyc, day, day_outflow, year, year_outflow = self
+        address, tier, institution, kyc, day, day_outflow, year, year_outflow, status, reason = self
+        tail = b"" if not status else bytes((status, reason))
         if len(address) == 32 and len(institution) == 32:
             try:
                 return (
                     _WALLET_HEAD.pack(address, tier, institution, len(kyc))
                     + kyc
                     + _WALLET_TAIL.pack(day, day_outflow, year, year_outflow)
+                    + tail
                 )
             except Exception:  # an out-of-range field: the generic path below raises as before
                 pass
@@ -80,6 +89,7 @@ class Wallet(NamedTuple):
             day_outflow.to_bytes(8, "big"),
             year.to_bytes(4, "big"),
             year_outflow.to_bytes(8, "big"),
+            tail,
         ))
 
     @classmethod
@@ -88,15 +98,35 @@ class Wallet(NamedTuple):
         p = 69 + klen
         if len(data) == p + 24:
             day, day_outflow, year, year_outflow = _WALLET_TAIL.unpack_from(data, p)
+            status = reason = 0
         else:
             day = int.from_bytes(data[p : p + 4], "big")
             day_outflow = int.from_bytes(data[p + 4 : p + 12], "big")
             year = int.from_bytes(data[p + 12 : p + 16], "big")
             year_outflow = int.from_bytes(data[p + 16 : p + 24], "big")
+            status, reason = (data[p + 24], data[p + 25]) if len(data) >= p + 26 else (0, 0)
         return cls(
             data[:32], int.from_bytes(data[32:36], "big"), data[36:68], data[69:p],
-            day, day_outflow, year, year_outflow,
+            day, day_outflow, year, year_outflow, status, reason,
         )
+
+    @property
+    def active(self) -> bool:
+        return not self[8]
+
+
+# Wallet.status values. Who froze a wallet decides who may unfreeze it: a freeze by the
+# authority (court order, AML) cannot be lifted by the institution.
+WALLET_ACTIVE = 0
+WALLET_FROZEN_BY_INSTITUTION = 1
+WALLET_FROZEN_BY_AUTHORITY = 2
+WALLET_DEREGISTERED = 3
+WALLET_STATUS_NAMES = {
+    WALLET_ACTIVE: "active",
+    WALLET_FROZEN_BY_INSTITUTION: "frozen by its institution",
+    WALLET_FROZEN_BY_AUTHORITY: "frozen by the authority",
+    WALLET_DEREGISTERED: "deregistered",
+}
 
 
 class Supply(NamedTuple):

@@ -18,6 +18,8 @@ from proto import ledger_pb2, node_pb2, node_pb2_grpc
 from node.ledger.blocks import decode_committed_block
 from node.ledger.crypto import KEY_SIZE
 from node.ledger.errors import Code, LedgerError
+from node.ledger.governance import governance_of
+from node.ledger.governance_codec import encode_tier_rows
 from node.ledger.mempool import MempoolFull
 from node.ledger.types import U64_MAX, OutPoint
 from node.ledger_service import Behind, CatchUpBudget, LedgerService, TxOutcome, TxStatus
@@ -277,6 +279,40 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             year=wallet.year,
             year_outflow=wallet.year_outflow,
             height=store.height,
+            status=wallet.status,
+            reason=wallet.reason,
+        )
+
+    async def GetGovernance(self, request, context) -> node_pb2.GovernanceInfo:
+        store = self.chain.store
+        height = store.height  # read first: the record is at least as new as this height
+        gov = governance_of(store.governance(), self.chain.genesis)
+        return node_pb2.GovernanceInfo(
+            authority=list(gov.authority),
+            threshold=gov.threshold,
+            institutions=[
+                node_pb2.InstitutionInfo(
+                    id=i.id, name=i.name, public_key=i.public_key, status=i.status,
+                    former_keys=list(i.former_keys),
+                )
+                for i in gov.institutions
+            ],
+            tier_tables=[
+                node_pb2.TierTableInfo(effective_height=t.effective_height, tiers=encode_tier_rows(t.tiers))
+                for t in gov.tier_tables
+            ],
+            height=height,
+            validator_sets=[
+                node_pb2.ValidatorSetInfo(
+                    effective_height=s.effective_height,
+                    validators=[
+                        node_pb2.ValidatorInfo(name=v.name, public_key=v.public_key, power=v.power)
+                        for v in s.validators
+                    ],
+                    validators_hash=s.validator_set().hash(),
+                )
+                for s in gov.validator_sets
+            ],
         )
 
     async def GetSupply(self, request, context) -> node_pb2.SupplyInfo:

@@ -19,6 +19,14 @@ Catching up is a pipeline (BlockApplier): blocks are fetched and their certifica
 with consensus running; while one block executes (rules, state root, one synced batch) the
 next ones are decoded and their signatures verified on other cores, so that execution finds
 them in the signature cache. Each transaction is decoded once.
+
+Validator sets change (node.ledger.governance): a change committed at H decides from H+2,
+so while fetching, the set of a height up to tip + 2 is known and beyond it only predicted
+(the latest scheduled set). A certificate is checked against the set of its height as far
+as the fetcher knows it; when the block is applied, with the store at the height before
+it, a certificate checked against another set than the one that turned out to decide is
+checked again. A certificate that fails against a predicted set ends the batch there: the
+next batch fetches it again once the blocks before it are applied.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from node.driver import ConsensusDriver
 from node.ledger.blocks import Certificate, CommittedBlock, decode_committed_block
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import VALIDATOR_DELAY
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verification_pool, verify_ahead
 from node.ledger.snapshot import SnapshotSource
@@ -220,6 +229,7 @@ class FetchedBlock:
 
     committed: CommittedBlock
     certificate: Certificate
+    validators_hash: bytes = b""  # of the set the certificate verified against
 
     @property
     def height(self) -> int:
@@ -230,25 +240,36 @@ class FetchedBlock:
         return self.committed.block_bytes
 
 
-def check_committed(chain: LedgerService, validators: ValidatorSet, raw: bytes, height: int) -> FetchedBlock:
+# The validator set of each height (the chain's: LedgerService.validators_at), or one set
+# for every height (tests, benchmarks).
+ValidatorsAt = ValidatorSet | Callable[[int], ValidatorSet]
+
+
+def _set_at(validators: ValidatorsAt, height: int) -> ValidatorSet:
+    return validators if isinstance(validators, ValidatorSet) else validators(height)
+
+
+def check_committed(chain: LedgerService, validators: ValidatorsAt, raw: bytes, height: int) -> FetchedBlock:
     """Check that a CommittedBlock from an untrusted source is block `height` and carries a
-    valid commit certificate for it (transition.check_certificate); raises SyncError."""
+    valid commit certificate for it (transition.check_certificate) by the validator set of
+    that height as far as it is known now; raises SyncError."""
     try:
         committed = decode_committed_block(raw)
     except LedgerError as err:
         raise SyncError(f"block {height}: does not decode: {err}", err) from None
     if committed.height != height:
         raise SyncError(f"peer sent block {committed.height}, expected {height}")
+    deciding = _set_at(validators, height)
     try:
-        certificate = check_certificate(committed, validators, chain.genesis.chain_id)
+        certificate = check_certificate(committed, deciding, chain.genesis.chain_id)
     except BadCertificate as err:
         raise SyncError(f"block {height}: bad commit certificate: {err.reason}", err) from None
-    return FetchedBlock(committed, certificate)
+    return FetchedBlock(committed, certificate, deciding.hash())
 
 
 async def fetch_blocks(
     chain: LedgerService,
-    validators: ValidatorSet,
+    validators: ValidatorsAt,
     address: str,
     end: int,
     applier: BlockApplier,
@@ -265,7 +286,13 @@ async def fetch_blocks(
         stub = node_pb2_grpc.SyncStub(channel)
         request = node_pb2.GetBlocksRequest(from_height=start, to_height=end)
         async for msg in stub.GetBlocks(request):
-            applier.add(check_committed(chain, validators, msg.committed_block, start + count))
+            try:
+                fetched = check_committed(chain, validators, msg.committed_block, start + count)
+            except SyncError:
+                if start + count > chain.store.height + VALIDATOR_DELAY:
+                    break  # its set depends on blocks not applied yet: fetched again after them
+                raise
+            applier.add(fetched)
             count += 1
             size += len(msg.committed_block)
             if size >= _BATCH_BYTES:
@@ -315,7 +342,7 @@ class BlockApplier:
     def __init__(
         self,
         chain: LedgerService,
-        validators: ValidatorSet,
+        validators: ValidatorsAt,
         *,
         verifier: Executor | None = None,
         lookahead_bytes: int = _LOOKAHEAD_BYTES,
@@ -380,13 +407,20 @@ class BlockApplier:
     ) -> ExecutedBlock:
         wait(checks)
         known = {tx.raw: tx for tx in txs} if txs is not None else None
+        # The store is at the height before this block: the set deciding it is exact now.
+        deciding = _set_at(self._validators, block.height)
+        if deciding.hash() != block.validators_hash:
+            try:
+                check_certificate(block.committed, deciding, self.chain.genesis.chain_id)
+            except BadCertificate as err:
+                raise SyncError(f"block {block.height}: bad commit certificate: {err.reason}", err) from None
         try:
             return validate_block(
                 self.chain.store,
                 block.block_bytes,
                 self.chain.genesis,
                 expected_height=block.height,
-                validators=self._validators,
+                validators=deciding,
                 min_time_ms=0,
                 sigcache=self.chain.sigcache,
                 known=known,
@@ -418,7 +452,7 @@ class Syncer:
         chain: LedgerService,
         driver: ConsensusDriver,
         peers: PeerNetwork,
-        validators: ValidatorSet,
+        validators: ValidatorsAt,
         *,
         max_message_bytes: int,
         grace_s: float = 3.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.ledger.governance import Governance
 from node.ledger.state import Overlay
 from node.ledger.types import OutPoint, Output, Supply, Wallet
 
@@ -16,6 +17,7 @@ class MemState:
     txids: set[bytes] = field(default_factory=set)
     records: dict[bytes, bytes] = field(default_factory=dict)
     supply_: Supply = field(default_factory=Supply)
+    governance_: Governance | None = None
 
     # --- StateView ----------------------------------------------------------------------
     def utxo(self, outpoint: OutPoint) -> Output | None:
@@ -35,6 +37,9 @@ class MemState:
 
     def record(self, key: bytes) -> bytes | None:
         return self.records.get(key)
+
+    def governance(self) -> Governance | None:
+        return self.governance_
 
     # --- commit ---------------------------------------------------------------------------
     def commit(self, overlay: Overlay) -> None:
@@ -59,6 +64,8 @@ class MemState:
                 self.records[rkey] = value
         if overlay.supply_changed:
             self.supply_ = overlay.supply()
+        if overlay.governance_changed:
+            self.governance_ = overlay.governance()
 
     def snapshot(self) -> tuple:
         """Everything, for byte-identical comparisons."""
@@ -69,4 +76,5 @@ class MemState:
             sorted(self.txids),
             self.supply_.encode(),
             sorted(self.records.items()),
+            None if self.governance_ is None else self.governance_.encode(),
         )

@@ -155,6 +155,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
             Bad("wrong_tx_root",
                 certified(reheader(good, lambda h: setattr(h, "tx_root", sha256(h.tx_root)))),
                 "tx_root does not match the block's transactions"),
+            Bad("wrong_next_validators_hash",
+                certified(reheader(good, lambda h: setattr(h, "next_validators_hash", bytes(32)))),
+                "next_validators_hash is not the hash of the validator set deciding the next height"),
             Bad("certificate_for_another_hash", certified(good, other_hash),
                 f"certificate is for block {other_hash.hex()[:16]}", certificate=True),
         ]

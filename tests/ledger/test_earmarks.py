@@ -183,9 +183,9 @@ def test_not_authorized_a_central_bank_purpose_below_the_issuer_threshold(air: A
 
     w.check(define(w.issuers[1:]))
     e = w.rejects(define(w.issuers[:1]), Code.NOT_AUTHORIZED)
-    assert "needs 2 of the 3 issuer keys; this names 1" in e.message
+    assert "needs 2 of the 3 authority keys; this names 1" in e.message
     e = w.rejects(define([w.issuers[0], w.outsider]), Code.NOT_AUTHORIZED)
-    assert "is not an issuer of this network" in e.message
+    assert "is not an authority key" in e.message
     e = w.rejects(define(w.issuers[:2], institution=air.citizens[0].public), Code.NOT_AUTHORIZED)
     assert "the central bank appoints institutions to operate purposes" in e.message
 

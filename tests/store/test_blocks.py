@@ -15,7 +15,7 @@ import pytest
 from consensus.evidence import encode_duplicate_vote
 from consensus.messages import NIL, VoteType, sign_vote
 from node.client.txbuild import build_issue, build_register, build_transfer
-from node.ledger.blocks import decode_block, encode_committed, evidence_root, tx_root
+from node.ledger.blocks import decode_block, encode_committed, evidence_root, tx_root, witness_root
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import LedgerParams, make_genesis
 from node.ledger.sigcache import SignatureCache
@@ -59,6 +59,7 @@ def with_txs(block_bytes: bytes, txs: list[bytes]) -> bytes:
     def count_and_root(h: ledger_pb2.BlockHeader) -> None:
         h.tx_count = len(txs)
         h.tx_root = tx_root(txids)
+        h.witness_root = witness_root([hashlib.sha256(t).digest() for t in txs])
 
     return reheader(rebuilt, count_and_root)
 
@@ -67,7 +68,9 @@ def test_fresh_store_tip_and_reopen_with_other_genesis_refused(tmp_path: Path) -
     path = str(tmp_path / "db")
     with Store.open(path, NET.genesis) as store:
         tip = store.tip()
-        assert (tip.height, tip.block_hash, tip.time_ms) == (0, bytes(32), NET.genesis.genesis_time_ms)
+        # At height 0 the tip's hash is the genesis hash: block 1 builds on it.
+        genesis = NET.genesis
+        assert (tip.height, tip.block_hash, tip.time_ms) == (0, genesis.hash(), genesis.genesis_time_ms)
         assert tip.state_root == store.recompute_state_root()
         assert store.get_block(height=1) is None and store.get_block(height=0) is None
         assert audit_store(store) == []

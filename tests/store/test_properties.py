@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ledger.blocks import decode_committed_block, encode_committed, evidence_root, tx_root
+from node.ledger.blocks import decode_committed_block, encode_committed, evidence_root, tx_root, witness_root
 from node.ledger.errors import Code, LedgerError
 from node.ledger.store import CACHE_ENTRIES, Store
 from node.ledger.store_audit import audit_store
@@ -127,6 +127,7 @@ def test_invalid_block_changes_nothing(rng: random.Random, warmup: int, parallel
             header.CopyFrom(built.header)
             header.tx_count = len(raws)
             header.tx_root = tx_root(txids)
+            header.witness_root = witness_root([hashlib.sha256(r).digest() for r in raws])
             block_bytes = ledger_pb2.Block(header=header.SerializeToString(), txs=raws).SerializeToString()
 
             before = (store.fingerprint(), store.tip(), store.state_root())

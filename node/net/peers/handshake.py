@@ -1,7 +1,11 @@
 """The peer handshake: who may open a stream, and the two halves that prove it.
 
 Each side signs the other's fresh random nonce together with the chain id and both keys,
-with its validator key (see proto/node.proto). The dialled side (`accept`) takes only keys
+with its validator key (see proto/node.proto). Both sides also send the hash of their
+genesis: a node built from another genesis (a changed tier table under the same chain id)
+would propose blocks the others refuse without saying why, so it is refused here, with
+both hashes in the message. A peer that sends no hash (a build before this field) is
+checked by chain id only. The dialled side (`accept`) takes only keys
 of its configured peers; the dialler (`dial`) takes only the key configured for the
 address it dialled. Either half raises HandshakeError, whose `reason` is the metrics drop
 reason and the first word of what the other side is told.
@@ -52,6 +56,7 @@ class Identity:
 
     chain_id: str
     signer: nacl.signing.SigningKey
+    genesis_hash: bytes = b""  # Genesis.hash(); empty: not checked (transport tests)
 
     @property
     def public_key(self) -> bytes:
@@ -61,7 +66,9 @@ class Identity:
         """Our proof of key for the peer `verifier`, over the nonce it sent us."""
         return self.signer.sign(handshake_message(self.chain_id, nonce, self.public_key, verifier)).signature
 
-    def check_hello(self, chain_id: str, version: int, key: bytes, nonce: bytes) -> None:
+    def check_hello(
+        self, chain_id: str, version: int, key: bytes, nonce: bytes, genesis_hash: bytes = b""
+    ) -> None:
         """The fields both Hello and HelloReply carry; the signature is checked by the caller."""
         if version != PROTOCOL_VERSION:
             raise HandshakeError(
@@ -69,6 +76,13 @@ class Identity:
             )
         if chain_id != self.chain_id:
             raise HandshakeError("wrong_chain", f"this node is on chain {self.chain_id!r}, not {chain_id!r}")
+        if self.genesis_hash and genesis_hash and genesis_hash != self.genesis_hash:
+            raise HandshakeError(
+                "wrong_genesis",
+                f"this node's genesis hash is {self.genesis_hash.hex()}, the peer's is "
+                f"{genesis_hash.hex()}: same chain id {chain_id!r}, different genesis files; "
+                "every node must run the genesis.json the network was started from",
+            )
         if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
             raise HandshakeError("bad_handshake", "key and nonce must be 32 bytes")
 
@@ -87,7 +101,7 @@ async def accept(
     if kind_of(first) != "hello":
         raise HandshakeError("bad_handshake", f"expected Hello first, got {kind_of(first)}")
     hello = first.hello
-    me.check_hello(hello.chain_id, hello.protocol_version, hello.public_key, hello.nonce)
+    me.check_hello(hello.chain_id, hello.protocol_version, hello.public_key, hello.nonce, hello.genesis_hash)
     key = bytes(hello.public_key)
     if not is_peer(key):
         raise HandshakeError("unknown_peer", f"validator key {key.hex()} is not a peer of this node")
@@ -100,6 +114,7 @@ async def accept(
                 public_key=me.public_key,
                 nonce=nonce,
                 signature=me.sign(bytes(hello.nonce), key),
+                genesis_hash=me.genesis_hash,
             )
         )
     )
@@ -121,14 +136,15 @@ async def dial(me: Identity, call: Any, key: bytes, address: str) -> None:
     """The dialler half, on a fresh Connect call to `address`, which must prove `key`."""
     nonce = os.urandom(NONCE_SIZE)
     hello = node_pb2.Hello(
-        protocol_version=PROTOCOL_VERSION, chain_id=me.chain_id, public_key=me.public_key, nonce=nonce
+        protocol_version=PROTOCOL_VERSION, chain_id=me.chain_id, public_key=me.public_key, nonce=nonce,
+        genesis_hash=me.genesis_hash,
     )
     await call.write(node_pb2.PeerMessage(hello=hello).SerializeToString())
     reply = await call.read()
     if reply is grpc.aio.EOF or kind_of(reply) != "hello_reply":
         raise HandshakeError("bad_handshake", "expected HelloReply")
     r = reply.hello_reply
-    me.check_hello(r.chain_id, r.protocol_version, r.public_key, r.nonce)
+    me.check_hello(r.chain_id, r.protocol_version, r.public_key, r.nonce, r.genesis_hash)
     answered = bytes(r.public_key)
     if answered != key:
         raise HandshakeError("unknown_peer", f"{address} answered as {answered.hex()}, expected {key.hex()}")

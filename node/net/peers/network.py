@@ -102,6 +102,7 @@ class PeerNetwork:
         handshake_timeout_s: float = 5.0,
         on_peer_connected: ConnectedHandler | None = None,
         log: FieldLogger | None = None,
+        genesis_hash: bytes = b"",
     ) -> None:
         if isinstance(signing_seed, bytes) and len(signing_seed) != 32:
             raise ValueError("signing_seed must be the 32-byte ed25519 seed of the validator key")
@@ -110,7 +111,7 @@ class PeerNetwork:
         # Not bytes: a remote signer's handshake key (node.signer.client.HandshakeKey), which
         # signs proofs of key like a SigningKey while the key stays in the signer process.
         key = nacl.signing.SigningKey(signing_seed) if isinstance(signing_seed, bytes) else signing_seed
-        self.identity = Identity(chain_id, key)
+        self.identity = Identity(chain_id, key, genesis_hash)
         self.chain_id = chain_id
         self.public_key = self.identity.public_key
         self._handler = handler
@@ -146,6 +147,7 @@ class PeerNetwork:
         *,
         metrics: NodeMetrics | None = None,
         on_peer_connected: ConnectedHandler | None = None,
+        genesis_hash: bytes = b"",
     ) -> PeerNetwork:
         """A network with the peers and limits of a node's config ([p2p] and [grpc])."""
         p2p = config.p2p
@@ -160,6 +162,7 @@ class PeerNetwork:
             reconnect_min_s=p2p.reconnect_min_ms / 1000,
             reconnect_max_s=p2p.reconnect_max_ms / 1000,
             on_peer_connected=on_peer_connected,
+            genesis_hash=genesis_hash,
         )
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -321,6 +324,7 @@ class PeerNetwork:
             self.log.warning("inbound handshake rejected", reason=str(exc), remote=context.peer())
             status = {
                 "wrong_chain": grpc.StatusCode.FAILED_PRECONDITION,
+                "wrong_genesis": grpc.StatusCode.FAILED_PRECONDITION,
                 "unknown_peer": grpc.StatusCode.PERMISSION_DENIED,
             }.get(exc.reason, grpc.StatusCode.UNAUTHENTICATED)
             await context.abort(status, str(exc))
