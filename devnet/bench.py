@@ -18,10 +18,10 @@ from pathlib import Path
 
 from devnet import network
 from devnet.load import LoadReport, run_load
+from devnet.network import access_for, client_for
 from devnet.processes import DevnetRecord, stop
 from devnet.traffic import prepare_load
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.client.connection import NodeClient
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
@@ -76,7 +76,8 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
-            [n.api for n in record.nodes], txs, tps=rate, duration_s=duration, warmup_s=min(3.0, duration / 4)
+            [n.api for n in record.nodes], txs, tps=rate, duration_s=duration,
+            warmup_s=min(3.0, duration / 4), access=access_for(record.nodes[0]),
         )
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
@@ -94,7 +95,7 @@ def _drain(record: DevnetRecord, timeout_s: float = 120.0) -> None:
     while time.monotonic() < deadline:
         sizes = []
         for node in record.nodes:
-            with NodeClient(node.api, timeout=5) as client:
+            with client_for(node, timeout=5) as client:
                 sizes.append(client.status().mempool_size)
         if not any(sizes):
             return
@@ -122,7 +123,7 @@ def run(
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
         budget = _budget(rate, duration, limit)
-        with NodeClient(record.nodes[0].api, timeout=60) as client:
+        with client_for(record.nodes[0], timeout=60) as client:
             say(f"pre-signing {budget} transfers (not timed)...")
             pool = prepare_load(
                 client, network.load_keys(directory), transactions=budget, wallets_per_institution=100

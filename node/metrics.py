@@ -7,9 +7,11 @@ same name. The exposition server (optional, off by default) serves that registry
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -32,6 +34,7 @@ DROP_REASONS = (
     "handler_error",   # the node's handler raised on this message
     "unexpected",      # a message kind not allowed in that direction of a stream
     "malformed",       # bytes that do not decode as a PeerMessage (the stream is ended)
+    "tls_identity",    # a peer's TLS certificate is not bound to the key its handshake proved
 )
 
 # Seconds between consecutive blocks: finality is a few message delays on loopback and
@@ -138,13 +141,19 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def start_metrics_server(address: str, metrics: NodeMetrics) -> MetricsServer | None:
+def start_metrics_server(
+    address: str, metrics: NodeMetrics, *, certfile: str | None = None, keyfile: str | None = None
+) -> MetricsServer | None:
     """Serve `metrics` on http://address/metrics; None when `address` is "" (metrics off).
-    Port 0 binds an ephemeral port (see MetricsServer.port)."""
+    Port 0 binds an ephemeral port (see MetricsServer.port). With `certfile` and `keyfile`
+    (the node's TLS chain and key) it serves https only, TLS 1.3."""
     if not address:
         return None
     host, port = split_address(address)
-    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    tls: dict[str, Any] = {}
+    if certfile and keyfile:
+        tls = {"certfile": certfile, "keyfile": keyfile, "tls_min_version": ssl.TLSVersion.TLSv1_3}
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry, **tls)
     return MetricsServer(port=server.server_port, _server=server, _thread=thread)
 
 

@@ -37,10 +37,12 @@ from node.ledger_service import LedgerService
 from node.logs import configure_logging
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
+from node.net.auth import AuthInterceptor, Authorizer, ReplayGuard
 from node.net.block_sync import Syncer, SyncServicer
 from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
+from node.net.tls import TlsError, TlsMaterial, peer_key
 
 log = logging.getLogger("cbdc.node")
 
@@ -64,6 +66,23 @@ def load_faults(misbehave: str | None) -> Any | None:
     if not misbehave and not any(os.environ.get(name, "").strip() for name in _FAULT_ENV):
         return None
     return importlib.import_module("node.testing.faults")
+
+
+def load_tls(config: NodeConfig, key: KeyPair) -> TlsMaterial | None:
+    """The node's TLS material, checked to be bound to its own key; None (with a warning)
+    when the config says `[tls] insecure = true`. Raises TlsError naming what is wrong."""
+    if config.tls.insecure:
+        log.warning("tls.insecure = true: every channel is plaintext; never on a real network")
+        return None
+    material = TlsMaterial.load(*config.tls_paths())
+    bound = peer_key(material.chain_pem)
+    if bound != key.public:
+        raise TlsError(
+            f"{config.home / config.tls.cert} is not bound to this node's key {key.public.hex()} "
+            f"({'bound to ' + bound.hex() if bound else 'not signed by the key it names'}); "
+            "`cbdc node init` makes a matching one"
+        )
+    return material
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -129,9 +148,10 @@ class Node:
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
         )
+        self.tls = load_tls(config, key)
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id, key.seed, self._on_peer_message,
-            metrics=self.metrics, on_peer_connected=self._on_peer_connected,
+            metrics=self.metrics, on_peer_connected=self._on_peer_connected, tls=self.tls,
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
@@ -184,23 +204,40 @@ class Node:
             self.chain, status=self.status, syncing=lambda: self.syncer.syncing, peers_ahead=self.syncer.lag
         )
         max_bytes = self.config.grpc.max_message_bytes
+        # The peer port admits members only (mutual TLS); the API port anyone with TLS, and
+        # the Authorizer decides per call what they may read.
         self.peer_server = await start_server(
             self.config.p2p.listen,
             [self.peers.attach, lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s)],
             [PEER_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
+            credentials=self.peers.server_credentials(),
         )
+        api_config = self.config.api
+        authorizer = Authorizer(
+            self.chain, ReplayGuard(api_config.request_window_s * 1000), open_reads=api_config.open_reads
+        )
+        if api_config.open_reads:
+            log.warning("api.open_reads = true: anyone may read every wallet and block (development only)")
         self.api_server = await start_server(
-            self.config.api.listen,
+            api_config.listen,
             [
                 lambda s: node_pb2_grpc.add_NodeServicer_to_server(api, s),
                 lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s),
             ],
             [NODE_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
+            interceptors=[AuthInterceptor(authorizer)],
+            credentials=self.tls.server_credentials(require_client_auth=False) if self.tls else None,
         )
         if self.config.metrics.address:
-            self._metrics_server = start_metrics_server(self.config.metrics.address, self.metrics)
+            key_path, cert_path, _ = self.config.tls_paths()
+            self._metrics_server = start_metrics_server(
+                self.config.metrics.address,
+                self.metrics,
+                certfile=str(cert_path) if self.tls else None,
+                keyfile=str(key_path) if self.tls else None,
+            )
         self.metrics.height.set(self.store.height)
         await self.driver.start()
         await self.peers.start()

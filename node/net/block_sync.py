@@ -169,14 +169,19 @@ async def fetch_blocks(
     applier: BlockApplier,
     *,
     max_message_bytes: int,
+    channel: grpc.aio.Channel | None = None,
 ) -> int:
-    """Stream blocks after our tip up to `end` from the Sync service at `address`, check each
+    """Stream blocks after our tip up to `end` from the Sync service at `address` (over
+    `channel` when given, e.g. a mutual-TLS one from PeerNetwork.channel_to; it is closed
+    when done), check each
     certificate and hand it to `applier` (which starts decoding and verifying signatures
     at once). Stops after _BATCH blocks or _BATCH_BYTES; returns how many were fetched."""
     start = chain.store.height + 1
     end = min(end, start + _BATCH - 1)
     count = size = 0
-    async with insecure_channel(address, max_message_bytes) as channel:
+    if channel is None:
+        channel = insecure_channel(address, max_message_bytes)
+    async with channel:
         stub = node_pb2_grpc.SyncStub(channel)
         request = node_pb2.GetBlocksRequest(from_height=start, to_height=end)
         async for msg in stub.GetBlocks(request):
@@ -455,6 +460,7 @@ class Syncer:
         return await fetch_blocks(
             self.chain, self.validators, peer.address, peer.height, applier,
             max_message_bytes=self.max_message_bytes,
+            channel=self.peers.channel_to(peer.address, peer.key),
         )
 
     async def _apply(self, applier: BlockApplier) -> None:

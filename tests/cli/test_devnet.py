@@ -48,7 +48,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     record = network.create(directory, 4)
     try:
         network.start(directory, record, wait_s=60)
-        yield Devnet(directory, record, {"CBDC_NODE": record.nodes[0].api})
+        # CBDC_DEVNET: the CLI takes this devnet's members bundle and auditor key.
+        yield Devnet(directory, record, {"CBDC_NODE": record.nodes[0].api, "CBDC_DEVNET": str(directory)})
     finally:
         stop(record.nodes)
 

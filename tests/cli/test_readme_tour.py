@@ -41,6 +41,7 @@ def test_readme_tour_runs_as_written(devnet_dir, tmp_path: Path) -> None:
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "CBDC_NODE": record.nodes[0].api,
+        "CBDC_DEVNET": str(directory),  # as devnet/.data would be found: its CA and auditor key
     }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
