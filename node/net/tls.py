@@ -149,7 +149,7 @@ def node_certificate(
     now = _now()
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, key_name(public)[:64])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cbdc node")]))
         .issuer_name(identity.subject)
         .public_key(tls_key.public_key())
         .serial_number(x509.random_serial_number())
