@@ -189,6 +189,7 @@ class Node:
             self.validators,
             max_message_bytes=config.grpc.max_message_bytes,
             on_lag=self.metrics.sync_lag.set,
+            channel_to=self.peers.channel_to,
         )
         self._inbound: asyncio.Queue[list[bytes]] = asyncio.Queue(_INBOUND_BATCHES)
         self._admitter: asyncio.Task[None] | None = None

@@ -344,10 +344,14 @@ class Syncer:
         grace_s: float = 3.0,
         poll_s: float = 0.25,
         on_lag: Callable[[int], None] | None = None,
+        channel_to: Callable[[str, bytes], grpc.aio.Channel] | None = None,
     ) -> None:
+        """`channel_to(address, key)` opens the channel to a peer's Sync service
+        (PeerNetwork.channel_to: mutual TLS bound to the peer's key); None: plaintext."""
         self.chain = chain
         self.driver = driver
         self.peers = peers
+        self.channel_to = channel_to
         self.validators = validators
         self.max_message_bytes = max_message_bytes
         self.grace_s = grace_s
@@ -460,7 +464,7 @@ class Syncer:
         return await fetch_blocks(
             self.chain, self.validators, peer.address, peer.height, applier,
             max_message_bytes=self.max_message_bytes,
-            channel=self.peers.channel_to(peer.address, peer.key),
+            channel=self.channel_to(peer.address, peer.key) if self.channel_to is not None else None,
         )
 
     async def _apply(self, applier: BlockApplier) -> None:
