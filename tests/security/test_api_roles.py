@@ -1,6 +1,7 @@
-"""Who may read what on the public API (node.net.auth), on a real two-validator devnet with
+"""Who may read what on the public API (node.net.auth), on a real four-validator devnet with
 TLS on every channel: one call per RPC per role, the signed-request refusals (replayed,
-stale, tampered), and the CLI's --ca / --key / devnet defaults.
+stale, tampered), the CLI's --ca / --key / devnet defaults, the devnet's load tools, and a
+validator catching up over mutual TLS.
 
 The chain holds: an issue to both pilot institutions, wallet alice registered by institution
 A (shenzhen), wallet bob registered by institution B (suzhou), and a payment A -> alice.
@@ -8,6 +9,7 @@ A (shenzhen), wallet bob registered by institution B (suzhou), and a payment A -
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 import urllib.request
@@ -19,7 +21,9 @@ import grpc
 import pytest
 
 from devnet import network
-from devnet.traffic import Nonces, issue_to_institutions, txid_of
+from devnet.load import run_load
+from devnet.processes import stop
+from devnet.traffic import Nonces, issue_to_institutions, prepare_load, txid_of
 from node.client import txbuild
 from node.client.connection import NodeClient
 from node.ledger.keys import KeyPair, load_key, save_key
@@ -51,12 +55,12 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("secure-devnet")
-    net = create_net(directory, 2, tls=True, open_reads=False)
+    net = create_net(directory, 4, tls=True, open_reads=False)
     net.start()
     try:
         auditor = load_key(directory / network.AUDITOR_KEY)
         access = network.access_for(net.nodes[0])
-        inst_a, inst_b = (net.keys.institutions[n.name] for n in net.nodes)
+        inst_a, inst_b = (net.keys.institutions[n.name] for n in net.nodes[:2])
         alice, bob = KeyPair.generate(), KeyPair.generate()
         nonce = Nonces(7)
         with access.client(net.nodes[0].api, timeout=30) as client:
@@ -274,3 +278,29 @@ def test_metrics_are_served_over_tls_only(tmp_path: Path) -> None:
     finally:
         server.close()
 
+
+
+def test_the_devnet_load_tools_work_over_tls_with_the_auditor_key(world: World) -> None:
+    """What `cbdc bench devnet` and `cbdc devnet load` run (not a measurement: a few
+    transactions, to show the TLS channels and the signed WatchBlocks work)."""
+    access = network.access_for(world.net.nodes[0])
+    with access.client(world.api, timeout=30) as client:
+        txs = prepare_load(client, world.net.keys, transactions=12, wallets_per_institution=2, seed=3)
+    apis = [n.api for n in world.net.nodes]
+    report = asyncio.run(run_load(apis, txs, tps=12, duration_s=1, drain_s=20, access=access))
+    assert report.submitted == 12 and report.committed == 12 and report.rejected == 0
+
+
+def test_a_restarted_validator_catches_up_over_mutual_tls(world: World) -> None:
+    net = world.net
+    lagging = net.nodes[3]
+    stop([lagging])
+    access = network.access_for(net.nodes[0])
+    inst_a = world.keys["institution_a"]
+    with access.client(world.api, timeout=30) as client:
+        raw = txbuild.build_register(CHAIN_ID, inst_a, KeyPair.generate().public, 4, nonce=Nonces(99)())
+        height = client.submit_and_wait(raw).inclusion.height
+    net.restart(lagging)
+    net.wait_height(height, [lagging])
+    with network.client_for(lagging) as client:
+        assert client.transaction(txid_of(raw)).status == node_pb2.TX_STATUS_COMMITTED
