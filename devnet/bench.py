@@ -109,16 +109,18 @@ def run(
     rate: float | None = None,
     directory: Path | None = None,
     timeout_commit_ms: int = 0,
+    tls: bool = True,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Measure; `rate=None` searches for the best sustained rate first."""
+    """Measure; `rate=None` searches for the best sustained rate first. `tls=False` runs the
+    same devnet with plaintext channels (to measure what TLS costs)."""
     verify_per_s = ed25519_verifications_per_second()
     cores = os.cpu_count() or 1
     limit = cores * verify_per_s / validators
     owned = directory is None
     tmp = tempfile.TemporaryDirectory(prefix="cbdc-bench-") if owned else None
     directory = Path(tmp.name) if tmp else directory
-    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms)
+    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms, tls=tls)
     try:
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
@@ -184,6 +186,7 @@ def run(
         "validators": validators,
         "duration_s": duration,
         "timeout_commit_ms": timeout_commit_ms,
+        "tls": tls,
         "sustained": result,
         "limit": {
             "ed25519_verifications_per_s_one_core": round(verify_per_s),
