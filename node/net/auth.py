@@ -131,12 +131,22 @@ def sign_request(
 
 
 class ReplayGuard:
-    """Accepts each (key, nonce) once within `window_ms` of the node's clock."""
+    """Accepts each (key, nonce) once within `window_ms` of the node's clock.
 
-    def __init__(self, window_ms: int, clock: Callable[[], float] = time.time) -> None:
+    A nonce is remembered until a request signed at its time could no longer pass the
+    window check. At most `capacity` are remembered: when more arrive, the oldest are
+    forgotten early and from then on requests signed at or before the latest forgotten
+    one's time are refused as stale, so a forgotten nonce can never be replayed."""
+
+    def __init__(
+        self, window_ms: int, clock: Callable[[], float] = time.time, capacity: int = _MAX_REMEMBERED
+    ) -> None:
         self.window_ms = window_ms
+        self.capacity = capacity
         self._clock = clock
-        self._seen: OrderedDict[tuple[bytes, bytes], int] = OrderedDict()  # -> expiry, in time order
+        # (key, nonce) -> (forget after, signed at), in arrival order
+        self._seen: OrderedDict[tuple[bytes, bytes], tuple[int, int]] = OrderedDict()
+        self._forgotten_upto = -1  # signed-at time of the latest nonce forgotten early
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -149,14 +159,25 @@ class ReplayGuard:
                 f"the request was signed at {time_ms} ms, {abs(now - time_ms) / 1000:.0f} s from this "
                 f"node's clock; sign it again (accepted within {self.window_ms // 1000} s)",
             )
+        if time_ms <= self._forgotten_upto:
+            raise NodeError(
+                NodeCode.STALE_REQUEST, "this node is under a flood of signed requests; sign this one again"
+            )
         while self._seen:
-            oldest, expiry = next(iter(self._seen.items()))
-            if expiry > now and len(self._seen) < _MAX_REMEMBERED:
+            oldest, (forget_after, signed_at) = next(iter(self._seen.items()))
+            if forget_after > now and len(self._seen) < self.capacity:
                 break
+            if forget_after > now:  # forgotten early: its time and older are refused from now on
+                self._forgotten_upto = max(self._forgotten_upto, signed_at)
             del self._seen[oldest]
         if (key, nonce) in self._seen:
             raise NodeError(NodeCode.REPLAYED_REQUEST, "this signed request was already used; sign a new one")
-        self._seen[(key, nonce)] = now + 2 * self.window_ms
+        if time_ms <= self._forgotten_upto:  # made stale by the eviction just above
+            raise NodeError(
+                NodeCode.STALE_REQUEST, "this node is under a flood of signed requests; sign this one again"
+            )
+        # time_ms + window is when the window check starts refusing it anyway.
+        self._seen[(key, nonce)] = (time_ms + self.window_ms + 1, time_ms)
 
 
 def _header(metadata: dict[str, str], name: str) -> str:
