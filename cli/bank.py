@@ -148,7 +148,7 @@ def _draft_views(draft: Draft, path: Path) -> list[View]:
 
 
 def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, timeout_s: float,
-                  as_json: bool) -> None:
+                  as_json: bool, signer: Any = None) -> None:
     from node.ledger.address import encode_address
 
     unsigned = [encode_address(k) for k, s in draft.signer_status() if s != "signed"]
@@ -156,7 +156,7 @@ def _submit_draft(draft: Draft, path: Path | None, node_address: str | None, tim
         where = f"cbdc bank sign {path} --key ISSUER.key" if path else "use --draft FILE, then `bank sign`"
         fail(f"{len(unsigned)} named signer(s) have no valid signature yet ({', '.join(unsigned)}); {where}",
              EXIT_USAGE)
-    with client(node_address) as node_client:
+    with client(node_address, signer=signer) as node_client:  # an issuer may wait on its issue
         outcome = submit_final(node_client, draft.tx, timeout_s)
     total = sum(o.amount for o in draft.body.issue.outputs)
     doc = merge(outcome_doc(outcome), money("amount", total), {"outputs": draft.to_doc()["outputs"]})
@@ -211,7 +211,7 @@ def issue(to: str, amount: str, signers: tuple[Path, ...], cosigners: tuple[str,
         draft.save(draft_path)
         render(draft.to_doc(), as_json, *_draft_views(draft, draft_path))
         return
-    _submit_draft(draft, None, node_address, timeout_s, as_json)
+    _submit_draft(draft, None, node_address, timeout_s, as_json, signer=keys[0] if keys else None)
 
 
 @bank.command()
@@ -260,7 +260,7 @@ def redeem(key_file: Path, amount: str, timeout_s: float, node_address: str | No
 
     key = load_key(key_file)
     fen = amount_fen(amount)
-    with client(node_address) as node_client:
+    with client(node_address, signer=key) as node_client:
         chain_id = node_client.status().chain_id
         selection = spend(node_client, key.public, fen)
         change = selection.change(fen)
@@ -294,7 +294,7 @@ def register_wallet(key_file: Path, address: str, tier: int, kyc_commitment: str
     key = load_key(key_file)
     wallet = address_bytes(address, "--address")
     kyc = hex_bytes(kyc_commitment, "--kyc-commitment", KYC_COMMITMENT_SIZE) if kyc_commitment else b""
-    with client(node_address) as node_client:
+    with client(node_address, signer=key) as node_client:
         chain_id = node_client.status().chain_id
         raw = build_register(chain_id, key, wallet, tier, kyc, nonce=random_nonce())
         outcome = submit_final(node_client, raw, timeout_s)

@@ -109,7 +109,11 @@ def sync(txs: int, wallets: int, block_size: int) -> None:
     type=click.IntRange(0, 10_000),
     help="The nodes' consensus.timeout_commit_ms (fewer, fuller blocks for some latency).",
 )
-def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int) -> None:
+@click.option(
+    "--insecure", is_flag=True,
+    help="Plaintext channels ([tls] insecure = true), to compare with the default TLS run.",
+)
+def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int, insecure: bool) -> None:
     """Start a fresh devnet, offer pre-signed transfers open-loop, print a table and JSON."""
     from rich.console import Console
     from rich.table import Table
@@ -127,6 +131,7 @@ def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int) 
         duration=duration,
         rate=offered,
         timeout_commit_ms=timeout_commit_ms,
+        tls=not insecure,
         say=console.print,
     )
     s, lim = result["sustained"], result["limit"]

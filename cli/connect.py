@@ -1,5 +1,13 @@
-"""What the operator, wallet and auditor commands share: finding a node, reading keys and
-addresses, and turning every expected failure into one line and the right exit code.
+"""What the operator, wallet and auditor commands share: finding a node and how to trust it,
+reading keys and addresses, and turning every expected failure into one line and the right
+exit code.
+
+How the CLI checks a node (first that applies): `cbdc --ca FILE` / $CBDC_CA, the members
+bundle to trust (with `--cert/--key` / $CBDC_CERT and $CBDC_TLS_KEY, a client certificate);
+`cbdc --insecure` / $CBDC_INSECURE=1 for a plaintext node; a node of the local devnet
+(--dir, $CBDC_DEVNET_DIR, else the per-user devnet directory): that devnet's bundle, and its
+auditor key signs the reads
+no wallet key is given for; otherwise TLS against the system's public roots.
 
 Exit codes (cli.common): 0 ok, 1 rejected by the chain, 2 usage error (bad amount, address,
 key file), 3 node unreachable, 4 not found. Nothing a person can type produces a traceback.
@@ -23,12 +31,20 @@ ENV_NODE = "CBDC_NODE"
 # Read-your-writes across commands and nodes: the committed height a previous command
 # reported (e.g. `cbdc pay --json | jq .height`); the node waits until it holds it.
 ENV_SEEN_HEIGHT = "CBDC_SEEN_HEIGHT"
+ENV_CA = "CBDC_CA"
+ENV_CERT = "CBDC_CERT"
+ENV_TLS_KEY = "CBDC_TLS_KEY"
+ENV_INSECURE = "CBDC_INSECURE"
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 class NoNode(Exception):
     """Neither --node, $CBDC_NODE nor a devnet record says where a node is."""
+
+
+class BadTlsFile(Exception):
+    """--ca, --cert or --key names a file that cannot be used."""
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -47,7 +63,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             errors_as_json()
         try:
             return command(*args, **kwargs)
-        except (AddressError, AmountError, KeyFileError, NoNode) as err:
+        except (AddressError, AmountError, KeyFileError, NoNode, BadTlsFile) as err:
             fail(str(err), EXIT_USAGE)
         except Exception as err:  # client errors: imported lazily, matched by type below
             from node.client.connection import Rejected, Unreachable
@@ -142,15 +158,6 @@ def genesis_hint() -> str:
     return "<the chain's genesis.json>"
 
 
-def client(address: str | None, timeout: float = 10.0):
-    """A NodeClient for --node (or its defaults); use as a context manager. It sends the
-    height in $CBDC_SEEN_HEIGHT (and any higher one it sees) with its submissions and
-    queries, so a node behind that height waits for it rather than answer from old state."""
-    from node.client.connection import NodeClient
-
-    return NodeClient(resolve_node(address), timeout=timeout, seen_height=seen_height_from_env())
-
-
 def seen_height_from_env() -> int:
     """$CBDC_SEEN_HEIGHT as a height (0 when unset); a usage error when it is not one."""
     text = os.environ.get(ENV_SEEN_HEIGHT, "").strip()
@@ -159,6 +166,86 @@ def seen_height_from_env() -> int:
     if not text.isdigit():
         fail(f"${ENV_SEEN_HEIGHT} must be a block height (a whole number), got {text!r}", EXIT_USAGE)
     return int(text)
+
+
+def devnet_dir() -> Path:
+    """The local devnet's directory: the one the node was found through (--dir), else
+    $CBDC_DEVNET_DIR, else the per-user default (devnet.network.default_dir)."""
+    ctx = click.get_current_context(silent=True)
+    used = ctx.find_root().meta.get(_DEVNET_USED_KEY) if ctx is not None else None
+    if used is not None:
+        return Path(used)
+    given = ctx.find_root().meta.get(_DEVNET_DIR_KEY) if ctx is not None else None
+    if given is not None:
+        return Path(given)
+    from devnet.network import default_dir
+
+    return default_dir()
+
+
+def _tls_file(path: str, what: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise BadTlsFile(f"{what} {path}: cannot read ({err.strerror})") from None
+    if b"-----BEGIN" not in data:
+        raise BadTlsFile(f"{what} {path}: not a PEM file")
+    return data
+
+
+def _option(name: str, env: str) -> str:
+    ctx = click.get_current_context(silent=True)
+    value = ctx.find_root().meta.get(f"cbdc.{name}") if ctx is not None else None
+    return value or os.environ.get(env, "").strip()
+
+
+def resolve_security(address: str) -> tuple[Any, Any]:
+    """(ClientTls or None for plaintext, the default signer or None) for a node at `address`;
+    see the module docstring for the order."""
+    from node.client.connection import ClientTls
+
+    ca = _option("ca", ENV_CA)
+    if ca:
+        cert, key = _option("cert", ENV_CERT), _option("tls_key", ENV_TLS_KEY)
+        if bool(cert) != bool(key):
+            raise BadTlsFile("--cert and --key go together (a client certificate and its private key)")
+        return ClientTls(
+            ca_pem=_tls_file(ca, "--ca"),
+            cert_pem=_tls_file(cert, "--cert") if cert else None,
+            key_pem=_tls_file(key, "--key") if key else None,
+        ), None
+    if _option("insecure", ENV_INSECURE).lower() in ("1", "true", "yes"):
+        return None, None
+    from devnet.network import access_for
+    from devnet.processes import DevnetError, DevnetRecord
+
+    try:
+        record = DevnetRecord.load(devnet_dir())
+    except DevnetError:
+        record = None
+    for node in record.nodes if record is not None else ():
+        if node.api == address:
+            access = access_for(node)
+            return access.tls, access.signer
+    return ClientTls(ca_pem=None, server_name=None), None
+
+
+def client(address: str | None, timeout: float = 10.0, signer: Any | None = None):
+    """A NodeClient for --node (or its defaults); use as a context manager. `signer` (a
+    KeyPair) signs the private reads; without one, a local devnet's auditor key does. It
+    sends the height in $CBDC_SEEN_HEIGHT (and any higher one it sees) with its submissions
+    and queries, so a node behind that height waits for it rather than answer from old state."""
+    from node.client.connection import NodeClient
+
+    resolved = resolve_node(address)
+    tls, default_signer = resolve_security(resolved)
+    return NodeClient(
+        resolved,
+        timeout=timeout,
+        seen_height=seen_height_from_env(),
+        tls=tls,
+        signer=signer or default_signer,
+    )
 
 
 # --- keys, addresses, amounts -----------------------------------------------------------

@@ -119,6 +119,7 @@ def _foreground(directory: Path, record, demo: bool) -> None:
     from rich.live import Live
 
     from devnet import demo as demo_traffic
+    from devnet.network import access_for
     from devnet.processes import stop
 
     console = Console()
@@ -129,7 +130,8 @@ def _foreground(directory: Path, record, demo: bool) -> None:
     def run_demo() -> None:
         try:
             demo_traffic.run(
-                directory, [n.api for n in record.nodes], say=lambda s: console.print(s), stop=stopping
+                directory, [n.api for n in record.nodes], say=lambda s: console.print(s), stop=stopping,
+                access=access_for(record.nodes[0]),
             )
         except Exception as err:  # the demo must never take the network down with it
             if not stopping.is_set():
@@ -172,9 +174,9 @@ class _ChainWatch:
     """Height, committed transactions and recent tx/s, from whichever node answers."""
 
     def __init__(self, nodes) -> None:
-        from node.client.connection import NodeClient
+        from devnet.network import client_for
 
-        self.clients = [NodeClient(n.api, timeout=2) for n in nodes]
+        self.clients = [client_for(n, timeout=2) for n in nodes]
         self.height = 0
         self.txs = 0
         self.rate = 0.0
@@ -396,9 +398,9 @@ def demo(directory: Path, rounds: int | None) -> None:
 def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
     """Offer pre-signed transfers at a fixed rate; report commits, rejections and latency."""
     from devnet.load import run_load
-    from devnet.network import load_keys, running_nodes
+    from devnet.network import access_for, load_keys, running_nodes
     from devnet.traffic import prepare_load
-    from node.client.connection import NodeClient, Rejected, Unreachable
+    from node.client.connection import Rejected, Unreachable
 
     record = _record(directory)
     nodes = running_nodes(record)
@@ -407,7 +409,8 @@ def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
     count = int(tps * duration)
     say = (lambda _: None) if as_json else click.echo
     try:
-        with NodeClient(nodes[0].api, timeout=30) as client:
+        access = access_for(nodes[0])
+        with access.client(nodes[0].api, timeout=30) as client:
             say(f"preparing {count} pre-signed transfers (not timed)...")
             txs = prepare_load(client, load_keys(directory), transactions=count, progress=say)
     except Unreachable as err:
@@ -416,6 +419,9 @@ def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
         fail(f"preparing the load was rejected: {err}", EXIT_REJECTED)
     say(f"offering {tps:g} tx/s for {duration:g} s to {len(nodes)} nodes...")
     report = asyncio.run(
-        run_load([n.api for n in nodes], txs, tps=tps, duration_s=duration, warmup_s=min(2.0, duration / 4))
+        run_load(
+            [n.api for n in nodes], txs, tps=tps, duration_s=duration, warmup_s=min(2.0, duration / 4),
+            access=access,
+        )
     )
     click.echo(json.dumps(report.to_dict(), indent=None if as_json else 2))

@@ -7,6 +7,12 @@ import click
 from cli.lazy import LazyGroup
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Keep a global TLS option for cli.connect (commands never see it as an argument)."""
+    if value:
+        ctx.meta[f"cbdc.{param.name}"] = "1" if value is True else value
+
+
 @click.group(
     cls=LazyGroup,
     lazy={
@@ -30,5 +36,13 @@ from cli.lazy import LazyGroup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="cbdc")
+@click.option("--ca", metavar="FILE", callback=_remember, expose_value=False,
+              help="Members bundle to check nodes against (TLS). Default: $CBDC_CA, else a local devnet's.")
+@click.option("--cert", metavar="FILE", callback=_remember, expose_value=False,
+              help="Client certificate chain, for members (default: $CBDC_CERT).")
+@click.option("--key", "tls_key", metavar="FILE", callback=_remember, expose_value=False,
+              help="Private key of --cert (default: $CBDC_TLS_KEY).")
+@click.option("--insecure", is_flag=True, callback=_remember, expose_value=False,
+              help="Plaintext, for a node with [tls] insecure = true (default: $CBDC_INSECURE=1).")
 def cli() -> None:
     """cbdc: validator node and tools for a two-tier retail digital currency."""

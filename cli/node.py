@@ -34,6 +34,7 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     """Write a commented config.toml and a new validator key into HOME."""
     from node.config import CONFIG_FILE, write_default_config
     from node.ledger.keys import KeyPair, load_key, save_key
+    from node.net.tls import init_node_tls
 
     home.mkdir(parents=True, exist_ok=True)
     if (home / CONFIG_FILE).exists() and not force:
@@ -50,6 +51,9 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     if genesis_file is not None:
         shutil.copyfile(genesis_file, home / config.genesis)
     validator = load_key(home / config.validator_key)
+    _, cert_path, ca_path = config.tls_paths()
+    tls_dir = cert_path.parent
+    tls_created = init_node_tls(tls_dir, validator.seed)
     click.echo(f"initialised {home}")
     click.echo(f"  config:        {home / CONFIG_FILE}")
     click.echo(
@@ -58,6 +62,12 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
     click.echo(f"  public key:    {validator.address}")
     click.echo(f"  (hex)          {validator.public.hex()}")
     click.echo("  peers list it in their [[p2p.peers]] validator_key, and genesis in its validators")
+    new = f" (new: {', '.join(tls_created)})" if tls_created else ""
+    click.echo(f"  TLS:           {tls_dir}{new}")
+    click.echo(
+        f"  identity cert: {tls_dir / 'identity.crt'} "
+        f"(give it to the other members; append theirs to {ca_path})"
+    )
     if genesis_file is None and not (home / config.genesis).exists():
         click.echo(f"  next: put the chain's genesis at {home / config.genesis}")
 
@@ -84,6 +94,7 @@ def start(home: Path, misbehave: str | None) -> None:
     from node.ledger.genesis import GenesisError
     from node.ledger.keys import KeyFileError
     from node.ledger.store import StoreVersionError
+    from node.net.tls import TlsError
     from node.service import run
 
     profile_path = os.environ.get("CBDC_PROFILE")
@@ -97,7 +108,9 @@ def start(home: Path, misbehave: str | None) -> None:
         )
     try:
         asyncio.run(run(home.resolve(), misbehave))
-    except (ConfigError, GenesisError, KeyFileError, LedgerError, StoreVersionError, OSError) as err:
+    except (
+        ConfigError, GenesisError, KeyFileError, LedgerError, StoreVersionError, OSError, TlsError
+    ) as err:
         fail(f"cannot start the node: {err}", code=1)
     except (WalCorruption, SignStateError) as err:
         fail(f"cannot start the node: {err}", code=1)

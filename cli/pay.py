@@ -106,7 +106,7 @@ def pay(from_key: Path, to: str, amount: str, timeout_s: float, node_address: st
     key = load_key(from_key)
     recipient = address_bytes(to, "--to")
     fen = amount_fen(amount)
-    with client(node_address) as node_client:
+    with client(node_address, signer=key) as node_client:  # the payer reads its own outputs
         chain_id = node_client.status().chain_id
         selection = spend(node_client, key.public, fen)
         outputs = [(recipient, fen)]
@@ -126,16 +126,20 @@ def pay(from_key: Path, to: str, amount: str, timeout_s: float, node_address: st
 
 @click.command()
 @click.argument("address")
+@click.option("--key", "key_file", metavar="KEYFILE", type=click.Path(path_type=Path), default=None,
+              help="Sign the request with this key: the wallet's own, its institution's or an auditor's "
+                   "(nodes show a balance only to them).")
 @query_options
-def balance(address: str, node_address: str | None, as_json: bool) -> None:
+def balance(address: str, key_file: Path | None, node_address: str | None, as_json: bool) -> None:
     """Balance of ADDRESS (committed state).
 
-    Example: cbdc balance cbdc1...
+    Example: cbdc balance cbdc1... --key alice.key
     """
     from node.ledger.address import encode_address
 
     owner = address_bytes(address)
-    with client(node_address) as node_client:
+    signer = load_key(key_file) if key_file is not None else None
+    with client(node_address, signer=signer) as node_client:
         reply = node_client.balance(owner)
     doc = merge({"address": encode_address(owner)}, money("balance", reply.balance),
                 {"utxo_count": reply.utxo_count, "height": reply.height})

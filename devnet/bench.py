@@ -20,10 +20,10 @@ import psutil
 
 from devnet import network
 from devnet.load import LoadReport, run_load
+from devnet.network import access_for, client_for
 from devnet.processes import DevnetRecord, stop
 from devnet.traffic import prepare_load
 from node.bench.limits import ed25519_verifications_per_second, machine
-from node.client.connection import NodeClient
 
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
 # two probes in a row fall behind the offer or let p99 pass 2 s.
@@ -75,7 +75,8 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
-            [n.api for n in record.nodes], txs, tps=rate, duration_s=duration, warmup_s=min(3.0, duration / 4)
+            [n.api for n in record.nodes], txs, tps=rate, duration_s=duration,
+            warmup_s=min(3.0, duration / 4), access=access_for(record.nodes[0]),
         )
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
@@ -93,7 +94,7 @@ def _drain(record: DevnetRecord, timeout_s: float = 120.0) -> None:
     while time.monotonic() < deadline:
         sizes = []
         for node in record.nodes:
-            with NodeClient(node.api, timeout=5) as client:
+            with client_for(node, timeout=5) as client:
                 sizes.append(client.status().mempool_size)
         if not any(sizes):
             return
@@ -107,21 +108,23 @@ def run(
     rate: float | None = None,
     directory: Path | None = None,
     timeout_commit_ms: int = 0,
+    tls: bool = True,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Measure; `rate=None` searches for the best sustained rate first."""
+    """Measure; `rate=None` searches for the best sustained rate first. `tls=False` runs the
+    same devnet with plaintext channels (to measure what TLS costs)."""
     verify_per_s = ed25519_verifications_per_second()
     cores = os.cpu_count() or 1
     limit = cores * verify_per_s / validators
     owned = directory is None
     tmp = tempfile.TemporaryDirectory(prefix="cbdc-bench-") if owned else None
     directory = Path(tmp.name) if tmp else directory
-    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms)
+    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms, tls=tls)
     try:
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
         budget = _budget(rate, duration, limit)
-        with NodeClient(record.nodes[0].api, timeout=60) as client:
+        with client_for(record.nodes[0], timeout=60) as client:
             say(f"pre-signing {budget} transfers (not timed)...")
             pool = prepare_load(
                 client, network.load_keys(directory), transactions=budget, wallets_per_institution=100
@@ -182,6 +185,7 @@ def run(
         "validators": validators,
         "duration_s": duration,
         "timeout_commit_ms": timeout_commit_ms,
+        "tls": tls,
         "sustained": result,
         "limit": {
             "ed25519_verifications_per_s_one_core": round(verify_per_s),

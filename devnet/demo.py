@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from devnet.network import CHAIN_ID, load_keys
+from devnet.network import CHAIN_ID, Access, load_keys
 from devnet.traffic import YUAN, Nonces, Wallet, fund, issue_to_institutions, register_wallets, txid_of
 from node.client import txbuild
 from node.client.connection import NodeClient, Rejected
@@ -40,13 +40,17 @@ def run(
     rounds: int | None = None,
     pause_s: float = 0.3,
     seed: int | None = None,
+    access: Access | None = None,
 ) -> dict[str, int]:
-    """Drive the demo; returns counts of what was committed and rejected."""
+    """Drive the demo; returns counts of what was committed and rejected. `access` is the
+    devnet's TLS and auditor key (devnet.network.access_for); None: plaintext, unsigned."""
     stop = stop or threading.Event()
     rng = random.Random(seed)
     nonce = Nonces(rng.getrandbits(24))
     keys = load_keys(directory)
-    clients = [NodeClient(api, timeout=30) for api in apis]
+    clients = [
+        access.client(api, 30) if access is not None else NodeClient(api, timeout=30) for api in apis
+    ]
     counts = {"committed": 0, "rejected": 0, "redeemed_fen": 0}
     try:
         first = clients[0]

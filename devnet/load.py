@@ -24,12 +24,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import grpc.aio
+
 from devnet import network
+from devnet.network import Access
 from devnet.processes import DevnetRecord
 from devnet.traffic import prepare_load, txid_of
 from node.client.connection import NodeClient, Rejected, Unreachable
 from node.net.api import MAX_BATCH
-from node.net.grpc_server import insecure_channel
+from node.net.auth import NODE, sign_request
+from node.net.grpc_server import insecure_channel, open_channel
 from node.net.grpc_status import parse_rpc_error
 from proto import ledger_pb2, node_pb2, node_pb2_grpc
 
@@ -63,12 +67,29 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+def _channel(api: str, access: Access | None) -> grpc.aio.Channel:
+    """TLS against the devnet's members bundle when it has one, else plaintext."""
+    tls = access.tls if access is not None else None
+    if tls is None:
+        return insecure_channel(api, _MAX_MESSAGE)
+    return open_channel(api, _MAX_MESSAGE, tls.credentials(), tls.server_name or None)
+
+
 async def _watch(
-    api: str, from_height: int, seen: dict[bytes, float], blocks: list[tuple[float, int]]
+    api: str,
+    from_height: int,
+    seen: dict[bytes, float],
+    blocks: list[tuple[float, int]],
+    access: Access | None,
+    chain_id: str,
 ) -> None:
-    async with insecure_channel(api, _MAX_MESSAGE) as channel:
+    async with _channel(api, access) as channel:
         stub = node_pb2_grpc.NodeStub(channel)
-        async for msg in stub.WatchBlocks(node_pb2.WatchBlocksRequest(from_height=from_height)):
+        request = node_pb2.WatchBlocksRequest(from_height=from_height)
+        metadata = None
+        if access is not None and access.signer is not None:  # WatchBlocks is for auditors
+            metadata = sign_request(access.signer.seed, chain_id, NODE + "WatchBlocks", request)
+        async for msg in stub.WatchBlocks(request, metadata=metadata):
             now = time.monotonic()
             block = ledger_pb2.Block.FromString(
                 ledger_pb2.CommittedBlock.FromString(msg.committed_block).block
@@ -79,14 +100,18 @@ async def _watch(
 
 
 async def _submit(
-    api: str, schedule: list[tuple[float, bytes, bytes]], sent: dict[bytes, float], rejected: Counter[str]
+    api: str,
+    schedule: list[tuple[float, bytes, bytes]],
+    sent: dict[bytes, float],
+    rejected: Counter[str],
+    access: Access | None,
 ) -> None:
     """Every tick, what is due goes to the node in one SubmitBatch call, as a payment operator
     would forward its customers' payments. Calls to one node are made one after another so
     that it sees the transactions in schedule order; what falls due meanwhile joins the next
     batch, so the offered rate holds whatever the node does. Latency counts from each
     transaction's scheduled time, so time spent waiting here is not hidden."""
-    async with insecure_channel(api, _MAX_MESSAGE) as channel:
+    async with _channel(api, access) as channel:
         stub = node_pb2_grpc.NodeStub(channel)
         i = 0
         while i < len(schedule):
@@ -118,15 +143,17 @@ async def run_load(
     duration_s: float,
     warmup_s: float = 0.0,
     drain_s: float = 10.0,
+    access: Access | None = None,
 ) -> LoadReport:
-    """Offer `tps` transactions per second for `duration_s` (or until `txs` run out)."""
+    """Offer `tps` transactions per second for `duration_s` (or until `txs` run out).
+    `access` (devnet.network.access_for) is the devnet's TLS and auditor key; None: plaintext."""
     count = min(len(txs), int(tps * duration_s))
     ids = [txid_of(raw) for raw in txs[:count]]
-    async with insecure_channel(apis[0], _MAX_MESSAGE) as channel:
+    async with _channel(apis[0], access) as channel:
         status = await node_pb2_grpc.NodeStub(channel).GetStatus(node_pb2.GetStatusRequest())
     seen: dict[bytes, float] = {}
     blocks: list[tuple[float, int]] = []
-    watcher = asyncio.create_task(_watch(apis[0], status.height + 1, seen, blocks))
+    watcher = asyncio.create_task(_watch(apis[0], status.height + 1, seen, blocks, access, status.chain_id))
     await asyncio.sleep(0.2)  # let the watch stream open before the first commit
     t0 = time.monotonic() + 0.1
     schedules: list[list[tuple[float, bytes, bytes]]] = [[] for _ in apis]
@@ -135,7 +162,7 @@ async def run_load(
     sent: dict[bytes, float] = {}
     rejected: Counter[str] = Counter()
     await asyncio.gather(
-        *(_submit(api, sch, sent, rejected) for api, sch in zip(apis, schedules, strict=True))
+        *(_submit(api, sch, sent, rejected, access) for api, sch in zip(apis, schedules, strict=True))
     )
     end_offer = time.monotonic()
     deadline = end_offer + drain_s
@@ -185,7 +212,17 @@ class PaymentLoad:
     at the end every submitted transaction is looked up, and those some node reports
     committed are what clients saw committed."""
 
-    def __init__(self, txs: list[bytes], per_second: float, targets: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        txs: list[bytes],
+        per_second: float,
+        targets: Callable[[], list[str]],
+        *,
+        access: network.Access | None = None,
+    ) -> None:
+        """`access`: the devnet's TLS and auditor key (devnet.network.access_for); None means
+        plaintext, unsigned clients (a devnet created with tls=False and open_reads=True)."""
+        self.access = access
         self.txs = txs
         self.per_second = per_second
         self.targets = targets
@@ -194,6 +231,11 @@ class PaymentLoad:
         self.refused = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _client(self, api: str, timeout: float) -> NodeClient:
+        if self.access is None:
+            return NodeClient(api, timeout=timeout)
+        return self.access.client(api, timeout)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="payment-load", daemon=True)
@@ -220,7 +262,7 @@ class PaymentLoad:
                 api = apis[rng.randrange(len(apis))]
                 client = clients.get(api)
                 if client is None:
-                    client = clients[api] = NodeClient(api, timeout=3)
+                    client = clients[api] = self._client(api, 3)
                 try:
                     self.submitted.append(client.submit(raw))
                 except (Rejected, Unreachable):
@@ -238,7 +280,7 @@ class PaymentLoad:
         if self._thread is not None:
             self._thread.join(timeout=60)
         deadline = time.monotonic() + wait_s
-        clients = [NodeClient(api, timeout=10) for api in self.targets()]
+        clients = [self._client(api, 10) for api in self.targets()]
         committed: list[bytes] = []
         try:
             waiting = list(self.submitted)
@@ -273,6 +315,6 @@ def prepare_payments(directory: Path, record: DevnetRecord, count: int, seed: in
     Use a new `seed` for each batch on one chain (it seeds the transactions' nonces)."""
     keys = network.load_keys(directory)
     live = network.running_nodes(record) or record.nodes
-    with NodeClient(live[0].api, timeout=30) as client:
+    with network.client_for(live[0], timeout=30) as client:
         return prepare_load(client, keys, transactions=count, wallets_per_institution=10, seed=seed)
 

@@ -8,8 +8,12 @@ Layout of a devnet directory:
 
     genesis.json                 the chain (also copied into every node home)
     central-bank/issuer-N.key    the central bank's issuer keys (2-of-3 issuance)
+    central-bank/auditor.key     the devnet operator's auditor key (named in genesis): the
+                                 tools and the CLI read everything with it
     institutions/<site>.key      the pilot institutions' keys
-    nodes/<site>/                one validator home each (config.toml, validator.key, data/, node.log)
+    nodes/<site>/                one validator home each (config.toml, keys, tls/, data/, node.log)
+    tls/members.crt              the members bundle (every validator's identity certificate):
+                                 the CA clients check the nodes against
     devnet.json                  what `up` started: names, addresses, pids
 """
 
@@ -35,10 +39,11 @@ from devnet.processes import (
     stop,
     tail,
 )
-from node.client.connection import NodeClient, Rejected, Unreachable
-from node.config import PeerConfig, write_default_config
+from node.client.connection import ClientTls, NodeClient, Rejected, Unreachable
+from node.config import PeerConfig, load_config, write_default_config
 from node.ledger.genesis import Genesis, Institution, Validator, make_genesis
 from node.ledger.keys import KeyPair, load_key, save_key
+from node.net.tls import IDENTITY_FILE, MEMBERS_FILE, init_node_tls
 
 SITES = (
     "shenzhen",
@@ -63,6 +68,7 @@ def default_dir() -> Path:
     """The devnet directory when no --dir is given: $CBDC_DEVNET_DIR, else DEFAULT_DIR."""
     env = os.environ.get(ENV_DEVNET_DIR, "").strip()
     return Path(env).expanduser() if env else DEFAULT_DIR
+AUDITOR_KEY = Path("central-bank") / "auditor.key"
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,15 @@ def create(
     *,
     timeouts_ms: tuple[int, int, int] = (1000, 500, 500),
     timeout_commit_ms: int = 0,
+    tls: bool = True,
+    open_reads: bool = False,
 ) -> DevnetRecord:
-    """Generate keys, genesis and node homes for a fresh devnet of `validators` nodes."""
+    """Generate keys, genesis and node homes for a fresh devnet of `validators` nodes.
+
+    With `tls` (the default) every channel is TLS: each home gets its certificates
+    (node.net.tls) and the members bundle of all validators; `tls=False` writes
+    `[tls] insecure = true`. `open_reads` lets anyone read everything on the API (tests that
+    read with unsigned clients); otherwise the devnet's auditor key reads everything."""
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     names = site_names(validators)
@@ -102,6 +115,8 @@ def create(
         institutions[name] = KeyPair.generate()
         save_key(directory / "institutions" / f"{name}.key", institutions[name])
     node_keys = {name: KeyPair.generate() for name in names}
+    auditor = KeyPair.generate()
+    save_key(directory / AUDITOR_KEY, auditor)
     genesis = make_genesis(
         chain_id=CHAIN_ID,
         genesis_time_ms=int(time.time() * 1000),
@@ -112,6 +127,7 @@ def create(
             for name in names
         ],
         validators=[Validator(name, node_keys[name].public, 10) for name in names],
+        auditors=[auditor],
     )
     (directory / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
     ports = free_ports(2 * validators)
@@ -127,6 +143,16 @@ def create(
             )
         )
     propose, prevote, precommit = timeouts_ms
+    if tls:
+        # Each member's identity certificate, then one bundle of all of them in every home:
+        # the devnet's stand-in for the consortium exchanging certificates.
+        for record in records:
+            init_node_tls(Path(record.home) / "tls", node_keys[record.name].seed)
+        members = b"".join((Path(r.home) / "tls" / IDENTITY_FILE).read_bytes() for r in records)
+        (directory / "tls").mkdir(exist_ok=True)
+        (directory / "tls" / MEMBERS_FILE).write_bytes(members)
+        for record in records:
+            (Path(record.home) / "tls" / MEMBERS_FILE).write_bytes(members)
     for i, record in enumerate(records):
         home = Path(record.home)
         home.mkdir(parents=True, exist_ok=True)
@@ -136,7 +162,8 @@ def create(
         write_default_config(
             home,
             p2p={"listen": record.peer, "peers": peers, "reconnect_max_ms": 2000},
-            api={"listen": record.api},
+            api={"listen": record.api, "open_reads": open_reads},
+            tls={"insecure": not tls},
             consensus={
                 "timeout_propose_ms": propose,
                 "timeout_prevote_ms": prevote,
@@ -154,9 +181,39 @@ def running_nodes(record: DevnetRecord) -> list[NodeRecord]:
     return [n for n in record.nodes if is_running(n)]
 
 
+@dataclass(frozen=True)
+class Access:
+    """How the devnet's tools reach its nodes: TLS against the members bundle (None when the
+    nodes are plaintext) and the devnet operator's auditor key for the private reads."""
+
+    tls: ClientTls | None
+    signer: KeyPair | None
+
+    def client(self, api: str, timeout: float = 10.0) -> NodeClient:
+        return NodeClient(api, timeout=timeout, tls=self.tls, signer=self.signer)
+
+
+def access_for(node: NodeRecord) -> Access:
+    """The Access of the devnet `node` belongs to, from its home (config, bundle) and the
+    devnet directory two levels up (the auditor key, if there is one)."""
+    home = Path(node.home)
+    config = load_config(home)
+    tls = None
+    if not config.tls.insecure:
+        _, _, ca = config.tls_paths()
+        tls = ClientTls(ca_pem=ca.read_bytes())
+    auditor = home.parents[1] / AUDITOR_KEY
+    return Access(tls, load_key(auditor) if auditor.exists() else None)
+
+
+def client_for(node: NodeRecord, timeout: float = 10.0) -> NodeClient:
+    """A NodeClient for a devnet node, with that devnet's TLS and auditor key."""
+    return access_for(node).client(node.api, timeout)
+
+
 def node_height(node: NodeRecord, timeout: float = 2.0) -> int | None:
     try:
-        with NodeClient(node.api, timeout=timeout) as client:
+        with client_for(node, timeout=timeout) as client:
             return client.status().height
     except (Unreachable, Rejected):
         return None

@@ -69,6 +69,37 @@ class ApiConfig:
     listen: str = _opt(
         "127.0.0.1:26657", "Address the public Node/Sync API listens on (host:port).", kind="address"
     )
+    open_reads: bool = _opt(
+        False,
+        "Serve every read (balances, transactions, blocks) to anyone, without the signed-request "
+        "roles. For tests and local development only; the node logs a warning.",
+    )
+    request_window_s: int = _opt(
+        60,
+        "A signed API request is accepted within this many seconds of its timestamp, once "
+        "(its nonce is remembered for the window): the replay protection.",
+        min=1,
+        max=3600,
+    )
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    insecure: bool = _opt(
+        False,
+        "Plaintext on every channel (peers, sync, API, metrics). Never on a real network; the "
+        "node logs a warning.",
+    )
+    ca: str = _opt(
+        "tls/members.crt",
+        "The members bundle: identity certificates of the consortium's validators, observers "
+        "and auditors. Peers and API clients are checked against it.",
+        kind="path",
+    )
+    cert: str = _opt(
+        "tls/node.crt", "This node's TLS certificate chain (signed by its validator key).", kind="path"
+    )
+    key: str = _opt("tls/node.key", "This node's TLS private key (ECDSA P-256).", kind="path")
 
 
 @dataclass(frozen=True)
@@ -237,6 +268,7 @@ class NodeConfig:
     statesync: StateSyncConfig = field(default_factory=StateSyncConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     signer: SignerConfig = field(default_factory=SignerConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
     def config_path(self) -> Path:
@@ -258,6 +290,10 @@ class NodeConfig:
     def data_path(self) -> Path:
         return self.home / self.data_dir
 
+    def tls_paths(self) -> tuple[Path, Path, Path]:
+        """(key, cert, ca) of [tls], resolved against the home directory."""
+        return self.home / self.tls.key, self.home / self.tls.cert, self.home / self.tls.ca
+
 
 _SECTION_DOCS = {
     "p2p": "Validator-to-validator transport.",
@@ -272,6 +308,7 @@ _SECTION_DOCS = {
     "statesync": "Starting a new node from a peer's state snapshot.",
     "health": "Readiness: the gRPC health service and /healthz on the metrics port.",
     "signer": "A remote signer (`cbdc signer`) instead of the key in this process.",
+    "tls": "Transport security (TLS 1.3) of every channel; see the README's security section.",
 }
 
 

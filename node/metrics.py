@@ -15,6 +15,7 @@ per label set), doubling the series count for a timestamp nobody graphs.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ DROP_REASONS = (
     "handler_error",   # the node's handler raised on this message
     "unexpected",      # a message kind not allowed in that direction of a stream
     "malformed",       # bytes that do not decode as a PeerMessage (the stream is ended)
+    "tls_identity",    # a peer's TLS certificate is not bound to the key its handshake proved
 )
 
 # Seconds between consecutive blocks: finality is a few message delays on loopback and
@@ -238,16 +240,27 @@ class MetricsServer:
 
 
 def start_metrics_server(
-    address: str, metrics: NodeMetrics, readiness: Callable[[], Readiness] | None = None
+    address: str,
+    metrics: NodeMetrics,
+    readiness: Callable[[], Readiness] | None = None,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> MetricsServer | None:
-    """Serve `metrics` on http://address/metrics and `readiness()` on /healthz; None when
-    `address` is "" (metrics off). Port 0 binds an ephemeral port (see MetricsServer.port).
-    `readiness` is called on the HTTP thread: it must only read a snapshot."""
+    """Serve `metrics` on /metrics and `readiness()` on /healthz; None when `address` is ""
+    (metrics off). Port 0 binds an ephemeral port (see MetricsServer.port). With `certfile`
+    and `keyfile` (the node's TLS chain and key) it serves https only, TLS 1.3. `readiness`
+    is called on the HTTP thread: it must only read a snapshot."""
     if not address:
         return None
     host, port = split_address(address)
     app = _with_healthz(make_wsgi_app(metrics.registry), readiness or (lambda: STARTING))
     server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    if certfile and keyfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.load_cert_chain(certfile, keyfile)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     return MetricsServer(port=server.server_port, _server=server, _thread=thread)

@@ -54,10 +54,12 @@ from node.ledger_service import LedgerService
 from node.logs import configure_logging, get_logger
 from node.metrics import NodeMetrics, start_metrics_server
 from node.net.api import NodeServicer
+from node.net.auth import AuthInterceptor, Authorizer, ReplayGuard
 from node.net.block_sync import Syncer, SyncServicer, download_snapshot
 from node.net.commit_push import CommitRelay
 from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
 from node.net.peers import PeerNetwork
+from node.net.tls import TlsError, TlsMaterial, peer_key
 from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = get_logger("node")
@@ -86,6 +88,23 @@ def load_faults(misbehave: str | None) -> Any | None:
     if not misbehave and not any(os.environ.get(name, "").strip() for name in _FAULT_ENV):
         return None
     return importlib.import_module("node.testing.faults")
+
+
+def load_tls(config: NodeConfig, key: KeyPair) -> TlsMaterial | None:
+    """The node's TLS material, checked to be bound to its own key; None (with a warning)
+    when the config says `[tls] insecure = true`. Raises TlsError naming what is wrong."""
+    if config.tls.insecure:
+        log.warning("tls.insecure = true: every channel is plaintext; never on a real network")
+        return None
+    material = TlsMaterial.load(*config.tls_paths())
+    bound = peer_key(material.chain_pem)
+    if bound != key.public:
+        raise TlsError(
+            f"{config.home / config.tls.cert} is not bound to this node's key {key.public.hex()} "
+            f"({'bound to ' + bound.hex() if bound else 'not signed by the key it names'}); "
+            "`cbdc node init` makes a matching one"
+        )
+    return material
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -161,12 +180,13 @@ class Node:
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
         )
+        self.tls = load_tls(config, key)
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id,
             key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
             self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
-            genesis_hash=genesis.hash(),
+            genesis_hash=genesis.hash(), tls=self.tls,
         )
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
@@ -206,6 +226,7 @@ class Node:
             self.validators_at,
             max_message_bytes=config.grpc.max_message_bytes,
             on_lag=self.metrics.sync_lag.set,
+            channel_to=self.peers.channel_to,
         )
         self._inbound: asyncio.Queue[list[bytes]] = asyncio.Queue(_INBOUND_BATCHES)
         self._admitter: asyncio.Task[None] | None = None
@@ -224,27 +245,43 @@ class Node:
             self.chain, status=self.status, syncing=lambda: self.syncer.syncing, peers_ahead=self.syncer.lag
         )
         max_bytes = self.config.grpc.max_message_bytes
+        # The peer port admits members only (mutual TLS); the API port anyone with TLS, and
+        # the Authorizer decides per call what they may read.
         self.peer_server = await start_server(
             self.config.p2p.listen,
             [self.peers.attach, lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s)],
             [PEER_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
+            credentials=self.peers.server_credentials(),
         )
+        api_config = self.config.api
+        authorizer = Authorizer(
+            self.chain, ReplayGuard(api_config.request_window_s * 1000), open_reads=api_config.open_reads
+        )
+        if api_config.open_reads:
+            log.warning("api.open_reads = true: anyone may read every wallet and block (development only)")
         self.api_server = await start_server(
-            self.config.api.listen,
+            api_config.listen,
             [
                 lambda s: node_pb2_grpc.add_NodeServicer_to_server(api, s),
                 lambda s: node_pb2_grpc.add_SyncServicer_to_server(sync, s),
             ],
             [NODE_SERVICE, SYNC_SERVICE],
             max_message_bytes=max_bytes,
+            interceptors=[AuthInterceptor(authorizer)],
+            credentials=self.tls.server_credentials(require_client_auth=False) if self.tls else None,
         )
         # Not ready until the first readiness check says so (peers linked, not behind).
         for service in ("", NODE_SERVICE, SYNC_SERVICE):
             await self.api_server.set_serving(service, False)
         if self.config.metrics.address:
+            key_path, cert_path, _ = self.config.tls_paths()
             self._metrics_server = start_metrics_server(
-                self.config.metrics.address, self.metrics, lambda: self.readiness
+                self.config.metrics.address,
+                self.metrics,
+                lambda: self.readiness,
+                certfile=str(cert_path) if self.tls else None,
+                keyfile=str(key_path) if self.tls else None,
             )
         self.metrics.height.set(self.store.height)
         await self.driver.start()

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consensus.messages import InvalidMessage, decode_vote
+from devnet.network import client_for
 from devnet.processes import DevnetRecord, NodeRecord
-from node.client.connection import NodeClient, Rejected, Unreachable
+from node.client.connection import Rejected, Unreachable
 from node.ledger.blocks import Certificate, decode_committed_block
 from node.ledger.crypto import sha256
 from node.ledger.errors import LedgerError
@@ -93,7 +94,7 @@ class ChainAuditor:
         lowest: int | None = None
         for node in nodes or self.nodes:
             try:
-                with NodeClient(node.api, timeout=30) as client:
+                with client_for(node, timeout=30) as client:
                     tip = client.status().height
                     start = self.checked.get(node.name, 0) + 1
                     if tip >= start:
@@ -137,7 +138,7 @@ class ChainAuditor:
             )
         for node in nodes or self.nodes:
             try:
-                with NodeClient(node.api, timeout=30) as client:
+                with client_for(node, timeout=30) as client:
                     missing = [t for t in txids if client.wait(t, 0).status != node_pb2.TX_STATUS_COMMITTED]
             except (Unreachable, Rejected) as err:
                 self._violate("reachable", f"{node.name} did not answer: {err}")
@@ -154,7 +155,7 @@ class ChainAuditor:
         by_height: dict[int, set[tuple[int, int]]] = {}
         for node in nodes or self.nodes:
             try:
-                with NodeClient(node.api, timeout=10) as client:
+                with client_for(node, timeout=10) as client:
                     supply = client.supply()
             except (Unreachable, Rejected) as err:
                 self._violate("reachable", f"{node.name} did not answer: {err}")

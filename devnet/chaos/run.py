@@ -59,7 +59,7 @@ def run_chaos(
         txs = prepare_payments(directory, record, count)
         chaos = Chaos(record, proxies, report, rng, say, directory)
         auditor = ChainAuditor(record.nodes)
-        load = PaymentLoad(txs, tps, chaos.live_apis)
+        load = PaymentLoad(txs, tps, chaos.live_apis, access=network.access_for(record.nodes[0]))
         load.start()
         say(f"chaos for {duration_s:.0f} s at {tps:g} payments/s")
         began = time.monotonic()

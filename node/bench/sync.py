@@ -80,7 +80,10 @@ def _prepare_server(workdir: Path, txs: int, wallets: int, block_size: int) -> t
     home = workdir / "server"
     api_port, peer_port = _free_port(), _free_port()
     write_default_config(
-        home, p2p={"listen": f"127.0.0.1:{peer_port}"}, api={"listen": f"127.0.0.1:{api_port}"}
+        home,
+        p2p={"listen": f"127.0.0.1:{peer_port}"},
+        api={"listen": f"127.0.0.1:{api_port}", "open_reads": True},
+        tls={"insecure": True},  # the catch-up pipeline is measured, not the transport
     )
     (home / "genesis.json").write_text(json.dumps(work.genesis.to_dict(), indent=2))
     key = KeyPair.from_seed(VALIDATOR_SEED)

@@ -8,17 +8,40 @@ answers, committed outcomes; or given: `seen_height=`) and sends it with submiss
 state queries, so a node that is behind waits until it holds that height instead of
 answering from older state. Hand a client's `seen_height` to a client of another node to
 carry it across (the CLI takes it from $CBDC_SEEN_HEIGHT).
+
+`ClientTls` says how to check the node (the members bundle, checked under the API name every
+member's certificate carries); without it the channel is plaintext, for nodes configured
+with `[tls] insecure = true`. `signer` is the key (a wallet's, an institution's or an
+auditor's) whose signature the node's roles ask for on private reads (node.net.auth).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from proto import node_pb2, node_pb2_grpc
 
+from node.net.auth import NODE, SIGNED_METHODS, SYNC, sign_request
 from node.net.grpc_server import channel_options
 from node.net.grpc_status import parse_rpc_error
+from node.net.tls import API_NAME
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """TLS towards a node: `ca_pem` the certificates to trust (a members bundle), optionally
+    our own certificate chain and key (members only), and the name to check the node under."""
+
+    ca_pem: bytes | None  # None: the system's public roots
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    server_name: str | None = API_NAME  # None: the host part of the address
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(self.ca_pem, self.key_pem, self.cert_pem)
 
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
@@ -39,6 +62,12 @@ class Rejected(Exception):
 def _translate(err: grpc.RpcError, address: str) -> Exception:
     code, message = parse_rpc_error(err)
     if err.code() in _UNREACHABLE and code in ("unavailable", "deadline_exceeded"):
+        details = message.lower()
+        if "handshake" in details or "ssl" in details or "tls" in details:
+            return Unreachable(
+                f"TLS handshake with {address} failed: check the CA (the network's members bundle) "
+                "and that the node speaks TLS"
+            )
         return Unreachable(f"no answer from a node at {address} ({err.code().name.lower()})")
     return Rejected(code, message)
 
@@ -50,13 +79,35 @@ class NodeClient:
         timeout: float = 10.0,
         max_message_bytes: int = 64 * 1024 * 1024,
         seen_height: int = 0,
+        *,
+        tls: ClientTls | None = None,
+        signer: Any | None = None,
     ) -> None:
+        """`signer`: a KeyPair (anything with `.seed`) that signs the private reads."""
         self.address = address
         self.timeout = timeout
         self.seen_height = seen_height
-        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes))
+        self.tls = tls
+        self.signer = signer
+        self._chain_id: str | None = None
+        options = channel_options(max_message_bytes)
+        if tls is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
+            self._channel = grpc.secure_channel(address, tls.credentials(), options=options)
         self._stub = node_pb2_grpc.NodeStub(self._channel)
         self._sync = node_pb2_grpc.SyncStub(self._channel)
+
+    def _metadata(self, method: str, request: Any) -> list[tuple[str, str]] | None:
+        """The signed-request headers for `method` ("/cbdc.node.v1.Node/GetBalance"), when
+        it reads private data and we have a key."""
+        if self.signer is None or method not in SIGNED_METHODS:
+            return None
+        if self._chain_id is None:
+            self._chain_id = self.status().chain_id
+        return sign_request(self.signer.seed, self._chain_id, method, request)
 
     def close(self) -> None:
         self._channel.close()
@@ -72,16 +123,18 @@ class NodeClient:
         self.seen_height = max(self.seen_height, height)
         return self.seen_height
 
-    def _call(self, method, request, timeout: float | None = None):
+    def _call(self, name: str, request, timeout: float | None = None):
+        """Node.`name`(request), signed when the call needs it."""
+        metadata = self._metadata(NODE + name, request)
         try:
-            return method(request, timeout=timeout or self.timeout)
+            return getattr(self._stub, name)(request, timeout=timeout or self.timeout, metadata=metadata)
         except grpc.RpcError as err:
             raise _translate(err, self.address) from None
 
     # --- transactions --------------------------------------------------------------------
     def submit(self, raw_tx: bytes) -> bytes:
         request = node_pb2.SubmitTransactionRequest(tx=raw_tx, seen_height=self.seen_height)
-        return self._call(self._stub.SubmitTransaction, request).txid
+        return self._call("SubmitTransaction", request).txid
 
     def submit_many(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
         seen = self.seen_height
@@ -94,11 +147,11 @@ class NodeClient:
     def submit_batch(self, raw_txs: list[bytes]) -> list[node_pb2.SubmitTransactionResult]:
         """One SubmitBatch call: a result per transaction, in order (rejections included)."""
         request = node_pb2.SubmitBatchRequest(txs=raw_txs, seen_height=self.seen_height)
-        return list(self._call(self._stub.SubmitBatch, request, timeout=max(self.timeout, 60.0)).results)
+        return list(self._call("SubmitBatch", request, timeout=max(self.timeout, 60.0)).results)
 
     def wait(self, txid: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
         request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=int(timeout * 1000))
-        outcome = self._call(self._stub.WaitTransaction, request, timeout=timeout + 5)
+        outcome = self._call("WaitTransaction", request, timeout=timeout + 5)
         if outcome.status == node_pb2.TX_STATUS_COMMITTED:
             self.saw(outcome.inclusion.height)
         return outcome
@@ -112,17 +165,17 @@ class NodeClient:
         return outcome
 
     def transaction(self, txid: bytes) -> node_pb2.GetTransactionResponse:
-        return self._call(self._stub.GetTransaction, node_pb2.GetTransactionRequest(txid=txid))
+        return self._call("GetTransaction", node_pb2.GetTransactionRequest(txid=txid))
 
     # --- chain ---------------------------------------------------------------------------
     def status(self) -> node_pb2.NodeStatus:
-        return self._call(self._stub.GetStatus, node_pb2.GetStatusRequest())
+        return self._call("GetStatus", node_pb2.GetStatusRequest())
 
     def block(self, height: int | None = None, block_hash: bytes | None = None) -> node_pb2.CommittedBlockMsg:
         request = node_pb2.GetBlockRequest(hash=block_hash) if block_hash else node_pb2.GetBlockRequest()
         if height is not None:
             request.height = height
-        return self._call(self._stub.GetBlock, request)
+        return self._call("GetBlock", request)
 
     def blocks(self, from_height: int = 1, to_height: int = 0) -> Iterator[node_pb2.CommittedBlockMsg]:
         """Committed blocks in order (via the Sync service, in pages)."""
@@ -131,7 +184,8 @@ class NodeClient:
             request = node_pb2.GetBlocksRequest(from_height=height, to_height=to_height)
             got = 0
             try:
-                for msg in self._sync.GetBlocks(request, timeout=max(self.timeout, 120.0)):
+                metadata = self._metadata(SYNC + "GetBlocks", request)
+                for msg in self._sync.GetBlocks(request, timeout=max(self.timeout, 120.0), metadata=metadata):
                     yield msg
                     got += 1
                     height = msg.height + 1
@@ -144,8 +198,10 @@ class NodeClient:
                 return
 
     def watch(self, from_height: int = 0) -> Iterator[node_pb2.CommittedBlockMsg]:
+        request = node_pb2.WatchBlocksRequest(from_height=from_height)
+        metadata = self._metadata(NODE + "WatchBlocks", request)
         try:
-            yield from self._stub.WatchBlocks(node_pb2.WatchBlocksRequest(from_height=from_height))
+            yield from self._stub.WatchBlocks(request, metadata=metadata)
         except grpc.RpcError as err:
             raise _translate(err, self.address) from None
 
@@ -157,7 +213,7 @@ class NodeClient:
             request = node_pb2.GetUtxosRequest(
                 address=address, page_token=token, seen_height=self.seen_height
             )
-            page = self._call(self._stub.GetUtxos, request)
+            page = self._call("GetUtxos", request)
             self.saw(page.height)
             result.extend(page.utxos)
             token = page.next_page_token
@@ -166,18 +222,18 @@ class NodeClient:
 
     def balance(self, address: bytes) -> node_pb2.GetBalanceResponse:
         request = node_pb2.GetBalanceRequest(address=address, seen_height=self.seen_height)
-        reply = self._call(self._stub.GetBalance, request)
+        reply = self._call("GetBalance", request)
         self.saw(reply.height)
         return reply
 
     def wallet(self, address: bytes) -> node_pb2.WalletInfo:
         request = node_pb2.GetWalletRequest(address=address, seen_height=self.seen_height)
-        reply = self._call(self._stub.GetWallet, request)
+        reply = self._call("GetWallet", request)
         self.saw(reply.height)
         return reply
 
     def supply(self) -> node_pb2.SupplyInfo:
-        return self._call(self._stub.GetSupply, node_pb2.GetSupplyRequest())
+        return self._call("GetSupply", node_pb2.GetSupplyRequest())
 
     def governance(self) -> node_pb2.GovernanceInfo:
-        return self._call(self._stub.GetGovernance, node_pb2.GetGovernanceRequest())
+        return self._call("GetGovernance", node_pb2.GetGovernanceRequest())

@@ -14,7 +14,8 @@ accepted on input too (what other tools often print). Amounts are integers in fe
       "validators": [{"name": "pbc-1", "public_key": "cbdc1...", "power": 10}],
       "tiers": [{"id": 4, "name": "anonymous", "balance_cap": 1000000, "per_payment": 200000,
                  "daily": 500000, "yearly": 5000000}, ...],
-      "params": {"max_body_bytes": 16384, ...}            # optional; defaults below
+      "params": {"max_body_bytes": 16384, ...},           # optional; defaults below
+      "auditors": ["cbdc1..."]                            # optional: keys that may read everything
     }
 
 Every problem is reported as a GenesisError naming the exact field, e.g.
@@ -166,6 +167,9 @@ class Genesis:
     validators: tuple[Validator, ...]
     tiers: dict[int, Tier]
     params: LedgerParams = field(default_factory=LedgerParams)
+    # Auditors and regulators: keys that may read every wallet, transaction and block through
+    # the public API (node.net.auth). Not a ledger role: they sign no transaction.
+    auditors: tuple[bytes, ...] = ()
     # Derived once; the decoder and the rules consult them for every transaction.
     max_tx_bytes: int = field(init=False, repr=False, compare=False)
     _issuer_set: frozenset[bytes] = field(init=False, repr=False, compare=False)
@@ -225,7 +229,7 @@ class Genesis:
 
     @classmethod
     def from_dict(cls, doc: Any) -> Genesis:
-        obj = _object(doc, "", required=_TOP_REQUIRED, optional=("params",))
+        obj = _object(doc, "", required=_TOP_REQUIRED, optional=("params", "auditors"))
         params = _params(obj.get("params", {}))
         tiers_list = _list(obj["tiers"], "tiers")
         tiers: dict[int, Tier] = {}
@@ -249,10 +253,13 @@ class Genesis:
             ),
             tiers=tiers,
             params=params,
+            auditors=tuple(
+                _key(k, f"auditors[{i}]") for i, k in enumerate(_list(obj.get("auditors", []), "auditors"))
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "chain_id": self.chain_id,
             "genesis_time_ms": self.genesis_time_ms,
             "issuers": [encode_address(k) for k in self.issuers],
@@ -275,6 +282,9 @@ class Genesis:
             ],
             "params": _params_doc(self.params),
         }
+        if self.auditors:  # absent when empty: a genesis without auditors hashes as before
+            doc["auditors"] = [encode_address(k) for k in self.auditors]
+        return doc
 
     def canonical_json(self) -> bytes:
         """One byte string per genesis, whatever the key spelling or spacing of the file."""
@@ -324,6 +334,7 @@ def make_genesis(
     genesis_time_ms: int = 0,
     tiers: Mapping[int, Tier] | None = None,
     params: LedgerParams | None = None,
+    auditors: Sequence[Any] = (),
 ) -> Genesis:
     """A genesis for a devnet or a test, from public keys (bytes or KeyPairs).
 
@@ -353,6 +364,7 @@ def make_genesis(
         validators=vals,
         tiers=dict(tiers) if tiers is not None else default_tiers(),
         params=params or LedgerParams(),
+        auditors=tuple(bytes(_public(k)) for k in auditors),
     )
 
 
@@ -454,6 +466,18 @@ def _validate(g: Genesis) -> None:
     _validate_validators(g)
     _validate_tiers(g)
     _validate_params(g.params)
+    _validate_auditors(g)
+
+
+def _validate_auditors(g: Genesis) -> None:
+    if not isinstance(g.auditors, tuple):
+        raise GenesisError("auditors", "must be a list of public keys")
+    seen: set[bytes] = set()
+    for i, k in enumerate(g.auditors):
+        _pubkey(k, f"auditors[{i}]")
+        if k in seen:
+            raise GenesisError(f"auditors[{i}]", "is listed twice")
+        seen.add(k)
 
 
 def _validate_issuers(g: Genesis) -> None:

@@ -275,14 +275,19 @@ async def fetch_blocks(
     applier: BlockApplier,
     *,
     max_message_bytes: int,
+    channel: grpc.aio.Channel | None = None,
 ) -> int:
-    """Stream blocks after our tip up to `end` from the Sync service at `address`, check each
+    """Stream blocks after our tip up to `end` from the Sync service at `address` (over
+    `channel` when given, e.g. a mutual-TLS one from PeerNetwork.channel_to; it is closed
+    when done), check each
     certificate and hand it to `applier` (which starts decoding and verifying signatures
     at once). Stops after _BATCH blocks or _BATCH_BYTES; returns how many were fetched."""
     start = chain.store.height + 1
     end = min(end, start + _BATCH - 1)
     count = size = 0
-    async with insecure_channel(address, max_message_bytes) as channel:
+    if channel is None:
+        channel = insecure_channel(address, max_message_bytes)
+    async with channel:
         stub = node_pb2_grpc.SyncStub(channel)
         request = node_pb2.GetBlocksRequest(from_height=start, to_height=end)
         async for msg in stub.GetBlocks(request):
@@ -458,10 +463,14 @@ class Syncer:
         grace_s: float = 3.0,
         poll_s: float = 0.25,
         on_lag: Callable[[int], None] | None = None,
+        channel_to: Callable[[str, bytes], grpc.aio.Channel] | None = None,
     ) -> None:
+        """`channel_to(address, key)` opens the channel to a peer's Sync service
+        (PeerNetwork.channel_to: mutual TLS bound to the peer's key); None: plaintext."""
         self.chain = chain
         self.driver = driver
         self.peers = peers
+        self.channel_to = channel_to
         self.validators = validators
         self.max_message_bytes = max_message_bytes
         self.grace_s = grace_s
@@ -576,6 +585,7 @@ class Syncer:
         return await fetch_blocks(
             self.chain, self.validators, peer.address, peer.height, applier,
             max_message_bytes=self.max_message_bytes,
+            channel=self.channel_to(peer.address, peer.key) if self.channel_to is not None else None,
         )
 
     async def _apply(self, applier: BlockApplier) -> None:

@@ -56,8 +56,24 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 
 def insecure_channel(address: str, max_message_bytes: int) -> grpc.aio.Channel:
-    """A client channel with the node's limits (what the node and the CLI dial with)."""
+    """A plaintext client channel with the node's limits (`[tls] insecure = true` only)."""
     return grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes))
+
+
+def open_channel(
+    address: str,
+    max_message_bytes: int,
+    credentials: grpc.ChannelCredentials | None = None,
+    target_name: str | None = None,
+) -> grpc.aio.Channel:
+    """A client channel with the node's limits: TLS with `credentials`, checking the server's
+    certificate under `target_name` (node.net.tls.key_name / API_NAME), else plaintext."""
+    if credentials is None:
+        return insecure_channel(address, max_message_bytes)
+    options = channel_options(max_message_bytes)
+    if target_name:
+        options.append(("grpc.ssl_target_name_override", target_name))
+    return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 # A registrar adds servicers to a server, e.g. `lambda s: add_NodeServicer_to_server(svc, s)`
@@ -93,13 +109,15 @@ async def start_server(
     *,
     max_message_bytes: int,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> GrpcServer:
     """Create, register, bind and start an aio server on `address` ("host:port", port 0 for
     an ephemeral one). `service_names` are the full names of the services the registrars
     add; each is reported SERVING by the health service and listed by reflection.
 
     Must run inside the event loop that will serve it. Raises OSError if the address cannot
-    be bound (gRPC itself only returns port 0 for that)."""
+    be bound (gRPC itself only returns port 0 for that). With `credentials` the port speaks
+    TLS only (a plaintext client fails its handshake); without, plaintext only."""
     server = grpc.aio.server(
         interceptors=[RejectionInterceptor(), *interceptors],
         options=server_options(max_message_bytes),
@@ -114,7 +132,10 @@ async def start_server(
         (*service_names, HEALTH_SERVICE, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...") on some paths
         raise OSError(f"cannot listen on {address}: {exc}") from None
     if port == 0:

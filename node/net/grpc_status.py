@@ -30,6 +30,12 @@ class NodeCode(StrEnum):
     SHUTTING_DOWN = "shutting_down"            # the node is stopping
     PRUNED = "pruned"                          # the block's body is no longer held here
     BEHIND = "behind"                          # not yet at the height the answer depends on; retry
+    # Who may read what (node.net.auth):
+    UNAUTHENTICATED = "unauthenticated"        # the call reads private data: sign it
+    BAD_REQUEST_SIGNATURE = "bad_request_signature"  # signed-request headers malformed or wrong
+    STALE_REQUEST = "stale_request"            # signed too far from the node's clock
+    REPLAYED_REQUEST = "replayed_request"      # this signed request was already used
+    PERMISSION_DENIED = "permission_denied"    # a proven key, but not one allowed here
 
 
 class NodeError(Exception):
@@ -86,6 +92,11 @@ STATUS_FOR_CODE: dict[str, grpc.StatusCode] = {
     NodeCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     # This node no longer holds it (pruned, or started from a snapshot); an archive node does.
     NodeCode.PRUNED: grpc.StatusCode.NOT_FOUND,
+    NodeCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    NodeCode.BAD_REQUEST_SIGNATURE: grpc.StatusCode.UNAUTHENTICATED,
+    NodeCode.STALE_REQUEST: grpc.StatusCode.UNAUTHENTICATED,
+    NodeCode.REPLAYED_REQUEST: grpc.StatusCode.UNAUTHENTICATED,
+    NodeCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 _KNOWN_CODES = frozenset(str(c) for c in STATUS_FOR_CODE)

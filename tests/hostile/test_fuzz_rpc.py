@@ -83,9 +83,12 @@ def _home(directory: Path) -> Path:
     write_default_config(
         directory,
         p2p={"listen": "127.0.0.1:0"},
-        api={"listen": "127.0.0.1:0"},
         consensus={"timeout_propose_ms": 500, "timeout_prevote_ms": 200, "timeout_precommit_ms": 200,
                    "heartbeat_interval_s": 0},
+        # Plaintext and open reads, so that fuzzed requests reach the handlers themselves
+        # (tests/security covers TLS and the roles in front of them).
+        api={"listen": "127.0.0.1:0", "open_reads": True},
+        tls={"insecure": True},
     )
     return directory
 

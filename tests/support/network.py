@@ -89,7 +89,12 @@ def create_net(
 ) -> Net:
     """Keys, genesis and node homes for a devnet of `validators` nodes (not started), each
     node's config.toml as devnet.network writes it with `config(i)` changed. `create_options`
-    go to devnet.network.create (e.g. timeout_commit_ms)."""
+    go to devnet.network.create (e.g. timeout_commit_ms).
+
+    Unless asked otherwise (tls=True, open_reads=False: tests/security), the nodes speak
+    plaintext and serve every read to unsigned clients, as the tests here read with plain
+    NodeClients; what TLS and the API roles change is tested in tests/security."""
+    create_options = {"tls": False, "open_reads": True, **create_options}
     record = network.create(directory, validators, **create_options)
     if config is not None:
         for i, node in enumerate(record.nodes):

@@ -26,10 +26,11 @@ from proto import node_pb2, node_pb2_grpc
 from node.config import NodeConfig, PeerConfig
 from node.logs import FieldLogger, get_logger
 from node.metrics import NodeMetrics
-from node.net.grpc_server import PEER_SERVICE, GrpcServer, start_server
+from node.net.grpc_server import PEER_SERVICE, GrpcServer, open_channel, start_server
 from node.net.peers.bundle import PAYLOAD_KINDS, kind_of, unpack
 from node.net.peers.handshake import HandshakeError, Identity, accept
 from node.net.peers.streams import InboundStream, OutboundStream
+from node.net.tls import TlsMaterial, context_peer_key, key_name
 
 # While a bundle is handed on, the reader gives other tasks (other peers' streams, timers)
 # a turn this often; alone, each message was a separate await on gRPC.
@@ -103,7 +104,12 @@ class PeerNetwork:
         on_peer_connected: ConnectedHandler | None = None,
         log: FieldLogger | None = None,
         genesis_hash: bytes = b"",
+        tls: TlsMaterial | None = None,
     ) -> None:
+        """`tls` (the node's certificate and the members bundle) turns on mutual TLS: every
+        dial checks the peer's certificate is bound to the key it should hold, and every
+        accepted stream must present a certificate bound to the key its handshake proves.
+        None means plaintext (`[tls] insecure = true`)."""
         if isinstance(signing_seed, bytes) and len(signing_seed) != 32:
             raise ValueError("signing_seed must be the 32-byte ed25519 seed of the validator key")
         if not 0 < reconnect_min_s <= reconnect_max_s:
@@ -112,6 +118,8 @@ class PeerNetwork:
         # signs proofs of key like a SigningKey while the key stays in the signer process.
         key = nacl.signing.SigningKey(signing_seed) if isinstance(signing_seed, bytes) else signing_seed
         self.identity = Identity(chain_id, key, genesis_hash)
+        self.tls = tls
+        self._credentials = tls.channel_credentials() if tls is not None else None
         self.chain_id = chain_id
         self.public_key = self.identity.public_key
         self._handler = handler
@@ -148,6 +156,7 @@ class PeerNetwork:
         metrics: NodeMetrics | None = None,
         on_peer_connected: ConnectedHandler | None = None,
         genesis_hash: bytes = b"",
+        tls: TlsMaterial | None = None,
     ) -> PeerNetwork:
         """A network with the peers and limits of a node's config ([p2p] and [grpc])."""
         p2p = config.p2p
@@ -163,7 +172,18 @@ class PeerNetwork:
             reconnect_max_s=p2p.reconnect_max_ms / 1000,
             on_peer_connected=on_peer_connected,
             genesis_hash=genesis_hash,
+            tls=tls,
         )
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        """Mutual TLS for the peer port (members only), or None for plaintext."""
+        return self.tls.server_credentials(require_client_auth=True) if self.tls is not None else None
+
+    def channel_to(self, address: str, key: bytes) -> grpc.aio.Channel:
+        """A channel to the peer port of the validator holding `key`: mutual TLS that accepts
+        only a certificate bound to `key` (or plaintext when TLS is off)."""
+        name = key_name(key) if self._credentials is not None else None
+        return open_channel(address, self.max_message_bytes, self._credentials, name)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -179,7 +199,8 @@ class PeerNetwork:
         port = None
         if listen is not None:
             self._own_server = await start_server(
-                listen, [self.attach], [PEER_SERVICE], max_message_bytes=self.max_message_bytes
+                listen, [self.attach], [PEER_SERVICE], max_message_bytes=self.max_message_bytes,
+                credentials=self.server_credentials(),
             )
             port = self._own_server.port
         self._started = True
@@ -314,6 +335,16 @@ class PeerNetwork:
     async def _serve(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self._stopping:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting_down: this node is stopping")
+        tls_key = context_peer_key(context) if self.tls is not None else None
+        if self.tls is not None and tls_key is None:
+            # The TLS layer already required a member's certificate; one not bound to a key
+            # by its signature is refused before any peer message is read.
+            self.metrics.dropped("tls_identity")
+            self.log.warning("inbound stream without a key-bound certificate", remote=context.peer())
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "tls_identity: the client certificate is not signed by the key it names",
+            )
         try:
             key = await asyncio.wait_for(
                 accept(self.identity, requests, context, lambda key: key in self._outbound),
@@ -332,6 +363,19 @@ class PeerNetwork:
             self.metrics.dropped("bad_handshake")
             self.log.warning("inbound handshake timed out", remote=context.peer())
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "bad_handshake: handshake timed out")
+        if tls_key is not None and tls_key != key:
+            # Key A's certificate with key B's handshake: the TLS peer and the consensus
+            # identity must be one and the same.
+            self.metrics.dropped("tls_identity")
+            self.log.warning(
+                "inbound stream's certificate and handshake name different keys",
+                certificate=tls_key.hex(), handshake=key.hex(), remote=context.peer(),
+            )
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"tls_identity: the TLS certificate is bound to {tls_key.hex()}, "
+                f"the handshake proved {key.hex()}",
+            )
         if self._stopping:  # stop() ran during the handshake and will not see this stream
             await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting_down: this node is stopping")
         inbound = InboundStream(self, key, requests, context)

@@ -20,7 +20,6 @@ import grpc.aio
 from proto import node_pb2
 
 from node.ledger.errors import Code, LedgerError
-from node.net.grpc_server import channel_options
 from node.net.peers.bundle import FramingError, Queued, bundle_budget, kind_of, take
 from node.net.peers.handshake import CONNECT_METHOD, HandshakeError, dial
 
@@ -179,7 +178,7 @@ class OutboundStream:
 
     async def _connect_once(self) -> None:
         net = self.network
-        channel = grpc.aio.insecure_channel(self.address, options=channel_options(net.max_message_bytes))
+        channel = net.channel_to(self.address, self.key)
         call: Any = None
         try:
             connect = channel.stream_stream(
