@@ -127,7 +127,7 @@ def flows(purpose: str, home: Path | None, store: Path | None, genesis_file: Pat
     held now (per class and per recipient), returned to the institution and settled out by
     merchants.
 
-    Example: cbdc audit flows --purpose carbon-airdrop --home devnet/.data/nodes/shenzhen
+    Example: cbdc audit flows --purpose carbon-airdrop --home "$(cbdc devnet dir)/nodes/shenzhen"
     """
     from node.trace import TraceError
     from node.trace import flows as flows_doc

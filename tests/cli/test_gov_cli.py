@@ -78,13 +78,13 @@ def test_gov_set_validators_and_chain_validators_at_a_height(net: Net) -> None:
     assert_error(refused, 1, "bound_violation", "at most a third")
     done = ok_json("gov", "set-validators", "--add", f"extra:{extra.address}:3", "--signer", str(issuers[0]),
                    "--signer", str(issuers[1]), *node)
-    h = done["height"]
+    h = int(done["height"])  # 64-bit integers are strings in JSON (proto3 convention)
     before = ok_json("chain", "validators", "--at", str(h + 1), *node)
     assert [v["name"] for v in before["validators"]] == [genesis_name]
     after = ok_json("chain", "validators", "--at", str(h + 2), *node)
-    powers = sorted((v["name"], v["power"]) for v in after["validators"])
+    powers = sorted((v["name"], int(v["power"])) for v in after["validators"])
     assert powers == sorted([(genesis_name, 10), ("extra", 3)])
-    assert after["since_height"] == h + 2 and after["total_power"] == 13
+    assert int(after["since_height"]) == h + 2 and int(after["total_power"]) == 13
     assert_error(run("chain", "validators", "--at", str(h + 1000), *node), EXIT_USAGE, "known up to the tip")
     history = ok_json("chain", "history", *node)
     assert history["changes"][-1]["kind"] == "set_validators"
@@ -101,4 +101,4 @@ def test_audit_proof_after_a_validator_change_verifies_from_genesis(net: Net, tm
     ok("audit", "prove", later["txid"], "--out", str(proof), *node)
     assert len(json.loads(proof.read_text())["handoffs"]) == 1
     verdict = ok_json("audit", "verify-proof", str(proof), "--genesis", str(net.directory / "genesis.json"))
-    assert verdict["valid"] and verdict["total_power"] == 13
+    assert verdict["valid"] and int(verdict["total_power"]) == 13

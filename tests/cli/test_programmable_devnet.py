@@ -42,7 +42,7 @@ class Pilot:
         return str(self.directory / "institutions" / "shenzhen.key")
 
     def balance(self, name: str) -> int:
-        return ok_json("balance", self.addr[name], env=self.env)["balance"]
+        return int(ok_json("balance", self.addr[name], env=self.env)["balance"])  # proto3 JSON: a string
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +75,12 @@ def test_course_created_and_seven_lessons_released(pilot: Pilot) -> None:
                    "--installments", "10", "--each", "300", "--deadline", f"+{DEADLINE_S}s",
                    "--arbiter", p.addr["bureau"], "--memo", "piano course, 10 lessons", env=p.env)
     p.state["course"] = made["escrow"]
-    assert made["total"] == 300_000 and p.balance("parent") == 200_000
+    assert int(made["total"]) == 300_000 and p.balance("parent") == 200_000
     for _ in range(7):  # one release per lesson attended
         ok("escrow", "release", made["escrow"], "--key", p.keys["parent"], env=p.env)
     assert p.balance("school") == 7 * 30_000
     status = ok_json("escrow", "status", made["escrow"], env=p.env)
-    assert status["installments_left"] == 3 and status["held"] == 90_000
+    assert int(status["installments_left"]) == 3 and int(status["held"]) == 90_000
     # The school cannot release to itself; nobody can refund before the deadline.
     assert_error(run("escrow", "release", made["escrow"], "--key", p.keys["school"], env=p.env), 1,
                  "not_authorized", "release")
@@ -102,9 +102,10 @@ def test_delivery_disputed_before_its_automatic_release(pilot: Pilot) -> None:
                  "not yet releasable until")
     disputed = ok_json("escrow", "dispute", made["escrow"], "--key", p.keys["parent"], "--installments", "1",
                        env=p.env)
-    assert disputed["disputed"] == 10_000
+    assert int(disputed["disputed"]) == 10_000
     status = ok_json("escrow", "status", made["escrow"], env=p.env)
-    assert status["installments_left"] == 2 and (status["disputed"], status["disputed_held"]) == (1, 10_000)
+    assert int(status["installments_left"]) == 2
+    assert (int(status["disputed"]), int(status["disputed_held"])) == (1, 10_000)
     # `chain tx` shows the new kinds readably: the dispute names its clause and where the money went.
     shown = ok_json("chain", "tx", disputed["txid"], env=p.env)
     assert shown["kind"] == "spend_locked" and shown["clause"]["name"] == "dispute"
@@ -138,7 +139,7 @@ def test_merchant_closes_mid_course_and_the_arbiter_refunds(pilot: Pilot) -> Non
     before = p.balance("parent")
     settled = ok_json("escrow", "settle", made["escrow"], "--key", p.keys["bureau"], "--to", "payer",
                       env=p.env)
-    assert settled["settled"] == 30_000 and p.balance("parent") == before + 30_000
+    assert int(settled["settled"]) == 30_000 and p.balance("parent") == before + 30_000
 
 
 def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
@@ -150,12 +151,12 @@ def test_two_of_three_supplier_payment(pilot: Pilot) -> None:
         ok("bank", "register-wallet", "--key", p.bank, "--address", officers[-1], "--tier", "1", env=p.env)
     wallet = ["--k", "2", "--keys", ",".join(officers)]
     ok("multisig", "fund", "--from", p.bank, *wallet, "--amount", "1000", env=p.env)
-    assert ok_json("multisig", "address", *wallet, env=p.env)["balance"] == 100_000
+    assert int(ok_json("multisig", "address", *wallet, env=p.env)["balance"]) == 100_000
     pay = ["multisig", "pay", *wallet, "--to", p.addr["supplier"], "--amount", "400"]
     assert_error(run(*pay, "--signer", p.keys["cfo"], env=p.env), 1, "condition_not_met",
                  "needs 2 of 3 signatures and has 1")
     paid = ok_json(*pay, "--signer", p.keys["treasurer"], "--signer", p.keys["ceo"], env=p.env)
-    assert paid["left"] == 60_000 and p.balance("supplier") == 40_000
+    assert int(paid["left"]) == 60_000 and p.balance("supplier") == 40_000
 
 
 def test_two_of_three_by_a_draft_passed_between_officers(pilot: Pilot, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_two_of_three_by_a_draft_passed_between_officers(pilot: Pilot, tmp_path:
     assert [s["status"] for s in signed["signers"]] == ["signed", "signed"]
     sent = ok_json("multisig", "submit", draft, env=p.env)
     assert sent["txid"] == made["txid"] and p.balance("supplier") == supplier_before + 10_000
-    assert ok_json("multisig", "address", *wallet, env=p.env)["balance"] == 50_000
+    assert int(ok_json("multisig", "address", *wallet, env=p.env)["balance"]) == 50_000
 
 
 def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
@@ -193,7 +194,7 @@ def test_airdrop_only_at_allowed_merchants(pilot: Pilot) -> None:
     assert_error(run("purpose", "pay", "carbon-airdrop", "--key", p.keys["citizen"], "--to", p.addr["shop"],
                      "--amount", "3", env=p.env), 1, "purpose_not_allowed", "cannot be paid to")
     held = ok_json("purpose", "balance", "carbon-airdrop", p.addr["citizen"], env=p.env)
-    assert held["balance"] == 4_700
+    assert int(held["balance"]) == 4_700
     # The bus company settles to a bank: the allowed exit.
     ok("purpose", "pay", "carbon-airdrop", "--key", p.keys["busco"], "--to", p.addr["bank"], "--amount", "3",
        env=p.env)
@@ -205,7 +206,7 @@ def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     # A public fund: the central bank defines it (2 of its 3 issuer keys) and appoints the bank.
     issuers = [str(p.directory / "central-bank" / f"issuer-{i}.key") for i in (1, 2)]
     assert_error(run("purpose", "define", fund, "--signer", issuers[0], "--institution", p.addr["bank"],
-                     env=p.env), 1, "not_authorized", "needs 2 of the 3 issuer keys")
+                     env=p.env), 1, "not_authorized", "needs 2 of the 3 authority keys")
     made = ok_json("purpose", "define", fund, "--signer", issuers[0], "--signer", issuers[1],
                    "--institution", p.addr["bank"], env=p.env)
     assert made["defined_by"] == "central_bank" and made["institution"] == p.addr["bank"]
@@ -223,7 +224,7 @@ def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     assert doc["back"][0]["kind"] == "issue" and doc["issued_from"]
     assert {c["to"] for c in doc["unspent"]} == {p.addr["builder"], p.addr["supplier"]}
     flows = ok_json("audit", "flows", "--purpose", fund, "--genesis", genesis, env=p.env)
-    assert flows["totals_fen"]["earmarked"] == 100_000 and flows["totals_fen"]["held"] == 100_000
+    assert int(flows["totals_fen"]["earmarked"]) == 100_000 and int(flows["totals_fen"]["held"]) == 100_000
     assert flows["held_by_class_fen"] == {"beneficiary": 40_000, "merchant": 60_000}
 
 
@@ -234,7 +235,7 @@ def test_course_refunded_at_the_deadline_and_voucher_reclaimed(pilot: Pilot) -> 
     # (condition_not_met), so poll the refund itself.
     refunded = wait_for(lambda: _ok_unless_early("escrow", "refund", p.state["course"], env=p.env),
                         DEADLINE_S + 30, "the course deadline")
-    assert refunded["refunded"] == 90_000 and p.balance("parent") == parent_before + 90_000
+    assert int(refunded["refunded"]) == 90_000 and p.balance("parent") == parent_before + 90_000
     assert p.balance("school") == 7 * 30_000 + 10_000
     # The voucher: wait until its expiry has passed on the clock the node stamps blocks with.
     expires_ms = int(p.state["voucher_expires_ms"])
@@ -243,7 +244,7 @@ def test_course_refunded_at_the_deadline_and_voucher_reclaimed(pilot: Pilot) -> 
                "--amount", "1", env=p.env)
     assert_error(late, 1, "voucher_expired", "reclaim")
     reclaimed = ok_json("voucher", "reclaim", p.state["voucher"], env=p.env)
-    assert reclaimed["reclaimed"] == 1_500 and p.balance("bank") == bank_before + 1_500
+    assert int(reclaimed["reclaimed"]) == 1_500 and p.balance("bank") == bank_before + 1_500
     assert ok_json("audit", "verify", "--genesis", str(p.directory / "genesis.json"), env=p.env)["ok"]
 
 
@@ -252,12 +253,12 @@ def test_undisputed_installments_released_and_the_dispute_settled(pilot: Pilot) 
     supplier_before, parent_before = p.balance("supplier"), p.balance("parent")
     released = wait_for(lambda: _ok_unless_early("escrow", "auto-release", p.state["delivery"], env=p.env),
                         DEADLINE_S + 30, "the delivery's automatic release")
-    assert released["released"] == 20_000 and p.balance("supplier") == supplier_before + 20_000
+    assert int(released["released"]) == 20_000 and p.balance("supplier") == supplier_before + 20_000
     # The disputed installment never released itself: the arbiter returns it to the buyer.
     settled = ok_json("escrow", "settle", p.state["delivery"], "--key", p.keys["bureau"], "--to", "payer",
                       env=p.env)
-    assert settled["settled"] == 10_000 and p.balance("parent") == parent_before + 10_000
-    assert ok_json("escrow", "status", p.state["delivery"], env=p.env)["disputed"] == 0
+    assert int(settled["settled"]) == 10_000 and p.balance("parent") == parent_before + 10_000
+    assert int(ok_json("escrow", "status", p.state["delivery"], env=p.env)["disputed"]) == 0
 
 
 def _ok_unless_early(*args: str, env: dict[str, str]) -> dict | None:
