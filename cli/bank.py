@@ -10,9 +10,6 @@ every signature covers exactly the bytes that are finally submitted.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from cli.connect import (
     random_nonce,
     submit_final,
 )
+from cli.drafts import signature_status, write_draft
 from cli.format import Grid, Lines, View, committed, merge, money, proto3_json, render, yuan_cell
 from cli.options import amount_option, key_file_option, submit_options, to_option
 from cli.pay import spend
@@ -74,20 +72,7 @@ class Draft:
 
     def signer_status(self) -> list[tuple[bytes, str]]:
         """(issuer key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
-        from node.ledger.crypto import tx_sign_digest, verify
-        from proto import ledger_pb2
-
-        tx = ledger_pb2.Transaction.FromString(self.tx)
-        signers = list(self.body.issue.signers)
-        sigs = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
-        digest = tx_sign_digest(self.chain_id, tx.body)
-        status = []
-        for signer, sig in zip(signers, sigs, strict=False):
-            if not sig:
-                status.append((signer, "missing"))
-            else:
-                status.append((signer, "signed" if verify(signer, digest, sig) else "INVALID"))
-        return status
+        return signature_status(self.tx, list(self.body.issue.signers))
 
     def to_doc(self) -> dict[str, Any]:
         from node.ledger.address import encode_address
@@ -107,16 +92,7 @@ class Draft:
         }
 
     def save(self, path: Path) -> None:
-        """Atomic replace: a crash while signing never leaves half a draft."""
-        data = json.dumps(proto3_json(self.to_doc()), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_draft(path, proto3_json(self.to_doc()))
 
     @classmethod
     def load(cls, path: Path) -> Draft:

@@ -16,9 +16,6 @@ that are submitted.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ import click
 from cli.common import EXIT_USAGE, fail, read_json_file
 from cli.connect import address_bytes, client, handle_errors, json_option, load_key, outcome_doc, random_nonce
 from cli.connect import submit_final as _submit_final
+from cli.drafts import signature_status, write_draft
 from cli.format import Grid, Lines, View, committed, merge, render
 from cli.options import key_file_option, submit_options
 
@@ -74,16 +72,8 @@ class GovDraft:
     def signer_status(self) -> list[tuple[bytes, str]]:
         """(key, 'signed' | 'missing' | 'INVALID') for every signer, in signature order."""
         from node.client.govbuild import signers_of
-        from node.ledger.crypto import tx_sign_digest, verify
 
-        tx, body = self._parsed
-        signers = signers_of(tx.body)
-        sigs = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
-        digest = tx_sign_digest(body.chain_id, tx.body)
-        return [
-            (k, "missing" if not s else "signed" if verify(k, digest, s) else "INVALID")
-            for k, s in zip(signers, sigs, strict=False)
-        ]
+        return signature_status(self.tx, signers_of(self._parsed[0].body))
 
     def to_doc(self) -> dict[str, Any]:
         from cli.chain import tx_doc
@@ -101,16 +91,7 @@ class GovDraft:
         }
 
     def save(self, path: Path) -> None:
-        """Atomic replace: a crash while signing never leaves half a draft."""
-        data = json.dumps(self.to_doc(), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_draft(path, self.to_doc())
 
     @classmethod
     def load(cls, path: Path) -> GovDraft:

@@ -10,14 +10,12 @@ re-encoded, so every signature is over the same bytes.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_USAGE, fail, read_json_file
+from cli.drafts import signature_status, write_draft
 from cli.format import Grid, Lines, View, merge, money
 
 DRAFT_TYPE = "cbdc-multisig-draft"
@@ -48,15 +46,7 @@ class SpendDraft:
 
     def signer_status(self) -> list[tuple[bytes, str]]:
         """(member key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
-        from node.ledger.crypto import tx_sign_digest, verify
-        from proto import ledger_pb2
-
-        tx = ledger_pb2.Transaction.FromString(self.tx)
-        signers = list(self.body.spend_locked.signers)
-        sigs = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
-        digest = tx_sign_digest(self.chain_id, tx.body)
-        return [(s, "missing" if not sig else "signed" if verify(s, digest, sig) else "INVALID")
-                for s, sig in zip(signers, sigs, strict=False)]
+        return signature_status(self.tx, list(self.body.spend_locked.signers))
 
     def to_doc(self) -> dict[str, Any]:
         from node.ledger.address import encode_address
@@ -75,16 +65,7 @@ class SpendDraft:
         }
 
     def save(self, path: Path) -> None:
-        """Atomic replace: a crash while signing never leaves half a draft."""
-        data = json.dumps(self.to_doc(), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_draft(path, self.to_doc())
 
     @classmethod
     def load(cls, path: Path) -> SpendDraft:

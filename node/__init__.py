@@ -14,6 +14,7 @@ Rooms (each with a ruff.toml that keeps its imports honest)
   process never imports it.
 - ``testing/``  test-only fault injection; never imported by the node (see ``hooks``).
 - ``bench/``    the measurements behind ``cbdc bench``.
+- ``signer/``   the remote signer process (``cbdc signer``) and the node's client of it.
 
 The process (this folder)
 -------------------------
@@ -24,5 +25,6 @@ The process (this folder)
   sign-state before a signature leaves, WAL, timers, pool work, peers, commits.
 - ``consensus_disk``  the sign-state file and the consensus WAL file.
 - ``hooks``           where test-only faults reach the node: no-ops unless installed.
-- ``config``, ``logs``, ``metrics``, ``audit`` (independent replay and inclusion proofs).
+- ``config``, ``logs``, ``metrics``, ``health`` (readiness), ``audit`` (independent replay and
+  inclusion proofs), ``trace`` (provenance and flows of money for supervisors).
 """

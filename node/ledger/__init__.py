@@ -21,5 +21,8 @@ code judges a block in consensus, catch-up, block sync, benchmarks and the audit
                  included), verify a committed block; ExecutedBlock.
 - ``state_root`` the state root and how a block's overlay moves it (StateDelta, MuHash memo).
 - ``store``      LevelDB: one committed block = one synced write batch.
-- ``store_audit`` the store's self-check (audit_store).
+- ``store_audit`` the store's self-check (audit_store); ``store_migrate`` older store formats.
+- ``snapshot``   consistent state snapshots: write from a running store, restore verified.
+- ``governance``/``governance_codec``/``governance_rules``  roles and policy changed on the live chain.
+- ``conditions``/``purposes``  programmable money: declarative locks, earmarked purposes.
 """

@@ -206,7 +206,7 @@ def test_relocation_fund_traced_across_three_hops(pilot: Pilot) -> None:
     # A public fund: the central bank defines it (2 of its 3 issuer keys) and appoints the bank.
     issuers = [str(p.directory / "central-bank" / f"issuer-{i}.key") for i in (1, 2)]
     assert_error(run("purpose", "define", fund, "--signer", issuers[0], "--institution", p.addr["bank"],
-                     env=p.env), 1, "not_authorized", "needs 2 of the 3 issuer keys")
+                     env=p.env), 1, "not_authorized", "needs 2 of the 3 authority keys")
     made = ok_json("purpose", "define", fund, "--signer", issuers[0], "--signer", issuers[1],
                    "--institution", p.addr["bank"], env=p.env)
     assert made["defined_by"] == "central_bank" and made["institution"] == p.addr["bank"]

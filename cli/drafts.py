@@ -1,0 +1,46 @@
+"""What every offline-signed draft file shares (issuance, governance, multi-signature
+payments): who has signed so far, and writing the file so a crash never leaves half of it.
+
+Each kind of draft (cli/bank.py Draft, cli/gov.py GovDraft, cli/multisig_draft.py
+SpendDraft) keeps its own summary and its own check of what it may hold; only `tx` is
+authoritative in any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def signature_status(tx_bytes: bytes, signers: Sequence[bytes]) -> list[tuple[bytes, str]]:
+    """(key, 'signed' | 'missing' | 'INVALID') for every signer the body names, in signature
+    order: signatures[i] is by signers[i]."""
+    from node.ledger.crypto import tx_sign_digest, verify
+    from proto import ledger_pb2
+
+    tx = ledger_pb2.Transaction.FromString(tx_bytes)
+    chain_id = ledger_pb2.TxBody.FromString(tx.body).chain_id
+    sigs = list(tx.signatures) + [b""] * (len(signers) - len(tx.signatures))
+    digest = tx_sign_digest(chain_id, tx.body)
+    return [
+        (key, "missing" if not sig else "signed" if verify(key, digest, sig) else "INVALID")
+        for key, sig in zip(signers, sigs, strict=False)
+    ]
+
+
+def write_draft(path: Path, doc: Any) -> None:
+    """Write the draft document by atomic replace: a crash while signing never leaves half a
+    draft."""
+    data = json.dumps(doc, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
