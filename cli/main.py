@@ -32,6 +32,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None
         "voucher": "cli.voucher:voucher",
         "purpose": "cli.purpose:purpose",
         "multisig": "cli.multisig:multisig",
+        "testnet": "cli.testnet:testnet",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -4,7 +4,7 @@ Where: `--dir`, else $CBDC_DEVNET_DIR, else `devnet` in the per-user data direct
 (~/.local/share/cbdc/devnet on Linux, ~/Library/Application Support/cbdc/devnet on macOS):
 never inside the installed package, which may be read-only site-packages.
 
-Layout of a devnet directory:
+Layout of a devnet directory (devnet.homes writes all but devnet.json):
 
     genesis.json                 the chain (also copied into every node home)
     central-bank/issuer-N.key    the central bank's issuer keys (2-of-3 issuance)
@@ -19,7 +19,6 @@ Layout of a devnet directory:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
+from devnet.homes import AUDITOR_KEY, Plan, PlannedNode, write_network
 from devnet.processes import (
     DevnetError,
     DevnetRecord,
@@ -40,10 +40,9 @@ from devnet.processes import (
     tail,
 )
 from node.client.connection import ClientTls, NodeClient, Rejected, Unreachable
-from node.config import PeerConfig, load_config, write_default_config
-from node.ledger.genesis import Genesis, Institution, Validator, make_genesis
-from node.ledger.keys import KeyPair, load_key, save_key
-from node.net.tls import IDENTITY_FILE, MEMBERS_FILE, init_node_tls
+from node.config import load_config
+from node.ledger.genesis import Genesis
+from node.ledger.keys import KeyPair, load_key
 
 SITES = (
     "shenzhen",
@@ -58,8 +57,6 @@ SITES = (
     "dalian",
 )
 CHAIN_ID = "cbdc-devnet"
-ISSUERS = 3
-ISSUE_THRESHOLD = 2
 ENV_DEVNET_DIR = "CBDC_DEVNET_DIR"
 DEFAULT_DIR = user_data_path("cbdc", appauthor=False) / "devnet"
 
@@ -68,7 +65,8 @@ def default_dir() -> Path:
     """The devnet directory when no --dir is given: $CBDC_DEVNET_DIR, else DEFAULT_DIR."""
     env = os.environ.get(ENV_DEVNET_DIR, "").strip()
     return Path(env).expanduser() if env else DEFAULT_DIR
-AUDITOR_KEY = Path("central-bank") / "auditor.key"
+
+
 
 
 @dataclass(frozen=True)
@@ -105,73 +103,36 @@ def create(
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     names = site_names(validators)
-    (directory / "central-bank").mkdir(parents=True, exist_ok=True)
-    (directory / "institutions").mkdir(parents=True, exist_ok=True)
-    issuers = [KeyPair.generate() for _ in range(ISSUERS)]
-    for n, key in enumerate(issuers, 1):
-        save_key(directory / "central-bank" / f"issuer-{n}.key", key)
-    institutions = {}
-    for name in names:
-        institutions[name] = KeyPair.generate()
-        save_key(directory / "institutions" / f"{name}.key", institutions[name])
-    node_keys = {name: KeyPair.generate() for name in names}
-    auditor = KeyPair.generate()
-    save_key(directory / AUDITOR_KEY, auditor)
-    genesis = make_genesis(
-        chain_id=CHAIN_ID,
-        genesis_time_ms=int(time.time() * 1000),
-        issuers=issuers,
-        issue_threshold=ISSUE_THRESHOLD,
-        institutions=[
-            Institution(f"pilot-{name}", f"Pilot bank {name.capitalize()}", institutions[name].public)
-            for name in names
-        ],
-        validators=[Validator(name, node_keys[name].public, 10) for name in names],
-        auditors=[auditor],
-    )
-    (directory / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
     ports = free_ports(2 * validators)
-    records = []
-    for i, name in enumerate(names):
-        records.append(
-            NodeRecord(
-                name=name,
-                role="validator (central bank)" if i == 0 else "validator (pilot institution)",
-                home=str((directory / "nodes" / name).resolve()),
-                api=f"127.0.0.1:{ports[2 * i]}",
-                peer=f"127.0.0.1:{ports[2 * i + 1]}",
-            )
-        )
+    planned = tuple(
+        PlannedNode(name, api=f"127.0.0.1:{ports[2 * i]}", peer=f"127.0.0.1:{ports[2 * i + 1]}")
+        for i, name in enumerate(names)
+    )
     propose, prevote, precommit = timeouts_ms
-    if tls:
-        # Each member's identity certificate, then one bundle of all of them in every home:
-        # the devnet's stand-in for the consortium exchanging certificates.
-        for record in records:
-            init_node_tls(Path(record.home) / "tls", node_keys[record.name].seed)
-        members = b"".join((Path(r.home) / "tls" / IDENTITY_FILE).read_bytes() for r in records)
-        (directory / "tls").mkdir(exist_ok=True)
-        (directory / "tls" / MEMBERS_FILE).write_bytes(members)
-        for record in records:
-            (Path(record.home) / "tls" / MEMBERS_FILE).write_bytes(members)
-    for i, record in enumerate(records):
-        home = Path(record.home)
-        home.mkdir(parents=True, exist_ok=True)
-        save_key(home / "validator.key", node_keys[record.name])
-        (home / "genesis.json").write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
-        peers = [PeerConfig(r.peer, node_keys[r.name].public) for j, r in enumerate(records) if j != i]
-        write_default_config(
-            home,
-            p2p={"listen": record.peer, "peers": peers, "reconnect_max_ms": 2000},
-            api={"listen": record.api, "open_reads": open_reads},
-            tls={"insecure": not tls},
-            consensus={
-                "timeout_propose_ms": propose,
-                "timeout_prevote_ms": prevote,
-                "timeout_precommit_ms": precommit,
-                "heartbeat_interval_s": 2,
-                "timeout_commit_ms": timeout_commit_ms,
-            },
+    written = write_network(directory, Plan(
+        chain_id=CHAIN_ID,
+        nodes=planned,
+        tls=tls,
+        open_reads=open_reads,
+        p2p={"reconnect_max_ms": 2000},
+        consensus={
+            "timeout_propose_ms": propose,
+            "timeout_prevote_ms": prevote,
+            "timeout_precommit_ms": precommit,
+            "heartbeat_interval_s": 2,
+            "timeout_commit_ms": timeout_commit_ms,
+        },
+    ))
+    records = [
+        NodeRecord(
+            name=node.name,
+            role="validator (central bank)" if i == 0 else "validator (pilot institution)",
+            home=str(written.homes[node.name]),
+            api=node.api,
+            peer=node.peer,
         )
+        for i, node in enumerate(planned)
+    ]
     record = DevnetRecord(chain_id=CHAIN_ID, nodes=records)
     record.save(directory)
     return record

@@ -24,3 +24,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _grpc_aio_engine_kept_up() -> None:
+    """Keep grpc.aio's engine initialised for the whole session.
+
+    grpc.aio starts one poller thread per process when the first aio channel or server is
+    made and shuts it down (joining that thread) when the last one is collected. When that
+    last object is collected by the garbage collector in the middle of a later test, after
+    its event loop has closed, the join can wait forever on a poller that never wakes (seen
+    as the suite hanging in an unrelated hypothesis test, the main thread in Thread.join).
+    One reference held from the start means the shutdown never runs mid-session; the poller
+    is a daemon thread, so the process still exits. Test-only: a node process makes its
+    servers once and closes them in order."""
+    from grpc._cython import cygrpc
+
+    cygrpc.init_grpc_aio()

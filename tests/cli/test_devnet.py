@@ -211,9 +211,11 @@ def test_status_of_a_node_that_is_not_a_validator(net: Devnet, tmp_path: Path) -
     spawn(follower)
     try:
         wait_for(lambda: network.node_height(follower) is not None, 30, "the follower's API")
-        doc = ok_json("chain", "status", "--node", api)
+        # The follower's API certificate is signed by its own identity (`node init`).
+        own_ca = {"CBDC_CA": str(home / "tls" / "members.crt")}
+        doc = ok_json("chain", "status", "--node", api, env=own_ca)
         assert doc["validator"] is None and doc["validators"] == 4 and doc["peers_expected"] == 4
-        assert "connected of 4 validators" in ok("chain", "status", "--node", api).stdout
+        assert "connected of 4 validators" in ok("chain", "status", "--node", api, env=own_ca).stdout
         assert ok_json("chain", "status", env=net.env)["peers_expected"] == 3  # a validator: the others
     finally:
         stop([follower])

@@ -24,6 +24,12 @@ def net(tmp_path_factory: pytest.TempPathFactory):
     stop_net(net)
 
 
+@pytest.fixture(autouse=True)
+def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI takes how to reach --node (here: plaintext) from the devnet it belongs to."""
+    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
+
+
 def test_gov_draft_sign_submit_and_the_queries_that_show_it(net: Net, tmp_path: Path) -> None:
     node = ["--node", net.nodes[0].api]
     issuers = sorted((net.directory / "central-bank").glob("issuer-*.key"))

@@ -14,7 +14,12 @@ from tests.cli.helpers import ok
 def test_init_writes_only_what_the_node_uses_and_prints_a_key_peers_accept(tmp_path: Path) -> None:
     home = tmp_path / "bank-a"
     out = ok("node", "init", "--home", str(home)).stdout
-    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "validator.key"]  # no unused node.key
+    # No unused node.key; tls/ holds the identity certificate bound to the validator key, the
+    # TLS leaf and its key, and the members bundle.
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "tls", "validator.key"]
+    assert sorted(p.name for p in (home / "tls").iterdir()) == [
+        "identity.crt", "members.crt", "node.crt", "node.key"
+    ]
     assert "node_key" not in (home / "config.toml").read_text()
     printed = re.search(r"public key:\s+(cbdc1\S+)", out)[1]
     assert printed == load_key(home / "validator.key").address

@@ -51,7 +51,8 @@ def pilot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pilot]:
     record = network.create(directory, 4)
     try:
         network.start(directory, record, wait_s=60)
-        p = Pilot(directory, {"CBDC_NODE": record.nodes[0].api})
+        # $CBDC_DEVNET_DIR: the CLI checks the nodes against this devnet's members bundle.
+        p = Pilot(directory, {"CBDC_NODE": record.nodes[0].api, "CBDC_DEVNET_DIR": str(directory)})
         p.addr["bank"] = load_key(p.bank).address
         ok("bank", "issue", "--to", p.addr["bank"], "--amount", "100000",
            "--signer", str(directory / "central-bank" / "issuer-1.key"),

@@ -131,6 +131,7 @@ def test_behind_is_unavailable_on_the_wire_and_the_client_carries_its_height(tmp
     net = start_net(tmp_path, validators=1)
     try:
         api = net.nodes[0].api
+        devnet = {"CBDC_DEVNET_DIR": str(net.directory)}  # how the CLI reaches --node (plaintext)
         stranger = KeyPair.generate()
         with grpc.insecure_channel(api) as channel:
             stub = node_pb2_grpc.NodeStub(channel)
@@ -153,10 +154,11 @@ def test_behind_is_unavailable_on_the_wire_and_the_client_carries_its_height(tmp
         # The CLI takes the height a previous command reported from $CBDC_SEEN_HEIGHT.
         address = stranger.address
         seen = str(tip)
-        assert ok("balance", address, "--node", api, "--json", env={ENV_SEEN_HEIGHT: seen}).exit_code == 0
+        assert ok("balance", address, "--node", api, "--json", env={ENV_SEEN_HEIGHT: seen, **devnet})
         far = str(tip + 10_000)
-        assert_error(run("balance", address, "--node", api, env={ENV_SEEN_HEIGHT: far}), 1, "behind: ")
-        bad = run("balance", address, "--node", api, env={ENV_SEEN_HEIGHT: "soon"})
+        behind = run("balance", address, "--node", api, env={ENV_SEEN_HEIGHT: far, **devnet})
+        assert_error(behind, 1, "behind: ")
+        bad = run("balance", address, "--node", api, env={ENV_SEEN_HEIGHT: "soon", **devnet})
         assert_error(bad, 2, "CBDC_SEEN_HEIGHT")
     finally:
         stop_net(net)

@@ -86,7 +86,8 @@ def test_a_snapshot_of_a_running_pruning_node_restores_a_lost_validator_that_syn
     status = _status(source)
     assert status.base_height > 1 and status.height - status.base_height + 1 <= RETAIN + 1
     assert _pruned_code(source, 1) == "pruned"
-    assert int(ok_json("chain", "status", "--node", source.api)["base_height"]) > 1  # 64-bit: a JSON string
+    assert int(ok_json("chain", "status", "--node", source.api, env={"CBDC_DEVNET_DIR": str(net.directory)})
+               ["base_height"]) > 1  # 64-bit: a JSON string
 
     stop([lost])
     _wipe_ledger(lost)

@@ -60,7 +60,8 @@ def test_a_node_without_its_tls_files_refuses_to_start_with_one_line(tmp_path: P
     validator = load_key(home / "validator.key")
     make_genesis(issuers=[KeyPair.generate()], validators=[validator]).save(home / "genesis.json")
     (home / "tls" / "node.key").unlink()
-    assert_error(run("node", "start", "--home", str(home)), 1, "node.key does not exist", "cbdc node init")
+    assert_error(run("node", "start", "--home", str(home)), 1, "node.key does not exist", "cbdc node init",
+                 log_lines=True)
 
 
 def test_genesis_auditors_round_trip_and_leave_other_chains_hashes_alone() -> None:
