@@ -250,7 +250,11 @@ def _key_rotation_command(role: str, doc: str) -> None:
         old = address_bytes(old_key, "--old-key")
         new = load_key(new_key_file)
         build = getattr(govbuild, f"rotate_{role}_key_body")
-        _make(lambda chain, who, nonce: build(chain, who, old, new.public, nonce), extra_keys=(new,), **common)
+
+        def body(chain: str, who: list[bytes], nonce: int) -> bytes:
+            return build(chain, who, old, new.public, nonce)
+
+        _make(body, extra_keys=(new,), **common)
 
 
 _key_rotation_command(
