@@ -33,6 +33,9 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
                                          see node.ledger.evidence)
     b"K" + key                        -> a keyed ledger record (purposes and their recipients,
                                          node.ledger.purposes); in the state root
+    b"F" + height 8                   -> a hand-off document (node.ledger.handoffs) of a block this
+                                         store does not hold: written by a snapshot restore,
+                                         read by the snapshots it serves; not state
     b"n" ...                          -> reserved for the node's own records (never touched here)
 
 State root (in every header, for the state AFTER the block):
@@ -112,6 +115,7 @@ P_BALANCE = b"L"
 P_WALLET = b"W"
 P_EVIDENCE = b"E"
 P_RECORD = b"K"
+P_HANDOFF = b"F"
 P_NODE_RESERVED = b"n"
 
 # LevelDB tuning: a bounded block cache (the state may be far larger than memory) and bloom
