@@ -162,10 +162,30 @@ def test_a_tampered_handoff_is_refused_by_name(
     assert not (tmp_path / "restored.restoring").exists()
 
 
-def test_a_store_without_a_handoff_block_refuses_to_serve_a_snapshot(chain: Chain, tmp_path: Path) -> None:
+def test_a_pruned_store_keeps_the_handoffs_and_serves_a_snapshot_that_restores(
+    chain: Chain, tmp_path: Path
+) -> None:
     chain.store.close()
     pruned = Store.open(str(tmp_path / "source"), chain.genesis, retain_blocks=2)
     chain.store = pruned
-    chain.commit([])  # prunes the bodies below the last two, hand-offs included
+    chain.commit([])  # prunes the bodies below the last two, the hand-offs' included
+    assert pruned.base_height == TIP and pruned.get_block(height=ROTATES_AT + 1) is None
+    path = _snapshot(chain, tmp_path)
+    assert [d["height"] for d in _handoffs(path.read_bytes())] == [JOINS_AT + 1, ROTATES_AT + 1]
+    restore_snapshot(snapshot_file_chunks(str(path)), str(tmp_path / "restored"), chain.genesis)
+
+
+def test_a_store_missing_a_handoff_refuses_to_serve_a_snapshot(chain: Chain, tmp_path: Path) -> None:
+    """A store that lost a hand-off (its body deleted, no document kept: an older node's
+    pruning) says why it cannot serve a snapshot, instead of serving one nobody can restore."""
+    import plyvel
+
+    from node.ledger.store import P_BLOCK
+
+    chain.store.close()
+    db = plyvel.DB(str(tmp_path / "source"))
+    db.delete(P_BLOCK + (JOINS_AT + 1).to_bytes(8, "big"))
+    db.close()
+    chain.store = Store.open(str(tmp_path / "source"), chain.genesis)
     with pytest.raises(LedgerError, match=r"no longer holds block 3, which hands the chain to the validator"):
-        write_snapshot(pruned, str(tmp_path / "state.snap"))
+        write_snapshot(chain.store, str(tmp_path / "state.snap"))
