@@ -63,12 +63,6 @@ class AuditError(Exception):
     """The audit could not run (store missing or in use, bad genesis): not a verdict."""
 
 
-def genesis_validators(genesis: Genesis) -> ValidatorSet:
-    from node.service import validator_set  # the set the node itself runs consensus with
-
-    return validator_set(genesis)
-
-
 # --- replay ------------------------------------------------------------------------------
 
 

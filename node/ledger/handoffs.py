@@ -69,9 +69,14 @@ def encode_doc(doc: dict[str, Any]) -> bytes:
 def keep_row(doc: dict[str, Any]) -> tuple[int, bytes]:
     """(height, canonical bytes) of a hand-off document that follow_handoffs accepted, for
     the store's P_HANDOFF row: the height read from its header, not from the document."""
-    header = decode_header(bytes.fromhex(doc["header"]))
-    kept = {"height": header.height, "header": doc["header"], "commit": doc["commit"],
-            "next_validators": doc["next_validators"]}
+    header_bytes = bytes.fromhex(doc["header"])
+    header = decode_header(header_bytes)
+    kept = {
+        "height": header.height,
+        "header": header_bytes.hex(),
+        "commit": bytes.fromhex(doc["commit"]).hex(),
+        "next_validators": [[bytes.fromhex(key).hex(), int(power)] for key, power in doc["next_validators"]],
+    }
     return header.height, encode_doc(kept)
 
 

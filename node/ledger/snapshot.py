@@ -311,7 +311,7 @@ def _read_head(reader: _Reader) -> _Meta:
         raise _malformed("the second record is not the snapshot's hand-off record")
     try:
         handoffs = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than any hand-off
         raise _malformed("the hand-off record is not JSON") from None
     return _Meta(binding, height, supply_raw, committed, handoffs)
 

@@ -189,3 +189,13 @@ def test_a_store_missing_a_handoff_refuses_to_serve_a_snapshot(chain: Chain, tmp
     chain.store = Store.open(str(tmp_path / "source"), chain.genesis)
     with pytest.raises(LedgerError, match=r"no longer holds block 3, which hands the chain to the validator"):
         write_snapshot(chain.store, str(tmp_path / "state.snap"))
+
+
+def test_a_handoff_record_that_is_not_json_is_malformed(chain: Chain, tmp_path: Path) -> None:
+    data = _snapshot(chain, tmp_path).read_bytes()
+    for garbage in (b"not json", b"[" * 100_000):
+        forged = _reseal(data, lambda kind, payload, garbage=garbage: garbage if kind == b"F" else payload)
+        with pytest.raises(LedgerError, match="the hand-off record is not JSON") as refused:
+            restore_snapshot([forged], str(tmp_path / "restored"), chain.genesis)
+        assert refused.value.code == Code.MALFORMED
+        assert not (tmp_path / "restored").exists()
