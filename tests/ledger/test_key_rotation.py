@@ -13,8 +13,9 @@ from __future__ import annotations
 import nacl.signing
 import pytest
 
+from consensus import ConsensusConfig, ConsensusMachine, ProposalReceived, Signer, StartHeight, VoteReceived
 from consensus.commit import CommitError, encode_commit, verify_commit
-from consensus.messages import VoteType, sign_vote
+from consensus.messages import VoteType, sign_proposal, sign_vote
 from node.client import govbuild as gb
 from node.client.txbuild import build_issue, sign_body
 from node.ledger.errors import Code
@@ -56,10 +57,14 @@ def rotate_authority(w: World, old: bytes, new: KeyPair, keys) -> bytes:
     return gb.build(w.chain, body, [*keys, new])
 
 
+def _signing(k: KeyPair) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(k.seed)
+
+
 def _certificate(w: World, height: int, signers: list[KeyPair]) -> bytes:
     digest = bytes([height]) * 32
     votes = [
-        sign_vote(nacl.signing.SigningKey(k.seed), w.chain, height, 0, VoteType.PRECOMMIT, digest)
+        sign_vote(_signing(k), w.chain, height, 0, VoteType.PRECOMMIT, digest)
         for k in signers
     ]
     return encode_commit(height, 0, digest, votes)
@@ -92,6 +97,27 @@ def test_old_validator_key_precommits_count_for_nothing_after_the_rotation(w: Wo
     with pytest.raises(CommitError, match=r"precommit 0 is signed by .*not a validator of this set"):
         _verify(w, 7, [old, *others])
     _verify(w, 7, [new, *others])                              # the new key votes from block 7
+
+
+def test_consensus_ignores_the_old_validator_keys_votes_and_proposals_after_the_rotation(w: World) -> None:
+    """The consensus machine of another validator, started at a height with the set the
+    governance record gives it (as the driver does): the old key's vote and proposal are
+    not a validator's; the new key's vote is taken."""
+    old, new = w.validators[0], key(70)
+    w.apply(rotate_validator(w, old.public, new, [old]), AT)
+    validators = gov_state(w).validator_set_at(7)
+    machine = ConsensusMachine(w.chain, Signer(_signing(w.validators[1])), ConsensusConfig())
+    machine.handle(StartHeight(7, validators))
+    block = bytes(32)
+
+    def vote(k: KeyPair) -> VoteReceived:
+        return VoteReceived(sign_vote(_signing(k), w.chain, 7, 0, VoteType.PREVOTE, block))
+
+    machine.handle(vote(old))
+    machine.handle(ProposalReceived(sign_proposal(_signing(old), w.chain, 7, 0, -1, block), block))
+    assert dict(machine.ignored) == {"not_validator": 2}
+    machine.handle(vote(new))
+    assert dict(machine.ignored) == {"not_validator": 2}
 
 
 def test_validator_key_rotation_by_the_authority_for_a_compromised_key(w: World) -> None:
