@@ -221,6 +221,9 @@ def _governance_summary(doc: dict[str, Any]) -> str:
         what += ": " + ", ".join(changes)
     if kind == "set_authority":
         what += f" {doc.get('threshold', 0)} of {len(doc.get('keys', []))}"
+    if kind in ("rotate_validator_key", "rotate_authority_key"):
+        by = "holder" if doc.get("signers") == [doc.get("old_key")] else "authority"
+        what += f" {doc.get('old_key', '')[:14]}… -> {doc.get('new_key', '')[:14]}… (by the {by})"
     return what
 
 

@@ -35,7 +35,8 @@ DRAFT_TYPE = "cbdc-gov-draft"
 
 @click.group()
 def gov() -> None:
-    """Governance: institutions, wallets (freeze), tier tables and the authority itself."""
+    """Governance: institutions, wallets (freeze), tier tables, validators, keys and the
+    authority itself."""
 
 
 # --- drafts -----------------------------------------------------------------------------
@@ -235,6 +236,43 @@ def rotate_institution_key(institution_id: str, new_key_file: Path, **common: An
         return rotate_institution_key_body(chain, who, institution_id, new.public, nonce)
 
     _make(body, extra_keys=(new,), **common)
+
+
+def _key_rotation_command(role: str, doc: str) -> None:
+    @gov.command(f"rotate-{role}-key", help=doc)
+    @click.option("--old-key", required=True, metavar="ADDRESS", help=f"The {role} key being replaced.")
+    @click.option("--new-key", "new_key_file", required=True, type=click.Path(path_type=Path),
+                  metavar="KEYFILE", help="The new key file; it signs the change too.")
+    @change_options
+    def command(old_key: str, new_key_file: Path, **common: Any) -> None:
+        from node.client import govbuild
+
+        old = address_bytes(old_key, "--old-key")
+        new = load_key(new_key_file)
+        build = getattr(govbuild, f"rotate_{role}_key_body")
+
+        def body(chain: str, who: list[bytes], nonce: int) -> bytes:
+            return build(chain, who, old, new.public, nonce)
+
+        _make(body, extra_keys=(new,), **common)
+
+
+_key_rotation_command(
+    "validator",
+    "Replace a validator's consensus key: signed by that key (--signer OLD.key), or by the "
+    "authority for a compromised key. Committed in block H, the new key decides from H+2 with "
+    "the same power and name (restart the node with it then); from H+2 the old key's votes and "
+    "proposals count for nothing. It counts against the third of the power that may move in "
+    "one step.\n\nExample: cbdc gov rotate-validator-key --old-key cbdc1... --new-key "
+    "new-validator.key --signer validator.key",
+)
+_key_rotation_command(
+    "authority",
+    "Replace one authority (issuer) key, the threshold unchanged: signed by that key (--signer "
+    "OLD.key), or by the authority for a compromised key. From the block that commits it the "
+    "old key issues and governs nothing.\n\nExample: cbdc gov rotate-authority-key --old-key "
+    "cbdc1... --new-key new-issuer.key --signer issuer-1.key",
+)
 
 
 def _reason_code(text: str) -> int:

@@ -287,7 +287,8 @@ def snapshot_create(out: Path, node_address: str | None, home: Path | None, as_j
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable field names).")
 def snapshot_restore(home: Path, snapshot_file: Path | None, from_node: str | None, as_json: bool) -> None:
     """Build HOME's ledger from a snapshot, after checking it against HOME's genesis: the
-    snapshot's block must carry a commit certificate of the genesis validators and the
+    snapshot's block must carry a commit certificate of the validator set its hand-offs
+    lead to from the genesis validators (each certified by the set before it) and the
     state root recomputed from its rows must equal that block's. `cbdc node start` then
     syncs on from the snapshot's height. The sign-state and WAL in the data directory are
     left as they are: keep a validator's sign_state.bin, it is what stops it signing twice.

@@ -23,8 +23,9 @@ block: its bytes (txid = SHA-256 of the body), the RFC 6962 Merkle path to the h
 tx_root, the header bytes (block hash = SHA-256 of them) and the commit certificate. A
 verifier needs nothing but the genesis validator set.
 
-The validator set is the genesis set at every height: the ledger has no validator-set
-change transaction yet. When one is added, replay must track the set per height.
+Validator sets change (node.ledger.governance): replay checks each certificate against the
+set of its height, from the state rebuilt so far; a proof carries the hand-offs from the
+genesis set to the set deciding its block (node.ledger.handoffs, shared with snapshots).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from node.ledger.crypto import HASH_SIZE, sha256
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.governance import validator_set_at
+from node.ledger.handoffs import Handoff, HandoffError, follow_handoffs, handoff_doc, handoff_heights
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, StoreVersionError, Tip
@@ -59,12 +61,6 @@ Progress = Callable[[int, int], None]  # (height done, total heights)
 
 class AuditError(Exception):
     """The audit could not run (store missing or in use, bad genesis): not a verdict."""
-
-
-def genesis_validators(genesis: Genesis) -> ValidatorSet:
-    from node.service import validator_set  # the set the node itself runs consensus with
-
-    return validator_set(genesis)
 
 
 # --- replay ------------------------------------------------------------------------------
@@ -331,17 +327,6 @@ class ProvenInclusion:
     total_power: int
 
 
-# A hand-off: the CommittedBlock bytes of block h whose header's next_validators_hash names a
-# new set, and that set ((public key, power) pairs) deciding from h+1.
-Handoff = tuple[bytes, list[tuple[bytes, int]]]
-
-
-def handoff_heights(schedule_heights: Iterable[int], height: int) -> list[int]:
-    """The blocks whose certificates hand the chain to each later validator set, up to the
-    set deciding `height`: one before each set's first height (the genesis set needs none)."""
-    return [h - 1 for h in schedule_heights if 1 < h <= height]
-
-
 def collect_handoffs(node_client: Any, height: int) -> list[Handoff]:
     """The hand-offs from genesis to the set deciding `height`, as a node serves them (its
     GetGovernance validator sets and GetBlock). Nothing here is trusted: verify_proof_doc
@@ -386,17 +371,7 @@ def build_proof(committed_block: bytes, txid: bytes, handoffs: Sequence[Handoff]
         "witness_path": [h.hex() for h in merkle_proof(witnesses, index)],
         "header": block.header.hex(),
         "commit": committed.certificate.hex(),
-        "handoffs": [_handoff_doc(raw, validators) for raw, validators in handoffs],
-    }
-
-
-def _handoff_doc(raw: bytes, validators: list[tuple[bytes, int]]) -> dict[str, Any]:
-    committed = decode_committed_block(raw)
-    return {
-        "height": committed.height,
-        "header": committed.block.header.hex(),
-        "commit": committed.certificate.hex(),
-        "next_validators": [[key.hex(), power] for key, power in validators],
+        "handoffs": [handoff_doc(raw, validators) for raw, validators in handoffs],
     }
 
 
@@ -487,46 +462,11 @@ def verify_proof_doc(doc: Any, genesis: Genesis) -> ProvenInclusion:
 
 
 def _follow_handoffs(handoffs: Any, genesis: Genesis, height: int) -> ValidatorSet:
-    """The validator set the hand-offs lead to from genesis's; ProofError names the first
-    hand-off that does not hold (its certificate is not by the set before it, or the set it
-    hands to is not the one its header commits to)."""
+    """The validator set the hand-offs lead to from genesis's (node.ledger.handoffs, the
+    rule a snapshot restore follows too); ProofError names the first one that does not hold."""
     if not isinstance(handoffs, list):
         raise ProofError("proof field 'handoffs' must be a list")
-    validators = genesis_validators(genesis)
-    previous = 0
-    for i, item in enumerate(handoffs):
-        where = f"hand-off #{i}"
-        if not isinstance(item, dict):
-            raise ProofError(f"{where} is not an object")
-        header_bytes, certificate = _hex(item, "header"), _hex(item, "commit")
-        try:
-            header = decode_header(header_bytes)
-        except LedgerError as err:
-            raise ProofError(f"{where}: the header does not decode: {err.message}") from None
-        where = f"hand-off #{i} (block {header.height})"
-        if header.chain_id != genesis.chain_id:
-            raise ProofError(f"{where}: the header is for chain {header.chain_id!r}")
-        if not previous < header.height < height:
-            raise ProofError(f"{where}: hand-offs must be in height order and below the block ({height})")
-        previous = header.height
-        if header.validators_hash != validators.hash():
-            raise ProofError(
-                f"{where}: the header names a validator set other than the one handed on to it"
-            )
-        try:
-            verify_commit(certificate, validators, genesis.chain_id, header.height, block_hash(header_bytes))
-        except CommitError as err:
-            raise ProofError(
-                f"{where}: the commit certificate does not verify against the set before it: {err}"
-            ) from None
-        try:
-            rows = item["next_validators"]
-            following = ValidatorSet([(bytes.fromhex(key), int(power)) for key, power in rows])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ProofError(f"{where}: next_validators is not a list of [key hex, power]: {err}") from None
-        if following.hash() != header.next_validators_hash:
-            raise ProofError(
-                f"{where}: next_validators is not the set its header commits to (next_validators_hash)"
-            )
-        validators = following
-    return validators
+    try:
+        return follow_handoffs(handoffs, genesis, height)
+    except HandoffError as err:
+        raise ProofError(str(err)) from None

@@ -222,8 +222,9 @@ class StateSyncConfig:
         False,
         "When the data directory holds no ledger yet, start from a state snapshot fetched from "
         "the first [[p2p.peers]] entry that serves one, instead of replaying every block since "
-        "genesis. The snapshot is checked against the genesis validators (its block's commit "
-        "certificate) and its recomputed state root before it is used; the node then syncs on.",
+        "genesis. The snapshot is checked against the genesis validators (its hand-offs to the "
+        "validator set that certified its block) and its recomputed state root before it is used; "
+        "the node then syncs on.",
     )
 
 

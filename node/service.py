@@ -448,8 +448,8 @@ class Node:
 
 
 async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool:
-    """Build the new node's store from the first peer's snapshot that verifies (certificate
-    by the genesis validators, recomputed state root: node.ledger.snapshot). False when no
+    """Build the new node's store from the first peer's snapshot that verifies (hand-offs
+    from the genesis validators, certificate, recomputed state root: node.ledger.snapshot). False when no
     peer served one: the node then replays the chain from genesis by block sync."""
     download = ledger.parent / "statesync.snapshot"
     loop = asyncio.get_running_loop()

@@ -75,7 +75,7 @@ class Transfer(_message.Message):
     def __init__(self, sender: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[OutPoint, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TxOutput, _Mapping]]] = ...) -> None: ...
 
 class TxBody(_message.Message):
-    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked", "define_purpose", "register_for_purpose", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority", "set_validators", "set_block_limits")
+    __slots__ = ("chain_id", "nonce", "issue", "redeem", "register_wallet", "transfer", "spend_locked", "define_purpose", "register_for_purpose", "admit_institution", "suspend_institution", "reinstate_institution", "retire_institution", "rotate_institution_key", "freeze_wallet", "unfreeze_wallet", "deregister_wallet", "set_tier_table", "set_authority", "set_validators", "set_block_limits", "rotate_validator_key", "rotate_authority_key")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,8 @@ class TxBody(_message.Message):
     SET_AUTHORITY_FIELD_NUMBER: _ClassVar[int]
     SET_VALIDATORS_FIELD_NUMBER: _ClassVar[int]
     SET_BLOCK_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_VALIDATOR_KEY_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_AUTHORITY_KEY_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     nonce: int
     issue: Issue
@@ -118,7 +120,9 @@ class TxBody(_message.Message):
     set_authority: SetAuthority
     set_validators: SetValidators
     set_block_limits: SetBlockLimits
-    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ..., define_purpose: _Optional[_Union[DefinePurpose, _Mapping]] = ..., register_for_purpose: _Optional[_Union[RegisterForPurpose, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ..., set_block_limits: _Optional[_Union[SetBlockLimits, _Mapping]] = ...) -> None: ...
+    rotate_validator_key: RotateValidatorKey
+    rotate_authority_key: RotateAuthorityKey
+    def __init__(self, chain_id: _Optional[str] = ..., nonce: _Optional[int] = ..., issue: _Optional[_Union[Issue, _Mapping]] = ..., redeem: _Optional[_Union[Redeem, _Mapping]] = ..., register_wallet: _Optional[_Union[RegisterWallet, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., spend_locked: _Optional[_Union[SpendLocked, _Mapping]] = ..., define_purpose: _Optional[_Union[DefinePurpose, _Mapping]] = ..., register_for_purpose: _Optional[_Union[RegisterForPurpose, _Mapping]] = ..., admit_institution: _Optional[_Union[AdmitInstitution, _Mapping]] = ..., suspend_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., reinstate_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., retire_institution: _Optional[_Union[InstitutionRef, _Mapping]] = ..., rotate_institution_key: _Optional[_Union[RotateInstitutionKey, _Mapping]] = ..., freeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., unfreeze_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., deregister_wallet: _Optional[_Union[WalletAction, _Mapping]] = ..., set_tier_table: _Optional[_Union[SetTierTable, _Mapping]] = ..., set_authority: _Optional[_Union[SetAuthority, _Mapping]] = ..., set_validators: _Optional[_Union[SetValidators, _Mapping]] = ..., set_block_limits: _Optional[_Union[SetBlockLimits, _Mapping]] = ..., rotate_validator_key: _Optional[_Union[RotateValidatorKey, _Mapping]] = ..., rotate_authority_key: _Optional[_Union[RotateAuthorityKey, _Mapping]] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "state_root", "validators_hash", "proposer", "evidence_root", "tx_count", "next_validators_hash", "witness_root")
@@ -383,3 +387,23 @@ class SetBlockLimits(_message.Message):
     max_block_txs: int
     max_block_bytes: int
     def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., effective_height: _Optional[int] = ..., max_block_txs: _Optional[int] = ..., max_block_bytes: _Optional[int] = ...) -> None: ...
+
+class RotateValidatorKey(_message.Message):
+    __slots__ = ("signers", "old_key", "new_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    OLD_KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    old_key: bytes
+    new_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., old_key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ...) -> None: ...
+
+class RotateAuthorityKey(_message.Message):
+    __slots__ = ("signers", "old_key", "new_key")
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    OLD_KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    signers: _containers.RepeatedScalarFieldContainer[bytes]
+    old_key: bytes
+    new_key: bytes
+    def __init__(self, signers: _Optional[_Iterable[bytes]] = ..., old_key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ...) -> None: ...

@@ -15,7 +15,7 @@ from proto import ledger_pb2
 
 from node.client.txbuild import Signer, encode_tx, sign_body
 from node.ledger.genesis import Tier
-from node.ledger.governance_codec import encode_tier_rows
+from node.ledger.governance_codec import KEY_ROTATIONS, encode_tier_rows
 
 
 def _body(chain_id: str, nonce: int, **kind: object) -> bytes:
@@ -44,6 +44,20 @@ def rotate_institution_key_body(
 ) -> bytes:
     m = ledger_pb2.RotateInstitutionKey(signers=list(signers), id=institution_id, new_key=new_key)
     return _body(chain_id, nonce, rotate_institution_key=m)
+
+
+def rotate_validator_key_body(
+    chain_id: str, signers: Sequence[bytes], old_key: bytes, new_key: bytes, nonce: int = 0
+) -> bytes:
+    m = ledger_pb2.RotateValidatorKey(signers=list(signers), old_key=old_key, new_key=new_key)
+    return _body(chain_id, nonce, rotate_validator_key=m)
+
+
+def rotate_authority_key_body(
+    chain_id: str, signers: Sequence[bytes], old_key: bytes, new_key: bytes, nonce: int = 0
+) -> bytes:
+    m = ledger_pb2.RotateAuthorityKey(signers=list(signers), old_key=old_key, new_key=new_key)
+    return _body(chain_id, nonce, rotate_authority_key=m)
 
 
 def wallet_body(
@@ -77,7 +91,7 @@ def signers_of(body: bytes) -> list[bytes]:
         raise ValueError("the body has no transaction kind")
     payload = getattr(msg, kind)
     signers = list(payload.signers)
-    if kind == "rotate_institution_key":
+    if kind in KEY_ROTATIONS:
         signers.append(payload.new_key)
     return signers
 

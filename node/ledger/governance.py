@@ -19,6 +19,11 @@ Design choices:
   receive nothing: it is no longer an institution key.
 - Tier tables change from a height: the record keeps the table in force and at most the
   later scheduled ones, so every node computes the table of a height the same way.
+- A validator's consensus key and an authority key are rotated in place (same power and
+  name, same position; the threshold unchanged), by the key's holder or, for a compromised
+  key, by the authority (node.ledger.governance_rules). A validator key rotation is a set
+  change like any other (from H+2); the schedule keeps every set, so a rotated-out
+  validator key is found there and never returns.
 - Validator sets change with a fixed delay, as in CometBFT: a change committed in block H
   decides blocks from H+2 on, so the set of every height up to tip+2 is known from the
   committed state, and each header commits to the set of the next height. The record keeps

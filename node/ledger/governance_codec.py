@@ -83,6 +83,20 @@ def decode_rotate(m: ledger_pb2.RotateInstitutionKey, genesis: Genesis) -> Decod
     return (*signers, new_key), (), ()
 
 
+def decode_key_rotation(m: ledger_pb2.RotateValidatorKey | ledger_pb2.RotateAuthorityKey,
+                        genesis: Genesis) -> Decoded:
+    """A validator's or an authority key's rotation: the new key signs last, as for an
+    institution's."""
+    signers = _signers(m)
+    old_key = _key(m.old_key, "old_key")
+    new_key = _key(m.new_key, "new_key")
+    if new_key == old_key:
+        raise _malformed("new_key is the old key; a rotation names a different key")
+    if new_key in signers:
+        raise _malformed("new_key is also listed among the signers; it signs once, last")
+    return (*signers, new_key), (), ()
+
+
 def decode_wallet_action(m: ledger_pb2.WalletAction, genesis: Genesis) -> Decoded:
     signers = _signers(m)
     _key(m.address, "address")
@@ -199,5 +213,9 @@ DECODERS = {
     "set_authority": decode_authority,
     "set_validators": decode_set_validators,
     "set_block_limits": decode_block_limits,
+    "rotate_validator_key": decode_key_rotation,
+    "rotate_authority_key": decode_key_rotation,
 }
+# The kinds whose new key signs too, last (signers(body) = signers + [new_key]).
+KEY_ROTATIONS = ("rotate_institution_key", "rotate_validator_key", "rotate_authority_key")
 GOVERNANCE_KINDS = tuple(DECODERS)

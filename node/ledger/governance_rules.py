@@ -8,7 +8,9 @@ exactly as it was. Who may authorize what:
   tier tables, block caps, validator sets and the authority itself only the authority;
 - an institution (its current key alone): rotating its own key (the new key signs too),
   and freezing, unfreezing or deregistering its own wallets, except that a freeze by the
-  authority (a court order, AML) is lifted only by the authority.
+  authority (a court order, AML) is lifted only by the authority;
+- a validator or an authority key holder (that key alone): rotating that key (the new key
+  signs too); the authority rotates one for a compromised key.
 """
 
 from __future__ import annotations
@@ -144,6 +146,67 @@ def _rotate(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: object) -> Non
 
     rotated = replace(inst, public_key=m.new_key, former_keys=(*inst.former_keys, inst.public_key))
     state.set_governance(gov.replace_institution(rotated))
+    state.add_tx(tx.txid)
+
+
+def _rotate_validator(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx) -> None:
+    """Replace a validator's consensus key, keeping its power, name and place: a change of
+    the validator set like any other, committed at H and deciding from H+2 (the set of H+1
+    is fixed already), so the proposer and quorum of every height stay known in advance.
+    From H+2 the old key is no member of the set: its votes and proposals count for nothing.
+
+    It counts against the 1/3-of-power bound (_check_validator_bounds), as a removal of the
+    old key and an addition of the new one: the chain cannot tell that the new key's holder
+    is the old key's operator (a thief of the old key signs just as well, which is the
+    compromised case), so to every certificate checker the power moves to a key the set
+    never trusted. Counting it keeps the guarantee the bound gives with no exception: any
+    quorum of the new set holds more than a third of the old set's power, also when a
+    rotation and other changes (or two rotations) share a block; they are measured
+    together against the set of H+1. The price: a validator holding more than a third of
+    the power (which alone could halt the chain) lowers its power before rotating."""
+    _reject_replay(state, tx)
+    gov = governance(state, genesis)
+    m = tx.msg.rotate_validator_key
+    authorizers = tx.signers[:-1]  # the decoder appended the new key, which signs too
+    effective = ctx.height + VALIDATOR_DELAY
+    scheduled = gov.validators_at(effective).validators  # composes with changes of this block
+    old = next((v for v in scheduled if v.public_key == m.old_key), None)
+    if old is None:
+        raise LedgerError(
+            Code.UNKNOWN_VALIDATOR,
+            f"old_key {_addr(m.old_key)} is not a validator (of the set deciding from block "
+            f"{effective}); `cbdc chain validators` lists them",
+        )
+    if authorizers != (m.old_key,):
+        require_authority(gov, authorizers, f"rotating the key of validator {old.name!r} without that key")
+    _check_new_role_key(state, gov, m.new_key)
+    after = tuple(replace(v, public_key=m.new_key) if v is old else v for v in scheduled)
+    _check_validator_bounds(gov.validators_at(effective - 1).validators, after, genesis)
+
+    state.set_governance(gov.with_validators(effective, after))
+    state.add_tx(tx.txid)
+
+
+def _rotate_authority(state: Overlay, tx: DecodedTx, genesis: Genesis, ctx: object) -> None:
+    """Replace one authority (issuer) key, in its place, the threshold unchanged. Like
+    SetAuthority it takes effect with the block that commits it: the next transaction
+    signed by the old key (an issuance, a governance change) is refused."""
+    _reject_replay(state, tx)
+    gov = governance(state, genesis)
+    m = tx.msg.rotate_authority_key
+    authorizers = tx.signers[:-1]  # the decoder appended the new key, which signs too
+    if not gov.is_authority(m.old_key):
+        raise LedgerError(
+            Code.NOT_AUTHORIZED,
+            f"old_key {_addr(m.old_key)} is not an authority key; only a key of the authority "
+            "can be rotated out of it (`cbdc chain institutions` lists them)",
+        )
+    if authorizers != (m.old_key,):
+        require_authority(gov, authorizers, f"rotating authority key {_addr(m.old_key)} without that key")
+    _check_new_role_key(state, gov, m.new_key)
+    keys = tuple(m.new_key if k == m.old_key else k for k in gov.authority)
+
+    state.set_governance(gov.with_authority(keys, gov.threshold))
     state.add_tx(tx.txid)
 
 
@@ -380,6 +443,8 @@ RULES: dict[str, Rule] = {
     "set_authority": _set_authority,
     "set_validators": _set_validators,
     "set_block_limits": _set_block_limits,
+    "rotate_validator_key": _rotate_validator,
+    "rotate_authority_key": _rotate_authority,
 }
 
 
@@ -412,6 +477,20 @@ def _check_key_free(state: StateView, gov: Governance, key: bytes) -> None:
         raise LedgerError(
             Code.IN_USE, f"{_addr(key)} is a registered wallet; every role needs a key of its own"
         )
+
+
+def _check_new_role_key(state: StateView, gov: Governance, key: bytes) -> None:
+    """A rotation's new key holds no role yet, validator keys (of any set the chain ever
+    had, so a retired consensus key never returns) included."""
+    _check_key_free(state, gov, key)
+    for entry in gov.validator_sets:
+        for v in entry.validators:
+            if v.public_key == key:
+                raise LedgerError(
+                    Code.IN_USE,
+                    f"{_addr(key)} is (or was) the key of validator {v.name!r}; every role needs a key "
+                    "of its own",
+                )
 
 
 def _yuan(fen: int) -> str:

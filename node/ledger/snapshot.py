@@ -6,19 +6,23 @@ new node, which then syncs forward from the snapshot's height like any node that
 The anchors are CometBFT's state sync and Bitcoin Core's dumptxoutset/loadtxoutset.
 
 What makes it trustworthy without trusting its source (only the genesis is trusted):
-- it carries the committed block at its height with the block's commit certificate, which
-  must carry > 2/3 of the genesis validator set's power (transition.check_certificate): the
-  header, and the state root in it, are the chain's;
+- it carries the committed block at its height with the block's commit certificate, and the
+  hand-offs (node.ledger.handoffs) from the genesis validator set to the set deciding that
+  block: each certified by the set before it and committing to the set after it, as an
+  auditor's proof carries them. The restorer walks them from genesis.json (a tampered one is
+  refused by name), checks that the block's header names the set they lead to, and that the
+  certificate carries > 2/3 of that set's power (transition.check_certificate): the header,
+  and the state root in it, are the chain's;
 - the restorer recomputes the state root from the rows it receives (MuHash3072 over the
-  UTXO set and the wallet registry, and the supply) and refuses the snapshot unless it
-  equals the certified header's.
+  UTXO set and the wallet registry, the governance record with every validator set, and the
+  supply) and refuses the snapshot unless it equals the certified header's.
 The transaction index (replay protection of input-less transactions) and the index of
 committed evidence are carried too, but the state root does not commit to them: a source
 could leave rows out. Such a node would still follow the honest chain (honest blocks never
 replay), but could admit or propose a replay the others refuse; take snapshots for
 validators from a node you run, or check the node afterwards against an archive node.
-The validator set is the genesis one (the chain has no validator changes yet); once it can
-change, a snapshot must also carry the certificates of every change since genesis.
+The restored store keeps the hand-offs (it holds no block below the snapshot's), so the
+snapshots it serves in turn carry them too.
 
 Stream format (integers big-endian):
 
@@ -26,6 +30,8 @@ Stream format (integers big-endian):
     record*:  kind 1 | payload length 4 | payload
       b"M" meta (first):  binding length 2 | binding (genesis hash 32 | chain_id UTF-8)
                           | height 8 | Supply.encode() 32 | CommittedBlock bytes (the rest)
+      b"F" hand-offs (second): a JSON list of hand-off documents, oldest first (empty while
+                          the genesis set decides)
       b"R" rows:          (key length 1 | key | value length 4 | value)*   keys strictly
                           ascending over the whole stream, each a store row (node.ledger.store)
                           of one of the prefixes E, K, Q, T, U, W
@@ -38,6 +44,7 @@ recomputed on restore, never taken from the stream.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -45,11 +52,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import plyvel
-from consensus.validators import ValidatorSet
 
 from node.ledger.blocks import CommittedBlock, decode_committed_block, encode_committed
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
+from node.ledger.governance import Governance
+from node.ledger.handoffs import HandoffError, encode_doc, follow_handoffs, keep_row, stored_handoffs
 from node.ledger.muhash import MuHash3072
 from node.ledger.state_root import record_element, state_root
 from node.ledger.store import (
@@ -65,6 +73,7 @@ from node.ledger.store import (
     P_BLOCK,
     P_BLOCK_HASH,
     P_EVIDENCE,
+    P_HANDOFF,
     P_RECORD,
     P_TX,
     P_UTXO,
@@ -77,7 +86,7 @@ from node.ledger.transition import BadCertificate, check_certificate
 from node.ledger.types import Supply, Wallet
 
 MAGIC = b"CBDCSNAP"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the b"F" hand-off record
 # Snapshot rows by prefix: the exact key length (None: keyed records, up to _MAX_RECORD_KEY)
 # and, for fixed-size rows, the value length.
 _ROW_SHAPES: dict[bytes, tuple[int | None, int | None]] = {
@@ -136,6 +145,12 @@ class SnapshotSource:
             self._binding = snap.get(K_CHAIN)
             self._supply = snap.get(K_SUPPLY)
             committed = decode_committed_block(self._block)
+            gov_row = snap.get(K_GOVERNANCE)
+            self._handoffs = stored_handoffs(
+                None if gov_row is None else Governance.decode(gov_row), tip.height,
+                lambda h: snap.get(P_BLOCK + h.to_bytes(8, "big")),
+                lambda h: snap.get(P_HANDOFF + h.to_bytes(8, "big")),
+            )
             self.info = SnapshotInfo(
                 store.chain_id, tip.height, tip.block_hash, tip.state_root, tip.time_ms
             )
@@ -166,7 +181,8 @@ class SnapshotSource:
             len(self._binding).to_bytes(2, "big") + self._binding
             + self.info.height.to_bytes(8, "big") + self._supply + self._block
         )
-        yield out(MAGIC + FORMAT_VERSION.to_bytes(4, "big") + _record(b"M", meta))
+        yield out(MAGIC + FORMAT_VERSION.to_bytes(4, "big") + _record(b"M", meta)
+                  + _record(b"F", _encode_handoffs(self._handoffs)))
         rows = 0
         pending: list[bytes] = []
         size = 0
@@ -182,6 +198,10 @@ class SnapshotSource:
             yield out(_record(b"R", b"".join(pending)))
         self.rows = rows
         yield _record(b"Z", rows.to_bytes(8, "big") + digest.digest())
+
+
+def _encode_handoffs(docs: list[dict[str, Any]]) -> bytes:
+    return b"[" + b",".join(encode_doc(d) for d in docs) + b"]"
 
 
 def write_snapshot(store: Store, path: str) -> SnapshotInfo:
@@ -265,6 +285,7 @@ class _Meta:
     height: int
     supply_raw: bytes
     committed: CommittedBlock
+    handoffs: list[Any]  # hand-off documents, unverified (node.ledger.handoffs)
 
 
 def _read_head(reader: _Reader) -> _Meta:
@@ -285,11 +306,19 @@ def _read_head(reader: _Reader) -> _Meta:
     height = int.from_bytes(meta[2 + blen : 10 + blen], "big")
     supply_raw = meta[10 + blen : 42 + blen]
     committed = decode_committed_block(meta[42 + blen :])
-    return _Meta(binding, height, supply_raw, committed)
+    kind, payload = reader.record()
+    if kind != b"F":
+        raise _malformed("the second record is not the snapshot's hand-off record")
+    try:
+        handoffs = json.loads(payload)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than any hand-off
+        raise _malformed("the hand-off record is not JSON") from None
+    return _Meta(binding, height, supply_raw, committed, handoffs)
 
 
 def _check_meta(meta: _Meta, genesis: Genesis) -> SnapshotInfo:
-    """The snapshot is of this chain and its block is certified by the genesis validators."""
+    """The snapshot is of this chain and its block is certified by the validator set its
+    hand-offs lead to from the genesis set."""
     expected = genesis.hash() + genesis.chain_id.encode()
     if meta.binding != expected:
         chain = meta.binding[32:].decode(errors="replace")
@@ -303,13 +332,24 @@ def _check_meta(meta: _Meta, genesis: Genesis) -> SnapshotInfo:
         raise LedgerError(
             Code.INVALID_BLOCK, f"snapshot claims height {meta.height} but carries block {committed.height}"
         )
-    validators = ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
+    try:
+        validators = follow_handoffs(meta.handoffs, genesis, meta.height)
+    except HandoffError as err:
+        raise LedgerError(Code.INVALID_BLOCK, f"snapshot: {err}") from None
+    which = "the genesis validators" if not meta.handoffs else (
+        f"the validator set its {len(meta.handoffs)} hand-off(s) lead to from genesis"
+    )
+    if committed.header.validators_hash != validators.hash():
+        raise LedgerError(
+            Code.INVALID_BLOCK,
+            f"snapshot block {meta.height} names a validator set other than {which} (a validator-set "
+            "change without its hand-off?)",
+        )
     try:
         check_certificate(committed, validators, genesis.chain_id)
     except BadCertificate as err:
         raise LedgerError(
-            Code.INVALID_BLOCK,
-            f"snapshot block {meta.height} is not certified by the genesis validators: {err.reason}",
+            Code.INVALID_BLOCK, f"snapshot block {meta.height} is not certified by {which}: {err.reason}",
         ) from None
     return SnapshotInfo(
         genesis.chain_id, meta.height, committed.block_hash, committed.header.state_root,
@@ -459,6 +499,9 @@ def _restore_into(db: Any, reader: _Reader, genesis: Genesis) -> SnapshotInfo:
         final.put(K_TIP, tip.encode())
         final.put(K_BASE, height_bytes)  # no block body below the snapshot's
         final.put(K_CHAIN, meta.binding)
+        for doc in meta.handoffs:  # verified: kept to hand on (this store holds no block below)
+            height, row = keep_row(doc)
+            final.put(P_HANDOFF + height.to_bytes(8, "big"), row)
         final.put(K_SCHEMA, SCHEMA_VERSION.to_bytes(4, "big"))  # last: a store only once complete
     return SnapshotInfo(info.chain_id, info.height, info.block_hash, root, info.time_ms, rows)
 

@@ -33,6 +33,10 @@ Key layout (single-byte prefixes; integers big-endian so keys sort by number):
                                          see node.ledger.evidence)
     b"K" + key                        -> a keyed ledger record (purposes and their recipients,
                                          node.ledger.purposes); in the state root
+    b"F" + height 8                   -> a hand-off document (node.ledger.handoffs) of a block this
+                                         store does not hold: written by a snapshot restore
+                                         and by pruning, read by the snapshots it serves;
+                                         not state
     b"n" ...                          -> reserved for the node's own records (never touched here)
 
 State root (in every header, for the state AFTER the block):
@@ -85,6 +89,7 @@ from node.ledger.blocks import decode_committed_block, encode_committed
 from node.ledger.errors import Code, LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.governance import Governance
+from node.ledger.handoffs import handoff_doc, keep_row
 from node.ledger.muhash import MuHash3072
 from node.ledger.state import Overlay
 from node.ledger.state_root import StateDelta, StateRoots, record_element, state_root, trim_oldest
@@ -112,6 +117,7 @@ P_BALANCE = b"L"
 P_WALLET = b"W"
 P_EVIDENCE = b"E"
 P_RECORD = b"K"
+P_HANDOFF = b"F"
 P_NODE_RESERVED = b"n"
 
 # LevelDB tuning: a bounded block cache (the state may be far larger than memory) and bloom
@@ -502,7 +508,7 @@ class Store:
                         put(P_RECORD + rkey, value)
                 for key in executed.evidence_keys:
                     put(P_EVIDENCE + key, height_bytes)
-                new_base = self._prune(delete, header.height)
+                new_base = self._prune(delete, put, header.height)
                 if new_base != self._base:
                     put(K_BASE, _u64(new_base))
                 if delta.governance is not None:
@@ -524,16 +530,27 @@ class Store:
             self._wallet_cache.update(list(overlay.wallets.items()))
             self._balance_cache.update(balances)
 
-    def _prune(self, delete: Callable[[bytes], None], height: int) -> int:
+    def _prune(
+        self, delete: Callable[[bytes], None], put: Callable[[bytes, bytes], None], height: int
+    ) -> int:
         """Delete (into the commit's batch) the block bodies below the retention window once
-        block `height` commits; returns the new base height."""
+        block `height` commits; returns the new base height. A hand-off's body goes too, its
+        hand-off document stays (P_HANDOFF): the snapshots this store serves carry it."""
         base = self._base
         if self.retain_blocks <= 0:
             return base
         new_base = min(height - self.retain_blocks + 1, base + _PRUNE_PER_COMMIT)
         if new_base <= base:
             return base
+        handoffs = {} if self._governance is None else {
+            s.effective_height - 1: s for s in self._governance.validator_sets if s.effective_height > 1
+        }
         for old in range(base, new_base):
+            if old in handoffs:
+                raw = self._db.get(P_BLOCK + _u64(old))
+                if raw is not None:
+                    validators = [(v.public_key, v.power) for v in handoffs[old].validators]
+                    put(P_HANDOFF + _u64(old), keep_row(handoff_doc(raw, validators))[1])
             delete(P_BLOCK + _u64(old))
         return new_base
 

@@ -10,8 +10,12 @@ evidence rule included, when applying), the same rules every other path applies.
 
 A node far behind, or new, can instead start from a state snapshot (node.ledger.snapshot):
 the Sync service streams one (GetSnapshot) from a LevelDB snapshot of its store, and
-`download_snapshot` fetches one into a file that restore_snapshot verifies (certificate
-from the genesis validators, recomputed state root) before a store is built from it.
+`download_snapshot` fetches one into a file that restore_snapshot verifies before a store is
+built from it, by the rule every certificate path follows: the snapshot carries the hand-offs
+from the genesis validator set to the set deciding its block (node.ledger.handoffs, as an
+auditor's proof does), its certificate must verify against the set they lead to, and the
+state root recomputed from its rows must be the certified one. A peer's tampered hand-off
+is refused by name and state sync tries the next peer.
 A node that no longer holds old blocks (pruned, or itself started from a snapshot) answers
 GetBlocks below its base height with "pruned: ..." (NOT_FOUND); the syncer asks another peer.
 
@@ -202,8 +206,8 @@ async def download_snapshot(
 ) -> int:
     """Fetch a snapshot from the Sync service at `address` into the file `path` (written
     beside it and renamed once complete). Nothing is verified here: restore_snapshot does
-    that. A peer that sends nothing for `idle_timeout_s` is given up on (TimeoutError).
-    Returns the snapshot's height."""
+    that (hand-offs from genesis, certificate, state root). A peer that sends nothing for
+    `idle_timeout_s` is given up on (TimeoutError). Returns the snapshot's height."""
     tmp = path + ".partial"
     height = 0
     try:
