@@ -5,9 +5,10 @@ exit code.
 How the CLI checks a node (first that applies): `cbdc --ca FILE` / $CBDC_CA, the members
 bundle to trust (with `--cert/--key` / $CBDC_CERT and $CBDC_TLS_KEY, a client certificate);
 `cbdc --insecure` / $CBDC_INSECURE=1 for a plaintext node; a node of the local devnet
-(--dir, $CBDC_DEVNET_DIR, else the per-user devnet directory): that devnet's bundle, and its
-auditor key signs the reads
-no wallet key is given for; otherwise TLS against the system's public roots.
+(--dir, $CBDC_DEVNET_DIR, else the per-user devnet directory): that devnet's bundle;
+otherwise TLS against the system's public roots. Private reads are signed by the key a
+command is given, else `cbdc --read-key FILE` / $CBDC_READ_KEY (an auditor's or an
+institution's key), else a local devnet's auditor key.
 
 Exit codes (cli.common): 0 ok, 1 rejected by the chain, 2 usage error (bad amount, address,
 key file), 3 node unreachable, 4 not found. Nothing a person can type produces a traceback.
@@ -35,6 +36,7 @@ ENV_CA = "CBDC_CA"
 ENV_CERT = "CBDC_CERT"
 ENV_TLS_KEY = "CBDC_TLS_KEY"
 ENV_INSECURE = "CBDC_INSECURE"
+ENV_READ_KEY = "CBDC_READ_KEY"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -232,13 +234,17 @@ def resolve_security(address: str) -> tuple[Any, Any]:
 
 def client(address: str | None, timeout: float = 10.0, signer: Any | None = None):
     """A NodeClient for --node (or its defaults); use as a context manager. `signer` (a
-    KeyPair) signs the private reads; without one, a local devnet's auditor key does. It
+    KeyPair) signs the private reads; without one, `--read-key` / $CBDC_READ_KEY does, else
+    a local devnet's auditor key. It
     sends the height in $CBDC_SEEN_HEIGHT (and any higher one it sees) with its submissions
     and queries, so a node behind that height waits for it rather than answer from old state."""
     from node.client.connection import NodeClient
 
     resolved = resolve_node(address)
     tls, default_signer = resolve_security(resolved)
+    read_key = _option("read_key", ENV_READ_KEY)
+    if signer is None and read_key:
+        signer = load_key(read_key)
     return NodeClient(
         resolved,
         timeout=timeout,

@@ -43,6 +43,9 @@ def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None
               help="Client certificate chain, for members (default: $CBDC_CERT).")
 @click.option("--key", "tls_key", metavar="FILE", callback=_remember, expose_value=False,
               help="Private key of --cert (default: $CBDC_TLS_KEY).")
+@click.option("--read-key", metavar="FILE", callback=_remember, expose_value=False,
+              help="Key that signs private reads: an auditor's or an institution's "
+                   "(default: $CBDC_READ_KEY, else a local devnet's auditor key).")
 @click.option("--insecure", is_flag=True, callback=_remember, expose_value=False,
               help="Plaintext, for a node with [tls] insecure = true (default: $CBDC_INSECURE=1).")
 def cli() -> None:

@@ -202,31 +202,35 @@ def _print_snapshot(verb: str, where: str, info, as_json: bool, extra: dict | No
         click.echo(f"  {key}: {value}")
 
 
-def _rpc_failure(err, address: str):
-    import grpc
-
-    from node.net.grpc_status import parse_rpc_error
-
-    code, message = parse_rpc_error(err)
-    if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        fail(f"node {address} unreachable: {message}", EXIT_UNREACHABLE)
-    fail(f"node {address} refused: {code}: {message}")
-
-
 def _download(address: str, path: Path) -> int:
-    import grpc.aio
+    """Stream the snapshot of the node at `address` (its API: TLS and the signed read of an
+    auditor, as every CLI call) into `path`, written beside it and renamed once complete.
+    Returns the snapshot's height; failures are one line (exit 3 unreachable, 1 refused)."""
+    import os
 
-    from node.config import GrpcConfig
-    from node.net.block_sync import download_snapshot
+    from cli.connect import client
+    from node.client.connection import Rejected, Unreachable
 
+    tmp = path.with_name(path.name + ".partial")
+    height = 0
     try:
-        return asyncio.run(
-            download_snapshot(address, str(path), max_message_bytes=GrpcConfig().max_message_bytes)
-        )
-    except grpc.aio.AioRpcError as err:
-        _rpc_failure(err, address)
-    except TimeoutError:
-        fail(f"node {address} stopped sending the snapshot", EXIT_UNREACHABLE)
+        with client(address) as node, open(tmp, "wb") as f:
+            for chunk in node.snapshot():
+                f.write(chunk.data)
+                height = chunk.height
+            f.flush()
+            os.fsync(f.fileno())
+    except Unreachable as err:
+        tmp.unlink(missing_ok=True)
+        fail(f"node {address} unreachable: {err}", EXIT_UNREACHABLE)
+    except Rejected as err:
+        tmp.unlink(missing_ok=True)
+        fail(f"node {address} refused: {err.code}: {err.message}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+    return height
 
 
 @snapshot.command("create")
@@ -283,7 +287,8 @@ def snapshot_create(out: Path, node_address: str | None, home: Path | None, as_j
 @click.option("--file", "snapshot_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The snapshot file (from `cbdc node snapshot create`).")
 @click.option("--from-node", "from_node", metavar="HOST:PORT",
-              help="Instead of --file: fetch the snapshot from this node's API or peer address.")
+              help="Instead of --file: fetch the snapshot from this node's API (an auditor's read: "
+                   "`cbdc --read-key`).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable field names).")
 def snapshot_restore(home: Path, snapshot_file: Path | None, from_node: str | None, as_json: bool) -> None:
     """Build HOME's ledger from a snapshot, after checking it against HOME's genesis: the

@@ -57,9 +57,16 @@ from node.net.api import NodeServicer
 from node.net.auth import AuthInterceptor, Authorizer, ReplayGuard
 from node.net.block_sync import Syncer, SyncServicer, download_snapshot
 from node.net.commit_push import CommitRelay
-from node.net.grpc_server import NODE_SERVICE, PEER_SERVICE, SYNC_SERVICE, GrpcServer, start_server
+from node.net.grpc_server import (
+    NODE_SERVICE,
+    PEER_SERVICE,
+    SYNC_SERVICE,
+    GrpcServer,
+    open_channel,
+    start_server,
+)
 from node.net.peers import PeerNetwork
-from node.net.tls import TlsError, TlsMaterial, peer_key
+from node.net.tls import TlsError, TlsMaterial, key_name, peer_key
 from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = get_logger("node")
@@ -90,17 +97,19 @@ def load_faults(misbehave: str | None) -> Any | None:
     return importlib.import_module("node.testing.faults")
 
 
-def load_tls(config: NodeConfig, key: KeyPair) -> TlsMaterial | None:
-    """The node's TLS material, checked to be bound to its own key; None (with a warning)
+def load_tls(config: NodeConfig, public_key: bytes, *, warn: bool = True) -> TlsMaterial | None:
+    """The node's TLS material, checked to be bound to its own key (`public_key`: in the
+    key file, or held by the remote signer); None (with a warning unless `warn` is False)
     when the config says `[tls] insecure = true`. Raises TlsError naming what is wrong."""
     if config.tls.insecure:
-        log.warning("tls.insecure = true: every channel is plaintext; never on a real network")
+        if warn:
+            log.warning("tls.insecure = true: every channel is plaintext; never on a real network")
         return None
     material = TlsMaterial.load(*config.tls_paths())
     bound = peer_key(material.chain_pem)
-    if bound != key.public:
+    if bound != public_key:
         raise TlsError(
-            f"{config.home / config.tls.cert} is not bound to this node's key {key.public.hex()} "
+            f"{config.home / config.tls.cert} is not bound to this node's key {public_key.hex()} "
             f"({'bound to ' + bound.hex() if bound else 'not signed by the key it names'}); "
             "`cbdc node init` makes a matching one"
         )
@@ -180,7 +189,7 @@ class Node:
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
         )
-        self.tls = load_tls(config, key)
+        self.tls = load_tls(config, key.public if key is not None else remote_signer.public_key)  # type: ignore[union-attr]
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id,
             key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
@@ -447,7 +456,7 @@ class Node:
         return status
 
 
-async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool:
+async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path, tls: TlsMaterial | None) -> bool:
     """Build the new node's store from the first peer's snapshot that verifies (hand-offs
     from the genesis validators, certificate, recomputed state root: node.ledger.snapshot). False when no
     peer served one: the node then replays the chain from genesis by block sync."""
@@ -459,8 +468,15 @@ async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path) -> bool
         if n and n % len(config.p2p.peers) == 0:
             await asyncio.sleep(_STATE_SYNC_RETRY_S)
         try:
+            # The peer port, as block sync dials it: mutual TLS accepting only the
+            # certificate bound to the key this peer is configured with.
+            channel = open_channel(
+                peer.address, config.grpc.max_message_bytes,
+                tls.channel_credentials() if tls is not None else None,
+                key_name(peer.validator_key) if tls is not None else None,
+            )
             height = await download_snapshot(
-                peer.address, str(download), max_message_bytes=config.grpc.max_message_bytes
+                peer.address, str(download), max_message_bytes=config.grpc.max_message_bytes, channel=channel
             )
             info = await loop.run_in_executor(
                 None, restore_snapshot, snapshot_file_chunks(str(download)), str(ledger), genesis
@@ -552,7 +568,8 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     ledger = data_dir / "ledger"
     if config.statesync.enable and not ledger.exists():
-        await state_sync(config, genesis, ledger)
+        public = key.public if key is not None else remote.public_key  # type: ignore[union-attr]
+        await state_sync(config, genesis, ledger, load_tls(config, public, warn=False))
     store = Store.open(str(ledger), genesis, retain_blocks=config.storage.retain_blocks)
     node = Node(config, genesis, key, store, misbehave, faults, remote_signer=remote)
     stop = asyncio.Event()

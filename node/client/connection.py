@@ -197,6 +197,16 @@ class NodeClient:
             if got == 0 or (to_height and height > to_height):
                 return
 
+    def snapshot(self, idle_timeout: float = 3600.0) -> Iterator[node_pb2.SnapshotChunk]:
+        """The node's state snapshot as it streams it (Sync.GetSnapshot: auditors and
+        members); nothing is verified here, node.ledger.snapshot.restore_snapshot does that."""
+        request = node_pb2.GetSnapshotRequest()
+        metadata = self._metadata(SYNC + "GetSnapshot", request)
+        try:
+            yield from self._sync.GetSnapshot(request, timeout=idle_timeout, metadata=metadata)
+        except grpc.RpcError as err:
+            raise _translate(err, self.address) from None
+
     def watch(self, from_height: int = 0) -> Iterator[node_pb2.CommittedBlockMsg]:
         request = node_pb2.WatchBlocksRequest(from_height=from_height)
         metadata = self._metadata(NODE + "WatchBlocks", request)

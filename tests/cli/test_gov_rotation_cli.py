@@ -21,6 +21,12 @@ def net(tmp_path_factory: pytest.TempPathFactory):
     stop_net(net)
 
 
+@pytest.fixture(autouse=True)
+def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI takes how to reach --node (here: plaintext) from the devnet it belongs to."""
+    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
+
+
 def _key_file(tmp_path: Path, name: str) -> tuple[KeyPair, Path]:
     key = KeyPair.generate()
     save_key(tmp_path / name, key)

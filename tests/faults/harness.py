@@ -1,5 +1,5 @@
 """The fault tests' devnet: the real devnet of tests.support.network (four validator
-processes), its links run through per-link TCP proxies on 127.0.0.1 (devnet.proxy), with
+processes, TLS on every channel), its links run through per-link TCP proxies on 127.0.0.1 (devnet.proxy), with
 payments and the end-of-test invariants (devnet.chaos)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devnet import network
 from devnet.chaos import (
     ChainAuditor,
     PaymentLoad,
@@ -19,9 +20,9 @@ from devnet.chaos import (
     spawn_node,
     wait_converged,
 )
+from devnet.network import client_for
 from devnet.processes import NodeRecord, is_running, stop
 from devnet.proxy import LinkProxies, install_proxies
-from node.client.connection import NodeClient
 from tests.support.network import Net, create_net
 
 
@@ -43,7 +44,7 @@ class FaultNet(Net):
             more = prepare_payments(self.directory, self.record, max(count, 300), seed=self.seed)
             self.payments.extend(more)
         txs, self.payments = self.payments[:count], self.payments[count:]
-        load = PaymentLoad(txs, per_second, self.live_apis)
+        load = PaymentLoad(txs, per_second, self.live_apis, access=network.access_for(self.nodes[0]))
         load.start()
         return load
 
@@ -78,7 +79,9 @@ def heights_logged(text: str, pattern: str) -> list[int]:
 
 
 def start_fault_net(directory: Path, payments: int = 400) -> FaultNet:
-    plain = create_net(directory, 4)
+    """Four validators over TLS (mutual TLS between them, the API checked against the
+    members bundle): the faults hit the transport a consortium really runs."""
+    plain = create_net(directory, 4, tls=True)
     links = install_proxies(directory, plain.record)
     proxies = LinkProxies(links, seed=7)
     proxies.start()
@@ -127,5 +130,5 @@ def wal_path(node: NodeRecord) -> Path:
 
 
 def max_height_client(node: NodeRecord) -> int:
-    with NodeClient(node.api, timeout=10) as client:
+    with client_for(node, timeout=10) as client:
         return client.status().height

@@ -13,8 +13,8 @@ import pytest
 
 from consensus.messages import VoteType, decode_vote
 from devnet.chaos import spawn_node, wait_heights
+from devnet.network import client_for
 from devnet.processes import stop
-from node.client.connection import NodeClient
 from node.ledger.blocks import Certificate, decode_committed_block
 from node.service import validator_set
 from tests.support.waiting import wait_for
@@ -73,7 +73,7 @@ def _misbehave(
 
 
 def _blocks(net: FaultNet, first: int, last: int):
-    with NodeClient(net.nodes[0].api, timeout=30) as client:
+    with client_for(net.nodes[0], timeout=30) as client:
         for msg in client.blocks(first, last):
             committed = decode_committed_block(msg.committed_block)
             yield msg.height, committed.block, committed.header, Certificate.decode(committed.certificate)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from devnet.chaos import kill_node, spawn_node, wait_exit, wait_heights
+from devnet.network import client_for
 from devnet.processes import stop
-from node.client.connection import NodeClient
 from node.ledger.blocks import Certificate, decode_committed_block
 from node.ledger.store import Store
 from node.ledger.store_audit import audit_store
@@ -92,7 +92,7 @@ def test_crash_point_exit_and_recovery(net: FaultNet, point: str) -> None:
     wait_for(lambda: (net.heights([victim])[victim.name] or 0) >= net.top() - 1, 60, "the restarted node")
     net.finish(load)
     if point == "mid-commit-batch":
-        with NodeClient(victim.api) as mine, NodeClient(net.nodes[0].api) as theirs:
+        with client_for(victim) as mine, client_for(net.nodes[0]) as theirs:
             assert mine.block(height=tip + 1).block_hash == theirs.block(height=tip + 1).block_hash
 
 
@@ -153,7 +153,7 @@ def test_sigstopped_proposer_is_skipped_and_catches_up(net: FaultNet) -> None:
     stopped_key = validators.proposer(net.top() + 1, 0)
     victim = net.by_key(stopped_key)
     others = [n for n in net.nodes if n is not victim]
-    with NodeClient(victim.api) as client:
+    with client_for(victim) as client:
         frozen_at = client.status().height
     os.kill(victim.pid, signal.SIGSTOP)
     try:
@@ -165,7 +165,7 @@ def test_sigstopped_proposer_is_skipped_and_catches_up(net: FaultNet) -> None:
         os.kill(victim.pid, signal.SIGCONT)
     # It may have proposed for frozen_at + 1 before it froze; from frozen_at + 2 on it could not.
     skipped = []
-    with NodeClient(others[0].api) as client:
+    with client_for(others[0]) as client:
         for msg in client.blocks(frozen_at + 2, during):
             committed = decode_committed_block(msg.committed_block)
             header = committed.header

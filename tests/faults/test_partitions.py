@@ -11,11 +11,10 @@ from collections.abc import Iterable
 
 from devnet import network
 from devnet.chaos import spawn_node, wait_heights
-from devnet.network import CHAIN_ID
+from devnet.network import CHAIN_ID, client_for
 from devnet.processes import NodeRecord, stop
 from devnet.traffic import YUAN, Nonces, fund, issue_to_institutions, register_wallets
 from node.client import txbuild
-from node.client.connection import NodeClient
 from node.testing.faults import DEAF_ENV
 from proto import node_pb2
 from tests.support.waiting import wait_for
@@ -50,7 +49,7 @@ def _hears_only(net: FaultNet, groups: list[list[str]]) -> bool:
     for group in groups:
         own = {net.validator_keys[name] for name in group}
         for name in group:
-            with NodeClient(net.node(name).api, timeout=5) as client:
+            with client_for(net.node(name), timeout=5) as client:
                 peers = client.status().peers
             if any((p.outbound or p.inbound) != (p.public_key in own) for p in peers):
                 return False
@@ -155,7 +154,7 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
     instead of refusing it as spending an unknown output."""
     keys = network.load_keys(net.directory)
     nonce = Nonces(424242)
-    with NodeClient(net.node("shenzhen").api) as client:
+    with client_for(net.node("shenzhen")) as client:
         issued = issue_to_institutions(client, keys, 100_000 * YUAN, nonce)
         bank = keys.institutions["shenzhen"]
         alice, bob = register_wallets(client, bank, [1, 1], nonce)
@@ -163,14 +162,14 @@ def test_spending_a_just_committed_output_on_a_validator_still_behind_waits_for_
     first = net.top() + 2
     _restart(lone, range(first, first + 6))
     wait_for(lambda: (net.heights([lone])[lone.name] or 0) >= first - 1, 60, "the restarted validator")
-    with NodeClient(net.node("shenzhen").api) as client:
+    with client_for(net.node("shenzhen")) as client:
         fund(client, bank, (issued["shenzhen"], 100_000 * YUAN), [(alice, 1_000 * YUAN)], nonce)
         funded_at = client.status().height
     (coin, value) = alice.coins[0]
     spend = txbuild.build_transfer(
         CHAIN_ID, alice.key, [coin], [(bob.key.public, 10 * YUAN), (alice.key.public, value - 10 * YUAN)]
     )
-    with NodeClient(lone.api) as client:
+    with client_for(lone) as client:
         status = client.status()
         if status.height < funded_at:  # it has not caught up yet: the case under test
             wait_for(lambda: any(p.height >= funded_at for p in client.status().peers), 10, "a peer's status")

@@ -15,9 +15,10 @@ from pathlib import Path
 import plyvel
 import pytest
 
+from devnet.network import client_for
 from devnet.processes import NodeRecord, is_running, spawn, stop
 from devnet.traffic import prepare_load
-from node.client.connection import NodeClient, Rejected
+from node.client.connection import Rejected
 from node.ledger.store import K_BASE, K_SCHEMA
 from proto import node_pb2
 from tests.cli.helpers import assert_error, ok, ok_json, run
@@ -35,9 +36,17 @@ def _config(i: int) -> dict:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory):
-    net = start_net(tmp_path_factory.mktemp("snapnet"), config=_config)
+    # TLS: the CLI's snapshot is an auditor's signed read over TLS, state sync a peer's over
+    # mutual TLS.
+    net = start_net(tmp_path_factory.mktemp("snapnet"), config=_config, tls=True)
     yield net
     stop_net(net)
+
+
+@pytest.fixture(autouse=True)
+def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI takes how to reach --node (the members bundle) from the devnet it belongs to."""
+    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +70,18 @@ def _wipe_ledger(node: NodeRecord) -> None:
 
 
 def _status(node: NodeRecord) -> node_pb2.NodeStatus:
-    with NodeClient(node.api, timeout=10) as client:
+    with client_for(node, timeout=10) as client:
         return client.status()
 
 
 def _same_blocks(a: NodeRecord, b: NodeRecord, heights: range) -> None:
-    with NodeClient(a.api, timeout=30) as ca, NodeClient(b.api, timeout=30) as cb:
+    with client_for(a, timeout=30) as ca, client_for(b, timeout=30) as cb:
         for height in heights:
             assert ca.block(height).block_hash == cb.block(height).block_hash, f"height {height} differs"
 
 
 def _pruned_code(node: NodeRecord, height: int) -> str:
-    with NodeClient(node.api, timeout=10) as client, pytest.raises(Rejected) as refused:
+    with client_for(node, timeout=10) as client, pytest.raises(Rejected) as refused:
         client.block(height)
     return refused.value.code
 
@@ -86,8 +95,7 @@ def test_a_snapshot_of_a_running_pruning_node_restores_a_lost_validator_that_syn
     status = _status(source)
     assert status.base_height > 1 and status.height - status.base_height + 1 <= RETAIN + 1
     assert _pruned_code(source, 1) == "pruned"
-    assert int(ok_json("chain", "status", "--node", source.api, env={"CBDC_DEVNET_DIR": str(net.directory)})
-               ["base_height"]) > 1  # 64-bit: a JSON string
+    assert int(ok_json("chain", "status", "--node", source.api)["base_height"]) > 1  # 64-bit: a JSON string
 
     stop([lost])
     _wipe_ledger(lost)
@@ -111,7 +119,7 @@ def test_a_snapshot_of_a_running_pruning_node_restores_a_lost_validator_that_syn
     assert _pruned_code(lost, taken["height"] - 1) == "pruned"
     # Its transaction index came with the snapshot: what was committed before is known
     # (and a replay of it would be refused as a duplicate).
-    with NodeClient(lost.api, timeout=10) as client:
+    with client_for(lost, timeout=10) as client:
         for txid in committed_early:
             outcome = client.wait(txid, 0)
             assert outcome.status == node_pb2.TX_STATUS_COMMITTED

@@ -50,7 +50,8 @@ class Net:
         return network.genesis_of(self.directory)
 
     def client(self, i: int = 0, timeout: float = 10.0) -> NodeClient:
-        return NodeClient(self.nodes[i].api, timeout=timeout)
+        """A client of node i, over TLS when the net has it (devnet.network.client_for)."""
+        return network.client_for(self.nodes[i], timeout=timeout)
 
     def start(self, wait_s: float = 60.0) -> None:
         """Start every node; returns once all have committed a block (devnet.network.start)."""
@@ -140,7 +141,7 @@ def chain_of(client: NodeClient, upto: int) -> list[tuple[bytes, bytes]]:
 def assert_same_chain(net: Net, nodes: list[NodeRecord] | None = None) -> int:
     """Every node holds the same block hash and state root at every height they all have."""
     nodes = nodes or net.nodes
-    clients = [NodeClient(n.api, timeout=30) for n in nodes]
+    clients = [network.client_for(n, timeout=30) for n in nodes]
     try:
         common = min(c.status().height for c in clients)
         chains = [chain_of(c, common) for c in clients]
