@@ -27,7 +27,7 @@ def test_node_init_creates_tls_material_bound_to_the_validator_key(tmp_path: Pat
     assert stat.S_IMODE((tls / "node.key").stat().st_mode) == 0o600
     assert (tls / "members.crt").read_bytes() == (tls / "identity.crt").read_bytes()
     config = load_config(home)
-    assert config.tls.insecure is False and load_tls(config, key) is not None
+    assert config.tls.insecure is False and load_tls(config, key.public) is not None
     # --force rewrites the config and keeps keys and certificates.
     before = {p.name: p.read_bytes() for p in tls.iterdir()}
     ok("node", "init", "--home", str(home), "--force")
@@ -50,7 +50,7 @@ def test_tls_and_api_options_render_parse_and_refuse_bad_values(tmp_path: Path) 
 def test_insecure_mode_is_logged_as_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = write_default_config(tmp_path, tls={"insecure": True})
     with caplog.at_level(logging.WARNING, logger="cbdc"):
-        assert load_tls(config, KeyPair.generate()) is None
+        assert load_tls(config, KeyPair.generate().public) is None
     assert any("tls.insecure = true" in r.getMessage() for r in caplog.records)
 
 

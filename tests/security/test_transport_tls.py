@@ -195,10 +195,10 @@ def test_a_node_refuses_to_start_with_a_certificate_of_another_key(tmp_path: Pat
     config = write_default_config(tmp_path)
     init_node_tls(tmp_path / "tls", other)
     with pytest.raises(TlsError, match="is not bound to this node's key"):
-        load_tls(config, KeyPair.from_seed(mine))
+        load_tls(config, KeyPair.from_seed(mine).public)
     (tmp_path / "tls" / "node.crt").unlink()
     with pytest.raises(TlsError, match="does not exist"):
-        load_tls(config, KeyPair.from_seed(mine))
+        load_tls(config, KeyPair.from_seed(mine).public)
     insecure = write_default_config(tmp_path, tls={"insecure": True})
-    assert load_tls(insecure, KeyPair.from_seed(mine)) is None
+    assert load_tls(insecure, KeyPair.from_seed(mine).public) is None
     assert identity_certificate(mine) != identity_certificate(other)
