@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -404,19 +405,21 @@ class BlockApplier:
         meanwhile) are skipped; a gap stops the run. Raises SyncError on a bad block."""
         loop = asyncio.get_running_loop()
         committed = 0
-        while (prepared := self._next()) is not None:
-            block = prepared.block
-            tip = self.chain.store.height
-            if block.height <= tip:
-                continue
-            if block.height != tip + 1:
-                self.close()
-                break
-            txs, checks = await prepared.ready
-            self._fill()  # the next blocks' signatures are verified while this one executes
-            validated = await loop.run_in_executor(None, self._validate, block, txs, checks)
-            await self.chain.commit(validated, block.certificate.raw)
-            committed += 1
+        with _young_collections_per_block() as block_done:
+            while (prepared := self._next()) is not None:
+                block = prepared.block
+                tip = self.chain.store.height
+                if block.height <= tip:
+                    continue
+                if block.height != tip + 1:
+                    self.close()
+                    break
+                txs, checks = await prepared.ready
+                self._fill()  # the next blocks' signatures are verified while this one executes
+                validated = await loop.run_in_executor(None, self._validate, block, txs, checks)
+                await self.chain.commit(validated, block.certificate.raw)
+                committed += 1
+                block_done()
         return committed
 
     def _validate(
@@ -452,6 +455,29 @@ class BlockApplier:
             prepared = self._preparing.popleft()
             prepared.ready.add_done_callback(_cancel_checks)
         self._ahead_bytes = 0
+
+
+@contextlib.contextmanager
+def _young_collections_per_block() -> Iterator[Callable[[], None]]:
+    """Automatic garbage collection off while a batch applies, one young-generation
+    collection after each block (the callable yielded), the previous setting restored after.
+
+    Why: a catch-up allocates a dozen tracked objects per transaction (decoded messages,
+    overlay rows) that live until their block commits, so the collector keeps promoting them
+    and runs full collections over the whole heap, which grows as the read caches fill:
+    `bench sync` (101,009 txs) spent 113-132 us of the syncing process's CPU per transaction
+    with automatic collection, 92-97 with this (measured with gc.callbacks, and interleaved).
+    Collecting the youngest generation once per block still frees each block's garbage
+    cycles; what survives into older generations waits for the collector's next automatic
+    run once the batch is done (seconds later).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield (lambda: gc.collect(0)) if was_enabled else (lambda: None)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _cancel_checks(ready: asyncio.Future[_Prepared]) -> None:

@@ -7,6 +7,7 @@ when its certificate is genuine."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -131,6 +132,30 @@ def test_a_tampered_signature_under_a_genuine_certificate_is_refused(tmp_path: P
         block = ledger_pb2.Block.FromString(bad.block)
         assert not chain.sigcache.contains(decode_tx(block.txs[7], served.genesis), served.genesis.chain_id)
         chain.store.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_applying_a_batch_leaves_the_garbage_collector_as_it_found_it(
+    tmp_path: Path, served: Served, enabled: bool
+) -> None:
+    """The applier turns automatic collection off for a batch (one young collection per
+    block instead); the process's setting comes back afterwards, also when a block is refused."""
+    committed = list(served.committed)
+    committed[-1] = _tamper_signature(committed[-1], 3)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with ThreadPoolExecutor(2) as executor:
+            chain = _fresh(tmp_path, served, executor)
+            assert _apply(chain, served, committed[:-1]) == len(committed) - 1
+            assert gc.isenabled() is enabled
+            with pytest.raises(SyncError, match="bad_signature"):
+                _apply(chain, served, committed)
+            assert gc.isenabled() is enabled
+            assert chain.store.tip().state_root == chain.store.recompute_state_root()
+            chain.store.close()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_a_certificate_for_another_block_is_refused(tmp_path: Path, served: Served) -> None:

@@ -19,7 +19,8 @@ from node.client.txbuild import (
     locked_output,
 )
 from node.ledger.crypto import sha256
-from node.ledger.purposes import MERCHANT, purpose_key
+from node.ledger.purposes import MERCHANT, earmarked_key, purpose_key, read_earmarked
+from node.ledger.store import Store
 from node.ledger.transition import build_block
 from node.ledger.types import OutPoint
 
@@ -89,6 +90,43 @@ def test_locks_and_purposes_are_in_the_state_root_and_replay(tmp_path: Path) -> 
     report = verify_store(path, GENESIS)
     assert report.ok, report.failure
     assert report.heights == 7
+
+
+def test_a_keyed_record_read_before_a_block_writes_it_is_read_anew_after(tmp_path: Path) -> None:
+    """The store caches keyed records, absent ones included (every payment to a capped wallet
+    reads the payee's earmarked total): a block that creates, changes or deletes a record
+    must be what the next read sees, as a fresh store over the same data sees it."""
+    chain = Chain(tmp_path / "ledger")
+    store = chain.store
+    issue = build_issue(CHAIN, [(BANK.public, 10_000 * YUAN)], [ISSUER], chain.n())
+    chain.block([issue, *[build_register(CHAIN, BANK, k.public, 1, nonce=chain.n()) for k in (PARENT, BUS)]])
+    chain.block([build_define_purpose(CHAIN, BANK, "carbon-airdrop", "public transport", chain.n())])
+    chain.block([build_register_for_purpose(CHAIN, BANK, "carbon-airdrop", BUS.public, MERCHANT, chain.n())])
+    assert read_earmarked(store, BUS.public) == 0  # absent: now cached as absent
+    assert store.record(earmarked_key(BUS.public)) is None
+
+    bus_lock = earmark_lock(BUS.public, "carbon-airdrop")
+    outs = [locked_output(bus_lock, 100 * YUAN), locked_output(bus_lock, 50 * YUAN),
+            (BANK.public, 9_850 * YUAN)]
+    fund = build_transfer(CHAIN, BANK, [OutPoint(sha256(_body(issue)), 0)], outs, chain.n())
+    chain.block([fund])
+    assert read_earmarked(store, BUS.public) == 150 * YUAN  # created
+    fund_id = sha256(_body(fund))
+    to_bank = [(BANK.public, 100 * YUAN)]
+    spend = build_spend_locked(CHAIN, bus_lock, SPEND, [OutPoint(fund_id, 0)], to_bank, [BUS], chain.n())
+    chain.block([spend])
+    assert read_earmarked(store, BUS.public) == 50 * YUAN  # changed
+    to_bank = [(BANK.public, 50 * YUAN)]
+    spend = build_spend_locked(CHAIN, bus_lock, SPEND, [OutPoint(fund_id, 1)], to_bank, [BUS], chain.n())
+    chain.block([spend])
+    assert read_earmarked(store, BUS.public) == 0  # deleted
+    assert store.record(earmarked_key(BUS.public)) is None
+    records = dict(store.records())
+    store.close()
+    with Store.open(str(tmp_path / "ledger"), GENESIS) as fresh:
+        assert dict(fresh.records()) == records
+        assert fresh.record(earmarked_key(BUS.public)) is None
+        assert fresh.recompute_state_root() == fresh.tip().state_root
 
 
 def test_a_snapshot_carries_the_purpose_registry(tmp_path: Path) -> None:
