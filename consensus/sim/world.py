@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,8 @@ class SimResult:
     evidence: dict[int, set[tuple[bytes, int, int, int]]]
     expected_evidence: set[tuple[int, tuple[bytes, int, int, int]]]
     crashes: list[CrashAt] = field(default_factory=list)  # the planned crashes that fired
+    # Messages the honest machines running at the end dropped, by reason (machine.ignored).
+    ignored: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -733,6 +736,7 @@ class World:
         return SimResult(
             cfg, self.violations, self.decisions, self.trace, self.now, self.events, self.messages,
             verifications, self.warnings, self.evidence, self.expected_evidence, self.crashes,
+            sum((self.nodes[i].machine.ignored for i in self.honest if self.nodes[i].machine), Counter()),
         )
 
     def lifecycle(self, node: Node, what: str) -> None:

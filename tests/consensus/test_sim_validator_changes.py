@@ -133,11 +133,14 @@ def test_a_byzantine_validator_leaves_while_equivocating(seed: int) -> None:
 
 def test_votes_of_a_validator_that_left_count_for_nothing() -> None:
     # With every message delivered, the leaver's votes after it left reach everyone: the
-    # machines drop them (not_validator) and the later heights are decided in round 0.
+    # machines drop them (not_validator), no evidence names it there, and the later heights
+    # are decided in round 0.
     result = check(SimConfig(
         seed=5, powers=GENESIS, byzantine=((4, "leaver"),), validator_changes=((CHANGE, AFTER),),
         heights=CHANGE + 2,
     ))
+    assert result.ignored["not_validator"] > 0
+    assert all(key[1] < CHANGE for found in result.evidence.values() for key in found)
     assert all(d[h][1] == 0 for d in result.decisions.values() for h in range(CHANGE, CHANGE + 3))
 
 
