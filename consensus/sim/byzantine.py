@@ -76,6 +76,32 @@ class DoubleVoter(Node):
                 w.send(self.index, dst, NetMsg("votes", pair, b"", self.index, v.height))
 
 
+class Leaver(DoubleVoter):
+    """Double-votes while it is in the set, and does not stop when a validator-set change
+    takes it out: for every proposal it hears at a height whose set no longer holds it, it
+    signs prevotes and precommits for that block and for nil and sends them to all.
+    Honest validators must count none of them and report no evidence against a key
+    outside the set of the height."""
+
+    def __init__(self, world, index: int) -> None:
+        super().__init__(world, index)
+        self.lingered: set[tuple[int, int]] = set()
+
+    def receive(self, msg: NetMsg) -> None:
+        super().receive(msg)
+        w = self.world
+        if msg.kind != "proposal" or self.public_key in w.validators_at(msg.height):
+            return
+        p = decode_proposal(msg.data, verify=False)
+        if (p.height, p.round) in self.lingered:
+            return
+        self.lingered.add((p.height, p.round))
+        for vote_type in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+            for block_hash in (p.block_hash, NIL):
+                raw = sign_vote(self.key, CHAIN_ID, p.height, p.round, vote_type, block_hash)
+                w.broadcast(self.index, NetMsg("vote", raw, b"", self.index, p.height))
+
+
 class InvalidBlocks(Node):
     """Proposes blocks that honest validators find invalid, and votes for them."""
 
@@ -163,4 +189,5 @@ STRATEGIES: dict[str, type[Node]] = {
     "double_voter": DoubleVoter,
     "invalid_blocks": InvalidBlocks,
     "noisy": Noisy,
+    "leaver": Leaver,
 }

@@ -15,6 +15,9 @@ answers with that height's commit certificate and block (commit push / block syn
 Crashed honest validators lose everything but their sign-state, WAL and decided blocks, and
 restart by WAL replay; a crash strikes between two events or at one of the driver's change
 points (right after a WAL write, or after persisting the sign-state before the broadcast).
+Crashes can also be planned at a height (CrashAt): where a validator-set change takes
+effect and the height before it, at the height boundary, inside the height, or with the
+height decided but not yet stored.
 
 What the host must survive is modelled too: executing a block takes random time before GST
 (so votes can decide a block before this validator has executed it), blocks arrive late or
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +76,11 @@ MachineFactory = Callable[[str, Signer, ConsensusConfig], ConsensusMachine]
 HostFactory = Callable[[ConsensusMachine], ConsensusHost]
 BLOCK_PREFIX = b"sim-block:"  # a simulated block's bytes: this prefix and its hash
 CHANGE_POINTS = ("between-events", "after-wal-write", "after-sign-before-broadcast")
+# Where a planned crash (CrashAt) strikes in its height: "enter" right after the previous
+# height is stored and before this one starts; the first WAL write, or the first persisted
+# sign-state (before its broadcast), in this height; "before-commit" with this height
+# decided and executed but not yet stored.
+HEIGHT_POINTS = ("enter", "after-wal-write", "after-sign-before-broadcast", "before-commit")
 
 
 def validator_key(index: int) -> nacl.signing.SigningKey:
@@ -99,6 +108,18 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class CrashAt:
+    """Honest node `node` crashes at `height`, at `point` (HEIGHT_POINTS), and restarts from
+    its WAL `down_ms` later. A point the node never reaches in that height (an observer
+    signs nothing) never fires; SimResult.crashes lists those that did."""
+
+    node: int
+    height: int
+    point: str
+    down_ms: int = 1500
+
+
+@dataclass(frozen=True)
 class SimConfig:
     seed: int
     powers: tuple[int, ...] = (1, 1, 1, 1)
@@ -110,6 +131,7 @@ class SimConfig:
     validator_changes: tuple[tuple[int, tuple[int, ...]], ...] = ()
     heights: int = 2
     faults: Faults = field(default_factory=Faults)
+    crash_at: tuple[CrashAt, ...] = ()
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     # Termination: a height that starts after GST is decided by every honest validator
     # within this many rounds (None: 2n + 2).
@@ -143,6 +165,9 @@ class SimResult:
     warnings: list[str]
     evidence: dict[int, set[tuple[bytes, int, int, int]]]
     expected_evidence: set[tuple[int, tuple[bytes, int, int, int]]]
+    crashes: list[CrashAt] = field(default_factory=list)  # the planned crashes that fired
+    # Messages the honest machines running at the end dropped, by reason (machine.ignored).
+    ignored: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -210,6 +235,7 @@ class Node:
         self.up = False
         self.gen = 0
         self.armed: str | None = None  # a crash waiting for this change point
+        self.planned: list[CrashAt] = []  # crashes planned at a height (SimConfig.crash_at)
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
         self.proposals: dict[tuple[int, int], NetMsg] = {}
         self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
@@ -253,12 +279,25 @@ class Node:
             self.last_record = 0
 
     def change_point(self, point: str) -> bool:
-        """A crash armed for this point (node/driver.py's fault hooks) happens here."""
+        """A crash armed for this point (node/driver.py's fault hooks) happens here, and so
+        does one planned for this point of the current height."""
         if self.armed != point:
-            return False
+            height = self.machine.height if self.machine is not None else 0
+            return self.planned_crash(point, height)
         self.world.log(self.index, "crash", point)
         self.crash()
         return True
+
+    def planned_crash(self, point: str, height: int) -> bool:
+        """Crash here if a CrashAt names this point of this height (then restart later)."""
+        if not self.up:
+            return False
+        for plan in self.planned:
+            if (plan.point, plan.height) == (point, height):
+                self.planned.remove(plan)
+                self.world.crash_planned(self, plan)
+                return True
+        return False
 
     def append_wal(self, entry: Any) -> None:
         record = encode_record(entry)
@@ -342,7 +381,11 @@ class Node:
             elif isinstance(e, ValidateBlock):
                 w.schedule(w.now + w.validation_ms(), self.index, self.validate(e), self.gen)
             elif isinstance(e, CommitBlock):
+                if self.planned_crash("before-commit", e.height):
+                    return
                 self.on_commit(e)
+                if not self.up:
+                    return
             elif isinstance(e, ReportEvidence):
                 w.on_evidence(self.index, e.evidence)
             elif isinstance(e, Notice) and e.level != "info":
@@ -380,6 +423,8 @@ class Node:
             # Peers still deciding this height may get the committed block pushed while
             # their own decision is under way (node/net/commit_push.py): a race to survive.
             w.broadcast(self.index, NetMsg("commit", c.certificate, c.block_hash, self.index, c.height))
+        if self.planned_crash("enter", c.height + 1):
+            return
         if c.height < w.config.heights:
             next_height = StartHeight(c.height + 1, w.validators_at(c.height + 1))
             w.schedule(w.now, self.index, next_height, self.gen)
@@ -405,6 +450,12 @@ class Node:
         w.log(self.index, "resend", len(self.own))
         for msg in self.own:
             w.broadcast(self.index, msg)
+        if not self.own:
+            # Nothing of our own to say (an observer, or a validator back from a crash that
+            # has not voted yet): announce the height we are at instead, or peers that have
+            # stored it would never notice we are behind (on a real node the heartbeat does
+            # this, and block sync follows).
+            w.broadcast(self.index, NetMsg("status", b"", b"", self.index, m.height))
         for (height, _), held in self.proposals.items():
             if height == m.height:
                 w.broadcast(self.index, held)
@@ -455,6 +506,12 @@ class World:
             self.sets.append((start, chosen))
         self.validators = self.sets[0][1]  # the genesis set
         self.honest = [i for i in range(n) if i not in self.byzantine]
+        for plan in config.crash_at:
+            if plan.node not in self.honest or plan.point not in HEIGHT_POINTS or plan.height < 1:
+                raise ValueError(f"a planned crash needs an honest node, a height >= 1 and a point in "
+                                 f"{HEIGHT_POINTS}: {plan!r}")
+            self.nodes[plan.node].planned.append(plan)
+        self.crashes: list[CrashAt] = []
         self.now = 0
         self.seq = 0
         self.queue: list[tuple[int, int, int, Any, int]] = []
@@ -583,6 +640,15 @@ class World:
                 chosen = validators
         return chosen
 
+    def crash_planned(self, node: Node, plan: CrashAt) -> None:
+        """A planned crash fires: the node is down for plan.down_ms, and the network counts
+        as stable (for the termination bound) only once it is back."""
+        self.log(node.index, "crash", plan.point, plan.height)
+        self.crashes.append(plan)
+        node.crash()
+        self.schedule(self.now + plan.down_ms, node.index, "restart", -1)
+        self.stable_ms = max(self.stable_ms, self.now + plan.down_ms)
+
     def on_evidence(self, reporter: int, data: bytes) -> None:
         height = decode_vote(pb.Evidence.FromString(data).duplicate_vote.vote_a, verify=False).height
         dv = verify_evidence(data, self.validators_at(height), CHAIN_ID)
@@ -642,10 +708,9 @@ class World:
             + 4 * f.delta_ms + cfg.gossip_interval_ms
             for r in range(rounds_bound + 1)
         )
-        deadline = self.stable_ms + cfg.heights * per_height
         while self.queue and not self.violations:
             at, _, idx, item, gen = heapq.heappop(self.queue)
-            if at > deadline:
+            if at > self.stable_ms + cfg.heights * per_height:  # a planned crash moves it
                 break
             self.now = at
             node = self.nodes[idx]
@@ -670,7 +735,8 @@ class World:
         )
         return SimResult(
             cfg, self.violations, self.decisions, self.trace, self.now, self.events, self.messages,
-            verifications, self.warnings, self.evidence, self.expected_evidence,
+            verifications, self.warnings, self.evidence, self.expected_evidence, self.crashes,
+            sum((self.nodes[i].machine.ignored for i in self.honest if self.nodes[i].machine), Counter()),
         )
 
     def lifecycle(self, node: Node, what: str) -> None:

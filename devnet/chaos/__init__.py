@@ -3,6 +3,8 @@
 Used by the fault tests (tests/faults/) and by `cbdc devnet chaos --duration S`:
 
 - faults.py: the fault scheduler (kills, crash points, SIGSTOP, partitions, degraded links);
+- governance.py: validator-set changes among the faults (removed and re-added, power
+  changes, a validator killed at its change height, a partition across a change);
 - invariants.py: ChainAuditor (every node's blocks against the invariants) and audit_stores;
 - report.py: ChaosReport, what a run did and found;
 - heights.py: waiting until the nodes reach or agree on a height;
@@ -15,6 +17,7 @@ devnet.load's. They are re-exported here under the names the fault tests use.
 from __future__ import annotations
 
 from devnet.chaos.faults import Chaos
+from devnet.chaos.governance import GovernanceChaos
 from devnet.chaos.heights import wait_converged, wait_heights
 from devnet.chaos.invariants import ChainAuditor, EvidenceSeen, audit_stores
 from devnet.chaos.report import ChaosReport
@@ -29,6 +32,7 @@ __all__ = [
     "Chaos",
     "ChaosReport",
     "EvidenceSeen",
+    "GovernanceChaos",
     "PaymentLoad",
     "audit_stores",
     "kill_node",

@@ -43,7 +43,7 @@ class Chaos:
         self.rng = rng
         self.say = say
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.report.log.append(text)
         self.say(text)
 
@@ -62,7 +62,7 @@ class Chaos:
                 status = wait_exit(node, 1)
                 if status == CRASH_EXIT_CODE:
                     self.report.crash_point_exits += 1
-                    self._note(f"{node.name} exited at its crash point; restarting it")
+                    self.note(f"{node.name} exited at its crash point; restarting it")
                 node.pid = 0
             if not node.pid:
                 spawn(node)
@@ -98,7 +98,7 @@ class Chaos:
         spawn(node, env=env)
         self.report.restarts += 1
         self.record_changed()
-        self._note(f"SIGKILL {node.name}, restarted" + (f" with {CRASH_ENV}={env[CRASH_ENV]}" if env else ""))
+        self.note(f"SIGKILL {node.name}, restarted" + (f" with {CRASH_ENV}={env[CRASH_ENV]}" if env else ""))
 
     def _crash(self) -> None:
         point = f"{self.rng.choice(CRASH_POINTS)}:{self.rng.randint(1, 40)}"
@@ -113,7 +113,7 @@ class Chaos:
         time.sleep(held)
         signal_node(node, signal.SIGCONT)
         self.report.stops += 1
-        self._note(f"SIGSTOP {node.name} for {held:.1f} s, SIGCONT")
+        self.note(f"SIGSTOP {node.name} for {held:.1f} s, SIGCONT")
 
     def _partition(self) -> None:
         assert self.proxies is not None
@@ -134,7 +134,7 @@ class Chaos:
         time.sleep(held)
         self.proxies.heal()
         self.report.partitions_healed += 1
-        self._note(f"partition {' | '.join(','.join(g) for g in groups)} for {held:.1f} s, healed")
+        self.note(f"partition {' | '.join(','.join(g) for g in groups)} for {held:.1f} s, healed")
 
     def _degrade(self) -> None:
         assert self.proxies is not None
@@ -146,7 +146,7 @@ class Chaos:
         time.sleep(held)
         self.proxies.heal()
         self.report.link_degradations += 1
-        self._note(
+        self.note(
             f"links delayed {delay * 1000:.0f} ms + jitter {jitter * 1000:.0f} ms, "
             f"connection loss {loss:.3f}/chunk for {held:.1f} s, restored"
         )

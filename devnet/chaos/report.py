@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -20,6 +21,16 @@ class ChaosReport:
     start_height: int = 0
     end_height: int = 0
     blocks_checked: int = 0
+    # Governance (devnet/chaos/governance.py): changes submitted, refused, and seen in force
+    # afterwards on every node (governance_changes), by kind; the faults aimed at them.
+    governance_submitted: int = 0
+    governance_refused: int = 0
+    governance_changes: int = 0
+    validator_removals: int = 0
+    validator_readds: int = 0
+    power_changes: int = 0
+    kills_at_change: int = 0
+    partitions_across_change: int = 0
     checks: dict[str, bool] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
@@ -32,6 +43,10 @@ class ChaosReport:
     def ok(self) -> bool:
         return not self.violations
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (`cbdc devnet chaos --json`)."""
+        return {**asdict(self), "faults": self.faults, "ok": self.ok}
+
     def lines(self) -> list[str]:
         verdict = "all hold" if self.ok else f"{len(self.violations)} broke"
         out = [
@@ -43,6 +58,12 @@ class ChaosReport:
             f"  SIGSTOP/SIGCONT:   {self.stops}",
             f"  partitions healed: {self.partitions_healed}",
             f"  degraded links:    {self.link_degradations} (delay, jitter, connection loss)",
+            f"governance changes:  {self.governance_changes} in force of {self.governance_submitted} "
+            f"submitted ({self.governance_refused} refused)",
+            f"  validators removed / re-added / power changed: {self.validator_removals} / "
+            f"{self.validator_readds} / {self.power_changes}",
+            f"  killed at a change height: {self.kills_at_change}; partitions across a change: "
+            f"{self.partitions_across_change}",
             f"transactions:        {self.committed} committed of {self.submitted} submitted",
             f"heights:             {self.start_height} -> {self.end_height} "
             f"({self.blocks_checked} blocks checked on every node)",

@@ -1,5 +1,6 @@
 """`cbdc devnet chaos --duration S`: a devnet under payments and random faults for S seconds,
-then healed, drained and checked against the invariants."""
+with validator-set changes among the faults (devnet/chaos/governance.py), then healed,
+drained and checked against the invariants, ending with `audit verify` from genesis."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from pathlib import Path
 
 from devnet import network
 from devnet.chaos.faults import Chaos
+from devnet.chaos.governance import GovernanceChaos
 from devnet.chaos.heights import wait_converged, wait_heights
 from devnet.chaos.invariants import ChainAuditor, audit_stores
 from devnet.chaos.report import ChaosReport
 from devnet.load import PaymentLoad, prepare_payments
 from devnet.processes import DevnetError, DevnetRecord, is_running, stop
 from devnet.proxy import LinkProxies, install_proxies, load_links
+from node.client.connection import Rejected, Unreachable
 
 
 def run_chaos(
@@ -26,10 +29,12 @@ def run_chaos(
     validators: int = 4,
     tps: float = 15.0,
     seed: int | None = None,
+    governance: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> ChaosReport:
     """Create (with per-link proxies) or use the devnet in `directory`, run payments and random
-    faults for `duration_s`, then heal everything and check the invariants."""
+    faults for `duration_s` (with `governance`, every other fault is a validator-set change,
+    see GovernanceChaos), then heal everything and check the invariants."""
     report = ChaosReport(validators=validators)
     rng = random.Random(seed)
     directory = directory or Path(tempfile.mkdtemp(prefix="cbdc-chaos-"))
@@ -58,6 +63,10 @@ def run_chaos(
         say(f"preparing {count} pre-signed payments...")
         txs = prepare_payments(directory, record, count)
         chaos = Chaos(record, proxies, report, rng, say, directory)
+        gov = (
+            GovernanceChaos(record, directory, proxies, report, rng, chaos.note, chaos.record_changed)
+            if governance else None
+        )
         auditor = ChainAuditor(record.nodes)
         load = PaymentLoad(txs, tps, chaos.live_apis, access=network.access_for(record.nodes[0]))
         load.start()
@@ -65,9 +74,14 @@ def run_chaos(
         began = time.monotonic()
         deadline = began + duration_s
         next_audit = began + 30
+        turn = 0
         while time.monotonic() < deadline:
             chaos.settle()
-            chaos.step()
+            turn += 1
+            if gov is not None and turn % 2 == 1:
+                gov.step()
+            else:
+                chaos.step()
             time.sleep(rng.uniform(0.5, 2.0))
             if time.monotonic() >= next_audit:
                 chaos.revive()
@@ -90,7 +104,16 @@ def run_chaos(
         if end is None:
             auditor._violate("liveness", "the nodes did not converge on one height within 120 s of healing")
         auditor.check_all(committed)
+        if gov is not None:
+            try:
+                problems = gov.verify(record.nodes)
+            except (Unreachable, Rejected) as err:
+                problems = [f"the validator-set history could not be read: {err}"]
+            for problem in problems:
+                auditor._violate("validator_sets", problem)
+            auditor._passed("validator_sets")
         report.end_height = auditor.sync()
+        _audit_from_genesis(record, directory, auditor)
         if report.end_height <= report.start_height:
             auditor._violate("liveness", "no block was committed during the run")
         auditor._passed("liveness")
@@ -108,3 +131,21 @@ def run_chaos(
         report.checks["stores_audited_offline"] = not problems
         report.violations += problems
     return report
+
+
+def _audit_from_genesis(record: DevnetRecord, directory: Path, auditor: ChainAuditor) -> None:
+    """`audit verify` against the first node: every block replayed from genesis.json, each
+    certificate checked against the validator set of its height."""
+    from node.audit import AuditError, verify_node
+    from node.client.connection import NodeClient
+    from node.ledger.genesis import Genesis
+
+    try:
+        with NodeClient(record.nodes[0].api, timeout=60) as client:
+            audit = verify_node(client, Genesis.load(directory / "genesis.json"))
+    except (AuditError, Rejected, Unreachable) as err:
+        auditor._violate("audit_verify", f"audit verify from genesis could not run: {err}")
+        return
+    if not audit.ok:
+        auditor._violate("audit_verify", f"audit verify from genesis: {audit.failure}")
+    auditor._passed("audit_verify")
