@@ -33,11 +33,12 @@ from pathlib import Path
 
 from devnet import network
 from devnet.chaos.report import ChaosReport
-from devnet.network import CHAIN_ID, ISSUE_THRESHOLD
+from devnet.homes import ISSUE_THRESHOLD
+from devnet.network import CHAIN_ID, client_for
 from devnet.processes import DevnetRecord, NodeRecord, is_running, kill, spawn
 from devnet.proxy import LinkProxies
 from node.client import govbuild
-from node.client.connection import NodeClient, Rejected, Unreachable
+from node.client.connection import Rejected, Unreachable
 from node.ledger.blocks import decode_committed_block
 from node.ledger.crypto import sha256
 from node.ledger.genesis import Genesis
@@ -93,7 +94,7 @@ class GovernanceChaos:
             if not is_running(node):
                 continue
             try:
-                with NodeClient(node.api, timeout=10) as client:
+                with client_for(node, timeout=10) as client:
                     sets = client.governance().validator_sets
             except (Unreachable, Rejected):
                 continue
@@ -238,7 +239,7 @@ class GovernanceChaos:
         live = [n for n in self.record.nodes if is_running(n)]
         via = via or self.rng.choice(live)
         try:
-            with NodeClient(via.api, timeout=30) as client:
+            with client_for(via, timeout=30) as client:
                 outcome = client.submit_and_wait(tx, timeout=30)
         except Rejected as err:
             self.report.governance_refused += 1
@@ -278,7 +279,7 @@ class GovernanceChaos:
         histories: dict[str, list[tuple[int, bytes]]] = {}
         sets: list[node_pb2.ValidatorSetInfo] = []
         for node in nodes:
-            with NodeClient(node.api, timeout=30) as client:
+            with client_for(node, timeout=30) as client:
                 info = client.governance()
             histories[node.name] = [
                 (s.effective_height, bytes(s.validators_hash)) for s in info.validator_sets
@@ -286,7 +287,7 @@ class GovernanceChaos:
             sets = list(info.validator_sets)
         if len({tuple(h) for h in histories.values()}) > 1:
             problems.append(f"nodes report different validator-set histories: {sorted(histories.items())}")
-        with NodeClient(nodes[0].api, timeout=30) as client:
+        with client_for(nodes[0], timeout=30) as client:
             tip = client.status().height
 
             def header(height: int):

@@ -136,12 +136,12 @@ def run_chaos(
 def _audit_from_genesis(record: DevnetRecord, directory: Path, auditor: ChainAuditor) -> None:
     """`audit verify` against the first node: every block replayed from genesis.json, each
     certificate checked against the validator set of its height."""
+    from devnet.network import client_for
     from node.audit import AuditError, verify_node
-    from node.client.connection import NodeClient
     from node.ledger.genesis import Genesis
 
     try:
-        with NodeClient(record.nodes[0].api, timeout=60) as client:
+        with client_for(record.nodes[0], timeout=60) as client:
             audit = verify_node(client, Genesis.load(directory / "genesis.json"))
     except (AuditError, Rejected, Unreachable) as err:
         auditor._violate("audit_verify", f"audit verify from genesis could not run: {err}")
