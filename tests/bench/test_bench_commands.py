@@ -21,6 +21,12 @@ def _positive(value) -> bool:
     return isinstance(value, int | float) and value > 0
 
 
+def _figure(value) -> bool:
+    """A number that may round to 0 on a loaded machine: a difference of two measurements
+    (CPU beyond what the signatures took, measured apart) is floored at 0, not made up."""
+    return isinstance(value, int | float) and value >= 0
+
+
 def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
     out = _run("devnet", "--validators", "4", "--duration", "3", "--rate", "60")
     sustained = out["sustained"]
@@ -66,9 +72,6 @@ def test_bench_ledger_and_consensus_print_their_figures() -> None:
     assert _positive(consensus["ed25519_verifications_per_second"])
     (n4,) = consensus["networks"]
     assert n4["validators"] == 4 and n4["heights"] == 5
-    for key in (
-        "decided_heights_per_second",
-        "signature_verifications_per_height",
-        "cpu_ms_per_height_beyond_signatures_per_validator",
-    ):
+    for key in ("decided_heights_per_second", "signature_verifications_per_height"):
         assert _positive(n4[key]), key
+    assert _figure(n4["cpu_ms_per_height_beyond_signatures_per_validator"])
