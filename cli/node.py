@@ -72,6 +72,36 @@ def init(home: Path, genesis_file: Path | None, force: bool) -> None:
         click.echo(f"  next: put the chain's genesis at {home / config.genesis}")
 
 
+@node.command("tls")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Node home directory (from `cbdc node init`).")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The consensus key to bind to (default: the home's validator key), e.g. the new "
+                   "key of a rotation before it is put in place.")
+def tls(home: Path, key_file: Path | None) -> None:
+    """Renew the node's TLS certificate, or bind it to a rotated consensus key.
+
+    A new node key and certificate always; a new identity certificate when the key changed
+    (give it to the other members: they append it to their members.crt and restart). The
+    node reads its TLS files at start: restart it to use them. config.toml is untouched."""
+    from node.config import ConfigError, load_config
+    from node.ledger.keys import KeyFileError, load_key
+    from node.net.tls import IDENTITY_FILE, renew_node_tls
+
+    try:
+        config = load_config(home)
+        key = load_key(key_file if key_file is not None else home / config.validator_key)
+    except (ConfigError, KeyFileError) as err:
+        fail(str(err), EXIT_USAGE)
+    _, cert_path, ca_path = config.tls_paths()
+    written = renew_node_tls(cert_path.parent, key.seed)
+    click.echo(f"TLS of {home} bound to {key.address}: wrote {', '.join(written)} in {cert_path.parent}")
+    if IDENTITY_FILE in written:
+        click.echo(f"  new identity: {cert_path.parent / IDENTITY_FILE} (the other members append it to "
+                   f"their members.crt; it is in {ca_path} here)")
+    click.echo("  restart the node to use it")
+
+
 @node.command()
 @click.option(
     "--home",

@@ -279,3 +279,46 @@ def init_node_tls(directory: Path, seed: bytes) -> list[str]:
         (directory / MEMBERS_FILE).write_bytes(identity)
         created.append(MEMBERS_FILE)
     return created
+
+
+def renew_node_tls(directory: Path, seed: bytes) -> list[str]:
+    """Make `directory`'s TLS material that of the key with this seed: a new node key and
+    certificate always (a leaf nearing its end, or a key rotated by governance), a new
+    identity certificate only when the present one is another key's, and that identity
+    added to the members bundle if it is not there yet. Returns the names of the files
+    written. The other members need the identity only when it is new."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    public = bytes(
+        ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+    )
+    identity_path = directory / IDENTITY_FILE
+    identity = identity_path.read_bytes() if identity_path.exists() else b""
+    if not identity or _identity_key(identity) != public:
+        identity = identity_certificate(seed)
+        identity_path.write_bytes(identity)
+        written.append(IDENTITY_FILE)
+    key_pem, chain_pem = node_certificate(seed, identity)
+    write_private(directory / NODE_KEY_FILE, key_pem)
+    (directory / NODE_CERT_FILE).write_bytes(chain_pem)
+    written += [NODE_KEY_FILE, NODE_CERT_FILE]
+    members_path = directory / MEMBERS_FILE
+    members = members_path.read_bytes() if members_path.exists() else b""
+    if identity.strip() not in members:
+        separator = b"\n" if members and not members.endswith(b"\n") else b""
+        members_path.write_bytes(members + separator + identity)
+        written.append(MEMBERS_FILE)
+    return written
+
+
+def _identity_key(identity_pem: bytes) -> bytes | None:
+    """The ed25519 key an identity certificate is of (None: not an ed25519 identity)."""
+    try:
+        key = x509.load_pem_x509_certificate(identity_pem).public_key()
+    except ValueError:
+        return None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        return None
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -11,7 +11,7 @@ import pytest
 
 from node.config import ConfigError, load_config, write_default_config
 from node.ledger.genesis import Genesis, GenesisError, make_genesis
-from node.ledger.keys import KeyPair, load_key
+from node.ledger.keys import KeyPair, load_key, save_key
 from node.net.tls import peer_key
 from node.service import load_tls
 from tests.cli.helpers import assert_error, ok, run
@@ -81,3 +81,30 @@ def test_genesis_auditors_round_trip_and_leave_other_chains_hashes_alone() -> No
     doc["auditors"] = ["cbdc1notakey"]
     with pytest.raises(GenesisError, match=r"auditors\[0\]"):
         Genesis.from_dict(doc)
+
+
+def test_node_tls_renews_the_leaf_and_binds_a_rotated_key_leaving_config_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ok("node", "init", "--home", str(home))
+    tls = home / "tls"
+    config_before = (home / "config.toml").read_text()
+    identity, leaf = (tls / "identity.crt").read_bytes(), (tls / "node.crt").read_bytes()
+    old = load_key(home / "validator.key")
+    # Renewal: the same identity, a new leaf still bound to the same key.
+    out = ok("node", "tls", "--home", str(home)).stdout
+    assert "node.crt" in out and "new identity" not in out
+    assert (tls / "identity.crt").read_bytes() == identity and (tls / "node.crt").read_bytes() != leaf
+    assert peer_key((tls / "node.crt").read_bytes()) == old.public
+    # Rotation: the new key's identity, its leaf, and the bundle holding both identities.
+    new = KeyPair.generate()
+    save_key(tmp_path / "new.key", new)
+    out = ok("node", "tls", "--home", str(home), "--key", str(tmp_path / "new.key")).stdout
+    assert "new identity" in out
+    assert peer_key((tls / "node.crt").read_bytes()) == new.public
+    members = (tls / "members.crt").read_bytes()
+    assert identity.strip() in members and (tls / "identity.crt").read_bytes().strip() in members
+    assert (home / "config.toml").read_text() == config_before
+    # A node started with the new key accepts its own TLS files (the binding check).
+    assert load_tls(load_config(home), new.public) is not None
+    (tmp_path / "empty").mkdir()
+    assert_error(run("node", "tls", "--home", str(tmp_path / "empty")), 2, "config.toml")
