@@ -104,7 +104,7 @@ def test_a_certificate_of_another_member_is_refused_by_the_dialler() -> None:
     async def scenario() -> None:
         t, a, b = seeds(3)
         pki = Pki(t, a, b)
-        dialler, _, impostor = await _members(pki, [t, a, b])
+        dialler, genuine, impostor = await _members(pki, [t, a, b])
         dialler.net.update_peers([PeerConfig(impostor.address, public(a))])  # A's key, B's address
         await wait_until(
             lambda: any(p.last_error for p in dialler.net.peer_states()), what="a failed dial to the impostor"
@@ -112,7 +112,7 @@ def test_a_certificate_of_another_member_is_refused_by_the_dialler() -> None:
         state = dialler.net.peer_states()[0]
         assert not state.outbound and state.connects == 0
         assert not impostor.net.inbound_peers()
-        await stop_all([dialler, impostor])
+        await stop_all([dialler, genuine, impostor])  # each server stopped on its own loop
 
     asyncio.run(scenario())
 
