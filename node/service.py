@@ -160,6 +160,7 @@ class Node:
             on_committed=self._on_committed,
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
+            max_admitting=config.mempool.max_admitting,
         )
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id,
@@ -339,6 +340,8 @@ class Node:
         batch never delays the votes queued behind it."""
         while True:
             batch = await self._inbound.get()
+            while not self._inbound.empty():  # what arrived meanwhile: one admission round
+                batch += self._inbound.get_nowait()
             outcomes = await self.chain.submit_batch(batch)
             for outcome, count in outcomes.items():
                 self.metrics.gossip_txs.labels(outcome=outcome).inc(count)
