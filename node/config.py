@@ -143,6 +143,14 @@ class MempoolConfig:
         "refused whole with RESOURCE_EXHAUSTED (mempool_full) instead of queued.",
         min=1,
     )
+    max_backlog_ms: int = _opt(
+        2000,
+        "SubmitBatch admits while the mempool holds less than this many milliseconds of the node's "
+        "recent commits (at least 2,000 transactions); beyond, the excess is refused with "
+        "mempool_full, so an overload is refused instead of slowing every block. 0: only the "
+        "mempool's own bounds.",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

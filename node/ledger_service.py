@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -52,6 +52,12 @@ GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_
 # Transactions of client batches and gossip queued or being verified at once (config
 # mempool.max_admitting); beyond, a client batch is refused whole (mempool_full).
 DEFAULT_MAX_ADMITTING = 20_000
+# Client batches are admitted while the mempool holds less than this many seconds of this
+# node's recent commits (config mempool.max_backlog_ms; 0: only the mempool's bounds), and
+# never less than _MIN_BACKLOG; the rate is measured over the last _RATE_WINDOW_S.
+DEFAULT_MAX_BACKLOG_S = 2.0
+_MIN_BACKLOG = 2_000
+_RATE_WINDOW_S = 5.0
 # How long a submission whose inputs are unknown waits for blocks peers already announced.
 CATCH_UP_WAIT_S = 2.0
 # How long a request that names the height its client has seen may wait for this node to
@@ -150,6 +156,7 @@ class LedgerService:
         max_block_txs: int | None = None,
         max_block_bytes: int | None = None,
         max_admitting: int = DEFAULT_MAX_ADMITTING,
+        max_backlog_s: float = DEFAULT_MAX_BACKLOG_S,
     ) -> None:
         self.store = store
         self.genesis = genesis
@@ -169,6 +176,8 @@ class LedgerService:
         self._new_block = asyncio.Condition()
         # Client batches and gossip are admitted in rounds (node.admission_queue): signatures
         # of a round verified on the pool, then rules and mempool here in arrival order.
+        self.max_backlog_s = max_backlog_s
+        self._recent_commits: deque[tuple[float, int]] = deque()  # (monotonic time, txs)
         self.admission = AdmissionQueue(executor, sigcache, genesis.chain_id, self._admit, max_admitting)
 
     # --- admission -----------------------------------------------------------------------
@@ -279,11 +288,29 @@ class LedgerService:
         while len(self._dropped) > _REMEMBERED_REJECTIONS:
             self._dropped.popitem(last=False)
 
-    def room(self) -> int:
+    def room(self, *, client: bool = True) -> int:
         """Transactions that can be taken for admission now: what the mempool has room for,
-        less what is already queued or being verified for it (and the queue's own bound)."""
-        free = self.mempool.limits.max_txs - len(self.mempool) - self.admission.queued
+        less what is already queued or being verified for it (and the queue's own bound).
+        For clients the mempool's bound is also the backlog this node commits in
+        `max_backlog_s` at its recent rate: beyond that, a transaction would only wait,
+        and the whole network slows down carrying it (larger blocks, lost rounds)."""
+        bound = self.mempool.limits.max_txs
+        if client:
+            bound = min(bound, self.backlog_bound())
+        free = bound - len(self.mempool) - self.admission.queued
         return max(0, min(free, self.admission.room()))
+
+    def backlog_bound(self) -> int:
+        """Pending transactions worth `max_backlog_s` of recent commits (at least
+        _MIN_BACKLOG); the mempool's own bound when the option is 0."""
+        if self.max_backlog_s <= 0:
+            return self.mempool.limits.max_txs
+        now = time.monotonic()
+        recent = self._recent_commits
+        while recent and recent[0][0] < now - _RATE_WINDOW_S:
+            recent.popleft()
+        rate = sum(count for _, count in recent) / _RATE_WINDOW_S
+        return max(_MIN_BACKLOG, int(rate * self.max_backlog_s))
 
     def full(self) -> MempoolFull | None:
         """The refusal for a whole client batch, before any of it is decoded, while nothing
@@ -348,7 +375,7 @@ class LedgerService:
         outcome (GOSSIP_OUTCOMES), so an operator can see gossip that is wasted."""
         outcomes: Counter[str] = Counter()
         fresh: list[DecodedTx] = []
-        room = self.room()
+        room = self.room(client=False)  # what peers admitted is bounded by the mempool only
         for raw in raws:
             if raw in self.mempool.by_raw:
                 outcomes["pending"] += 1
@@ -453,6 +480,7 @@ class LedgerService:
         await asyncio.get_running_loop().run_in_executor(None, self.store.commit, block, certificate)
         overlay = block.overlay
         txids = [tx.txid for tx in overlay.txs]
+        self._recent_commits.append((time.monotonic(), len(txids)))
         evicted = self.mempool.on_commit(txids, overlay.spent.keys(), self._check)
         height, time_ms = block.header.height, block.header.time_ms
         for index, txid in enumerate(txids):

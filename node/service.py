@@ -161,6 +161,7 @@ class Node:
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
             max_admitting=config.mempool.max_admitting,
+            max_backlog_s=config.mempool.max_backlog_ms / 1000,
         )
         self.peers = PeerNetwork.from_config(
             config, genesis.chain_id,
