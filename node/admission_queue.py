@@ -32,10 +32,13 @@ from node.ledger.txcodec import DecodedTx
 # least _MIN_CHUNK transactions (a hand-off costs tens of microseconds of loop time).
 _WORKERS = 2
 _MIN_CHUNK = 16
-# A round with fewer unverified transactions than this verifies them here, on the loop: the
-# hand-off (~30-40 us of loop time, and a GIL wait per verification on the worker) costs
-# about what it saves, and a lone transaction is not delayed behind the GIL.
-_INLINE_BELOW = 4
+# A round with fewer unverified transactions than this verifies them here, on the loop.
+# Measured (devnet/PERFORMANCE.md, 2026-11-30): with every round handed off, process CPU
+# per transaction rose 4-16% at 800-1,000 tx/s and throughput fell in 2 of 5 runs, because
+# a worker must take the GIL back after every verification and waits for the busy loop.
+# Small rounds (moderate load) stay here; large ones (bursts, overload) go to the pool,
+# which also keeps a flood of admissions from starving consensus on the loop.
+_INLINE_BELOW = 16
 
 
 @dataclass(frozen=True, slots=True)
