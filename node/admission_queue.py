@@ -1,7 +1,8 @@
 """Batch admission: client batches and peer gossip admitted together, in rounds.
 
-A round takes everything queued, verifies the signatures of the whole round on the thread
-pool, then runs the rules and the mempool on the event loop in arrival order. While a round
+A round takes everything queued, verifies the signatures of the whole round (on the thread
+pool once the round is large enough to pay for the hand-off, see _INLINE_BELOW), then runs
+the rules and the mempool on the event loop in arrival order. While a round
 verifies, new arrivals queue up and form the next round, so rounds grow with the load and
 the hand-off to the pool is paid per round, not per transaction. There is one future per
 queued batch (a client call or a gossip message), none per transaction.
