@@ -153,6 +153,11 @@ def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int, 
         f"one ed25519 verify = {1000 / lim['ed25519_verifications_per_s_one_core']:.3f} ms",
     )
     table.add_row(
+        "main-thread CPU per tx per validator",
+        f"{s['main_thread_cpu_ms_per_tx_per_validator']:.3f} ms",
+        f"target {lim['main_thread_cpu_ms_per_tx_per_validator_target']:.3f} ms (the GIL-holding event loop)",
+    )
+    table.add_row(
         "CPU: validators / load",
         f"{s['validators_cpu_share']:.0%} / {s['load_generator_cpu_share']:.0%}",
         f"of all {lim['cores']} cores; the load generator shares them",
@@ -162,6 +167,14 @@ def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int, 
             f"at {share} of best",
             f"p50 {point['latency_ms']['p50']:.0f} ms",
             f"p99 {point['latency_ms']['p99']:.0f} ms at {point['committed_tps']:.0f} tx/s",
+        )
+    over = result["overload"]
+    if over:
+        table.add_row(
+            f"overload: {over['offered_tps']:.0f} tx/s offered",
+            f"{over['committed_tps']:.0f} tx/s",
+            f"{over['committed_fraction_of_best']:.0%} of best "
+            f"(target {over['target_fraction_of_best']:.0%}); refused {over['rejected']}",
         )
     table.add_row(
         "node RSS after", f"{max(result['node_rss_mb_after'].values()):.0f} MB", "largest of the nodes"

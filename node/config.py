@@ -167,6 +167,21 @@ class MempoolConfig:
     max_txs: int = _opt(50_000, "Most pending transactions held.", min=1)
     max_bytes: int = _opt(64 * MiB, "Most bytes of pending transactions held.", min=1)
     max_per_wallet: int = _opt(1000, "Most pending transactions signed by one key.", min=1)
+    max_admitting: int = _opt(
+        20_000,
+        "Most transactions of client batches and gossip queued for admission or having their "
+        "signatures verified at once; beyond it (or a full mempool) a SubmitBatch call is "
+        "refused whole with RESOURCE_EXHAUSTED (mempool_full) instead of queued.",
+        min=1,
+    )
+    max_backlog_ms: int = _opt(
+        2000,
+        "SubmitBatch admits while the mempool holds less than this many milliseconds of the node's "
+        "recent commits (at least 2,000 transactions); beyond, the excess is refused with "
+        "mempool_full, so an overload is refused instead of slowing every block. 0: only the "
+        "mempool's own bounds.",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from enum import IntEnum
 from consensus.validators import ValidatorSet
 from proto import ledger_pb2
 
+from node.admission_queue import AdmissionQueue, Verdict
 from node.ledger.blocks import decode_committed_block
 from node.ledger.crypto import sha256
 from node.ledger.errors import Code, LedgerError
@@ -37,7 +38,6 @@ from node.ledger.genesis import Genesis
 from node.ledger.mempool import Mempool, MempoolFull
 from node.ledger.rules import BlockContext, check_tx
 from node.ledger.sigcache import SignatureCache
-from node.ledger.sigverify import verify_ahead, verify_into_cache
 from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx
@@ -47,11 +47,17 @@ log = logging.getLogger("cbdc.chain")
 
 # How many recent rejections are remembered for WaitTransaction after the fact.
 _REMEMBERED_REJECTIONS = 20_000
-# Gossip batches are verified on up to this many pool workers, at least this many each.
-_VERIFY_WORKERS = 2
-_MIN_VERIFY_CHUNK = 32
 # What became of each gossiped transaction (LedgerService.submit_batch; cbdc_gossip_txs_total).
 GOSSIP_OUTCOMES = ("admitted", "pending", "rejected", "bad_signature", "mempool_full")
+# Transactions of client batches and gossip queued or being verified at once (config
+# mempool.max_admitting); beyond, a client batch is refused whole (mempool_full).
+DEFAULT_MAX_ADMITTING = 20_000
+# Client batches are admitted while the mempool holds less than this many seconds of this
+# node's recent commits (config mempool.max_backlog_ms; 0: only the mempool's bounds), and
+# never less than _MIN_BACKLOG; the rate is measured over the last _RATE_WINDOW_S.
+DEFAULT_MAX_BACKLOG_S = 2.0
+_MIN_BACKLOG = 2_000
+_RATE_WINDOW_S = 5.0
 # How long a submission whose inputs are unknown waits for blocks peers already announced.
 CATCH_UP_WAIT_S = 2.0
 # How long a request that names the height its client has seen may wait for this node to
@@ -149,6 +155,8 @@ class LedgerService:
         on_committed: Callable[[ExecutedBlock, bytes], None] | None = None,
         max_block_txs: int | None = None,
         max_block_bytes: int | None = None,
+        max_admitting: int = DEFAULT_MAX_ADMITTING,
+        max_backlog_s: float = DEFAULT_MAX_BACKLOG_S,
     ) -> None:
         self.store = store
         self.genesis = genesis
@@ -166,6 +174,11 @@ class LedgerService:
         self._rejected: OrderedDict[bytes, TxOutcome] = OrderedDict()
         self._dropped: OrderedDict[bytes, _Dropped] = OrderedDict()
         self._new_block = asyncio.Condition()
+        # Client batches and gossip are admitted in rounds (node.admission_queue): signatures
+        # of a round verified on the pool, then rules and mempool here in arrival order.
+        self.max_backlog_s = max_backlog_s
+        self._recent_commits: deque[tuple[float, int]] = deque()  # (monotonic time, txs)
+        self.admission = AdmissionQueue(executor, sigcache, genesis.chain_id, self._admit, max_admitting)
 
     # --- admission -----------------------------------------------------------------------
     def next_context(self) -> BlockContext:
@@ -275,13 +288,94 @@ class LedgerService:
         while len(self._dropped) > _REMEMBERED_REJECTIONS:
             self._dropped.popitem(last=False)
 
+    def room(self, *, client: bool = True) -> int:
+        """Transactions that can be taken for admission now: what the mempool has room for,
+        less what is already queued or being verified for it (and the queue's own bound).
+        For clients the mempool's bound is also the backlog this node commits in
+        `max_backlog_s` at its recent rate: beyond that, a transaction would only wait,
+        and the whole network slows down carrying it (larger blocks, lost rounds)."""
+        bound = self.mempool.limits.max_txs
+        if client:
+            bound = min(bound, self.backlog_bound())
+        free = bound - len(self.mempool) - self.admission.queued
+        return max(0, min(free, self.admission.room()))
+
+    def backlog_bound(self) -> int:
+        """Pending transactions worth `max_backlog_s` of recent commits (at least
+        _MIN_BACKLOG); the mempool's own bound when the option is 0."""
+        if self.max_backlog_s <= 0:
+            return self.mempool.limits.max_txs
+        now = time.monotonic()
+        recent = self._recent_commits
+        while recent and recent[0][0] < now - _RATE_WINDOW_S:
+            recent.popleft()
+        rate = sum(count for _, count in recent) / _RATE_WINDOW_S
+        return max(_MIN_BACKLOG, int(rate * self.max_backlog_s))
+
+    def full(self) -> MempoolFull | None:
+        """The refusal for a whole client batch, before any of it is decoded, while nothing
+        more can be admitted (mempool or admission queue at its bound); else None."""
+        if self.mempool.size_bytes >= self.mempool.limits.max_bytes or self.room() <= 0:
+            return self._overflow()
+        return None
+
+    def _overflow(self) -> MempoolFull:
+        return MempoolFull(
+            f"mempool is full ({len(self.mempool)} transactions pending, {self.admission.queued} being "
+            "admitted); retry later"
+        )
+
+    async def admit_batch(
+        self, raws: list[bytes], *, peers_ahead: Callable[[], int], seen_height: int = 0
+    ) -> list[Admission]:
+        """Admit a client's batch, each transaction with the outcome `admit` would give it:
+        decoded in one pass, signatures of the batch verified on the pool together with
+        whatever else is being admitted, rules and mempool in order. Transactions beyond
+        the room left are refused (mempool_full) without being verified."""
+        results: list[Admission | None] = [None] * len(raws)
+        decoded: list[tuple[int, DecodedTx]] = []
+        for i, raw in enumerate(raws):
+            try:
+                decoded.append((i, decode_tx(raw, self.genesis)))
+            except LedgerError as err:
+                results[i] = Admission(self.txid_of(raw), err)
+        if decoded and seen_height > self.store.height and not await self.reach(seen_height):
+            for i, tx in decoded:
+                results[i] = Admission(tx.txid, Behind(self.store.height, seen_height))
+            return results  # type: ignore[return-value]  # every slot is filled
+        queued: list[tuple[int, DecodedTx]] = []
+        room = self.room()
+        for i, tx in decoded:
+            if tx.txid in self.mempool:
+                results[i] = Admission(
+                    tx.txid, LedgerError(Code.DUPLICATE, f"transaction {tx.txid.hex()} is already pending")
+                )
+            elif len(queued) >= room:
+                results[i] = Admission(tx.txid, self._overflow())
+            else:
+                queued.append((i, tx))
+        verdicts = await self.admission.admit([tx for _, tx in queued], gossip=True)
+        budget = CatchUpBudget()
+        for (i, tx), verdict in zip(queued, verdicts, strict=True):
+            refused = verdict.refused
+            if isinstance(refused, LedgerError):
+                if refused.code in STATE_DEPENDENT and not seen_height and peers_ahead() > 0:
+                    # Perhaps unknown only for now: the one-at-a-time path waits for the
+                    # blocks peers announced (its signature is a cache hit by now).
+                    results[i] = await self.admit(tx.raw, peers_ahead=peers_ahead, budget=budget)
+                    continue
+                self._note_refusal(tx, refused)
+            results[i] = Admission(tx.txid, refused)
+        return results  # type: ignore[return-value]  # every slot is filled
+
     async def submit_batch(self, raws: list[bytes]) -> Counter[str]:
         """Admit what peers gossiped; failures are dropped quietly (the sender admitted
-        them against its own state). Signatures of the whole batch are checked in one
-        hand-off to the pool, split across its workers. Returns how many transactions had
-        each outcome (GOSSIP_OUTCOMES), so an operator can see gossip that is wasted."""
+        them against its own state). Signatures are verified on the pool, in one round
+        with whatever else is being admitted. Returns how many transactions had each
+        outcome (GOSSIP_OUTCOMES), so an operator can see gossip that is wasted."""
         outcomes: Counter[str] = Counter()
         fresh: list[DecodedTx] = []
+        room = self.room(client=False)  # what peers admitted is bounded by the mempool only
         for raw in raws:
             if raw in self.mempool.by_raw:
                 outcomes["pending"] += 1
@@ -293,33 +387,26 @@ class LedgerService:
                 continue
             if tx.txid in self.mempool:  # the same transaction in other bytes
                 outcomes["pending"] += 1
-                continue
-            fresh.append(tx)
-        chain_id = self.genesis.chain_id
-        unverified = [tx for tx in fresh if not self.sigcache.contains(tx, chain_id)]
-        if len(unverified) < _MIN_VERIFY_CHUNK:
-            verify_into_cache(self.sigcache, unverified, chain_id)  # a hand-off costs more
-        else:
-            workers = max(1, min(_VERIFY_WORKERS, len(unverified) // _MIN_VERIFY_CHUNK))
-            chunk = -(-len(unverified) // workers)
-            checks = verify_ahead(self.executor, unverified, self.sigcache, chain_id, chunk)
-            await asyncio.gather(*(asyncio.wrap_future(check) for check in checks))
-        for tx in fresh:
-            if not self.sigcache.contains(tx, chain_id):
-                outcomes["bad_signature"] += 1
-                continue
-            if tx.txid in self.mempool:
-                outcomes["pending"] += 1
-                continue
-            try:
-                self._admit(tx, gossip=False)
-                outcomes["admitted"] += 1
-            except MempoolFull:
+            elif len(fresh) >= room:
                 outcomes["mempool_full"] += 1
-            except LedgerError as err:
-                self._note_refusal(tx, err)
-                outcomes["rejected"] += 1
+            else:
+                fresh.append(tx)
+        for tx, verdict in zip(fresh, await self.admission.admit(fresh, gossip=False), strict=True):
+            outcomes[self._gossip_outcome(tx, verdict)] += 1
         return outcomes
+
+    def _gossip_outcome(self, tx: DecodedTx, verdict: Verdict) -> str:
+        refused = verdict.refused
+        if refused is None:
+            return "admitted"
+        if verdict.at_signature:
+            return "bad_signature"
+        if isinstance(refused, MempoolFull):
+            return "mempool_full"
+        if refused.code is Code.DUPLICATE:  # admitted meanwhile, through another path
+            return "pending"
+        self._note_refusal(tx, refused)
+        return "rejected"
 
     def _admit(self, tx: DecodedTx, gossip: bool) -> None:
         self.mempool.add(tx, self._check)
@@ -393,6 +480,7 @@ class LedgerService:
         await asyncio.get_running_loop().run_in_executor(None, self.store.commit, block, certificate)
         overlay = block.overlay
         txids = [tx.txid for tx in overlay.txs]
+        self._recent_commits.append((time.monotonic(), len(txids)))
         evicted = self.mempool.on_commit(txids, overlay.spent.keys(), self._check)
         height, time_ms = block.header.height, block.header.time_ms
         for index, txid in enumerate(txids):

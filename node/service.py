@@ -188,6 +188,8 @@ class Node:
             on_committed=self._on_committed,
             max_block_txs=config.block.max_txs,
             max_block_bytes=config.block.max_bytes,
+            max_admitting=config.mempool.max_admitting,
+            max_backlog_s=config.mempool.max_backlog_ms / 1000,
         )
         self.tls = load_tls(config, key.public if key is not None else remote_signer.public_key)  # type: ignore[union-attr]
         self.peers = PeerNetwork.from_config(
@@ -385,6 +387,8 @@ class Node:
         batch never delays the votes queued behind it."""
         while True:
             batch = await self._inbound.get()
+            while not self._inbound.empty():  # what arrived meanwhile: one admission round
+                batch += self._inbound.get_nowait()
             outcomes = await self.chain.submit_batch(batch)
             for outcome, count in outcomes.items():
                 self.metrics.gossip_txs.labels(outcome=outcome).inc(count)

@@ -110,6 +110,23 @@ class PendingVerification:
         return results
 
 
+def verify_each(
+    sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str
+) -> list[LedgerError | None]:
+    """Verify each through the cache (a hit costs nothing, a success is recorded): the error
+    or None of each transaction, in order. Admission runs it on a worker thread: libsodium
+    releases the GIL inside every verification, so it runs beside the event loop."""
+    verify = sigcache.verify
+    errors: list[LedgerError | None] = []
+    for tx in txs:
+        try:
+            verify(tx, chain_id)
+            errors.append(None)
+        except LedgerError as err:
+            errors.append(err)
+    return errors
+
+
 def verify_into_cache(sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_id: str) -> None:
     """Verify each, here; the cache records each success (failures raise and are dropped:
     whoever executes or admits the transaction later finds it missing and decides). The

@@ -75,6 +75,21 @@ def _size_error(raw: bytes, limit: int) -> NodeError | None:
     )
 
 
+def _as_result(
+    sequence: int, txid: bytes | None, refused: LedgerError | NodeError | None
+) -> node_pb2.SubmitTransactionResult:
+    """One transaction's answer in a batch: a rejection is reported, not raised."""
+    result = node_pb2.SubmitTransactionResult(sequence=sequence)
+    if txid is not None:
+        result.txid = txid
+    if refused is None:
+        result.status = node_pb2.TX_STATUS_PENDING
+    else:
+        result.status = node_pb2.TX_STATUS_REJECTED
+        result.rejection.CopyFrom(node_pb2.Rejection(code=refused.code.value, message=refused.message))
+    return result
+
+
 def _syncing_error() -> NodeError:
     return NodeError(NodeCode.SYNCING, "this node is catching up with the chain; retry shortly")
 
@@ -124,16 +139,37 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
                 Code.MALFORMED, f"a batch holds at most {MAX_BATCH} transactions, got {len(request.txs)}"
             )
         response = node_pb2.SubmitBatchResponse()
-        budget = CatchUpBudget()
+        if not request.txs:
+            return response
+        if self._syncing():  # each transaction answered as one at a time would be
+            budget = CatchUpBudget()
+            for sequence, raw in enumerate(request.txs):
+                response.results.append(await self._result(sequence, raw, budget, request.seen_height))
+            return response
+        # Nothing more fits: the whole call is refused (RESOURCE_EXHAUSTED, retryable) before
+        # anything is decoded, rather than queued behind what the node cannot yet commit.
+        full = self.chain.full()
+        if full is not None:
+            raise _refusal(full)
+        limit = self.chain.genesis.max_tx_bytes
+        sized = [(sequence, raw) for sequence, raw in enumerate(request.txs) if len(raw) <= limit]
+        admissions = await self.chain.admit_batch(
+            [raw for _, raw in sized], peers_ahead=self._peers_ahead, seen_height=request.seen_height
+        )
+        admitted = dict(zip((sequence for sequence, _ in sized), admissions, strict=True))
         for sequence, raw in enumerate(request.txs):
-            response.results.append(await self._result(sequence, raw, budget, request.seen_height))
+            admission = admitted.get(sequence)
+            if admission is None:
+                response.results.append(_as_result(sequence, None, _size_error(raw, limit)))
+            else:
+                refused = None if admission.refused is None else _refusal(admission.refused)
+                response.results.append(_as_result(sequence, admission.txid, refused))
         return response
 
     async def _result(
         self, sequence: int, raw: bytes, budget: CatchUpBudget, seen_height: int = 0
     ) -> node_pb2.SubmitTransactionResult:
         """Admission of one transaction as a result: a rejection is reported, not raised."""
-        result = node_pb2.SubmitTransactionResult(sequence=sequence)
         too_large = _size_error(raw, self.chain.genesis.max_tx_bytes)
         if too_large is not None:
             txid, refused = None, too_large
@@ -145,14 +181,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             )
             txid = admission.txid
             refused = None if admission.refused is None else _refusal(admission.refused)
-        if txid is not None:
-            result.txid = txid
-        if refused is None:
-            result.status = node_pb2.TX_STATUS_PENDING
-        else:
-            result.status = node_pb2.TX_STATUS_REJECTED
-            result.rejection.CopyFrom(node_pb2.Rejection(code=refused.code.value, message=refused.message))
-        return result
+        return _as_result(sequence, txid, refused)
 
     async def WaitTransaction(self, request, context) -> node_pb2.TransactionOutcome:
         txid = request.txid

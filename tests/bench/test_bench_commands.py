@@ -35,6 +35,7 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
         "blocks_per_s",
         "mean_txs_per_block",
         "cpu_ms_per_tx_per_validator",
+        "main_thread_cpu_ms_per_tx_per_validator",
         "validators_cpu_share",
         "load_generator_cpu_share",
     ):
@@ -49,6 +50,15 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
         < 1
     )
     assert out["ratio_to_limit"] > 0
+    assert _positive(limit["one_ed25519_verify_ms"])
+    assert _positive(limit["cpu_ms_per_tx_per_validator_target"])
+    assert _positive(limit["main_thread_cpu_ms_per_tx_per_validator_target"])
+    assert _positive(out["cpu_per_tx_in_verifications"])
+    assert _positive(out["main_thread_cpu_per_tx_in_verifications"])
+    overload = out["overload"]
+    assert overload["offered_tps"] >= 2 * sustained["committed_tps"] - 1
+    assert _positive(overload["best_sustained_tps"]) and overload["target_fraction_of_best"] == 0.9
+    assert overload["committed_fraction_of_best"] >= 0 and "rejected_by_code" in overload
     assert set(out["latency_curve"]) == {"25%", "50%", "75%"}
     assert all(_positive(v) for v in out["node_rss_mb_after"].values()) and len(out["node_rss_mb_after"]) == 4
 

@@ -1,0 +1,160 @@
+"""Batch admission: client batches and peer gossip admitted together, in rounds.
+
+A round takes everything queued, verifies the signatures of the whole round (on the thread
+pool once the round is large enough to pay for the hand-off, see _INLINE_BELOW), then runs
+the rules and the mempool on the event loop in arrival order. While a round
+verifies, new arrivals queue up and form the next round, so rounds grow with the load and
+the hand-off to the pool is paid per round, not per transaction. There is one future per
+queued batch (a client call or a gossip message), none per transaction.
+
+Why threads are enough: PyNaCl's libsodium bindings are cffi API-mode calls, which release
+the GIL around every C call (its extension calls PyEval_SaveThread at each of them), so a
+verification runs on another core while the loop goes on; only the few Python lines around
+each call need the GIL.
+
+Bounded: at most `max_queued` transactions are queued or being verified. Callers check
+`room()` first and refuse what does not fit (mempool_full, retryable) instead of queueing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from node.ledger.errors import LedgerError
+from node.ledger.mempool import MempoolFull
+from node.ledger.sigcache import SignatureCache
+from node.ledger.sigverify import verify_each
+from node.ledger.txcodec import DecodedTx
+
+# A round's signature checks are split over at most this many pool threads, each given at
+# least _MIN_CHUNK transactions (a hand-off costs tens of microseconds of loop time).
+_WORKERS = 2
+_MIN_CHUNK = 16
+# A round with fewer unverified transactions than this verifies them here, on the loop.
+# Measured (devnet/PERFORMANCE.md, 2026-11-30): with every round handed off, process CPU
+# per transaction rose 4-16% at 800-1,000 tx/s and throughput fell in 2 of 5 runs, because
+# a worker must take the GIL back after every verification and waits for the busy loop.
+# Small rounds (moderate load) stay here; large ones (bursts, overload) go to the pool,
+# which also keeps a flood of admissions from starving consensus on the loop.
+_INLINE_BELOW = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What became of one queued transaction: admitted (`refused` None) or refused, and
+    whether it was refused by its signature check (before the rules ran)."""
+
+    refused: LedgerError | MempoolFull | None = None
+    at_signature: bool = False
+
+
+ADMITTED = Verdict()
+
+
+@dataclass(slots=True)
+class _Batch:
+    txs: Sequence[DecodedTx]
+    gossip: bool
+    done: asyncio.Future[list[Verdict]]
+
+
+class AdmissionQueue:
+    def __init__(
+        self,
+        executor: Executor,
+        sigcache: SignatureCache,
+        chain_id: str,
+        admit: Callable[[DecodedTx, bool], None],
+        max_queued: int,
+    ) -> None:
+        """`admit(tx, gossip)` runs the rules and adds to the mempool, raising LedgerError or
+        MempoolFull; it is called on the loop, in arrival order, once the signature passed."""
+        self._executor = executor
+        self._sigcache = sigcache
+        self._chain_id = chain_id
+        self._admit = admit
+        self.max_queued = max_queued
+        self._queue: list[_Batch] = []
+        self.queued = 0  # transactions queued or in the round being verified
+        self._pump: asyncio.Task[None] | None = None
+
+    def room(self) -> int:
+        return max(0, self.max_queued - self.queued)
+
+    async def admit(self, txs: Sequence[DecodedTx], *, gossip: bool) -> list[Verdict]:
+        """Queue decoded transactions; their verdicts, in order, once their round is done."""
+        if not txs:
+            return []
+        loop = asyncio.get_running_loop()
+        batch = _Batch(txs, gossip, loop.create_future())
+        self._queue.append(batch)
+        self.queued += len(txs)
+        if self._pump is None or self._pump.done():
+            self._pump = loop.create_task(self._rounds(), name="admission")
+        return await batch.done
+
+    async def _rounds(self) -> None:
+        while self._queue:
+            batches, self._queue = self._queue, []
+            try:
+                txs = [tx for batch in batches for tx in batch.txs]
+                errors = await self._verify(txs)
+                at = 0
+                for batch in batches:
+                    gossip = batch.gossip
+                    verdicts = [self._judge(tx, errors[at + i], gossip) for i, tx in enumerate(batch.txs)]
+                    at += len(batch.txs)
+                    if not batch.done.done():  # its caller may have gone (a cancelled call)
+                        batch.done.set_result(verdicts)
+            except BaseException as exc:  # never leave a caller waiting for ever
+                for batch in batches:
+                    if not batch.done.done():
+                        batch.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                raise
+            finally:
+                self.queued -= sum(len(batch.txs) for batch in batches)
+
+    def _judge(self, tx: DecodedTx, signature_error: LedgerError | None, gossip: bool) -> Verdict:
+        if signature_error is not None:
+            return Verdict(signature_error, at_signature=True)
+        try:
+            self._admit(tx, gossip)
+        except (LedgerError, MempoolFull) as refused:
+            return Verdict(refused)
+        return ADMITTED
+
+    async def _verify(self, txs: list[DecodedTx]) -> list[LedgerError | None]:
+        """The signature error (or None) of each, verified on the pool; cache hits stay here."""
+        errors: list[LedgerError | None] = [None] * len(txs)
+        contains, chain_id = self._sigcache.contains, self._chain_id
+        todo = [i for i, tx in enumerate(txs) if not contains(tx, chain_id)]
+        if not todo:
+            return errors
+        if len(todo) < _INLINE_BELOW:
+            found = verify_each(self._sigcache, [txs[i] for i in todo], chain_id)
+            for i, err in zip(todo, found, strict=True):
+                errors[i] = err
+            return errors
+        parts = max(1, min(_WORKERS, len(todo) // _MIN_CHUNK))
+        size = -(-len(todo) // parts)
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+        loop = asyncio.get_running_loop()
+        try:
+            futures = [
+                loop.run_in_executor(
+                    self._executor, verify_each, self._sigcache, [txs[i] for i in chunk], chain_id
+                )
+                for chunk in chunks
+            ]
+        except RuntimeError:  # the pool is shut down (the node is stopping): verify here
+            futures = []
+            results = [verify_each(self._sigcache, [txs[i] for i in chunk], chain_id) for chunk in chunks]
+        else:
+            results = await asyncio.gather(*futures)
+        for chunk, found in zip(chunks, results, strict=True):
+            for i, err in zip(chunk, found, strict=True):
+                errors[i] = err
+        return errors
