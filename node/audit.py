@@ -45,7 +45,14 @@ from node.ledger.crypto import HASH_SIZE, sha256
 from node.ledger.errors import LedgerError
 from node.ledger.genesis import Genesis
 from node.ledger.governance import validator_set_at
-from node.ledger.handoffs import Handoff, HandoffError, follow_handoffs, handoff_doc, handoff_heights
+from node.ledger.handoffs import (
+    Handoff,
+    HandoffError,
+    follow_handoffs,
+    handoff_doc,
+    handoff_heights,
+    hex_field,
+)
 from node.ledger.merkle import merkle_proof, verify_proof
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import Store, StoreVersionError, Tip
@@ -376,13 +383,7 @@ def build_proof(committed_block: bytes, txid: bytes, handoffs: Sequence[Handoff]
 
 
 def _hex(doc: dict[str, Any], name: str) -> bytes:
-    value = doc.get(name)
-    if not isinstance(value, str):
-        raise ProofError(f"proof field {name!r} is missing or not a hex string")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise ProofError(f"proof field {name!r} is not hex") from None
+    return hex_field(doc, name, "proof", ProofError)
 
 
 def verify_proof_doc(doc: Any, genesis: Genesis) -> ProvenInclusion:

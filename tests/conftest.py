@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -41,3 +42,11 @@ def _grpc_aio_engine_kept_up() -> None:
     from grpc._cython import cygrpc
 
     cygrpc.init_grpc_aio()
+
+
+@pytest.fixture
+def cli_devnet_dir(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$CBDC_DEVNET_DIR set to the directory of the module's `net` (tests.support.network),
+    so the CLI reaches `--node` as that devnet says: plaintext, or TLS against its members
+    bundle with its auditor key signing the reads."""
+    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))

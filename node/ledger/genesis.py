@@ -472,11 +472,16 @@ def _validate(g: Genesis) -> None:
 def _validate_auditors(g: Genesis) -> None:
     if not isinstance(g.auditors, tuple):
         raise GenesisError("auditors", "must be a list of public keys")
+    _distinct_keys(g.auditors, "auditors")
+
+
+def _distinct_keys(keys: tuple[bytes, ...], name: str) -> None:
+    """Each entry of the key list `name` a public key, none listed twice."""
     seen: set[bytes] = set()
-    for i, k in enumerate(g.auditors):
-        _pubkey(k, f"auditors[{i}]")
+    for i, k in enumerate(keys):
+        _pubkey(k, f"{name}[{i}]")
         if k in seen:
-            raise GenesisError(f"auditors[{i}]", "is listed twice")
+            raise GenesisError(f"{name}[{i}]", "is listed twice")
         seen.add(k)
 
 
@@ -485,12 +490,7 @@ def _validate_issuers(g: Genesis) -> None:
         raise GenesisError("issuers", "the central bank needs at least one issuer key")
     if len(g.issuers) > MAX_AUTHORITY_KEYS:
         raise GenesisError("issuers", f"at most {MAX_AUTHORITY_KEYS} issuer keys are allowed")
-    seen: set[bytes] = set()
-    for i, k in enumerate(g.issuers):
-        _pubkey(k, f"issuers[{i}]")
-        if k in seen:
-            raise GenesisError(f"issuers[{i}]", "is listed twice")
-        seen.add(k)
+    _distinct_keys(g.issuers, "issuers")
     _int(
         g.issue_threshold, "issue_threshold", 1, len(g.issuers),
         f"an integer from 1 to the number of issuers ({len(g.issuers)})",

@@ -107,14 +107,16 @@ def stored_handoffs(
     return docs
 
 
-def _hex(item: dict[str, Any], name: str, where: str) -> bytes:
+def hex_field(item: dict[str, Any], name: str, where: str, error: type[Exception] = HandoffError) -> bytes:
+    """The bytes of a hex string field of a proof or hand-off document; `error` naming
+    `where` and the field when it is missing or not hex."""
     value = item.get(name)
     if not isinstance(value, str):
-        raise HandoffError(f"{where}: field {name!r} is missing or not a hex string")
+        raise error(f"{where}: field {name!r} is missing or not a hex string")
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise HandoffError(f"{where}: field {name!r} is not hex") from None
+        raise error(f"{where}: field {name!r} is not hex") from None
 
 
 def follow_handoffs(handoffs: Any, genesis: Genesis, height: int) -> ValidatorSet:
@@ -129,7 +131,7 @@ def follow_handoffs(handoffs: Any, genesis: Genesis, height: int) -> ValidatorSe
         where = f"hand-off #{i}"
         if not isinstance(item, dict):
             raise HandoffError(f"{where} is not an object")
-        header_bytes, certificate = _hex(item, "header", where), _hex(item, "commit", where)
+        header_bytes, certificate = hex_field(item, "header", where), hex_field(item, "commit", where)
         try:
             header = decode_header(header_bytes)
         except LedgerError as err:

@@ -16,6 +16,9 @@ from tests.support.waiting import wait_for
 
 from .helpers import assert_error, ok, ok_json, run
 
+# The CLI reaches --node as the devnet of the module's `net` says (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cli_devnet_dir")
+
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory):
@@ -23,11 +26,6 @@ def net(tmp_path_factory: pytest.TempPathFactory):
     yield net
     stop_net(net)
 
-
-@pytest.fixture(autouse=True)
-def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI takes how to reach --node (here: plaintext) from the devnet it belongs to."""
-    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
 
 
 def test_gov_draft_sign_submit_and_the_queries_that_show_it(net: Net, tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ from tests.support.network import Net, start_net, stop_net
 
 from .helpers import assert_error, ok_json, run
 
+# The CLI reaches --node as the devnet of the module's `net` says (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cli_devnet_dir")
+
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory):
@@ -20,11 +23,6 @@ def net(tmp_path_factory: pytest.TempPathFactory):
     yield net
     stop_net(net)
 
-
-@pytest.fixture(autouse=True)
-def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI takes how to reach --node (here: plaintext) from the devnet it belongs to."""
-    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
 
 
 def _key_file(tmp_path: Path, name: str) -> tuple[KeyPair, Path]:

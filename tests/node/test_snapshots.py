@@ -34,6 +34,10 @@ def _config(i: int) -> dict:
     return changes
 
 
+# The CLI reaches --node as the devnet of the module's `net` says (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cli_devnet_dir")
+
+
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory):
     # TLS: the CLI's snapshot is an auditor's signed read over TLS, state sync a peer's over
@@ -42,11 +46,6 @@ def net(tmp_path_factory: pytest.TempPathFactory):
     yield net
     stop_net(net)
 
-
-@pytest.fixture(autouse=True)
-def _devnet_dir(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI takes how to reach --node (the members bundle) from the devnet it belongs to."""
-    monkeypatch.setenv("CBDC_DEVNET_DIR", str(net.directory))
 
 
 @pytest.fixture(scope="module")
