@@ -11,7 +11,7 @@ import pytest
 
 from cli.common import EXIT_USAGE
 from node.ledger.keys import KeyPair, save_key
-from tests.support.network import Net, start_net, stop_net
+from tests.support.network import Net, module_net
 from tests.support.waiting import wait_for
 
 from .helpers import assert_error, ok, ok_json, run
@@ -20,11 +20,7 @@ from .helpers import assert_error, ok, ok_json, run
 pytestmark = pytest.mark.usefixtures("cli_devnet_dir")
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory):
-    net = start_net(tmp_path_factory.mktemp("gov-cli"), 1)
-    yield net
-    stop_net(net)
+net = module_net("gov-cli", 1)
 
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.ledger.keys import KeyPair, save_key
-from tests.support.network import Net, start_net, stop_net
+from tests.support.network import Net, module_net
 
 from .helpers import assert_error, ok_json, run
 
@@ -17,11 +17,7 @@ from .helpers import assert_error, ok_json, run
 pytestmark = pytest.mark.usefixtures("cli_devnet_dir")
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory):
-    net = start_net(tmp_path_factory.mktemp("gov-rotation-cli"), 1)
-    yield net
-    stop_net(net)
+net = module_net("gov-rotation-cli", 1)
 
 
 

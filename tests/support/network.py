@@ -10,10 +10,12 @@ configuration does it between `create_net` and `start`, with `config`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from devnet import network
 from devnet.network import DevnetKeys
@@ -152,3 +154,16 @@ def assert_same_chain(net: Net, nodes: list[NodeRecord] | None = None) -> int:
     finally:
         for c in clients:
             c.close()
+
+
+def module_net(name: str, validators: int = 4, **options: Any) -> Any:
+    """A module-scoped `net` fixture: a test net started (start_net) for the module's tests
+    and stopped after them. `net = module_net("gov-cli", 1)` at a test module's top level."""
+
+    @pytest.fixture(scope="module")
+    def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+        started = start_net(tmp_path_factory.mktemp(name), validators, **options)
+        yield started
+        stop_net(started)
+
+    return net
