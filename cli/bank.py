@@ -10,7 +10,6 @@ every signature covers exactly the bytes that are finally submitted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from cli.connect import (
     random_nonce,
     submit_final,
 )
-from cli.drafts import signature_status, write_draft
+from cli.drafts import SignedDraft, write_draft
 from cli.format import Grid, Lines, View, committed, merge, money, proto3_json, render, yuan_cell
 from cli.options import amount_option, key_file_option, submit_options, to_option
 from cli.pay import spend
@@ -46,33 +45,11 @@ def bank() -> None:
 # --- drafts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Draft:
-    """An issuance being signed. Only `tx` is authoritative; the rest of the file is a
-    summary for the people signing, recomputed from `tx` whenever the file is written."""
+class Draft(SignedDraft):
+    """An issuance being signed by the issuers it names."""
 
-    tx: bytes
-
-    @property
-    def body(self) -> Any:
-        from proto import ledger_pb2
-
-        return ledger_pb2.TxBody.FromString(ledger_pb2.Transaction.FromString(self.tx).body)
-
-    @property
-    def chain_id(self) -> str:
-        return self.body.chain_id
-
-    @property
-    def txid(self) -> bytes:
-        from node.ledger.crypto import sha256
-        from proto import ledger_pb2
-
-        return sha256(ledger_pb2.Transaction.FromString(self.tx).body)
-
-    def signer_status(self) -> list[tuple[bytes, str]]:
-        """(issuer key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
-        return signature_status(self.tx, list(self.body.issue.signers))
+    def signers(self) -> list[bytes]:
+        return list(self.body.issue.signers)
 
     def to_doc(self) -> dict[str, Any]:
         from node.ledger.address import encode_address

@@ -17,7 +17,6 @@ that are submitted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import click
 from cli.common import EXIT_USAGE, fail, read_json_file
 from cli.connect import address_bytes, client, handle_errors, json_option, load_key, outcome_doc, random_nonce
 from cli.connect import submit_final as _submit_final
-from cli.drafts import signature_status, write_draft
+from cli.drafts import SignedDraft, write_draft
 from cli.format import Grid, Lines, View, committed, merge, render
 from cli.options import key_file_option, submit_options
 
@@ -42,39 +41,18 @@ def gov() -> None:
 # --- drafts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GovDraft:
-    """A governance change being signed. Only `tx` is authoritative; the rest of the file
-    is a summary for the people signing, recomputed from `tx` whenever it is written."""
-
-    tx: bytes
-
-    @property
-    def _parsed(self) -> tuple[Any, Any]:
-        from proto import ledger_pb2
-
-        tx = ledger_pb2.Transaction.FromString(self.tx)
-        return tx, ledger_pb2.TxBody.FromString(tx.body)
-
-    @property
-    def chain_id(self) -> str:
-        return self._parsed[1].chain_id
+class GovDraft(SignedDraft):
+    """A governance change being signed (its signers: node.client.govbuild.signers_of)."""
 
     @property
     def kind(self) -> str:
-        return self._parsed[1].WhichOneof("kind") or "unknown"
+        return self.body.WhichOneof("kind") or "unknown"
 
-    @property
-    def txid(self) -> bytes:
-        from node.ledger.crypto import sha256
-
-        return sha256(self._parsed[0].body)
-
-    def signer_status(self) -> list[tuple[bytes, str]]:
-        """(key, 'signed' | 'missing' | 'INVALID') for every signer, in signature order."""
+    def signers(self) -> list[bytes]:
         from node.client.govbuild import signers_of
+        from proto import ledger_pb2
 
-        return signature_status(self.tx, signers_of(self._parsed[0].body))
+        return signers_of(ledger_pb2.Transaction.FromString(self.tx).body)
 
     def to_doc(self) -> dict[str, Any]:
         from cli.chain import tx_doc

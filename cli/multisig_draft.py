@@ -10,43 +10,21 @@ re-encoded, so every signature is over the same bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_USAGE, fail, read_json_file
-from cli.drafts import signature_status, write_draft
+from cli.drafts import SignedDraft, write_draft
 from cli.format import Grid, Lines, View, merge, money
 
 DRAFT_TYPE = "cbdc-multisig-draft"
 
 
-@dataclass(frozen=True)
-class SpendDraft:
-    """A spend of a multi-signature wallet being signed."""
+class SpendDraft(SignedDraft):
+    """A spend of a multi-signature wallet being signed by the members it names."""
 
-    tx: bytes
-
-    @property
-    def body(self) -> Any:
-        from proto import ledger_pb2
-
-        return ledger_pb2.TxBody.FromString(ledger_pb2.Transaction.FromString(self.tx).body)
-
-    @property
-    def chain_id(self) -> str:
-        return self.body.chain_id
-
-    @property
-    def txid(self) -> bytes:
-        from node.ledger.crypto import sha256
-        from proto import ledger_pb2
-
-        return sha256(ledger_pb2.Transaction.FromString(self.tx).body)
-
-    def signer_status(self) -> list[tuple[bytes, str]]:
-        """(member key, 'signed' | 'missing' | 'INVALID') for every signer the body names."""
-        return signature_status(self.tx, list(self.body.spend_locked.signers))
+    def signers(self) -> list[bytes]:
+        return list(self.body.spend_locked.signers)
 
     def to_doc(self) -> dict[str, Any]:
         from node.ledger.address import encode_address
