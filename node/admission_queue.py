@@ -134,27 +134,28 @@ class AdmissionQueue:
         if not todo:
             return errors
         if len(todo) < _INLINE_BELOW:
-            found = verify_each(self._sigcache, [txs[i] for i in todo], chain_id)
-            for i, err in zip(todo, found, strict=True):
-                errors[i] = err
-            return errors
-        parts = max(1, min(_WORKERS, len(todo) // _MIN_CHUNK))
-        size = -(-len(todo) // parts)
-        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-        loop = asyncio.get_running_loop()
-        try:
-            futures = [
-                loop.run_in_executor(
-                    self._executor, verify_each, self._sigcache, [txs[i] for i in chunk], chain_id
-                )
-                for chunk in chunks
-            ]
-        except RuntimeError:  # the pool is shut down (the node is stopping): verify here
-            futures = []
-            results = [verify_each(self._sigcache, [txs[i] for i in chunk], chain_id) for chunk in chunks]
+            chunks = [todo]
+            results = [verify_each(self._sigcache, [txs[i] for i in todo], chain_id)]
         else:
-            results = await asyncio.gather(*futures)
+            parts = max(1, min(_WORKERS, len(todo) // _MIN_CHUNK))
+            size = -(-len(todo) // parts)
+            chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+            results = await self._on_pool(txs, chunks)
         for chunk, found in zip(chunks, results, strict=True):
             for i, err in zip(chunk, found, strict=True):
                 errors[i] = err
         return errors
+
+    async def _on_pool(self, txs: list[DecodedTx], chunks: list[list[int]]) -> list[list[LedgerError | None]]:
+        """verify_each of every chunk on the pool; here when the pool is shut down (the node
+        is stopping)."""
+        loop = asyncio.get_running_loop()
+        subsets = [[txs[i] for i in chunk] for chunk in chunks]
+        try:
+            futures = [
+                loop.run_in_executor(self._executor, verify_each, self._sigcache, subset, self._chain_id)
+                for subset in subsets
+            ]
+        except RuntimeError:
+            return [verify_each(self._sigcache, subset, self._chain_id) for subset in subsets]
+        return list(await asyncio.gather(*futures))

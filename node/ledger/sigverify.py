@@ -131,12 +131,7 @@ def verify_into_cache(sigcache: SignatureCache, txs: Sequence[DecodedTx], chain_
     """Verify each, here; the cache records each success (failures raise and are dropped:
     whoever executes or admits the transaction later finds it missing and decides). The
     thread side of verify_ahead."""
-    verify = sigcache.verify
-    for tx in txs:
-        try:
-            verify(tx, chain_id)
-        except LedgerError:
-            pass
+    verify_each(sigcache, txs, chain_id)
 
 
 def verify_ahead(
