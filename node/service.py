@@ -62,11 +62,10 @@ from node.net.grpc_server import (
     PEER_SERVICE,
     SYNC_SERVICE,
     GrpcServer,
-    open_channel,
     start_server,
 )
-from node.net.peers import PeerNetwork
-from node.net.tls import TlsError, TlsMaterial, key_name, peer_key
+from node.net.peers import PeerNetwork, peer_channel
+from node.net.tls import TlsError, TlsMaterial, peer_key
 from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = get_logger("node")
@@ -466,22 +465,17 @@ async def state_sync(config: NodeConfig, genesis: Genesis, ledger: Path, tls: Tl
     peer served one: the node then replays the chain from genesis by block sync."""
     download = ledger.parent / "statesync.snapshot"
     loop = asyncio.get_running_loop()
+    credentials = tls.channel_credentials() if tls is not None else None
+    max_bytes = config.grpc.max_message_bytes
     # Peers may still be starting: a few rounds over them before giving up on state sync.
     attempts = [peer for _ in range(_STATE_SYNC_ROUNDS) for peer in config.p2p.peers]
     for n, peer in enumerate(attempts):
         if n and n % len(config.p2p.peers) == 0:
             await asyncio.sleep(_STATE_SYNC_RETRY_S)
         try:
-            # The peer port, as block sync dials it: mutual TLS accepting only the
-            # certificate bound to the key this peer is configured with.
-            channel = open_channel(
-                peer.address, config.grpc.max_message_bytes,
-                tls.channel_credentials() if tls is not None else None,
-                key_name(peer.validator_key) if tls is not None else None,
-            )
-            height = await download_snapshot(
-                peer.address, str(download), max_message_bytes=config.grpc.max_message_bytes, channel=channel
-            )
+            # The peer port, dialled as block sync dials it (PeerNetwork.channel_to).
+            channel = peer_channel(peer.address, peer.validator_key, max_bytes, credentials)
+            height = await download_snapshot(channel, str(download))
             info = await loop.run_in_executor(
                 None, restore_snapshot, snapshot_file_chunks(str(download)), str(ledger), genesis
             )

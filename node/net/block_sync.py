@@ -203,22 +203,16 @@ def _pruned_details(height: int, base: int) -> str:
 
 
 async def download_snapshot(
-    address: str,
-    path: str,
-    *,
-    max_message_bytes: int,
-    idle_timeout_s: float = _SNAPSHOT_IDLE_S,
-    channel: grpc.aio.Channel | None = None,
+    channel: grpc.aio.Channel, path: str, *, idle_timeout_s: float = _SNAPSHOT_IDLE_S
 ) -> int:
-    """Fetch a snapshot from the Sync service at `address` (over `channel` when given, e.g.
-    mutual TLS to a peer's port; it is closed when done) into the file `path` (written
-    beside it and renamed once complete). Nothing is verified here: restore_snapshot does
-    that (hand-offs from genesis, certificate, state root). A peer that sends nothing for
-    `idle_timeout_s` is given up on (TimeoutError). Returns the snapshot's height."""
+    """Fetch a snapshot from the Sync service over `channel` (the node's channel to a peer's
+    port, mutual TLS unless the node is plaintext; it is closed when done) into the file
+    `path` (written beside it and renamed once complete). Nothing is verified here:
+    restore_snapshot does that (hand-offs from genesis, certificate, state root). A peer that
+    sends nothing for `idle_timeout_s` is given up on (TimeoutError). Returns the snapshot's
+    height. (The CLI's download is node.client.connection.NodeClient.snapshot.)"""
     tmp = path + ".partial"
     height = 0
-    if channel is None:
-        channel = insecure_channel(address, max_message_bytes)
     try:
         async with channel:
             call = node_pb2_grpc.SyncStub(channel).GetSnapshot(node_pb2.GetSnapshotRequest())

@@ -17,7 +17,7 @@ from node.net.peers.handshake import (
     HandshakeError,
     handshake_message,
 )
-from node.net.peers.network import ConnectedHandler, MessageHandler, PeerNetwork, PeerState
+from node.net.peers.network import ConnectedHandler, MessageHandler, PeerNetwork, PeerState, peer_channel
 
 __all__ = [
     "BUNDLE_MAX_BYTES",
@@ -31,4 +31,5 @@ __all__ = [
     "PeerNetwork",
     "PeerState",
     "handshake_message",
+    "peer_channel",
 ]

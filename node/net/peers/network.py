@@ -70,6 +70,15 @@ class KindCounters:
         counter.inc(count)
 
 
+
+def peer_channel(
+    address: str, key: bytes, max_message_bytes: int, credentials: grpc.ChannelCredentials | None
+) -> grpc.aio.Channel:
+    """A channel to the peer port of the validator holding `key`: mutual TLS with
+    `credentials` (TlsMaterial.channel_credentials) that accepts only a certificate bound to
+    `key`, or plaintext when `credentials` is None."""
+    return open_channel(address, max_message_bytes, credentials, key_name(key) if credentials else None)
+
 class PeerNetwork:
     """Authenticated streams to and from the configured validators.
 
@@ -182,8 +191,7 @@ class PeerNetwork:
     def channel_to(self, address: str, key: bytes) -> grpc.aio.Channel:
         """A channel to the peer port of the validator holding `key`: mutual TLS that accepts
         only a certificate bound to `key` (or plaintext when TLS is off)."""
-        name = key_name(key) if self._credentials is not None else None
-        return open_channel(address, self.max_message_bytes, self._credentials, name)
+        return peer_channel(address, key, self.max_message_bytes, self._credentials)
 
     # --- lifecycle -------------------------------------------------------------------------
 
