@@ -76,6 +76,29 @@ class Workload:
     transfers: int
 
 
+def _funding(bank, issue: bytes, total: int, outputs: list, params) -> tuple[list[bytes], list[OutPoint]]:
+    """Transactions paying `outputs` (one per wallet, FUNDING each) out of the issuance of
+    `total` to the bank, max_outputs - 1 per transaction plus change back to the bank; and
+    the wallets' coins, in order."""
+    per_tx = params.max_outputs - 1
+    src = OutPoint(hashlib.sha256(_body(issue)).digest(), 0)
+    remaining = total
+    raws: list[bytes] = []
+    coins: list[OutPoint] = []
+    for start in range(0, len(outputs), per_tx):
+        group = list(outputs[start : start + per_tx])
+        remaining -= FUNDING * len(group)
+        if remaining:
+            group.append((bank.public, remaining))
+        raw = build_transfer(CHAIN_ID, bank, [src], group, nonce=start)
+        txid = hashlib.sha256(_body(raw)).digest()
+        paid = min(per_tx, len(outputs) - start)
+        coins.extend(OutPoint(txid, i) for i in range(paid))
+        src = OutPoint(txid, paid)
+        raws.append(raw)
+    return raws, coins
+
+
 def _propose(
     store: Store, genesis: Genesis, proposer: bytes, raws: Sequence[bytes], sigcache: SignatureCache
 ) -> bytes:
@@ -109,23 +132,7 @@ def build_workload(workdir: str, txs: int, wallets: int, block_size: int) -> Wor
         registers = [build_register(CHAIN_ID, bank, k.public, FULL_TIER, nonce=n) for n, k in enumerate(keys)]
         setup.append(_propose(store, genesis, proposer.public, [issue, *registers], sigcache))
 
-        # Fund the wallets, max_outputs - 1 per transaction plus change back to the bank.
-        per_tx = params.max_outputs - 1
-        src = OutPoint(hashlib.sha256(_body(issue)).digest(), 0)
-        remaining = total
-        funding_raws: list[bytes] = []
-        coins: list[OutPoint] = []
-        for start in range(0, wallets, per_tx):
-            group = keys[start : start + per_tx]
-            remaining -= FUNDING * len(group)
-            outputs = [(k.public, FUNDING) for k in group]
-            if remaining:
-                outputs.append((bank.public, remaining))
-            raw = build_transfer(CHAIN_ID, bank, [src], outputs, nonce=start)
-            txid = hashlib.sha256(_body(raw)).digest()
-            coins.extend(OutPoint(txid, i) for i in range(len(group)))
-            src = OutPoint(txid, len(group))
-            funding_raws.append(raw)
+        funding_raws, coins = _funding(bank, issue, total, [(k.public, FUNDING) for k in keys], params)
         setup.append(_propose(store, genesis, proposer.public, funding_raws, sigcache))
 
         # Transfers: wallet w pays wallet w+1+round and keeps the change (output 1), which
@@ -177,22 +184,8 @@ def build_conditional_workload(workdir: str, txs: int, wallets: int, block_size:
             build_register(CHAIN_ID, bank, k.public, FULL_TIER, nonce=n) for n, k in enumerate(cosigners)
         ]
         setup = [_propose(store, genesis, proposer.public, [issue, *registers], sigcache)]
-        per_tx = params.max_outputs - 1
-        src = OutPoint(hashlib.sha256(_body(issue)).digest(), 0)
-        remaining = total
-        funding: list[bytes] = []
-        coins: list[OutPoint] = []
-        for start in range(0, wallets, per_tx):
-            group = range(start, min(start + per_tx, wallets))
-            remaining -= FUNDING * len(group)
-            outputs: list = [locked_output(locks[w], FUNDING) for w in group]
-            if remaining:
-                outputs.append((bank.public, remaining))
-            raw = build_transfer(CHAIN_ID, bank, [src], outputs, nonce=start)
-            txid = hashlib.sha256(_body(raw)).digest()
-            coins.extend(OutPoint(txid, i) for i in range(len(group)))
-            src = OutPoint(txid, len(group))
-            funding.append(raw)
+        locked = [locked_output(locks[w], FUNDING) for w in range(wallets)]
+        funding, coins = _funding(bank, issue, total, locked, params)
         setup.append(_propose(store, genesis, proposer.public, funding, sigcache))
         raws: list[bytes] = []
         balance = [FUNDING] * wallets
