@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -66,3 +68,17 @@ def unwind_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def write_json_atomically(path: Path, doc: Any, *, ensure_ascii: bool = True) -> None:
+    """Write `doc` as indented JSON by atomic replace: a crash mid-write never leaves half a
+    file (a draft being signed, a genesis being built)."""
+    data = json.dumps(doc, indent=2, ensure_ascii=ensure_ascii) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

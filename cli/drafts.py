@@ -8,13 +8,12 @@ check of what it may hold; only `tx` is authoritative in any of them.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cli.common import write_json_atomically
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,4 @@ def signature_status(tx_bytes: bytes, signers: Sequence[bytes]) -> list[tuple[by
 def write_draft(path: Path, doc: Any) -> None:
     """Write the draft document by atomic replace: a crash while signing never leaves half a
     draft."""
-    data = json.dumps(doc, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomically(path, doc)

@@ -19,15 +19,13 @@ with another genesis hash). The file format is published as a JSON Schema by `sc
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.common import EXIT_USAGE, fail, read_json_file
+from cli.common import EXIT_USAGE, fail, read_json_file, write_json_atomically
 from cli.connect import address_bytes, handle_errors, json_option
 from cli.format import Fields, Grid, render
 
@@ -51,15 +49,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _save(path: Path, doc: dict[str, Any]) -> None:
     """Atomic replace: a crash mid-edit never leaves half a genesis."""
-    data = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomically(path, doc, ensure_ascii=False)
 
 
 def _keys_in_use(doc: dict[str, Any]) -> dict[bytes, str]:
