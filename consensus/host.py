@@ -196,6 +196,7 @@ class ConsensusHost:
         # that decides the height, so a junk push cannot make us hold anything.
         self._pushed: tuple[bytes, bytes] | None = None
         self._own: list[SendProposal | BroadcastVote] = []  # this height, for late peers
+        self._round_seen = (0, 0)  # (height, round) of the machine after the last input
         self._out: list[Effect] = []
         self._later: deque[BlockValidated] = deque()
 
@@ -364,7 +365,6 @@ class ConsensusHost:
         self._actions(self.machine.handle(event))
 
     def _actions(self, actions: list[Action]) -> None:
-        round_before = self.machine.round
         for action in actions:
             if isinstance(action, BroadcastProposal):
                 held = self._blocks.get(action.block_hash)
@@ -382,7 +382,20 @@ class ConsensusHost:
                 self._on_decide(action)
             elif isinstance(action, PersistSignState | ScheduleTimeout | ReportEvidence):
                 self._out.append(action)
-        if self.machine.round > round_before:
+        self._relay_on_new_round()
+
+    def _relay_on_new_round(self) -> None:
+        """The round moved on: send every peer the prevotes behind our valid value. A
+        validator that missed some of them (a link down, a restart) could otherwise stay
+        unable to accept the re-proposal of a value others are locked on, for ever when
+        the link stays down (tests/consensus/test_consensus_simulation.py, a cut link).
+
+        Compared with the round last seen here, not with the round before this batch of
+        actions: the machine has already moved when its actions reach us."""
+        m = self.machine
+        seen_height, seen_round = self._round_seen
+        self._round_seen = (m.height, m.round)
+        if m.height == seen_height and m.round > seen_round:
             votes = self.proof_of_lock()
             if votes:
                 self._out.append(RelayVotes(votes))

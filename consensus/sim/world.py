@@ -105,6 +105,11 @@ class Faults:
     # Chance that a validator pushes each committed block to all peers (commit_push), so
     # pushes race the peers' own decisions.
     push_commits: float = 0.3
+    # Links that never deliver, in either direction, for the whole run (after GST too): a
+    # firewall rule, or a peer entry still naming a validator's old key during a rolling
+    # key rotation. What the two validators say reaches each other only through the others
+    # (the proof of lock that ConsensusHost relays when the round moves on).
+    cut: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,6 @@ class Node:
         self.armed: str | None = None  # a crash waiting for this change point
         self.planned: list[CrashAt] = []  # crashes planned at a height (SimConfig.crash_at)
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
-        self.proposals: dict[tuple[int, int], NetMsg] = {}
         self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
 
     @property
@@ -333,7 +337,6 @@ class Node:
             # The sender is behind: it gets the commit on our next gossip tick (block sync).
             self.lagging[msg.src] = msg.height
         if msg.kind == "proposal":
-            self.proposals.setdefault((msg.height, w.round_of_proposal(msg.data)), msg)
             block = msg.block or w.block_bytes(msg.block_hash)
             self.step(ProposalArrived(msg.data, block, w.hash_of(block)))
         elif msg.kind == "vote":
@@ -430,9 +433,14 @@ class Node:
             w.schedule(w.now, self.index, next_height, self.gen)
 
     def gossip_tick(self) -> None:
-        """Re-send own messages of the current height and the proposals held for it: the
-        retransmission of a gossip layer, which turns the lossy links before GST into the
-        paper's "every message from a correct process eventually arrives"."""
+        """While links are lossy (before the network is stable, and once just after), re-send
+        own messages of the current height and the prevotes behind our valid value: what a
+        node sends a peer whose stream (re)connects (node.driver.Driver.resend_to), which
+        turns lossy links into the paper's "every message from a correct process eventually
+        arrives". Once links are stable nothing is re-sent, as on a node whose streams stay
+        up: a proof of lock then travels only as the host relays it when the round moves on.
+        Proposals are never relayed by others: a node does not (a proposal reaches a peer
+        cut off from its proposer only as a later re-proposal)."""
         m = self.machine
         if not self.up or m is None:
             return
@@ -447,24 +455,23 @@ class Node:
                 # peers push the block (node/net/commit_push.py does this on a real node).
                 w.broadcast(self.index, NetMsg("status", b"", b"", self.index, m.height))
             return
-        w.log(self.index, "resend", len(self.own))
-        for msg in self.own:
-            w.broadcast(self.index, msg)
-        if not self.own:
-            # Nothing of our own to say (an observer, or a validator back from a crash that
-            # has not voted yet): announce the height we are at instead, or peers that have
-            # stored it would never notice we are behind (on a real node the heartbeat does
-            # this, and block sync follows).
+        reconnected = w.now <= w.stable_ms + w.config.gossip_interval_ms
+        if reconnected:
+            w.log(self.index, "resend", len(self.own))
+            for msg in self.own:
+                w.broadcast(self.index, msg)
+        if not (reconnected and self.own):
+            # Nothing of our own re-sent (links are stable, or an observer, or a validator
+            # back from a crash that has not voted yet): announce the height we are at
+            # instead, or peers that have stored it would never notice we are behind (on a
+            # real node the heartbeat does this, and block sync follows).
             w.broadcast(self.index, NetMsg("status", b"", b"", self.index, m.height))
-        for (height, _), held in self.proposals.items():
-            if height == m.height:
-                w.broadcast(self.index, held)
-        # Relay the prevotes that justify our valid value (CometBFT gossips the POL votes
-        # the same way): peers that missed some of them could otherwise never accept a
-        # re-proposal of a value that honest validators are locked on.
+        # The prevotes that justify our valid value (CometBFT gossips the POL votes the same
+        # way): peers that missed some of them could otherwise never accept a re-proposal of
+        # a value that honest validators are locked on.
         assert self.host is not None
         pol = self.host.proof_of_lock()
-        if pol:
+        if pol and reconnected:
             w.broadcast(self.index, NetMsg("votes", pol, b"", self.index, m.height))
 
 
@@ -530,6 +537,7 @@ class World:
         self.messages = 0
         self.side: dict[int, int] = {}
         f = config.faults
+        self.cut = {(a, b) for a, b in f.cut} | {(b, a) for a, b in f.cut}
         if f.partition:
             order = list(range(n))
             self.rng.shuffle(order)
@@ -551,6 +559,8 @@ class World:
     def send(self, src: int, dst: int, msg: NetMsg) -> None:
         f = self.config.faults
         rng = self.rng
+        if (src, dst) in self.cut:
+            return
         before_gst = self.now < f.gst_ms
         if before_gst:
             if self.side and self.side[src] != self.side[dst]:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from consensus import ConsensusMachine
 from consensus.host import ConsensusHost
-from consensus.sim import Faults, SimConfig, SimResult, run_simulation
+from consensus.sim import CrashAt, Faults, SimConfig, SimResult, run_simulation
+from consensus.sim.world import HEIGHT_POINTS
 
 STRATEGIES = ["lock_breaker", "silent", "equivocating_proposer", "double_voter", "invalid_blocks", "noisy"]
 
@@ -42,6 +43,10 @@ def random_config(seed: int, sizes=(4, 7, 10)) -> SimConfig:
         gst_ms=r.choice([0, 5000, 20000]),
         crashes=r.choice([0, 0, 1, 2]),
     )
+    if not byzantine and r.random() < 0.25:
+        # A link cut for good. Only among honest validators: with a faulty one among the
+        # rest, liveness would need every vote relayed (the closing note's next step).
+        faults = replace(faults, cut=(tuple(r.sample(range(n), 2)),))
     return SimConfig(
         seed=seed,
         powers=powers,
@@ -100,6 +105,61 @@ def test_partition_heals_at_gst_and_crashed_validators_rejoin_from_their_wal():
             )
         )
         assert len(result.decisions) == 7
+
+
+def cut_link_config(seed: int) -> SimConfig:
+    """Every validator honest and the network stable from the start, but one link never
+    delivers (a firewall rule, or a peer entry still naming a rotated key) and one validator
+    crashes at some height: it misses a proposal, so a value gets its quorum of prevotes
+    from validators on both ends of the cut, which only a third validator sees together."""
+    r = random.Random(seed)
+    n = r.choice([4, 4, 5, 7])
+    a, b = r.sample(range(n), 2)
+    crash = CrashAt(r.randrange(n), r.randint(1, 3), r.choice(HEIGHT_POINTS), r.randint(200, 3000))
+    return SimConfig(
+        seed=seed,
+        powers=(1,) * n,
+        heights=4,
+        faults=Faults(cut=((a, b),), max_delay_ms=r.choice([20, 200])),
+        crash_at=(crash,),
+        trace=False,
+    )
+
+
+# Schedules in which a host that does not relay the proof of lock when the round moves on
+# never decides again (found by the sweep in the test of the test below).
+CUT_LINK_STALLS = (14, 119)
+
+
+@pytest.mark.parametrize("seed", [*CUT_LINK_STALLS, *range(1000, 1060)])
+def test_a_link_cut_for_good_between_honest_validators_does_not_stop_the_chain(seed):
+    """Validators on both ends of the cut see the quorum behind the value a third one is
+    locked on only as that one relays it when the round moves on; they then accept its
+    re-proposal and the height is decided (the rolling key rotation on real processes,
+    tests/node/test_validator_rotation_live.py, stalled this way before the relay fired)."""
+    check(cut_link_config(seed))
+
+
+class NoRelayOnNewRound(ConsensusHost):
+    """Test-only variant: the proof of lock goes out only to peers that (re)connect, never
+    when the round moves on (what the node did when the relay compared the round after the
+    machine had already moved)."""
+
+    def _relay_on_new_round(self) -> None:
+        self._round_seen = (self.machine.height, self.machine.round)
+
+
+def test_the_harness_catches_a_host_that_never_relays_the_proof_of_lock():
+    """Test of the test: over the cut-link schedules, a host without the relay must stall
+    (a termination violation), and the same schedule with the real host must not."""
+    stalled = []
+    for seed in range(400):
+        result = run_simulation(replace(cut_link_config(seed), host_factory=NoRelayOnNewRound))
+        if any("termination" in v for v in result.violations):
+            check(cut_link_config(seed))
+            stalled.append(seed)
+    assert stalled, "400 cut-link schedules found no stall without the relay on a new round"
+    assert set(CUT_LINK_STALLS) <= set(stalled)
 
 
 def test_a_run_replays_exactly_from_its_seed():
