@@ -66,7 +66,7 @@ from consensus.host import (
     WriteWal,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import decode_proposal, decode_vote
+from consensus.messages import Step, decode_proposal, decode_vote
 from consensus.signer import Signer, SignState
 from consensus.validators import ValidatorSet
 from consensus.wal import EndHeight, WalCorruption, decode_records, encode_record
@@ -366,8 +366,11 @@ class Node:
                 if self.change_point("after-sign-before-broadcast"):
                     return
             elif isinstance(e, SendProposal | BroadcastVote):
-                # Persist-before-send: the durable sign-state must already hold this message.
-                if e.message not in self.signed_history:
+                # Persist-before-send: the durable sign-state must already hold this message,
+                # or be past its height, round and step. (A WAL replay that signs two
+                # messages, say a prevote and a precommit, persists only the later state
+                # before sending both; the signer then refuses anything at or below it.)
+                if e.message not in self.signed_history and not self.persisted_past(e):
                     w.violation(f"n{self.index} broadcast a message its persisted sign-state does not hold")
                 self.broadcast_own(e)
             elif isinstance(e, RelayVotes):
@@ -393,6 +396,18 @@ class Node:
                 w.on_evidence(self.index, e.evidence)
             elif isinstance(e, Notice) and e.level != "info":
                 w.log(self.index, "notice", e.level, e.text)
+
+    def persisted_past(self, e: SendProposal | BroadcastVote) -> bool:
+        """The durable sign-state is beyond this message's (height, round, step)."""
+        if not self.sign_state:
+            return False
+        if isinstance(e, SendProposal):
+            p = decode_proposal(e.message, verify=False)
+            position = (p.height, p.round, Step.PROPOSE)
+        else:
+            v = decode_vote(e.message, verify=False)
+            position = (v.height, v.round, v.type.step)
+        return SignState.decode(self.sign_state).position() > position
 
     def build_block(self, e: BuildBlock) -> bytes:
         return self.world.new_block(self.index, e.height, e.round, valid=True)

@@ -162,6 +162,24 @@ def test_the_harness_catches_a_host_that_never_relays_the_proof_of_lock():
     assert set(CUT_LINK_STALLS) <= set(stalled)
 
 
+def test_a_wal_replay_that_signs_twice_sends_both_under_the_later_persisted_state():
+    """Found by the soak run: a validator crashes right after logging a propose timeout it
+    had not handled, with a quorum of prevotes already logged. Its replay signs a nil
+    prevote and a precommit and persists only the later sign-state before sending both:
+    safe, the signer then refuses anything at or below the precommit. The simulator's
+    persist-before-send check accepts a message the persisted state is past, and still
+    checks that it was persisted before the send."""
+    config = SimConfig(
+        seed=105950,
+        powers=(1,) * 10,
+        byzantine=((0, "invalid_blocks"), (5, "lock_breaker"), (8, "lock_breaker")),
+        heights=3,
+        faults=Faults(drop=0.1, duplicate=0.1, max_delay_ms=20, gst_ms=5000, crashes=2),
+    )
+    result = check(config)
+    assert any(what[2:4] == ("crash", "after-wal-write") for what in result.trace if len(what) > 3)
+
+
 def test_a_run_replays_exactly_from_its_seed():
     config = random_config(4242)
     first, second = run_simulation(config), run_simulation(config)
