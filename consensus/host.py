@@ -30,6 +30,8 @@ Effects (host -> caller), in order
   broadcast it protects.
 - ``SendProposal(message, block_hash, block)``, ``BroadcastVote(message)``: to all peers.
 - ``RelayVotes(votes)``: the prevotes behind our valid value, sent when the round moves on.
+  (Own messages and the proof of lock go again to a peer whose stream reconnects, or that
+  announces a tip from which it keeps what it dropped before: ``missed_messages_of``.)
 - ``ScheduleTimeout(height, round, step, duration_ms)``: feed TimeoutFired after it.
 - ``BuildBlock(height, round)``, ``ValidateBlock(height, block_hash, block)``.
 - ``CommitBlock(height, round, block_hash, certificate, result)``: store ``result`` (what
@@ -68,7 +70,7 @@ from consensus.events import (
     TimeoutFired,
     VoteReceived,
 )
-from consensus.machine import ConsensusMachine
+from consensus.machine import FUTURE_HEIGHTS, ConsensusMachine
 from consensus.messages import Step, VoteType
 from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 
@@ -77,6 +79,23 @@ from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 MAX_HELD_BLOCKS = 64
 # A proposer may equivocate; the machine keeps at most this many proposals per round too.
 MAX_BLOCKS_PER_ROUND = 4
+
+
+
+def missed_messages_of(height: int, before: int | None, tip: int) -> bool:
+    """A peer announced that its chain now ends at `tip` (`before`: what it announced last,
+    None if nothing since its stream came up). True when it could not keep what we said
+    while deciding `height` then, and can now: a node keeps messages only for the height it
+    decides and the next FUTURE_HEIGHTS. The caller then says it again, as to a peer that
+    reconnects (own messages of the height and the proof of lock). Without this, validators
+    waiting for a quorum that includes one catching up from further behind wait for ever:
+    they say nothing new until a timeout, and no timeout is armed below a quorum."""
+
+    def keeps(announced: int) -> bool:
+        return height <= announced + 1 + FUTURE_HEIGHTS
+
+    return before is not None and not keeps(before) and keeps(tip)
+
 
 # ---- inputs ---------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from consensus.host import (
     ValidateBlock,
     Validated,
     WriteWal,
+    missed_messages_of,
 )
 from consensus.machine import ConsensusMachine
 from consensus.messages import Step
@@ -333,6 +334,13 @@ class ConsensusDriver:
     def notify_work(self) -> None:
         """A transaction was admitted: a waiting height may start."""
         self._work.set()
+
+    def on_peer_tip(self, before: int | None, tip: int, send: Callable[[node_pb2.PeerMessage], None]) -> None:
+        """A peer announced its tip (`before`: its previous announcement). If it was too far
+        behind to keep what we said in the height we decide and now keeps it, say it again
+        (consensus.host.missed_messages_of)."""
+        if not self.host.decided and missed_messages_of(self.host.machine.height, before, tip):
+            self.resend_to(send)
 
     def resend_to(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
         """A peer (re)connected: give it what we already said in this height, and the

@@ -64,6 +64,7 @@ from consensus.host import (
     ValidateBlock,
     Validated,
     WriteWal,
+    missed_messages_of,
 )
 from consensus.machine import ConsensusMachine
 from consensus.messages import Step, decode_proposal, decode_vote
@@ -243,6 +244,7 @@ class Node:
         self.planned: list[CrashAt] = []  # crashes planned at a height (SimConfig.crash_at)
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
         self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
+        self.peer_tips: dict[int, int] = {}  # peer -> the tip it last announced
 
     @property
     def machine(self) -> ConsensusMachine | None:
@@ -328,6 +330,11 @@ class Node:
         if msg.kind == "status":
             if msg.height in self.store and msg.src != self.index:
                 self.lagging[msg.src] = msg.height
+            before, tip = self.peer_tips.get(msg.src), msg.height - 1  # it decides msg.height
+            self.peer_tips[msg.src] = tip
+            m = self.machine
+            if m is not None and m.decision is None and missed_messages_of(m.height, before, tip):
+                self.resend_to(msg.src)
             return
         if msg.kind == "commit":
             block = msg.block or w.block_bytes(msg.block_hash)
@@ -430,6 +437,17 @@ class Node:
             msg = NetMsg("vote", a.message, b"", self.index, height)
         self.own.append(msg)
         w.broadcast(self.index, msg)
+
+    def resend_to(self, peer: int) -> None:
+        """What a node says again to one peer (node.driver.Driver.resend_to): own messages of
+        the current height and the prevotes behind our valid value."""
+        w = self.world
+        for msg in self.own:
+            w.send(self.index, peer, msg)
+        assert self.host is not None
+        pol = self.host.proof_of_lock()
+        if pol:
+            w.send(self.index, peer, NetMsg("votes", pol, b"", self.index, self.host.machine.height))
 
     def on_commit(self, c: CommitBlock) -> None:
         w = self.world

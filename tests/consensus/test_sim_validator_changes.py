@@ -199,3 +199,26 @@ CHANGE_SOAK_BAND = 250
 def test_soak_random_change_schedules(first: int) -> None:
     for seed in range(first, first + CHANGE_SOAK_BAND):
         check(random_change_config(seed))
+
+
+# Change schedules (found by the soak run) in which a validator needed for every quorum of a
+# height catches up from three heights behind while the others wait in that height: they
+# say nothing new (no timeout is armed below a quorum), so it hears what they said only if
+# they say it again once its announced tip shows it keeps messages of that height.
+CATCH_UP_STALLS = (200350, 200852, 201341)
+
+
+@pytest.mark.parametrize("seed", CATCH_UP_STALLS)
+def test_a_validator_catching_up_from_far_behind_hears_what_was_said_before_it_arrived(seed: int) -> None:
+    check(random_change_config(seed))
+
+
+def test_the_harness_catches_validators_that_never_repeat_themselves_to_a_late_peer(monkeypatch) -> None:
+    """Test of the test: without saying it again to a peer that caught up, the same
+    schedules never decide the height."""
+    from consensus.sim import world
+
+    monkeypatch.setattr(world, "missed_messages_of", lambda *_: False)
+    for seed in CATCH_UP_STALLS:
+        result = run_simulation(random_change_config(seed))
+        assert any("termination" in v for v in result.violations), seed
