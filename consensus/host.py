@@ -84,17 +84,17 @@ MAX_BLOCKS_PER_ROUND = 4
 
 def missed_messages_of(height: int, before: int | None, tip: int) -> bool:
     """A peer announced that its chain now ends at `tip` (`before`: what it announced last,
-    None if nothing since its stream came up). True when it could not keep what we said
-    while deciding `height` then, and can now: a node keeps messages only for the height it
-    decides and the next FUTURE_HEIGHTS. The caller then says it again, as to a peer that
-    reconnects (own messages of the height and the proof of lock). Without this, validators
-    waiting for a quorum that includes one catching up from further behind wait for ever:
-    they say nothing new until a timeout, and no timeout is armed below a quorum."""
+    None if nothing reached us yet). True when it could not keep what we said while deciding
+    `height` then (or we cannot tell), and can now: a node keeps messages only for the
+    height it decides and the next FUTURE_HEIGHTS. The caller then says it again, as to a
+    peer that reconnects (own messages of the height and the proof of lock). Without this,
+    validators waiting for a quorum that includes one catching up from further behind wait
+    for ever: they say nothing new until a timeout, and no timeout is armed below a quorum."""
 
     def keeps(announced: int) -> bool:
         return height <= announced + 1 + FUTURE_HEIGHTS
 
-    return before is not None and not keeps(before) and keeps(tip)
+    return (before is None or not keeps(before)) and keeps(tip)
 
 
 # ---- inputs ---------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_soak_random_change_schedules(first: int) -> None:
 # height catches up from three heights behind while the others wait in that height: they
 # say nothing new (no timeout is armed below a quorum), so it hears what they said only if
 # they say it again once its announced tip shows it keeps messages of that height.
-CATCH_UP_STALLS = (200350, 200852, 201341)
+CATCH_UP_STALLS = (200350, 200852, 201341, 203214, 204044)
 
 
 @pytest.mark.parametrize("seed", CATCH_UP_STALLS)
