@@ -30,8 +30,8 @@ Effects (host -> caller), in order
   broadcast it protects.
 - ``SendProposal(message, block_hash, block)``, ``BroadcastVote(message)``: to all peers.
 - ``RelayVotes(votes)``: the prevotes behind our valid value, sent when the round moves on.
-  (Own messages and the proof of lock go again to a peer whose stream reconnects, or that
-  announces a tip from which it keeps what it dropped before: ``missed_messages_of``.)
+  (Own messages and the proof of lock go again to a peer whose stream reconnects, and to
+  every peer while the machine is stuck: ``repeat_if_stuck``.)
 - ``ScheduleTimeout(height, round, step, duration_ms)``: feed TimeoutFired after it.
 - ``BuildBlock(height, round)``, ``ValidateBlock(height, block_hash, block)``.
 - ``CommitBlock(height, round, block_hash, certificate, result)``: store ``result`` (what
@@ -70,7 +70,7 @@ from consensus.events import (
     TimeoutFired,
     VoteReceived,
 )
-from consensus.machine import FUTURE_HEIGHTS, ConsensusMachine
+from consensus.machine import ConsensusMachine
 from consensus.messages import Step, VoteType
 from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 
@@ -79,23 +79,6 @@ from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 MAX_HELD_BLOCKS = 64
 # A proposer may equivocate; the machine keeps at most this many proposals per round too.
 MAX_BLOCKS_PER_ROUND = 4
-
-
-
-def missed_messages_of(height: int, before: int | None, tip: int) -> bool:
-    """A peer announced that its chain now ends at `tip` (`before`: what it announced last,
-    None if nothing reached us yet). True when it could not keep what we said while deciding
-    `height` then (or we cannot tell), and can now: a node keeps messages only for the
-    height it decides and the next FUTURE_HEIGHTS. The caller then says it again, as to a
-    peer that reconnects (own messages of the height and the proof of lock). Without this,
-    validators waiting for a quorum that includes one catching up from further behind wait
-    for ever: they say nothing new until a timeout, and no timeout is armed below a quorum."""
-
-    def keeps(announced: int) -> bool:
-        return height <= announced + 1 + FUTURE_HEIGHTS
-
-    return (before is None or not keeps(before)) and keeps(tip)
-
 
 # ---- inputs ---------------------------------------------------------------------------
 
@@ -216,6 +199,7 @@ class ConsensusHost:
         self._pushed: tuple[bytes, bytes] | None = None
         self._own: list[SendProposal | BroadcastVote] = []  # this height, for late peers
         self._round_seen = (0, 0)  # (height, round) of the machine after the last input
+        self._checked: tuple[int, int, Step] | None = None  # where repeat_if_stuck saw it
         self._out: list[Effect] = []
         self._later: deque[BlockValidated] = deque()
 
@@ -279,6 +263,31 @@ class ConsensusHost:
         if state.valid_round < 0 or m.decision is not None:
             return ()
         return tuple(m.votes_for(state.valid_round, VoteType.PREVOTE, state.valid_hash))
+
+    def repeat_if_stuck(self) -> list[SendProposal | BroadcastVote | RelayVotes]:
+        """Call at a fixed interval (the node: every second). If the machine is deciding a
+        height and has not moved (same height, round and step) since the previous call,
+        what to say again to every peer: our own messages of the height and the proof of
+        lock; otherwise nothing.
+
+        Why: a node sends each message once, and a peer may have dropped it for good -- it
+        was a few heights behind (a node keeps messages for the height it decides and the
+        next two only), or the sender was joining the validator set (a node keeps early
+        messages only from validators of its current set). If that peer's vote is needed
+        for a quorum, everyone then waits: no timeout is armed below a quorum of votes, so
+        nobody says anything new. The simulator found both (soak schedules with validator
+        set changes). Costs nothing while heights are decided within the interval."""
+        m = self.machine
+        at = (m.height, m.round, m.step)
+        stuck = at == self._checked and m.decision is None and m.validators is not None
+        self._checked = at
+        if not stuck:
+            return []
+        again: list[SendProposal | BroadcastVote | RelayVotes] = list(self._own)
+        votes = self.proof_of_lock()
+        if votes:
+            again.append(RelayVotes(votes))
+        return again
 
     # ---- inputs ---------------------------------------------------------------------------
 

@@ -59,7 +59,6 @@ from consensus.host import (
     ValidateBlock,
     Validated,
     WriteWal,
-    missed_messages_of,
 )
 from consensus.machine import ConsensusMachine
 from consensus.messages import Step
@@ -93,6 +92,16 @@ class _Begin:
 
 
 @dataclass(frozen=True, slots=True)
+class _Resend:
+    """Internal event: say again what we said in this height, to one peer (`send`) that
+    (re)connected, or to every peer (`send` None) if the machine is stuck. Queued, so that
+    it runs between batches of effects: never between a signature and the fsync of the
+    sign-state that must precede its broadcast."""
+
+    send: Callable[[node_pb2.PeerMessage], None] | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Pause:
     """Internal event: hand the machine to `work` (block sync), then restart it."""
 
@@ -114,6 +123,7 @@ class ConsensusDriver:
         create_empty_blocks: bool = False,
         heartbeat_s: float = 10.0,
         commit_delay_s: float = 0.0,
+        repeat_s: float = 1.0,
         faults: FaultHooks | None = None,
         double_sign_check_height: int = 0,
         remote_signer: Any = None,
@@ -138,6 +148,7 @@ class ConsensusDriver:
         self.create_empty_blocks = create_empty_blocks
         self.heartbeat_s = heartbeat_s
         self.commit_delay_s = commit_delay_s
+        self.repeat_s = repeat_s  # how often a stuck machine's messages are said again
         self.chain_id = chain.genesis.chain_id
         if remote_signer is not None:
             self.public_key = remote_signer.public_key
@@ -169,7 +180,7 @@ class ConsensusDriver:
             else:
                 self._look_back(saved.height if saved else 0, stored, "the block store holds")
         self.host = ConsensusHost(ConsensusMachine(self.chain_id, signer, config))
-        self._queue: asyncio.Queue[Input | _Begin | _Pause] = asyncio.Queue()
+        self._queue: asyncio.Queue[Input | _Begin | _Pause | _Resend] = asyncio.Queue()
         self._evidence = EvidencePool(
             self.validators_at, self.chain_id, chain.store.committed_evidence, lambda: chain.store.height + 2
         )
@@ -200,6 +211,7 @@ class ConsensusDriver:
                 entries=result.replayed,
             )
         self._runner = asyncio.create_task(self._run(), name="consensus")
+        self._spawn(self._repeat_while_stuck())
         await self._execute(effects)
         self._announce()
 
@@ -335,21 +347,29 @@ class ConsensusDriver:
         """A transaction was admitted: a waiting height may start."""
         self._work.set()
 
-    def on_peer_tip(self, before: int | None, tip: int, send: Callable[[node_pb2.PeerMessage], None]) -> None:
-        """A peer announced its tip (`before`: its previous announcement). If it was too far
-        behind to keep what we said in the height we decide and now keeps it, say it again
-        (consensus.host.missed_messages_of)."""
-        if not self.host.decided and missed_messages_of(self.host.machine.height, before, tip):
-            self.resend_to(send)
-
     def resend_to(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
         """A peer (re)connected: give it what we already said in this height, and the
-        prevotes behind our valid value."""
-        for effect in self.host.own_messages():
-            if effect.message not in self._taken_over:
+        prevotes behind our valid value (from the consensus task, see _Resend)."""
+        self._queue.put_nowait(_Resend(send))
+
+    def _resend(self, resend: _Resend) -> None:
+        if resend.send is None:
+            effects = self.host.repeat_if_stuck()
+            send = self._broadcast
+        else:
+            effects = [*self.host.own_messages(), RelayVotes(self.host.proof_of_lock())]
+            send = resend.send
+        for effect in effects:
+            if isinstance(effect, RelayVotes):
+                for vote in effect.votes:
+                    send(node_pb2.PeerMessage(vote=vote))
+            elif effect.message not in self._taken_over:
                 send(_peer_message(effect))
-        for vote in self.host.proof_of_lock():
-            send(node_pb2.PeerMessage(vote=vote))
+
+    async def _repeat_while_stuck(self) -> None:
+        while True:
+            await asyncio.sleep(self.repeat_s)
+            self._queue.put_nowait(_Resend(None))
 
     async def pause_for(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` (block sync) with the machine stopped, then restart at the new tip."""
@@ -370,9 +390,12 @@ class ConsensusDriver:
                 # safety does not depend on this loop (sign-state guards every signature).
                 log.exception("consensus event %r failed", type(event).__name__)
 
-    async def _handle(self, event: Input | _Begin | _Pause) -> None:
+    async def _handle(self, event: Input | _Begin | _Pause | _Resend) -> None:
         if isinstance(event, _Pause):
             await self._paused(event)
+            return
+        if isinstance(event, _Resend):
+            self._resend(event)
             return
         if isinstance(event, _Begin):
             if event.height != self.machine.height + 1 or not self.host.decided:

@@ -374,9 +374,7 @@ class Node:
         elif kind == "evidence":
             self.driver.on_evidence(msg.evidence)
         elif kind == "status":
-            before = self.relay.announced(peer)
             self.relay.on_status(peer, msg.status.height)
-            self.driver.on_peer_tip(before, msg.status.height, lambda m: self.peers.send(peer, m))
         elif kind == "commit":
             self.driver.on_commit(msg.commit)
 

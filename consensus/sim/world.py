@@ -64,7 +64,6 @@ from consensus.host import (
     ValidateBlock,
     Validated,
     WriteWal,
-    missed_messages_of,
 )
 from consensus.machine import ConsensusMachine
 from consensus.messages import Step, decode_proposal, decode_vote
@@ -244,7 +243,6 @@ class Node:
         self.planned: list[CrashAt] = []  # crashes planned at a height (SimConfig.crash_at)
         self.own: list[NetMsg] = []  # own messages of the current height, for re-sending
         self.lagging: dict[int, int] = {}  # peer -> a height it is behind at
-        self.peer_tips: dict[int, int] = {}  # peer -> the tip it last announced
 
     @property
     def machine(self) -> ConsensusMachine | None:
@@ -330,11 +328,6 @@ class Node:
         if msg.kind == "status":
             if msg.height in self.store and msg.src != self.index:
                 self.lagging[msg.src] = msg.height
-            before, tip = self.peer_tips.get(msg.src), msg.height - 1  # it decides msg.height
-            self.peer_tips[msg.src] = tip
-            m = self.machine
-            if m is not None and m.decision is None and missed_messages_of(m.height, before, tip):
-                self.resend_to(msg.src)
             return
         if msg.kind == "commit":
             block = msg.block or w.block_bytes(msg.block_hash)
@@ -429,25 +422,16 @@ class Node:
     def broadcast_own(self, a: SendProposal | BroadcastVote) -> None:
         w = self.world
         w.check_equivocation(self, a)
-        m = self.machine
-        height = m.height if m else 0
-        if isinstance(a, SendProposal):
-            msg = NetMsg("proposal", a.message, a.block_hash, self.index, height, a.block)
-        else:
-            msg = NetMsg("vote", a.message, b"", self.index, height)
+        msg = self.net_msg(a)
         self.own.append(msg)
         w.broadcast(self.index, msg)
 
-    def resend_to(self, peer: int) -> None:
-        """What a node says again to one peer (node.driver.Driver.resend_to): own messages of
-        the current height and the prevotes behind our valid value."""
-        w = self.world
-        for msg in self.own:
-            w.send(self.index, peer, msg)
-        assert self.host is not None
-        pol = self.host.proof_of_lock()
-        if pol:
-            w.send(self.index, peer, NetMsg("votes", pol, b"", self.index, self.host.machine.height))
+    def net_msg(self, a: SendProposal | BroadcastVote) -> NetMsg:
+        m = self.machine
+        height = m.height if m else 0
+        if isinstance(a, SendProposal):
+            return NetMsg("proposal", a.message, a.block_hash, self.index, height, a.block)
+        return NetMsg("vote", a.message, b"", self.index, height)
 
     def on_commit(self, c: CommitBlock) -> None:
         w = self.world
@@ -470,10 +454,9 @@ class Node:
         own messages of the current height and the prevotes behind our valid value: what a
         node sends a peer whose stream (re)connects (node.driver.Driver.resend_to), which
         turns lossy links into the paper's "every message from a correct process eventually
-        arrives". Once links are stable nothing is re-sent, as on a node whose streams stay
-        up: a proof of lock then travels only as the host relays it when the round moves on.
-        Proposals are never relayed by others: a node does not (a proposal reaches a peer
-        cut off from its proposer only as a later re-proposal)."""
+        arrives". Once links are stable, only what ConsensusHost.repeat_if_stuck says, as
+        the node does every second. Proposals are never relayed by others: a node does not
+        (a proposal reaches a peer cut off from its proposer only as a later re-proposal)."""
         m = self.machine
         if not self.up or m is None:
             return
@@ -488,11 +471,20 @@ class Node:
                 # peers push the block (node/net/commit_push.py does this on a real node).
                 w.broadcast(self.index, NetMsg("status", b"", b"", self.index, m.height))
             return
+        assert self.host is not None
+        stuck = self.host.repeat_if_stuck()  # every tick: it compares with the previous one
         reconnected = w.now <= w.stable_ms + w.config.gossip_interval_ms
         if reconnected:
             w.log(self.index, "resend", len(self.own))
             for msg in self.own:
                 w.broadcast(self.index, msg)
+        elif stuck:
+            w.log(self.index, "repeat", len(stuck))
+            for effect in stuck:
+                if isinstance(effect, RelayVotes):
+                    w.broadcast(self.index, NetMsg("votes", effect.votes, b"", self.index, m.height))
+                else:
+                    w.broadcast(self.index, self.net_msg(effect))
         if not (reconnected and self.own):
             # Nothing of our own re-sent (links are stable, or an observer, or a validator
             # back from a crash that has not voted yet): announce the height we are at
@@ -502,7 +494,6 @@ class Node:
         # The prevotes that justify our valid value (CometBFT gossips the POL votes the same
         # way): peers that missed some of them could otherwise never accept a re-proposal of
         # a value that honest validators are locked on.
-        assert self.host is not None
         pol = self.host.proof_of_lock()
         if pol and reconnected:
             w.broadcast(self.index, NetMsg("votes", pol, b"", self.index, m.height))

@@ -50,10 +50,6 @@ class CommitRelay:
         self._timers: dict[bytes, asyncio.TimerHandle] = {}
         self._pushed: dict[bytes, tuple[int, float]] = {}  # peer -> (height, when)
 
-    def announced(self, peer: bytes) -> int | None:
-        """The tip this peer announced last (None: nothing yet)."""
-        return self._announced.get(peer)
-
     def on_status(self, peer: bytes, height: int) -> None:
         """A peer announced its tip."""
         moved = self._announced.get(peer) != height

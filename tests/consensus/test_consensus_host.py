@@ -19,17 +19,19 @@ from consensus import (
     sign_proposal,
     sign_vote,
 )
-from consensus.events import CommitReceived, ProposalReceived
+from consensus.events import CommitReceived, ProposalReceived, TimeoutFired, VoteReceived
 from consensus.host import (
     CommitArrived,
     CommitBlock,
     ConsensusHost,
     ProposalArrived,
+    RelayVotes,
     SendProposal,
     ValidateBlock,
     Validated,
     WriteWal,
 )
+from consensus.messages import Step
 from consensus.wal import OwnMessage
 from tests.consensus.consensus_helpers import CHAIN, key
 
@@ -164,3 +166,64 @@ def test_a_block_asked_for_before_a_restart_brought_its_bytes_is_executed_when_t
     out = net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
     assert net.host.machine.ignored["duplicate"] == 1
     assert kinds(out, ValidateBlock) == [ValidateBlock(1, DIGEST, BLOCK)]
+
+
+def _prevoted(net: Net) -> list:
+    """Our prevote for the proposal, then a quorum of prevotes for it: we hold a valid
+    value (and a lock) with its proof, the prevotes of three validators."""
+    net.start()
+    net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
+    net.host.step(Validated(1, DIGEST, "executed"))
+    others = [k for k in net.keys if k is not net.me][:2]
+    for k in others:
+        net.host.step(VoteReceived(sign_vote(k, CHAIN, 1, 0, VoteType.PREVOTE, DIGEST)))
+    return others
+
+
+def test_when_the_round_moves_on_the_host_relays_the_prevotes_behind_its_valid_value():
+    """A validator that missed some of them (a link down) can then accept the re-proposal
+    of the value we are locked on. It never fired on a node before: the host compared the
+    round with the one the machine had already moved to."""
+    net = Net()
+    _prevoted(net)
+    proof = net.host.proof_of_lock()
+    assert len(proof) == 3
+    for k in [k for k in net.keys if k is not net.me][:2]:
+        net.host.step(VoteReceived(sign_vote(k, CHAIN, 1, 0, VoteType.PRECOMMIT, b"")))
+    out = net.host.step(TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert net.host.machine.round == 1
+    assert kinds(out, RelayVotes) == [RelayVotes(proof)]
+
+
+def test_a_stuck_machine_says_its_messages_again_and_a_moving_one_does_not():
+    net = Net()
+    net.start()
+    net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
+    net.host.step(Validated(1, DIGEST, "executed"))
+    own = net.host.own_messages()
+    assert net.host.repeat_if_stuck() == []  # the first look: nothing to compare with
+    assert net.host.repeat_if_stuck() == own  # nothing moved since
+    others = [k for k in net.keys if k is not net.me][:2]
+    for k in others:  # a quorum of prevotes: we precommit, the step moves
+        net.host.step(VoteReceived(sign_vote(k, CHAIN, 1, 0, VoteType.PREVOTE, DIGEST)))
+    assert net.host.repeat_if_stuck() == []
+    again = net.host.repeat_if_stuck()
+    assert again[:-1] == net.host.own_messages() and len(again[:-1]) == 2  # prevote, precommit
+    assert again[-1] == RelayVotes(net.host.proof_of_lock())
+
+
+def test_a_proposal_for_the_next_height_keeps_its_block_until_that_height_starts():
+    """Its proposer committed the height before us: the machine keeps the proposal for
+    StartHeight, and the host keeps the bytes, or it could not validate the block there and
+    would prevote nil."""
+    net = Net()
+    net.start()
+    block2 = b"block bytes of height 2"
+    digest2 = hashlib.sha256(block2).digest()
+    proposer2 = next(k for k in net.keys if bytes(k.verify_key) == net.validators.proposer(2, 0))
+    proposal2 = sign_proposal(proposer2, CHAIN, 2, 0, -1, digest2)
+    net.host.step(ProposalArrived(proposal2, block2, digest2))
+    assert net.host.machine.next_height_buffered == 1
+    assert net.host.held_block(digest2) == block2
+    out = net.host.step(StartHeight(2, net.validators))
+    assert kinds(out, ValidateBlock) == [ValidateBlock(2, digest2, block2)]

@@ -7,8 +7,11 @@ termination after GST are checked by the simulator on every run."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from consensus.host import ConsensusHost
 from consensus.sim import CrashAt, Faults, SimConfig, run_simulation
 from consensus.sim.world import HEIGHT_POINTS
 from tests.consensus.sim_changes import random_change_config
@@ -201,24 +204,31 @@ def test_soak_random_change_schedules(first: int) -> None:
         check(random_change_config(seed))
 
 
-# Change schedules (found by the soak run) in which a validator needed for every quorum of a
-# height catches up from three heights behind while the others wait in that height: they
-# say nothing new (no timeout is armed below a quorum), so it hears what they said only if
-# they say it again once its announced tip shows it keeps messages of that height.
-CATCH_UP_STALLS = (200350, 200852, 201341, 203214, 204044)
+# Change schedules (found by the soak run once the simulator stopped re-sending every
+# message every second, which no node does) in which one validator's messages are needed for
+# every quorum of a height but were dropped: it was catching up from three heights behind (a
+# node keeps messages for its height and the next two), or it was joining the set (a node
+# keeps early messages only from validators of its current set). The others then wait in
+# that height and say nothing new, as no timeout is armed below a quorum, unless a stuck
+# machine's messages are said again (ConsensusHost.repeat_if_stuck, every second on a node).
+STUCK_WITHOUT_REPEATS = (200350, 200852, 201341, 203214, 204044)
 
 
-@pytest.mark.parametrize("seed", CATCH_UP_STALLS)
-def test_a_validator_catching_up_from_far_behind_hears_what_was_said_before_it_arrived(seed: int) -> None:
+@pytest.mark.parametrize("seed", STUCK_WITHOUT_REPEATS)
+def test_validators_waiting_for_one_that_dropped_their_messages_say_them_again(seed: int) -> None:
     check(random_change_config(seed))
 
 
-def test_the_harness_catches_validators_that_never_repeat_themselves_to_a_late_peer(monkeypatch) -> None:
-    """Test of the test: without saying it again to a peer that caught up, the same
-    schedules never decide the height."""
-    from consensus.sim import world
+class SaysThingsOnce(ConsensusHost):
+    """Test-only variant: never repeats what it said, however long the machine is stuck."""
 
-    monkeypatch.setattr(world, "missed_messages_of", lambda *_: False)
-    for seed in CATCH_UP_STALLS:
-        result = run_simulation(random_change_config(seed))
+    def repeat_if_stuck(self) -> list:
+        super().repeat_if_stuck()
+        return []
+
+
+def test_the_harness_catches_validators_that_never_repeat_themselves() -> None:
+    """Test of the test: without the repeats, the same schedules never decide a height."""
+    for seed in STUCK_WITHOUT_REPEATS:
+        result = run_simulation(replace(random_change_config(seed), host_factory=SaysThingsOnce))
         assert any("termination" in v for v in result.violations), seed
