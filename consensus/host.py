@@ -200,6 +200,7 @@ class ConsensusHost:
         self._own: list[SendProposal | BroadcastVote] = []  # this height, for late peers
         self._round_seen = (0, 0)  # (height, round) of the machine after the last input
         self._checked: tuple[int, int, Step] | None = None  # where repeat_if_stuck saw it
+        self._stuck_for = 0  # calls of repeat_if_stuck since the machine last moved
         self._out: list[Effect] = []
         self._later: deque[BlockValidated] = deque()
 
@@ -268,7 +269,9 @@ class ConsensusHost:
         """Call at a fixed interval (the node: every second). If the machine is deciding a
         height and has not moved (same height, round and step) since the previous call,
         what to say again to every peer: our own messages of the height and the proof of
-        lock; otherwise nothing.
+        lock; otherwise nothing. Backing off while it stays stuck: at the 1st, 2nd, 4th,
+        8th and then every 16th call, as the messages include our proposal's block, and a
+        machine merely waiting for peers that execute a big block slowly is stuck too.
 
         Why: a node sends each message once, and a peer may have dropped it for good -- it
         was a few heights behind (a node keeps messages for the height it decides and the
@@ -281,7 +284,9 @@ class ConsensusHost:
         at = (m.height, m.round, m.step)
         stuck = at == self._checked and m.decision is None and m.validators is not None
         self._checked = at
-        if not stuck:
+        self._stuck_for = self._stuck_for + 1 if stuck else 0
+        n = self._stuck_for
+        if n == 0 or (n & (n - 1) and n % 16):
             return []
         again: list[SendProposal | BroadcastVote | RelayVotes] = list(self._own)
         votes = self.proof_of_lock()

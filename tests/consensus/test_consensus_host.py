@@ -227,3 +227,13 @@ def test_a_proposal_for_the_next_height_keeps_its_block_until_that_height_starts
     assert net.host.held_block(digest2) == block2
     out = net.host.step(StartHeight(2, net.validators))
     assert kinds(out, ValidateBlock) == [ValidateBlock(2, digest2, block2)]
+
+
+def test_repeats_back_off_while_the_machine_stays_stuck():
+    net = Net()
+    net.start()
+    net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
+    net.host.step(Validated(1, DIGEST, "executed"))
+    net.host.repeat_if_stuck()
+    repeated = [n for n in range(1, 41) if net.host.repeat_if_stuck()]
+    assert repeated == [1, 2, 4, 8, 16, 32]
