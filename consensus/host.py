@@ -32,6 +32,10 @@ Effects (host -> caller), in order
 - ``RelayVotes(votes)``: the prevotes behind our valid value, sent when the round moves on.
   (Own messages and the proof of lock go again to a peer whose stream reconnects, and to
   every peer while the machine is stuck: ``repeat_if_stuck``.)
+- ``Heard(message, signer, block)``: another validator's vote or proposal of this height,
+  new here and kept by the machine: for the caller to pass on to peers that announced they
+  hear nothing from ``signer`` directly (a link down between them; CometBFT gossips every
+  vote to peers that lack it for the same reason).
 - ``ScheduleTimeout(height, round, step, duration_ms)``: feed TimeoutFired after it.
 - ``BuildBlock(height, round)``, ``ValidateBlock(height, block_hash, block)``.
 - ``CommitBlock(height, round, block_hash, certificate, result)``: store ``result`` (what
@@ -71,7 +75,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import Step, VoteType
+from consensus.messages import InvalidMessage, Proposal, Step, Vote, VoteType, decode_proposal, decode_vote
 from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 
 # Blocks held for the height being decided and the next ones: bounds what peers can make
@@ -138,6 +142,16 @@ class RelayVotes:
 
 
 @dataclass(frozen=True, slots=True)
+class Heard:
+    """A vote or proposal of another validator of this height, new here and kept by the
+    machine (`block`: a proposal's block bytes, b"" for a vote)."""
+
+    message: bytes
+    signer: bytes
+    block: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class BuildBlock:
     height: int
     round: int
@@ -166,8 +180,8 @@ class Notice:
 
 
 Effect = (
-    WriteWal | PersistSignState | SendProposal | BroadcastVote | RelayVotes | ScheduleTimeout
-    | BuildBlock | ValidateBlock | CommitBlock | ReportEvidence | Notice
+    WriteWal | PersistSignState | SendProposal | BroadcastVote | RelayVotes | Heard
+    | ScheduleTimeout | BuildBlock | ValidateBlock | CommitBlock | ReportEvidence | Notice
 )
 
 
@@ -219,7 +233,7 @@ class ConsensusHost:
         if isinstance(item, ProposalArrived):
             self._on_proposal(item)
         elif isinstance(item, VoteReceived):
-            self._feed(item)
+            self._on_vote(item)
         elif isinstance(item, TimeoutFired):
             self._on_timeout(item)
         elif isinstance(item, Built):
@@ -265,11 +279,13 @@ class ConsensusHost:
             return ()
         return tuple(m.votes_for(state.valid_round, VoteType.PREVOTE, state.valid_hash))
 
-    def repeat_if_stuck(self) -> list[SendProposal | BroadcastVote | RelayVotes]:
+    def repeat_if_stuck(self) -> list[SendProposal | BroadcastVote | RelayVotes | Heard]:
         """Call at a fixed interval (the node: every second). If the machine is deciding a
         height and has not moved (same height, round and step) since the previous call,
         what to say again to every peer: our own messages of the height and the proof of
-        lock; otherwise nothing. Backing off while it stays stuck: at the 1st, 2nd, 4th,
+        lock, and what to pass on again to peers that cannot hear its signer (``Heard``,
+        for everything held from others: a relay lost on the way is not lost for good);
+        otherwise nothing. Backing off while it stays stuck: at the 1st, 2nd, 4th,
         8th and then every 16th call, as the messages include our proposal's block, and a
         machine merely waiting for peers that execute a big block slowly is stuck too.
 
@@ -288,11 +304,11 @@ class ConsensusHost:
         n = self._stuck_for
         if n == 0 or (n & (n - 1) and n % 16):
             return []
-        again: list[SendProposal | BroadcastVote | RelayVotes] = list(self._own)
+        again: list[SendProposal | BroadcastVote | RelayVotes | Heard] = list(self._own)
         votes = self.proof_of_lock()
         if votes:
             again.append(RelayVotes(votes))
-        return again
+        return again + self._heard()
 
     # ---- inputs ---------------------------------------------------------------------------
 
@@ -304,6 +320,20 @@ class ConsensusHost:
         self._validating.clear()
         self._forget_below(ev.height)
         self._actions(self.machine.handle(ev))
+        self._out.extend(self._heard())  # said before we started the height, kept till now
+
+    def _heard(self) -> list[Heard]:
+        """Others' votes and proposals (with their blocks) held for the current height."""
+        m = self.machine
+        heard = []
+        for message in m.held_messages():
+            if isinstance(message, Vote) and message.validator != m.public_key:
+                heard.append(Heard(message.raw, message.validator))
+            elif isinstance(message, Proposal) and message.proposer != m.public_key:
+                held = self._blocks.get(message.block_hash)
+                if held is not None:
+                    heard.append(Heard(message.raw, message.proposer, held.block))
+        return heard
 
     def _on_proposal(self, ev: ProposalArrived) -> None:
         """The machine judges the proposal; we hold the block bytes only of one it kept, at
@@ -317,7 +347,11 @@ class ConsensusHost:
         actions = m.handle(event)
         if m.accepted is not None and m.accepted[2] == ev.block_hash:
             height, round_, digest = m.accepted
+            fresh = digest not in self._blocks
             self._hold(digest, height, round_, ev.block)
+            if fresh and height == m.height:
+                proposer = decode_proposal(ev.proposal, verify=False).proposer
+                self._out.append(Heard(ev.proposal, proposer, ev.block))
         elif self._undone is not None and ev.block_hash == self._undone.block_hash:
             # The block a decision waits for (the machine, decided, no longer needs the
             # proposal itself): signed by > 2/3 of the power, so safe to hold.
@@ -328,6 +362,20 @@ class ConsensusHost:
             # will not ask twice, so answer now that we can.
             self._request_validation(ev.block_hash)
         self._finish_undone()
+
+    def _on_vote(self, ev: VoteReceived) -> None:
+        m = self.machine
+        try:
+            vote = decode_vote(ev.message, verify=False)
+        except InvalidMessage:
+            vote = None  # the machine counts it
+        new = vote is not None and vote.height == m.height and not self._holds(vote)
+        self._feed(ev)
+        if new and self._holds(vote):
+            self._out.append(Heard(ev.message, vote.validator))
+
+    def _holds(self, vote: Vote) -> bool:
+        return self.machine.vote_of(vote.validator, vote.round, vote.type) == vote.raw
 
     def _on_timeout(self, ev: TimeoutFired) -> None:
         m = self.machine

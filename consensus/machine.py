@@ -171,6 +171,14 @@ class ConsensusMachine:
         votes = self._votes.get((round_, vote_type))
         return votes.votes_for(block_hash) if votes else []
 
+    def held_messages(self) -> list[Vote | Proposal]:
+        """The votes (each validator's first per round and type) and proposals (the first
+        per round) held for the current height, own ones included."""
+        held: list[Vote | Proposal] = [
+            v for tally in self._votes.values() for v in tally.by_validator.values()
+        ]
+        return held + list(self._first_proposal.values())
+
     @property
     def next_height_buffered(self) -> int:
         """Messages held for the next height: each from a validator, signature checked. A

@@ -51,6 +51,7 @@ from consensus.host import (
     CommitBlock,
     ConsensusHost,
     Effect,
+    Heard,
     Input,
     Notice,
     ProposalArrived,
@@ -120,6 +121,7 @@ class ConsensusDriver:
         config: ConsensusConfig,
         broadcast: Callable[[node_pb2.PeerMessage], None],
         announce: Callable[[int, bytes], None],
+        pass_on: Callable[[bytes, node_pb2.PeerMessage], int] | None = None,
         create_empty_blocks: bool = False,
         heartbeat_s: float = 10.0,
         commit_delay_s: float = 0.0,
@@ -145,6 +147,8 @@ class ConsensusDriver:
         self.config = config
         self._broadcast = broadcast
         self._announce_tip = announce
+        # To validators that cannot hear a message's signer (node.net.pass_on).
+        self._pass_on = pass_on if pass_on is not None else lambda signer, message: 0
         self.create_empty_blocks = create_empty_blocks
         self.heartbeat_s = heartbeat_s
         self.commit_delay_s = commit_delay_s
@@ -363,6 +367,8 @@ class ConsensusDriver:
             if isinstance(effect, RelayVotes):
                 for vote in effect.votes:
                     send(node_pb2.PeerMessage(vote=vote))
+            elif isinstance(effect, Heard):
+                self._pass_on(effect.signer, _heard_message(effect))
             elif effect.message not in self._taken_over:
                 send(_peer_message(effect))
 
@@ -436,6 +442,8 @@ class ConsensusDriver:
             elif isinstance(effect, RelayVotes):
                 for vote in effect.votes:
                     self._broadcast(node_pb2.PeerMessage(vote=vote))
+            elif isinstance(effect, Heard):
+                self._pass_on(effect.signer, _heard_message(effect))
             elif isinstance(effect, ScheduleTimeout):
                 asyncio.get_running_loop().call_later(
                     effect.duration_ms / 1000,
@@ -558,5 +566,11 @@ class ConsensusDriver:
 
 def _peer_message(effect: SendProposal | BroadcastVote) -> node_pb2.PeerMessage:
     if isinstance(effect, SendProposal):
+        return node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=effect.message, block=effect.block))
+    return node_pb2.PeerMessage(vote=effect.message)
+
+
+def _heard_message(effect: Heard) -> node_pb2.PeerMessage:
+    if effect.block:
         return node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=effect.message, block=effect.block))
     return node_pb2.PeerMessage(vote=effect.message)

@@ -64,6 +64,7 @@ from node.net.grpc_server import (
     GrpcServer,
     start_server,
 )
+from node.net.pass_on import PassOn
 from node.net.peers import PeerNetwork, peer_channel
 from node.net.tls import TlsError, TlsMaterial, peer_key
 from node.signer.client import RemoteSigner, SignerUnavailable
@@ -196,8 +197,11 @@ class Node:
             key.seed if key is not None else remote_signer.handshake_key(),  # type: ignore[union-attr]
             self._on_peer_message,
             metrics=self.metrics, on_peer_connected=self._on_peer_connected,
+            on_hearing_changed=self._on_hearing_changed,
             genesis_hash=genesis.hash(), tls=self.tls,
         )
+        deciding = lambda: self.validators_at(self.store.height + 1)  # noqa: E731
+        self.pass_on = PassOn(self.peers.send, deciding, self.public_key)
         self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
         # Test-only faults (node.hooks): no-ops unless node.testing.faults was loaded.
@@ -217,7 +221,8 @@ class Node:
             data_dir=data_dir,
             config=config.consensus.machine_config(),
             broadcast=self.peers.broadcast,
-            announce=self.peers.announce_status,
+            announce=self._announce_status,
+            pass_on=self.pass_on.pass_on,
             create_empty_blocks=config.consensus.create_empty_blocks,
             heartbeat_s=config.consensus.heartbeat_interval_s or 10**9,
             commit_delay_s=config.consensus.timeout_commit_ms / 1000,
@@ -375,8 +380,17 @@ class Node:
             self.driver.on_evidence(msg.evidence)
         elif kind == "status":
             self.relay.on_status(peer, msg.status.height)
+            self.pass_on.on_status(peer, msg.status.unheard)
         elif kind == "commit":
             self.driver.on_commit(msg.commit)
+
+    def _announce_status(self, height: int, block_hash: bytes) -> None:
+        """Our tip, and the validators we hear nothing from (for peers to pass them on)."""
+        self.peers.announce_status(height, block_hash, self.pass_on.unheard(self.peers.inbound_peers()))
+
+    def _on_hearing_changed(self) -> None:
+        tip = self.store.tip()
+        self._announce_status(tip.height, tip.block_hash)
 
     async def _on_peer_connected(self, peer: bytes) -> None:
         self.driver.resend_to(lambda m: self.peers.send(peer, m))

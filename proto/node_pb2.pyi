@@ -116,12 +116,14 @@ class TxBatch(_message.Message):
     def __init__(self, txs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class StatusAnnouncement(_message.Message):
-    __slots__ = ("height", "block_hash")
+    __slots__ = ("height", "block_hash", "unheard")
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    UNHEARD_FIELD_NUMBER: _ClassVar[int]
     height: int
     block_hash: bytes
-    def __init__(self, height: _Optional[int] = ..., block_hash: _Optional[bytes] = ...) -> None: ...
+    unheard: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., unheard: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class GetBlocksRequest(_message.Message):
     __slots__ = ("from_height", "to_height")

@@ -57,6 +57,7 @@ from consensus.host import (
     CommitBlock,
     ConsensusHost,
     Effect,
+    Heard,
     Notice,
     ProposalArrived,
     RelayVotes,
@@ -376,6 +377,8 @@ class Node:
             elif isinstance(e, RelayVotes):
                 height = self.machine.height if self.machine else 0
                 w.broadcast(self.index, NetMsg("votes", e.votes, b"", self.index, height))
+            elif isinstance(e, Heard):
+                self.pass_on(e)
             elif isinstance(e, ScheduleTimeout):
                 timeout = TimeoutFired(e.height, e.round, e.step)
                 w.schedule(w.now + e.duration_ms, self.index, timeout, self.gen)
@@ -408,6 +411,21 @@ class Node:
             v = decode_vote(e.message, verify=False)
             position = (v.height, v.round, v.type.step)
         return SignState.decode(self.sign_state).position() > position
+
+    def pass_on(self, e: Heard) -> None:
+        """To peers cut off from its signer, as a node does for peers that announce they hear
+        nothing from it (StatusAnnouncement.unheard; here the cut links are known)."""
+        w = self.world
+        signer = w.nodes_by_key.get(e.signer)
+        height = self.machine.height if self.machine else 0
+        for peer in range(len(w.nodes)):
+            if peer != self.index and (peer, signer) in w.cut:
+                if e.block:
+                    digest = w.hash_of(e.block) or b""
+                    msg = NetMsg("proposal", e.message, digest, self.index, height, e.block)
+                else:
+                    msg = NetMsg("vote", e.message, b"", self.index, height)
+                w.send(self.index, peer, msg)
 
     def build_block(self, e: BuildBlock) -> bytes:
         return self.world.new_block(self.index, e.height, e.round, valid=True)
@@ -483,6 +501,8 @@ class Node:
             for effect in stuck:
                 if isinstance(effect, RelayVotes):
                     w.broadcast(self.index, NetMsg("votes", effect.votes, b"", self.index, m.height))
+                elif isinstance(effect, Heard):
+                    self.pass_on(effect)
                 else:
                     w.broadcast(self.index, self.net_msg(effect))
         if not (reconnected and self.own):

@@ -24,6 +24,7 @@ from consensus.host import (
     CommitArrived,
     CommitBlock,
     ConsensusHost,
+    Heard,
     ProposalArrived,
     RelayVotes,
     SendProposal,
@@ -201,15 +202,37 @@ def test_a_stuck_machine_says_its_messages_again_and_a_moving_one_does_not():
     net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
     net.host.step(Validated(1, DIGEST, "executed"))
     own = net.host.own_messages()
+    heard = Heard(net.proposal(), bytes(net.proposer.verify_key), BLOCK)
     assert net.host.repeat_if_stuck() == []  # the first look: nothing to compare with
-    assert net.host.repeat_if_stuck() == own  # nothing moved since
+    assert net.host.repeat_if_stuck() == [*own, heard]  # nothing moved since
     others = [k for k in net.keys if k is not net.me][:2]
-    for k in others:  # a quorum of prevotes: we precommit, the step moves
-        net.host.step(VoteReceived(sign_vote(k, CHAIN, 1, 0, VoteType.PREVOTE, DIGEST)))
+    prevotes = [sign_vote(k, CHAIN, 1, 0, VoteType.PREVOTE, DIGEST) for k in others]
+    for vote in prevotes:  # a quorum of prevotes: we precommit, the step moves
+        net.host.step(VoteReceived(vote))
     assert net.host.repeat_if_stuck() == []
     again = net.host.repeat_if_stuck()
-    assert again[:-1] == net.host.own_messages() and len(again[:-1]) == 2  # prevote, precommit
-    assert again[-1] == RelayVotes(net.host.proof_of_lock())
+    own = net.host.own_messages()
+    assert len(own) == 2  # prevote, precommit
+    assert again[:3] == [*own, RelayVotes(net.host.proof_of_lock())]
+    passed_on = {(h.message, h.signer) for h in again[3:]}
+    signed = {(vote, bytes(k.verify_key)) for vote, k in zip(prevotes, others, strict=True)}
+    assert passed_on == {(heard.message, heard.signer), *signed}
+
+
+def test_votes_and_proposals_of_others_are_heard_once():
+    """What the node passes on to validators that cannot hear the signer: each vote and
+    proposal of another validator once, when the machine keeps it, not its duplicates."""
+    net = Net()
+    net.start()
+    out = net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST))
+    assert kinds(out, Heard) == [Heard(net.proposal(), bytes(net.proposer.verify_key), BLOCK)]
+    assert kinds(net.host.step(ProposalArrived(net.proposal(), BLOCK, DIGEST)), Heard) == []
+    other = next(k for k in net.keys if k is not net.me)
+    vote = sign_vote(other, CHAIN, 1, 0, VoteType.PREVOTE, DIGEST)
+    assert kinds(net.host.step(VoteReceived(vote)), Heard) == [Heard(vote, bytes(other.verify_key))]
+    assert kinds(net.host.step(VoteReceived(vote)), Heard) == []
+    out = net.host.step(Validated(1, DIGEST, "executed"))  # our own prevote is not "heard"
+    assert kinds(out, BroadcastVote) and kinds(out, Heard) == []
 
 
 def test_a_proposal_for_the_next_height_keeps_its_block_until_that_height_starts():

@@ -111,6 +111,7 @@ class PeerNetwork:
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 5.0,
         on_peer_connected: ConnectedHandler | None = None,
+        on_hearing_changed: Callable[[], None] | None = None,
         log: FieldLogger | None = None,
         genesis_hash: bytes = b"",
         tls: TlsMaterial | None = None,
@@ -133,6 +134,9 @@ class PeerNetwork:
         self.public_key = self.identity.public_key
         self._handler = handler
         self._on_connected = on_peer_connected
+        # Called when an inbound stream comes up or goes down: the node re-announces whom
+        # it hears nothing from (StatusAnnouncement.unheard), for peers to relay to it.
+        self._on_hearing_changed = on_hearing_changed
         self.metrics = metrics if metrics is not None else NodeMetrics()
         self.max_message_bytes = max_message_bytes
         self.send_queue_size = send_queue_size
@@ -164,6 +168,7 @@ class PeerNetwork:
         *,
         metrics: NodeMetrics | None = None,
         on_peer_connected: ConnectedHandler | None = None,
+        on_hearing_changed: Callable[[], None] | None = None,
         genesis_hash: bytes = b"",
         tls: TlsMaterial | None = None,
     ) -> PeerNetwork:
@@ -180,6 +185,7 @@ class PeerNetwork:
             reconnect_min_s=p2p.reconnect_min_ms / 1000,
             reconnect_max_s=p2p.reconnect_max_ms / 1000,
             on_peer_connected=on_peer_connected,
+            on_hearing_changed=on_hearing_changed,
             genesis_hash=genesis_hash,
             tls=tls,
         )
@@ -277,9 +283,11 @@ class PeerNetwork:
         data = self._encode(msg)
         return data is not None and out.enqueue(data, kind_of(msg))
 
-    def announce_status(self, height: int, block_hash: bytes) -> None:
-        """Tell every peer our height now, and each peer again whenever its stream (re)connects."""
-        msg = node_pb2.PeerMessage(status=node_pb2.StatusAnnouncement(height=height, block_hash=block_hash))
+    def announce_status(self, height: int, block_hash: bytes, unheard: Iterable[bytes] = ()) -> None:
+        """Tell every peer our height now (and the validators we hear nothing from), and each
+        peer again whenever its stream (re)connects."""
+        status = node_pb2.StatusAnnouncement(height=height, block_hash=block_hash, unheard=sorted(unheard))
+        msg = node_pb2.PeerMessage(status=status)
         self._status = msg.SerializeToString()
         self.broadcast(msg)
 
@@ -392,12 +400,16 @@ class PeerNetwork:
         if previous is not None:  # the peer redialled: its old stream is dead or dying
             await previous.close("superseded by a new stream from the same peer")
         self.log.info("inbound stream up", peer=key)
+        if previous is None and self._on_hearing_changed is not None:
+            self._on_hearing_changed()
         try:
             await inbound.run()
         finally:
             if self._inbound.get(key) is inbound:
                 del self._inbound[key]
                 self.log.info("inbound stream down", peer=key, reason=inbound.end_reason)
+                if self._on_hearing_changed is not None:
+                    self._on_hearing_changed()
 
     async def _deliver(self, key: bytes, msg: node_pb2.PeerMessage, kind: str) -> None:
         if kind in PAYLOAD_KINDS:
