@@ -50,6 +50,8 @@ class PassOn:
 
     def deaf_to(self, signer: bytes) -> list[bytes]:
         """Validators of the deciding set that announced they cannot hear `signer`."""
+        if not self._unheard:
+            return []  # every link up: the usual case, for every vote
         validators = self._deciding()
         return [
             peer for peer, cannot in self._unheard.items()
