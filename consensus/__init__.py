@@ -13,7 +13,8 @@ Module map
   decision waiting for its block, pushed commits, own messages; ``step(input) -> effects``
   (contract on one screen there). node/driver.py and the simulator both run it. What is
   said again, and to whom, is decided there too: the proof of lock when the round moves
-  on, own messages to a peer that reconnects or catches up (``missed_messages_of``).
+  on, own messages to a peer that reconnects and while stuck (``repeat_if_stuck``), others'
+  messages to peers that cannot hear their signer (``Heard``).
 - ``events``     the event and action dataclasses below.
 - ``messages``   signed proposals/votes: encoding, domain-separated ed25519, checked decoding.
 - ``validators`` ValidatorSet: power, > 2/3 and > 1/3 thresholds, weighted round-robin

@@ -109,7 +109,7 @@ class Faults:
     # Links that never deliver, in either direction, for the whole run (after GST too): a
     # firewall rule, or a peer entry still naming a validator's old key during a rolling
     # key rotation. What the two validators say reaches each other only through the others
-    # (the proof of lock that ConsensusHost relays when the round moves on).
+    # (Node.pass_on, as node/net/pass_on.py does for peers that announce whom they cannot hear).
     cut: tuple[tuple[int, int], ...] = ()
 
 
@@ -473,8 +473,8 @@ class Node:
         node sends a peer whose stream (re)connects (node.driver.Driver.resend_to), which
         turns lossy links into the paper's "every message from a correct process eventually
         arrives". Once links are stable, only what ConsensusHost.repeat_if_stuck says, as
-        the node does every second. Proposals are never relayed by others: a node does not
-        (a proposal reaches a peer cut off from its proposer only as a later re-proposal)."""
+        the node does every second. Others' proposals and votes go only to peers cut off
+        from their signer (pass_on), never to everyone: a node does not re-send them."""
         m = self.machine
         if not self.up or m is None:
             return
