@@ -75,7 +75,7 @@ from consensus.events import (
     VoteReceived,
 )
 from consensus.machine import ConsensusMachine
-from consensus.messages import InvalidMessage, Proposal, Step, Vote, VoteType, decode_proposal, decode_vote
+from consensus.messages import Proposal, Step, Vote, VoteType
 from consensus.wal import OwnMessage, ReplayResult, WalEntry, replay
 
 # Blocks held for the height being decided and the next ones: bounds what peers can make
@@ -349,9 +349,9 @@ class ConsensusHost:
             height, round_, digest = m.accepted
             fresh = digest not in self._blocks
             self._hold(digest, height, round_, ev.block)
-            if fresh and height == m.height:
-                proposer = decode_proposal(ev.proposal, verify=False).proposer
-                self._out.append(Heard(ev.proposal, proposer, ev.block))
+            if fresh and height == m.height and m.validators is not None:
+                # The machine kept it, so it is signed by this round's proposer.
+                self._out.append(Heard(ev.proposal, m.validators.proposer(height, round_), ev.block))
         elif self._undone is not None and ev.block_hash == self._undone.block_hash:
             # The block a decision waits for (the machine, decided, no longer needs the
             # proposal itself): signed by > 2/3 of the power, so safe to hold.
@@ -364,18 +364,10 @@ class ConsensusHost:
         self._finish_undone()
 
     def _on_vote(self, ev: VoteReceived) -> None:
-        m = self.machine
-        try:
-            vote = decode_vote(ev.message, verify=False)
-        except InvalidMessage:
-            vote = None  # the machine counts it
-        new = vote is not None and vote.height == m.height and not self._holds(vote)
         self._feed(ev)
-        if new and self._holds(vote):
-            self._out.append(Heard(ev.message, vote.validator))
-
-    def _holds(self, vote: Vote) -> bool:
-        return self.machine.vote_of(vote.validator, vote.round, vote.type) == vote.raw
+        vote = self.machine.counted
+        if vote is not None:
+            self._out.append(Heard(vote.raw, vote.validator))
 
     def _on_timeout(self, ev: TimeoutFired) -> None:
         m = self.machine

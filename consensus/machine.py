@@ -91,7 +91,7 @@ class ConsensusMachine:
     duplicate, conflicting_vote, conflicting_proposal, block_mismatch,
     too_many_future_rounds, bad_commit, sign_refused; and, counted by the host on the same
     Counter, malformed_block and too_many_blocks); `verifications` counts ed25519 checks made.
-    `accepted` names the proposal the last `handle` kept (see there).
+    `accepted` names the proposal the last `handle` kept, `counted` the vote (see there).
     """
 
     def __init__(self, chain_id: str, signer: Signer | None, config: ConsensusConfig | None = None) -> None:
@@ -113,6 +113,9 @@ class ConsensusMachine:
         # host keeps the block bytes of exactly these (consensus.host), so whatever the
         # machine refused is never stored.
         self.accepted: tuple[int, int, bytes] | None = None
+        # Another validator's vote the last handle() counted as its first at that round and
+        # type of this height: the host passes exactly these on (consensus.host.Heard).
+        self.counted: Vote | None = None
         # Messages for heights just ahead (h+1 .. h+FUTURE_HEIGHTS), kept for StartHeight:
         # a validator still committing h-1 while the others already decide h+1 would
         # otherwise lose h+1's proposal and votes and could only follow by certificate.
@@ -126,6 +129,7 @@ class ConsensusMachine:
         """Apply one event; return the actions to execute, in order."""
         self._out = []
         self.accepted = None
+        self.counted = None
         if isinstance(event, VoteReceived):
             self._on_vote(event)
         elif isinstance(event, ProposalReceived):
@@ -393,6 +397,8 @@ class ConsensusMachine:
         if votes is None:
             votes = self._votes[key] = RoundVotes()
         total = votes.add(vote, power)
+        if earlier is None and not own:
+            self.counted = vote
         self._participate(vote.validator, vote.round, power)
         if (
             vote.type is VoteType.PRECOMMIT
