@@ -265,8 +265,14 @@ class ConsensusHost:
         return self._results.get(block_hash)
 
     def own_messages(self) -> list[SendProposal | BroadcastVote]:
-        """What we already said in this height, for a peer that (re)connects."""
+        """What we already said in this height."""
         return list(self._own)
+
+    def said(self) -> list[SendProposal | BroadcastVote | RelayVotes]:
+        """What to say again to a peer that (re)connects, or while stuck: our own messages
+        of the height and the prevotes behind our valid value."""
+        votes = self.proof_of_lock()
+        return [*self._own, RelayVotes(votes)] if votes else list(self._own)
 
     def proof_of_lock(self) -> tuple[bytes, ...]:
         """The prevotes that justify our valid value. A validator that missed some of them
@@ -304,11 +310,7 @@ class ConsensusHost:
         n = self._stuck_for
         if n == 0 or (n & (n - 1) and n % 16):
             return []
-        again: list[SendProposal | BroadcastVote | RelayVotes | Heard] = list(self._own)
-        votes = self.proof_of_lock()
-        if votes:
-            again.append(RelayVotes(votes))
-        return again + self._heard()
+        return [*self.said(), *self._heard()]
 
     # ---- inputs ---------------------------------------------------------------------------
 

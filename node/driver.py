@@ -92,6 +92,10 @@ class _Begin:
     height: int
 
 
+# The effects that put consensus messages on the wire (ConsensusDriver._say).
+_Said = SendProposal | BroadcastVote | RelayVotes | Heard
+
+
 @dataclass(frozen=True, slots=True)
 class _Resend:
     """Internal event: say again what we said in this height, to one peer (`send`) that
@@ -358,19 +362,23 @@ class ConsensusDriver:
 
     def _resend(self, resend: _Resend) -> None:
         if resend.send is None:
-            effects = self.host.repeat_if_stuck()
-            send = self._broadcast
+            effects: list[_Said] = self.host.repeat_if_stuck()
         else:
-            effects = [*self.host.own_messages(), RelayVotes(self.host.proof_of_lock())]
-            send = resend.send
+            effects = [*self.host.said()]
         for effect in effects:
-            if isinstance(effect, RelayVotes):
-                for vote in effect.votes:
-                    send(node_pb2.PeerMessage(vote=vote))
-            elif isinstance(effect, Heard):
-                self._pass_on(effect.signer, _heard_message(effect))
-            elif effect.message not in self._taken_over:
-                send(_peer_message(effect))
+            if not isinstance(effect, SendProposal | BroadcastVote) or effect.message not in self._taken_over:
+                self._say(effect, resend.send or self._broadcast)
+
+    def _say(self, effect: _Said, send: Callable[[node_pb2.PeerMessage], None]) -> None:
+        """Send a consensus message with `send` (one peer, or every peer); pass on what we
+        heard from others to the validators that cannot hear its signer."""
+        if isinstance(effect, RelayVotes):
+            for vote in effect.votes:
+                send(node_pb2.PeerMessage(vote=vote))
+        elif isinstance(effect, Heard):
+            self._pass_on(effect.signer, _peer_message(effect))
+        else:
+            send(_peer_message(effect))
 
     async def _repeat_while_stuck(self) -> None:
         while True:
@@ -437,13 +445,8 @@ class ConsensusDriver:
                     self._disk, self._sign_state.save, effect.data
                 )
                 self._faults.crash_point("after-sign-before-broadcast")
-            elif isinstance(effect, SendProposal | BroadcastVote):
-                self._broadcast(_peer_message(effect))
-            elif isinstance(effect, RelayVotes):
-                for vote in effect.votes:
-                    self._broadcast(node_pb2.PeerMessage(vote=vote))
-            elif isinstance(effect, Heard):
-                self._pass_on(effect.signer, _heard_message(effect))
+            elif isinstance(effect, SendProposal | BroadcastVote | RelayVotes | Heard):
+                self._say(effect, self._broadcast)
             elif isinstance(effect, ScheduleTimeout):
                 asyncio.get_running_loop().call_later(
                     effect.duration_ms / 1000,
@@ -564,13 +567,8 @@ class ConsensusDriver:
                 pause.done.set_result(None)
 
 
-def _peer_message(effect: SendProposal | BroadcastVote) -> node_pb2.PeerMessage:
-    if isinstance(effect, SendProposal):
-        return node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=effect.message, block=effect.block))
-    return node_pb2.PeerMessage(vote=effect.message)
-
-
-def _heard_message(effect: Heard) -> node_pb2.PeerMessage:
-    if effect.block:
+def _peer_message(effect: SendProposal | BroadcastVote | Heard) -> node_pb2.PeerMessage:
+    """A proposal with its block, or a vote (a Heard without a block)."""
+    if isinstance(effect, SendProposal) or (isinstance(effect, Heard) and effect.block):
         return node_pb2.PeerMessage(proposal=node_pb2.Proposal(proposal=effect.message, block=effect.block))
     return node_pb2.PeerMessage(vote=effect.message)
