@@ -374,11 +374,8 @@ class Node:
                 if e.message not in self.signed_history and not self.persisted_past(e):
                     w.violation(f"n{self.index} broadcast a message its persisted sign-state does not hold")
                 self.broadcast_own(e)
-            elif isinstance(e, RelayVotes):
-                height = self.machine.height if self.machine else 0
-                w.broadcast(self.index, NetMsg("votes", e.votes, b"", self.index, height))
-            elif isinstance(e, Heard):
-                self.pass_on(e)
+            elif isinstance(e, RelayVotes | Heard):
+                self.say_again(e)
             elif isinstance(e, ScheduleTimeout):
                 timeout = TimeoutFired(e.height, e.round, e.step)
                 w.schedule(w.now + e.duration_ms, self.index, timeout, self.gen)
@@ -411,6 +408,18 @@ class Node:
             v = decode_vote(e.message, verify=False)
             position = (v.height, v.round, v.type.step)
         return SignState.decode(self.sign_state).position() > position
+
+    def say_again(self, e: SendProposal | BroadcastVote | RelayVotes | Heard) -> None:
+        """Send what was said already (not through broadcast_own: no new own message): the
+        proof of lock and repeats to every peer, what we heard to peers cut off from it."""
+        w = self.world
+        if isinstance(e, RelayVotes):
+            height = self.machine.height if self.machine else 0
+            w.broadcast(self.index, NetMsg("votes", e.votes, b"", self.index, height))
+        elif isinstance(e, Heard):
+            self.pass_on(e)
+        else:
+            w.broadcast(self.index, self.net_msg(e))
 
     def pass_on(self, e: Heard) -> None:
         """To peers cut off from its signer, as a node does for peers that announce they hear
@@ -499,12 +508,7 @@ class Node:
         elif stuck:
             w.log(self.index, "repeat", len(stuck))
             for effect in stuck:
-                if isinstance(effect, RelayVotes):
-                    w.broadcast(self.index, NetMsg("votes", effect.votes, b"", self.index, m.height))
-                elif isinstance(effect, Heard):
-                    self.pass_on(effect)
-                else:
-                    w.broadcast(self.index, self.net_msg(effect))
+                self.say_again(effect)
         if not (reconnected and self.own):
             # Nothing of our own re-sent (links are stable, or an observer, or a validator
             # back from a crash that has not voted yet): announce the height we are at
