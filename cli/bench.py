@@ -104,16 +104,30 @@ def sync(txs: int, wallets: int, block_size: int) -> None:
 )
 @click.option(
     "--timeout-commit-ms",
-    default=0,
-    show_default=True,
+    default=None,
     type=click.IntRange(0, 10_000),
-    help="The nodes' consensus.timeout_commit_ms (fewer, fuller blocks for some latency).",
+    help="The nodes' consensus.timeout_commit_ms (fewer, fuller blocks for some latency); "
+    "default: the node's default.",
+)
+@click.option(
+    "--timeout-commit-txs",
+    default=None,
+    type=click.IntRange(0, 1 << 20),
+    help="The nodes' consensus.timeout_commit_txs (pending transactions that end the wait "
+    "early); default: the node's default.",
 )
 @click.option(
     "--insecure", is_flag=True,
     help="Plaintext channels ([tls] insecure = true), to compare with the default TLS run.",
 )
-def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int, insecure: bool) -> None:
+def devnet(
+    validators: int,
+    duration: float,
+    rate: str,
+    timeout_commit_ms: int | None,
+    timeout_commit_txs: int | None,
+    insecure: bool,
+) -> None:
     """Start a fresh devnet, offer pre-signed transfers open-loop, print a table and JSON."""
     from rich.console import Console
     from rich.table import Table
@@ -131,6 +145,7 @@ def devnet(validators: int, duration: float, rate: str, timeout_commit_ms: int, 
         duration=duration,
         rate=offered,
         timeout_commit_ms=timeout_commit_ms,
+        timeout_commit_txs=timeout_commit_txs,
         tls=not insecure,
         say=console.print,
     )

@@ -24,6 +24,7 @@ from devnet.network import access_for, client_for
 from devnet.processes import DevnetRecord, stop
 from devnet.traffic import prepare_load
 from node.bench.limits import ed25519_verifications_per_second, machine
+from node.config import load_config
 
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
 # two probes in a row fall behind the offer or let p99 pass 2 s.
@@ -132,19 +133,28 @@ def run(
     duration: float = 30.0,
     rate: float | None = None,
     directory: Path | None = None,
-    timeout_commit_ms: int = 0,
+    timeout_commit_ms: int | None = None,
+    timeout_commit_txs: int | None = None,
     tls: bool = True,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """Measure; `rate=None` searches for the best sustained rate first. `tls=False` runs the
-    same devnet with plaintext channels (to measure what TLS costs)."""
+    same devnet with plaintext channels (to measure what TLS costs). `timeout_commit_ms` /
+    `timeout_commit_txs`: None runs the nodes with their defaults."""
     verify_per_s = ed25519_verifications_per_second()
     cores = os.cpu_count() or 1
     limit = cores * verify_per_s / validators
     owned = directory is None
     tmp = tempfile.TemporaryDirectory(prefix="cbdc-bench-") if owned else None
     directory = Path(tmp.name) if tmp else directory
-    record = network.create(directory, validators, timeout_commit_ms=timeout_commit_ms, tls=tls)
+    record = network.create(
+        directory,
+        validators,
+        timeout_commit_ms=timeout_commit_ms,
+        timeout_commit_txs=timeout_commit_txs,
+        tls=tls,
+    )
+    consensus = load_config(Path(record.nodes[0].home)).consensus  # what the nodes run with
     try:
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
@@ -211,7 +221,8 @@ def run(
         "benchmark": "devnet",
         "validators": validators,
         "duration_s": duration,
-        "timeout_commit_ms": timeout_commit_ms,
+        "timeout_commit_ms": consensus.timeout_commit_ms,
+        "timeout_commit_txs": consensus.timeout_commit_txs,
         "tls": tls,
         "sustained": result,
         "limit": {

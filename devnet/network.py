@@ -90,7 +90,8 @@ def create(
     validators: int = 4,
     *,
     timeouts_ms: tuple[int, int, int] = (1000, 500, 500),
-    timeout_commit_ms: int = 0,
+    timeout_commit_ms: int | None = None,
+    timeout_commit_txs: int | None = None,
     tls: bool = True,
     open_reads: bool = False,
 ) -> DevnetRecord:
@@ -99,7 +100,8 @@ def create(
     With `tls` (the default) every channel is TLS: each home gets its certificates
     (node.net.tls) and the members bundle of all validators; `tls=False` writes
     `[tls] insecure = true`. `open_reads` lets anyone read everything on the API (tests that
-    read with unsigned clients); otherwise the devnet's auditor key reads everything."""
+    read with unsigned clients); otherwise the devnet's auditor key reads everything.
+    `timeout_commit_ms` / `timeout_commit_txs`: None keeps the node's defaults."""
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     names = site_names(validators)
@@ -109,6 +111,8 @@ def create(
         for i, name in enumerate(names)
     )
     propose, prevote, precommit = timeouts_ms
+    commit_wait = {"timeout_commit_ms": timeout_commit_ms, "timeout_commit_txs": timeout_commit_txs}
+    commit_wait = {option: value for option, value in commit_wait.items() if value is not None}
     written = write_network(directory, Plan(
         chain_id=CHAIN_ID,
         nodes=planned,
@@ -120,7 +124,7 @@ def create(
             "timeout_prevote_ms": prevote,
             "timeout_precommit_ms": precommit,
             "heartbeat_interval_s": 2,
-            "timeout_commit_ms": timeout_commit_ms,
+            **commit_wait,
         },
     ))
     records = [
@@ -187,9 +191,11 @@ def start(
     wait_s: float = 60.0,
     progress: Callable[[str], None] = lambda _: None,
     extra_args: dict[str, tuple[str, ...]] | None = None,
+    min_height: int | None = None,
 ) -> None:
     """Start every node and wait until all of them have committed a block beyond where
-    they started. On any failure every node is stopped again: never a half-started network."""
+    they started (or, with `min_height`, are at that height). On any failure every node is
+    stopped again: never a half-started network."""
     if running_nodes(record):
         raise DevnetError(
             f"the devnet in {directory} is already running ({len(running_nodes(record))} nodes); "
@@ -207,7 +213,7 @@ def start(
             progress(f"started {node.name} (pid {node.pid})")
         record.started_at = time.time()
         record.save(directory)
-        wait_for_blocks(record, wait_s=wait_s)
+        wait_for_blocks(record, wait_s=wait_s, min_height=min_height)
     except BaseException:
         stop(record.nodes)
         record.save(directory)

@@ -124,10 +124,18 @@ class ConsensusSection:
     timeout_precommit_ms: int = _opt(1000, "Wait for more precommits after +2/3 of any (ms).", min=1)
     timeout_precommit_delta_ms: int = _opt(500, "Added to the precommit timeout per round (ms).", min=0)
     timeout_commit_ms: int = _opt(
-        0,
+        100,
         "After a commit, wait this long before starting the next height (unless a validator "
-        "already has), so transactions arriving meanwhile share one block: fewer, larger "
-        "blocks cost less CPU per transaction, at up to this much added latency (ms).",
+        "already has, or timeout_commit_txs are pending), so transactions arriving meanwhile "
+        "share one block: every height costs each validator a fixed ~10 ms of CPU (votes, "
+        "signatures, fsyncs, a synced batch), so fewer, larger blocks cost less per "
+        "transaction, at up to this much added latency (ms; 0 = start at once).",
+        min=0,
+    )
+    timeout_commit_txs: int = _opt(
+        200,
+        "End timeout_commit early once this many transactions are pending: a block that "
+        "full already shares a height's fixed cost well (0 = always wait the whole timeout).",
         min=0,
     )
     create_empty_blocks: bool = _opt(

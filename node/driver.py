@@ -129,6 +129,7 @@ class ConsensusDriver:
         create_empty_blocks: bool = False,
         heartbeat_s: float = 10.0,
         commit_delay_s: float = 0.0,
+        commit_delay_txs: int = 0,
         repeat_s: float = 1.0,
         faults: FaultHooks | None = None,
         double_sign_check_height: int = 0,
@@ -156,6 +157,8 @@ class ConsensusDriver:
         self.create_empty_blocks = create_empty_blocks
         self.heartbeat_s = heartbeat_s
         self.commit_delay_s = commit_delay_s
+        # Pending transactions that end the wait after a commit early (0: never).
+        self.commit_delay_txs = commit_delay_txs
         self.repeat_s = repeat_s  # how often a stuck machine's messages are said again
         self.chain_id = chain.genesis.chain_id
         if remote_signer is not None:
@@ -197,7 +200,9 @@ class ConsensusDriver:
         self._faults = faults if faults is not None else FaultHooks()
         self._taken_over: set[bytes] = set()  # own messages the Byzantine mode replaced
         self._work = asyncio.Event()
-        self._moved_on = asyncio.Event()  # a validator has started the height after ours
+        # The wait after a commit may end: a validator has started the height after ours,
+        # or the mempool holds commit_delay_txs transactions.
+        self._wait_over = asyncio.Event()
         self._gate: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
@@ -354,6 +359,8 @@ class ConsensusDriver:
     def notify_work(self) -> None:
         """A transaction was admitted: a waiting height may start."""
         self._work.set()
+        if self._enough_pending():
+            self._wait_over.set()
 
     def resend_to(self, send: Callable[[node_pb2.PeerMessage], None]) -> None:
         """A peer (re)connected: give it what we already said in this height, and the
@@ -418,7 +425,7 @@ class ConsensusDriver:
         else:
             await self._step(event)
         if self.host.decided and self.machine.next_height_buffered:
-            self._moved_on.set()
+            self._wait_over.set()
             # A validator has started the next height (the machine kept its message only
             # after checking who sent it and the signature): join it rather than wait.
             self._work.set()
@@ -530,17 +537,23 @@ class ConsensusDriver:
         """Start `height` when there is something to decide, or at the heartbeat; but not
         sooner than commit_delay_s after the last commit (CometBFT's timeout_commit), so that
         under load each block carries more transactions: the work every height costs (votes,
-        signatures, fsyncs, a synced LevelDB batch) is then shared by more of them. If a
-        validator has already started the next height, join it at once."""
-        self._moved_on.clear()
-        if self.commit_delay_s > 0 and not self.machine.next_height_buffered:
+        signatures, fsyncs, a synced LevelDB batch, a write per peer per message) is then
+        shared by more of them. The wait ends early when a validator has already started the
+        next height (join it), or when commit_delay_txs transactions are pending: a block
+        that full already shares that cost well, and waiting longer would only add latency
+        (and, at the machine's limit, let the backlog grow)."""
+        self._wait_over.clear()
+        if self.commit_delay_s > 0 and not (self.machine.next_height_buffered or self._enough_pending()):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._moved_on.wait(), self.commit_delay_s)
+                await asyncio.wait_for(self._wait_over.wait(), self.commit_delay_s)
         if not (self.create_empty_blocks or len(self.chain.mempool) or self._evidence):
             self._work.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), self.heartbeat_s)
         self._queue.put_nowait(_Begin(height))
+
+    def _enough_pending(self) -> bool:
+        return bool(self.commit_delay_txs) and len(self.chain.mempool) >= self.commit_delay_txs
 
     def _announce(self) -> None:
         tip = self.chain.store.tip()

@@ -11,7 +11,16 @@ from devnet.traffic import Nonces
 from node.client import txbuild
 from node.ledger.keys import KeyPair
 from proto import node_pb2
-from tests.support.network import start_net, stop_net
+from tests.support.network import Net, create_net, start_net, stop_net
+from tests.support.waiting import wait_for
+
+
+def pending_everywhere(net: Net) -> list[int]:
+    sizes = []
+    for i in range(len(net.nodes)):
+        with net.client(i) as client:
+            sizes.append(client.status().mempool_size)
+    return sizes
 
 
 def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: Path) -> None:
@@ -35,5 +44,39 @@ def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: P
             outcome_a, outcome_b = client.wait(a), client.wait(b)
         assert outcome_a.status == outcome_b.status == node_pb2.TX_STATUS_COMMITTED
         assert outcome_a.inclusion.height == outcome_b.inclusion.height == first.inclusion.height + 1
+    finally:
+        stop_net(net)
+
+
+def test_enough_pending_transactions_end_the_wait_after_a_commit(tmp_path: Path) -> None:
+    # A wait far longer than the test: only timeout_commit_txs can start these heights.
+    net = create_net(tmp_path, timeout_commit_ms=600_000, timeout_commit_txs=3)
+    try:
+        # Height 1 starts with the nodes; after it, nothing starts for ten minutes but by
+        # pending transactions.
+        net.start(min_height=1)
+        institution = net.keys.institutions["shenzhen"]
+        nonce = Nonces(12)
+
+        def register() -> bytes:
+            wallet = KeyPair.generate().public
+            return txbuild.build_register(CHAIN_ID, institution, wallet, 3, nonce=nonce())
+
+        with net.client(0) as client:
+            # Three pending: the next height starts at once.
+            first = [client.submit(register()) for _ in range(3)]
+            heights = {client.wait(txid).inclusion.height for txid in first}
+            assert len(heights) == 1
+            (height,) = heights
+            # Two pending are not enough: every node holds them, and none starts a height.
+            waiting = [client.submit(register()) for _ in range(2)]
+            wait_for(lambda: pending_everywhere(net) == [2] * 4, 30, "2 pending on every node")
+            assert set(net.heights().values()) == {height}
+            assert {client.wait(txid, timeout=0.5).status for txid in waiting} == {node_pb2.TX_STATUS_PENDING}
+            # The third ends the wait: all three go into the next block.
+            third = client.submit(register())
+            outcomes = [client.wait(txid) for txid in [*waiting, third]]
+        assert {o.status for o in outcomes} == {node_pb2.TX_STATUS_COMMITTED}
+        assert {o.inclusion.height for o in outcomes} == {height + 1}
     finally:
         stop_net(net)

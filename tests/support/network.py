@@ -55,9 +55,10 @@ class Net:
         """A client of node i, over TLS when the net has it (devnet.network.client_for)."""
         return network.client_for(self.nodes[i], timeout=timeout)
 
-    def start(self, wait_s: float = 60.0) -> None:
-        """Start every node; returns once all have committed a block (devnet.network.start)."""
-        network.start(self.directory, self.record, wait_s=wait_s)
+    def start(self, wait_s: float = 60.0, min_height: int | None = None) -> None:
+        """Start every node; returns once all have committed a block (devnet.network.start),
+        or are at `min_height`."""
+        network.start(self.directory, self.record, wait_s=wait_s, min_height=min_height)
 
     def restart(self, node: NodeRecord) -> None:
         assert not is_running(node)
@@ -96,8 +97,12 @@ def create_net(
 
     Unless asked otherwise (tls=True, open_reads=False: tests/security), the nodes speak
     plaintext and serve every read to unsigned clients, as the tests here read with plain
-    NodeClients; what TLS and the API roles change is tested in tests/security."""
-    create_options = {"tls": False, "open_reads": True, **create_options}
+    NodeClients; what TLS and the API roles change is tested in tests/security.
+
+    Heights start as soon as there is work (timeout_commit_ms = 0) unless asked otherwise:
+    tests wait for commits one after another, and the wait after a commit is tested on its
+    own (tests/node/test_timeout_commit.py)."""
+    create_options = {"tls": False, "open_reads": True, "timeout_commit_ms": 0, **create_options}
     record = network.create(directory, validators, **create_options)
     if config is not None:
         for i, node in enumerate(record.nodes):
