@@ -73,12 +73,14 @@ log = get_logger("node")
 
 # Client transactions are gossiped in batches: one peer message per this many, or per
 # this delay, whichever comes first. Each message costs the sender a stream write and every
-# peer a stream read and a scheduling round (~0.1 ms of CPU together), paid per message
-# whatever it holds; 30 ms instead of 10 took 8% off the CPU per transaction at 800 tx/s
-# (devnet/PERFORMANCE.md), and is small beside timeout_commit, during which the
-# transactions reach the next proposer anyway.
+# peer a stream read and an admission round, whatever it holds, so the delay sets how many
+# messages a second each validator pays for at any load. Measured with bench devnet
+# (devnet/PERFORMANCE.md): 10 -> 30 ms took 8% off the CPU per transaction at 800 tx/s;
+# 30 -> 100 ms took 15-20% off the main thread's CPU per transaction and more under
+# overload, for ~40 ms more median latency (small beside timeout_commit, during which the
+# transactions reach the next proposer anyway).
 _GOSSIP_BATCH = 500
-_GOSSIP_DELAY_S = 0.030
+_GOSSIP_DELAY_S = 0.100
 # Batches received from peers wait here for admission; beyond it they are dropped (the
 # sender's own mempool still holds them, and its proposals will carry them).
 _INBOUND_BATCHES = 256
