@@ -4,6 +4,7 @@ waits, so transactions arriving meanwhile share one block."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devnet.network import CHAIN_ID
@@ -13,6 +14,17 @@ from node.ledger.keys import KeyPair
 from proto import node_pb2
 from tests.support.network import Net, create_net, start_net, stop_net
 from tests.support.waiting import wait_for
+
+
+def registrations(net: Net, first_nonce: int) -> Callable[[], bytes]:
+    """Each call: a new wallet's registration by one institution (a fresh transaction)."""
+    institution = net.keys.institutions["shenzhen"]
+    nonce = Nonces(first_nonce)
+
+    def register() -> bytes:
+        return txbuild.build_register(CHAIN_ID, institution, KeyPair.generate().public, 3, nonce=nonce())
+
+    return register
 
 
 def pending_everywhere(net: Net) -> list[int]:
@@ -26,13 +38,7 @@ def pending_everywhere(net: Net) -> list[int]:
 def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: Path) -> None:
     net = start_net(tmp_path, timeout_commit_ms=2000)
     try:
-        institution = net.keys.institutions["shenzhen"]
-        nonce = Nonces(11)
-
-        def register() -> bytes:
-            wallet = KeyPair.generate().public
-            return txbuild.build_register(CHAIN_ID, institution, wallet, 3, nonce=nonce())
-
+        register = registrations(net, 11)
         with net.client(0) as client:
             first = client.submit_and_wait(register())
             assert first.status == node_pb2.TX_STATUS_COMMITTED
@@ -55,13 +61,7 @@ def test_enough_pending_transactions_end_the_wait_after_a_commit(tmp_path: Path)
         # Height 1 starts with the nodes; after it, nothing starts for ten minutes but by
         # pending transactions.
         net.start(min_height=1)
-        institution = net.keys.institutions["shenzhen"]
-        nonce = Nonces(12)
-
-        def register() -> bytes:
-            wallet = KeyPair.generate().public
-            return txbuild.build_register(CHAIN_ID, institution, wallet, 3, nonce=nonce())
-
+        register = registrations(net, 12)
         with net.client(0) as client:
             # Three pending: the next height starts at once.
             first = [client.submit(register()) for _ in range(3)]
