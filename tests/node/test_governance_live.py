@@ -141,7 +141,11 @@ def test_governance_under_payment_load_keeps_every_node_in_agreement(net: Net) -
     # 3. Tighten tier 4's per-payment limit to 1 yuan from a later height.
     tiers = default_tiers()
     tiers[4] = replace(tiers[4], per_payment=1 * YUAN)
-    effective = first.status().height + 3
+    # The change must be committed before its effective height. Under payment load a height
+    # takes tens of ms here (test nets start heights at once), and a transaction reaches the
+    # next proposer only with the next gossip message (node.service, up to 100 ms): so leave
+    # room for several heights to pass before it is in a block.
+    effective = first.status().height + 20
     body = govbuild.tier_table_body(CHAIN_ID, signers, effective, tiers.values(), nonce())
     _submit(net, clients[2], govbuild.build(CHAIN_ID, body, authority))
     wait_for(lambda: all(c.status().height >= effective for c in clients), 60, f"height {effective}")
