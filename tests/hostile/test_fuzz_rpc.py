@@ -24,6 +24,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node import ledger_service
 from node.client.connection import NodeClient
 from node.client.txbuild import build_issue, build_register, build_transfer
 from node.config import write_default_config
@@ -98,6 +99,12 @@ def live(tmp_path_factory) -> Iterator[Live]:
     errors: list[logging.LogRecord] = []
     handler = _ErrorLog(errors)
     logging.getLogger().addHandler(handler)
+    # A fuzzed seen_height just past the tip makes a read wait for a height this lone,
+    # idle validator never makes: 5 s each, two thirds of this file's time. The answer
+    # (Behind, retryable) is the same after 0.2 s; tests/keys/test_read_your_writes.py
+    # covers the wait itself.
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ledger_service, "READ_YOUR_WRITES_WAIT_S", 0.2)
     node = InProcessNode(_home(tmp_path_factory.mktemp("rpc-node")))
     channel = grpc.insecure_channel(node.api)
     try:
@@ -127,6 +134,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
         channel.close()
         node.stop()
         logging.getLogger().removeHandler(handler)
+        patch.undo()
 
 
 # --- requests generated from the descriptors ---------------------------------------------------
