@@ -150,7 +150,10 @@ class NodeClient:
         return list(self._call("SubmitBatch", request, timeout=max(self.timeout, 60.0)).results)
 
     def wait(self, txid: bytes, timeout: float = 30.0) -> node_pb2.TransactionOutcome:
-        request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=int(timeout * 1000))
+        """The transaction's outcome, waiting up to `timeout` seconds for it to be decided;
+        0 asks for it now. (On the wire timeout_ms 0 means "until the call's deadline", so
+        "now" is sent as the shortest explicit wait, 1 ms.)"""
+        request = node_pb2.WaitTransactionRequest(txid=txid, timeout_ms=max(1, int(timeout * 1000)))
         outcome = self._call("WaitTransaction", request, timeout=timeout + 5)
         if outcome.status == node_pb2.TX_STATUS_COMMITTED:
             self.saw(outcome.inclusion.height)
