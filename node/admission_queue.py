@@ -14,12 +14,20 @@ each call need the GIL.
 
 Bounded: at most `max_queued` transactions are queued or being verified. Callers check
 `room()` first and refuse what does not fit (mempool_full, retryable) instead of queueing it.
+
+Blocks first: while a block is built or validated (`block_work()`), no new round starts, for
+up to _BLOCKS_FIRST_S. A block executes on a worker thread and needs the GIL for its rules
+and state root; a flood of admission rounds on the loop held it, so at the onset of an
+overload every validator's propose timeout fired with the proposal still being validated
+and heights took 1.5 s (devnet/PERFORMANCE.md). What waits meanwhile is bounded as above.
+LedgerService.block_work decides when blocks go first: only under a backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -40,6 +48,9 @@ _MIN_CHUNK = 16
 # Small rounds (moderate load) stay here; large ones (bursts, overload) go to the pool,
 # which also keeps a flood of admissions from starving consensus on the loop.
 _INLINE_BELOW = 16
+# The longest a round waits for block work to finish: admission still moves while a block
+# takes long (a big one on a busy machine), just not ahead of it.
+_BLOCKS_FIRST_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,9 @@ class AdmissionQueue:
         self._queue: list[_Batch] = []
         self.queued = 0  # transactions queued or in the round being verified
         self._pump: asyncio.Task[None] | None = None
+        self._block_work = 0  # blocks being built or validated
+        self._blocks_idle = asyncio.Event()
+        self._blocks_idle.set()
 
     def room(self) -> int:
         return max(0, self.max_queued - self.queued)
@@ -96,8 +110,23 @@ class AdmissionQueue:
             self._pump = loop.create_task(self._rounds(), name="admission")
         return await batch.done
 
+    @contextlib.contextmanager
+    def block_work(self) -> Iterator[None]:
+        """Around building or validating a block: rounds wait for it (see the module)."""
+        self._block_work += 1
+        self._blocks_idle.clear()
+        try:
+            yield
+        finally:
+            self._block_work -= 1
+            if not self._block_work:
+                self._blocks_idle.set()
+
     async def _rounds(self) -> None:
         while self._queue:
+            if not self._blocks_idle.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._blocks_idle.wait(), _BLOCKS_FIRST_S)
             batches, self._queue = self._queue, []
             try:
                 txs = [tx for batch in batches for tx in batch.txs]

@@ -24,6 +24,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -312,6 +313,18 @@ class LedgerService:
         rate = sum(count for _, count in recent) / _RATE_WINDOW_S
         return max(_MIN_BACKLOG, int(rate * self.max_backlog_s))
 
+    def block_work(self) -> AbstractContextManager[object]:
+        """Around building or validating a block. Blocks first (node.admission_queue) only
+        while the mempool already holds at least half the clients' backlog bound: then the
+        next blocks are full whatever is admitted now, and admitting more only takes the
+        GIL from the block that commits (an overload's onset: propose timeouts, heights of
+        1.5 s). Below that, at a load the network keeps up with, admission never waits for
+        blocks, or the next blocks start emptier and the network falls behind its offer
+        (measured: devnet/PERFORMANCE.md)."""
+        if 2 * len(self.mempool) >= self.backlog_bound():
+            return self.admission.block_work()
+        return nullcontext()
+
     def full(self) -> MempoolFull | None:
         """The refusal for a whole client batch, before any of it is decoded, while nothing
         more can be admitted (mempool or admission queue at its bound); else None."""
@@ -434,22 +447,23 @@ class LedgerService:
         candidates = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
         time_ms = max(self.now_ms(), self.store.tip().time_ms)
         deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
-        built, skipped = await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: build_block(
-                self.store,
-                candidates,
-                self.genesis,
-                height=height,
-                time_ms=time_ms,
-                proposer=proposer,
-                validators_hash=validators_hash,
-                evidence=evidence,
-                sigcache=self.sigcache,
-                executor=self.executor,
-                deadline=deadline,
-            ),
-        )
+        with self.block_work():
+            built, skipped = await asyncio.get_running_loop().run_in_executor(
+                None,
+                lambda: build_block(
+                    self.store,
+                    candidates,
+                    self.genesis,
+                    height=height,
+                    time_ms=time_ms,
+                    proposer=proposer,
+                    validators_hash=validators_hash,
+                    evidence=evidence,
+                    sigcache=self.sigcache,
+                    executor=self.executor,
+                    deadline=deadline,
+                ),
+            )
         for txid, err in skipped:
             self._reject(txid, err)
         return built
@@ -457,22 +471,23 @@ class LedgerService:
     async def validate(self, block_bytes: bytes, *, height: int, validators: ValidatorSet) -> ExecutedBlock:
         """Check (evidence included) and execute a received block against the tip, for the
         validator set deciding `height`; raises LedgerError(INVALID_BLOCK)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: validate_block(
-                self.store,
-                block_bytes,
-                self.genesis,
-                expected_height=height,
-                validators=validators,
-                min_time_ms=0,
-                sigcache=self.sigcache,
-                executor=self.executor,
-                # Transactions gossiped to us were decoded on admission: not again. (Single
-                # dict reads from this worker thread are safe while the loop mutates it.)
-                known=self.mempool.by_raw,
-            ),
-        )
+        with self.block_work():
+            return await asyncio.get_running_loop().run_in_executor(
+                None,
+                lambda: validate_block(
+                    self.store,
+                    block_bytes,
+                    self.genesis,
+                    expected_height=height,
+                    validators=validators,
+                    min_time_ms=0,
+                    sigcache=self.sigcache,
+                    executor=self.executor,
+                    # Transactions gossiped to us were decoded on admission: not again. (Single
+                    # dict reads from this worker thread are safe while the loop mutates it.)
+                    known=self.mempool.by_raw,
+                ),
+            )
 
     async def commit(self, block: ExecutedBlock, certificate: bytes) -> None:
         """Write the decided block with its certificate (one synced batch), then update the

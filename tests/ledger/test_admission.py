@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from node import admission_queue
 from node.client.txbuild import build_issue, build_transfer
 from node.ledger.errors import Code
 from node.ledger.mempool import Mempool, MempoolLimits
@@ -129,3 +130,44 @@ def test_a_double_spend_loser_is_told_apart_from_a_transaction_never_seen(node: 
             assert chain.outcome(losers[1]).status is TxStatus.REJECTED
 
     asyncio.run(scenario())
+
+
+def test_admission_waits_for_block_work_only_while_the_backlog_is_half_full(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks first (node.admission_queue, LedgerService.block_work): with little pending a
+    round goes ahead during block work; once the mempool holds half the clients' backlog
+    bound a round queued during block work starts when the block is done, and a block that
+    takes long holds admission up only so long (_BLOCKS_FIRST_S)."""
+    issuers, bank = NET.issuers[:2], NET.banks[0]
+    txs = [build_issue(NET.chain, [(bank.public, 5 + i)], issuers, 901 + i) for i in range(3)]
+
+    async def run() -> None:
+        # Block work may hold a round for longer than any wait below, until the last part.
+        monkeypatch.setattr(admission_queue, "_BLOCKS_FIRST_S", 60.0)
+        with ThreadPoolExecutor(2) as executor:
+            # A backlog bound of 4 transactions (the mempool's own, max_backlog_s 0): half
+            # full from the second one on.
+            mempool = Mempool(MempoolLimits(max_txs=4))
+            sigcache = SignatureCache()
+            chain = LedgerService(node.store, NET.genesis, mempool, sigcache, executor, max_backlog_s=0)
+            with chain.block_work():
+                (admission,) = await asyncio.wait_for(chain.admit_batch(txs[:1], peers_ahead=lambda: 0), 5)
+                assert admission.refused is None and len(mempool) == 1
+            (admission,) = await asyncio.wait_for(chain.admit_batch(txs[1:2], peers_ahead=lambda: 0), 5)
+            assert len(mempool) == 2
+            with chain.block_work():
+                admitting = asyncio.ensure_future(chain.admit_batch(txs[2:], peers_ahead=lambda: 0))
+                await wait_until(lambda: chain.admission.queued == 1, what="the batch queued")
+                await asyncio.sleep(0.05)  # the loop is free: only the block work holds it
+                assert len(mempool) == 2 and not admitting.done()
+            (admission,) = await asyncio.wait_for(admitting, 5)
+            assert admission.refused is None and len(mempool) == 3
+            # Block work that never ends: the round goes ahead after at most _BLOCKS_FIRST_S.
+            monkeypatch.setattr(admission_queue, "_BLOCKS_FIRST_S", 0.2)
+            last = build_issue(NET.chain, [(bank.public, 9)], issuers, 909)
+            with chain.block_work():
+                (admission,) = await asyncio.wait_for(chain.admit_batch([last], peers_ahead=lambda: 0), 5)
+                assert admission.refused is None and len(mempool) == 4
+
+    asyncio.run(run())
