@@ -319,8 +319,9 @@ class LedgerService:
         next blocks are full whatever is admitted now, and admitting more only takes the
         GIL from the block that commits (an overload's onset: propose timeouts, heights of
         1.5 s). Below that, at a load the network keeps up with, admission never waits for
-        blocks, or the next blocks start emptier and the network falls behind its offer
-        (measured: devnet/PERFORMANCE.md)."""
+        blocks: nothing is gained by holding it there (the version that always held it let
+        the 75% point fall behind in both its runs, though the tree without it sometimes
+        does too: devnet/PERFORMANCE.md)."""
         if 2 * len(self.mempool) >= self.backlog_bound():
             return self.admission.block_work()
         return nullcontext()
