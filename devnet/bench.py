@@ -80,6 +80,7 @@ class Trial:
             "blocks_per_s": round(r.blocks_per_s, 2),
             "mean_txs_per_block": round(r.mean_txs_per_block, 1),
             "latency_ms": {k: round(v, 1) for k, v in r.latency_ms.items()},
+            "latency_breakdown": r.latency_breakdown,
             "committed": r.committed,
             "rejected": r.rejected,
             "rejected_by_code": r.rejected_by_code,

@@ -27,6 +27,7 @@ from pathlib import Path
 import grpc.aio
 
 from devnet import network
+from devnet.latency import SeenBlock, Submission, breakdown
 from devnet.network import Access
 from devnet.processes import DevnetRecord
 from devnet.traffic import prepare_load, txid_of
@@ -55,6 +56,8 @@ class LoadReport:
     mean_txs_per_block: float = 0.0
     blocks_per_s: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p95, p99, max, mean
+    # Where the latency went, for all and for the slowest 1% (devnet.latency).
+    latency_breakdown: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +85,12 @@ async def _watch(
     blocks: list[tuple[float, int]],
     access: Access | None,
     chain_id: str,
+    proposers: dict[bytes, int],
+    timeline: list[SeenBlock],
+    included: dict[bytes, int],
 ) -> None:
+    """Commits as they arrive; `proposers` maps validator keys to node indices."""
+    wall_to_monotonic = time.monotonic() - time.time()
     async with _channel(api, access) as channel:
         stub = node_pb2_grpc.NodeStub(channel)
         request = node_pb2.WatchBlocksRequest(from_height=from_height)
@@ -94,17 +102,31 @@ async def _watch(
             block = ledger_pb2.Block.FromString(
                 ledger_pb2.CommittedBlock.FromString(msg.committed_block).block
             )
+            header = ledger_pb2.BlockHeader.FromString(block.header)
             blocks.append((now, len(block.txs)))
+            timeline.append(
+                SeenBlock(
+                    header.height,
+                    header.time_ms / 1000 + wall_to_monotonic,
+                    proposers.get(header.proposer, -1),
+                    now,
+                )
+            )
             for raw in block.txs:
-                seen.setdefault(txid_of(raw), now)
+                txid = txid_of(raw)
+                if txid not in seen:
+                    seen[txid] = now
+                    included[txid] = header.height
 
 
 async def _submit(
+    node: int,
     api: str,
     schedule: list[tuple[float, bytes, bytes]],
     sent: dict[bytes, float],
     rejected: Counter[str],
     access: Access | None,
+    submissions: dict[bytes, Submission],
 ) -> None:
     """Every tick, what is due goes to the node in one SubmitBatch call, as a payment operator
     would forward its customers' payments. Calls to one node are made one after another so
@@ -123,11 +145,16 @@ async def _submit(
                 batch.append(raw)
                 i += 1
             if batch:
+                called = time.monotonic()
                 try:
                     response = await stub.SubmitBatch(node_pb2.SubmitBatchRequest(txs=batch), timeout=60)
-                    for result in response.results:
+                    answered = time.monotonic()
+                    carried = schedule[i - len(batch) : i]
+                    for (due, txid, _), result in zip(carried, response.results, strict=True):
                         if result.status == node_pb2.TX_STATUS_REJECTED:
                             rejected[result.rejection.code] += 1
+                        else:
+                            submissions[txid] = Submission(node, due, called, answered)
                 except Exception as err:  # a node going away mid-run is part of what we measure
                     code, _ = parse_rpc_error(err) if hasattr(err, "code") else ("client_error", str(err))
                     rejected[f"call_{code}"] += len(batch)
@@ -149,11 +176,23 @@ async def run_load(
     `access` (devnet.network.access_for) is the devnet's TLS and auditor key; None: plaintext."""
     count = min(len(txs), int(tps * duration_s))
     ids = [txid_of(raw) for raw in txs[:count]]
-    async with _channel(apis[0], access) as channel:
-        status = await node_pb2_grpc.NodeStub(channel).GetStatus(node_pb2.GetStatusRequest())
+    statuses = []
+    for api in apis:
+        async with _channel(api, access) as channel:
+            statuses.append(await node_pb2_grpc.NodeStub(channel).GetStatus(node_pb2.GetStatusRequest()))
+    status = statuses[0]
+    # Which node proposed a block, from its header: for the latency breakdown.
+    proposers = {s.validator_key: index for index, s in enumerate(statuses) if s.validator_key}
     seen: dict[bytes, float] = {}
     blocks: list[tuple[float, int]] = []
-    watcher = asyncio.create_task(_watch(apis[0], status.height + 1, seen, blocks, access, status.chain_id))
+    timeline: list[SeenBlock] = []
+    included: dict[bytes, int] = {}
+    submissions: dict[bytes, Submission] = {}
+    watcher = asyncio.create_task(
+        _watch(
+            apis[0], status.height + 1, seen, blocks, access, status.chain_id, proposers, timeline, included
+        )
+    )
     await asyncio.sleep(0.2)  # let the watch stream open before the first commit
     t0 = time.monotonic() + 0.1
     schedules: list[list[tuple[float, bytes, bytes]]] = [[] for _ in apis]
@@ -162,7 +201,10 @@ async def run_load(
     sent: dict[bytes, float] = {}
     rejected: Counter[str] = Counter()
     await asyncio.gather(
-        *(_submit(api, sch, sent, rejected, access) for api, sch in zip(apis, schedules, strict=True))
+        *(
+            _submit(node, api, sch, sent, rejected, access, submissions)
+            for node, (api, sch) in enumerate(zip(apis, schedules, strict=True))
+        )
     )
     end_offer = time.monotonic()
     deadline = end_offer + drain_s
@@ -201,6 +243,7 @@ async def run_load(
             "max": latencies[-1] if latencies else 0.0,
             "mean": sum(latencies) / len(latencies) if latencies else 0.0,
         },
+        latency_breakdown=breakdown(submissions, included, timeline),
     )
 
 
@@ -317,4 +360,3 @@ def prepare_payments(directory: Path, record: DevnetRecord, count: int, seed: in
     live = network.running_nodes(record) or record.nodes
     with network.client_for(live[0], timeout=30) as client:
         return prepare_load(client, keys, transactions=count, wallets_per_institution=10, seed=seed)
-

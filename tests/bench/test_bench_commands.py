@@ -43,6 +43,13 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
     assert sustained["committed"] > 0
     assert set(sustained["latency_ms"]) >= {"p50", "p95", "p99"}
     assert sustained["latency_ms"]["p50"] <= sustained["latency_ms"]["p99"]
+    # The breakdown's parts add up to each transaction's latency, so their shares to 1.
+    whole, tail = sustained["latency_breakdown"]["all"], sustained["latency_breakdown"]["slowest_1pct"]
+    assert whole["txs"] == sustained["committed"] and 1 <= tail["txs"] <= whole["txs"]
+    for group in (whole, tail):
+        assert abs(sum(group["share_of_latency"].values()) - 1) < 0.01
+        assert 0 <= group["included_by_own_node_share"] <= 1
+    assert tail["latency_ms_median"] >= whole["latency_ms_median"]
     limit = out["limit"]
     assert _positive(limit["ed25519_verifications_per_s_one_core"]) and limit["cores"] >= 1
     assert (
