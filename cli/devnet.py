@@ -421,7 +421,7 @@ def load(directory: Path, tps: float, duration: float, as_json: bool) -> None:
     report = asyncio.run(
         run_load(
             [n.api for n in nodes], txs, tps=tps, duration_s=duration, warmup_s=min(2.0, duration / 4),
-            access=access,
+            access=access, watched_log=nodes[0].log_path,
         )
     )
     click.echo(json.dumps(report.to_dict(), indent=None if as_json else 2))

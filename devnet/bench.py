@@ -102,6 +102,7 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
         run_load(
             [n.api for n in record.nodes], txs, tps=rate, duration_s=duration,
             warmup_s=min(3.0, duration / 4), access=access_for(record.nodes[0]),
+            watched_log=record.nodes[0].log_path,
         )
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))

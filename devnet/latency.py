@@ -15,6 +15,10 @@ For the slowest 1% these say which part of the pipeline a tail comes from. `left
 the blocks built after the transaction was admitted that did not include it, and how many of
 those its own node (the one it was submitted to) proposed: a proposer that had it and left it
 out, against one that had not heard of it yet.
+
+With the watched validator's logged phases of each height (devnet.height_log), each group
+also gets the phases of the heights that carried it and of the heights just before those
+(the ones its transactions waited on): which step of consensus a slow height spent its time in.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ def breakdown(
     submissions: dict[bytes, Submission],
     included: dict[bytes, int],
     blocks: list[SeenBlock],
+    phases: dict[int, dict[str, int]] | None = None,
 ) -> dict:
     """Component medians for every committed transaction and for the slowest 1%, with each
-    component's share of the group's total latency. `included`: txid -> height."""
+    component's share of the group's total latency. `included`: txid -> height; `phases`:
+    height -> {phase: ms} as one validator logged them."""
     by_height = {b.height: b for b in blocks}
     ordered = sorted(blocks, key=lambda b: b.built)
     built_times = [b.built for b in ordered]
@@ -72,20 +78,30 @@ def breakdown(
                 len(passed),
                 sum(1 for b in passed if b.proposer == sub.node),
                 block.proposer == sub.node,
+                height,
             )
         )
     if not rows:
         return {}
     rows.sort(key=lambda r: r[0])
     tail = rows[min(len(rows) - 1, round(TAIL_FROM * (len(rows) - 1))) :]
-    return {"all": _summary(rows), "slowest_1pct": _summary(tail)}
+    return {"all": _summary(rows, phases), "slowest_1pct": _summary(tail, phases)}
 
 
 _PARTS = ("queued", "admission", "to_block", "finality")
 
 
-def _summary(rows: list[tuple]) -> dict:
+def _summary(rows: list[tuple], phases: dict[int, dict[str, int]] | None) -> dict:
     total = sum(r[0] for r in rows) or 1e-9
+    heights = sorted({r[8] for r in rows})
+    logged = {}
+    if phases:
+        carried = [phases[h] for h in heights if h in phases]
+        waited_on = [phases[h - 1] for h in heights if h - 1 in phases]
+        logged = {
+            "height_phases_ms_median": _phase_medians(carried),
+            "previous_height_phases_ms_median": _phase_medians(waited_on),
+        }
     return {
         "txs": len(rows),
         "latency_ms_median": round(median(r[0] for r in rows) * 1000, 1),
@@ -97,4 +113,12 @@ def _summary(rows: list[tuple]) -> dict:
             "by_own_node_median": median(r[6] for r in rows),
         },
         "included_by_own_node_share": round(sum(1 for r in rows if r[7]) / len(rows), 3),
+        "heights": len(heights),
+        **logged,
     }
+
+
+def _phase_medians(logged: list[dict[str, int]]) -> dict[str, float]:
+    if not logged:
+        return {}
+    return {phase: median(entry[phase] for entry in logged) for phase in logged[0]}

@@ -27,6 +27,7 @@ from pathlib import Path
 import grpc.aio
 
 from devnet import network
+from devnet.height_log import height_phases
 from devnet.latency import SeenBlock, Submission, breakdown
 from devnet.network import Access
 from devnet.processes import DevnetRecord
@@ -171,9 +172,12 @@ async def run_load(
     warmup_s: float = 0.0,
     drain_s: float = 10.0,
     access: Access | None = None,
+    watched_log: Path | None = None,
 ) -> LoadReport:
     """Offer `tps` transactions per second for `duration_s` (or until `txs` run out).
-    `access` (devnet.network.access_for) is the devnet's TLS and auditor key; None: plaintext."""
+    `access` (devnet.network.access_for) is the devnet's TLS and auditor key; None: plaintext.
+    `watched_log`: the log file of the node at `apis[0]`, whose logged phases of each height
+    join the latency breakdown."""
     count = min(len(txs), int(tps * duration_s))
     ids = [txid_of(raw) for raw in txs[:count]]
     statuses = []
@@ -243,7 +247,9 @@ async def run_load(
             "max": latencies[-1] if latencies else 0.0,
             "mean": sum(latencies) / len(latencies) if latencies else 0.0,
         },
-        latency_breakdown=breakdown(submissions, included, timeline),
+        latency_breakdown=breakdown(
+            submissions, included, timeline, height_phases(watched_log) if watched_log else None
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from consensus.wal import EndHeight
 from proto import node_pb2
 
 from node.consensus_disk import SignStateFile, WalFile
+from node.height_clock import HeightClock
 from node.hooks import FaultHooks
 from node.ledger.blocks import Certificate, block_hash, decode_block, decode_committed_block
 from node.ledger.errors import LedgerError
@@ -134,10 +136,16 @@ class ConsensusDriver:
         faults: FaultHooks | None = None,
         double_sign_check_height: int = 0,
         remote_signer: Any = None,
+        observe_step: Callable[[str, float], None] | None = None,
+        observe_block_work: Callable[[str, float], None] | None = None,
     ) -> None:
         """`remote_signer` (node.signer.client.RemoteSigner) signs instead of `signing_key`
-        when given: the key then lives in the `cbdc signer` process."""
+        when given: the key then lives in the `cbdc signer` process. `observe_step(phase, s)`
+        and `observe_block_work("build" | "validate", s)` receive each height's timings
+        (node.height_clock; metrics)."""
         self.chain = chain
+        self._clock = HeightClock(observe_step)
+        self._observe_block_work = observe_block_work
         # The set deciding each height: the chain's (it changes by governance, committed at
         # H and deciding from H+2, so the set of the next height is always known), or one
         # fixed set (tests).
@@ -225,6 +233,7 @@ class ConsensusDriver:
             )
         self._runner = asyncio.create_task(self._run(), name="consensus")
         self._spawn(self._repeat_while_stuck())
+        self._clock.begin_height()
         await self._execute(effects)
         self._announce()
 
@@ -433,7 +442,13 @@ class ConsensusDriver:
     async def _step(self, item: Input) -> None:
         if isinstance(item, StartHeight):
             self._taken_over.clear()
-        await self._execute(self.host.step(item))
+            self._clock.begin_height()
+        effects = self.host.step(item)
+        if self._clock.phase in _VOTING:
+            phase = _VOTING[self.machine.step]
+            if phase != self._clock.phase:
+                self._clock.enter(phase)
+        await self._execute(effects)
 
     async def _execute(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -473,7 +488,14 @@ class ConsensusDriver:
                 log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
 
     # --- block work on the pool ----------------------------------------------------------
+    def _block_work_took(self, work: str, started: float) -> None:
+        seconds = time.monotonic() - started
+        self._clock.executed(seconds)
+        if self._observe_block_work is not None:
+            self._observe_block_work(work, seconds)
+
     async def _build(self, height: int, round_: int) -> None:
+        started = time.monotonic()
         try:
             built = await self.chain.build(
                 height=height,
@@ -487,11 +509,13 @@ class ConsensusDriver:
         except Exception:
             log.exception("building the block for height %d round %d failed", height, round_)
             return  # not answered: timeoutPropose moves the round on
+        self._block_work_took("build", started)
         self._queue.put_nowait(Built(height, round_, built.block_hash, built.block_bytes, built))
 
     async def _validate(self, request: ValidateBlock) -> None:
         result: ExecutedBlock | None = None
         error = ""
+        started = time.monotonic()
         try:
             # The one block transition judges it, evidence included (node.ledger.transition).
             result = await self.chain.validate(
@@ -504,6 +528,7 @@ class ConsensusDriver:
             # still give one.
             log.exception("validating block %s failed", request.block_hash.hex()[:16])
             result, error = None, f"internal error: {exc}"
+        self._block_work_took("validate", started)
         self._queue.put_nowait(Validated(request.height, request.block_hash, result, error))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -513,6 +538,7 @@ class ConsensusDriver:
 
     # --- heights -------------------------------------------------------------------------
     async def _commit(self, commit: CommitBlock) -> None:
+        self._clock.enter("commit")
         await self.chain.commit(commit.result, commit.certificate)
         self._wal.append(EndHeight(commit.height))
         self._wal.reset()
@@ -524,6 +550,7 @@ class ConsensusDriver:
             round=commit.round,
             txs=commit.result.header.tx_count,
             hash=commit.block_hash.hex()[:16],
+            **self._clock.end_height(),
         )
         self._announce()
         self._open_gate(commit.height + 1)
@@ -578,6 +605,10 @@ class ConsensusDriver:
                 self._announce()
             if not pause.done.done():
                 pause.done.set_result(None)
+
+
+# The machine's step, as the phase of a height it names (node.height_clock).
+_VOTING = {Step.PROPOSE: "propose", Step.PREVOTE: "prevote", Step.PRECOMMIT: "precommit"}
 
 
 def _peer_message(effect: SendProposal | BroadcastVote | Heard) -> node_pb2.PeerMessage:

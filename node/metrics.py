@@ -66,6 +66,10 @@ DROP_REASONS = (
 # up to the heartbeat interval when idle.
 BLOCK_INTERVAL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
+# Seconds a validator spends in each phase of a height (node.height_clock), and building or
+# validating a block: tens of milliseconds when healthy, a timeout (1 s and up) when not.
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 # Serialized block sizes: an empty heartbeat block is a few hundred bytes, a full one up to
 # block.max_bytes (4 MiB by default).
 BLOCK_SIZE_BUCKETS = (
@@ -100,6 +104,24 @@ class NodeMetrics:
             "Time between consecutive committed blocks.",
             namespace=NAMESPACE,
             buckets=BLOCK_INTERVAL_BUCKETS,
+            registry=r,
+        )
+        # CometBFT's consensus_step_duration_seconds, by this node's phases of a height.
+        self.step_duration = Histogram(
+            "consensus_step_duration_seconds",
+            "Time spent in each phase of a height: wait (before it starts), propose (until "
+            "this validator prevotes), prevote, precommit (until the decision), commit.",
+            ["step"],
+            namespace=NAMESPACE,
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.block_work = Histogram(
+            "block_work_seconds",
+            "Time to build a proposal or validate a received block (execution, state root).",
+            ["work"],
+            namespace=NAMESPACE,
+            buckets=STEP_BUCKETS,
             registry=r,
         )
         self.txs_committed = Counter(

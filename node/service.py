@@ -234,6 +234,8 @@ class Node:
             commit_delay_txs=config.consensus.timeout_commit_txs,
             faults=self.faults,
             double_sign_check_height=config.consensus.double_sign_check_height,
+            observe_step=lambda phase, s: self.metrics.step_duration.labels(step=phase).observe(s),
+            observe_block_work=lambda work, s: self.metrics.block_work.labels(work=work).observe(s),
         )
         if misbehave and faults is not None and key is not None:  # test-only Byzantine mode
             self.faults.misbehave = faults.Misbehaviour(

@@ -49,6 +49,8 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
     for group in (whole, tail):
         assert abs(sum(group["share_of_latency"].values()) - 1) < 0.01
         assert 0 <= group["included_by_own_node_share"] <= 1
+        # The watched validator's log gave each height's phases (node.height_clock).
+        assert set(group["height_phases_ms_median"]) >= {"wait", "propose", "prevote", "precommit", "commit"}
     assert tail["latency_ms_median"] >= whole["latency_ms_median"]
     limit = out["limit"]
     assert _positive(limit["ed25519_verifications_per_s_one_core"]) and limit["cores"] >= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devnet.height_log import height_phases
 from devnet.latency import SeenBlock, Submission, breakdown
 
 
@@ -69,3 +70,39 @@ def test_the_parts_add_up_to_the_latency(steps: list[tuple[float, float, float, 
         if group["latency_ms_median"] > 1:
             assert abs(sum(group["share_of_latency"].values()) - 1) <= 0.002  # each rounded to 0.001
         assert group["included_by_own_node_share"] == 1.0
+
+
+def test_each_group_gets_the_logged_phases_of_the_heights_that_carried_it_and_of_those_before() -> None:
+    subs = {b"a": Submission(0, 0.0, 0.0, 0.01), b"b": Submission(1, 0.0, 0.0, 0.01)}
+    blocks = [SeenBlock(5, 0.1, 0, 0.2), SeenBlock(6, 0.3, 1, 1.5)]
+    phases = {
+        4: dict.fromkeys(("wait", "propose", "prevote", "precommit", "commit", "execute"), 1),
+        5: {"wait": 100, "propose": 40, "prevote": 5, "precommit": 5, "commit": 10, "execute": 30},
+        6: {"wait": 100, "propose": 900, "prevote": 5, "precommit": 5, "commit": 10, "execute": 850},
+    }
+    out = breakdown(subs, {b"a": 5, b"b": 6}, blocks, phases)
+    tail = out["slowest_1pct"]  # b: its height 6 spent 900 ms proposing, 850 of them executing
+    assert tail["heights"] == 1
+    assert tail["height_phases_ms_median"]["propose"] == 900
+    assert tail["previous_height_phases_ms_median"]["execute"] == 30
+    assert out["all"]["heights"] == 2 and out["all"]["height_phases_ms_median"]["propose"] == 470
+
+
+def test_height_phases_are_read_back_from_logfmt_and_json_logs(tmp_path) -> None:
+    log = tmp_path / "node.log"
+    log.write_text(
+        "ts=2026-11-30T16:37:15.603Z level=info logger=cbdc.node msg=\"node started\" height=1\n"
+        "ts=2026-11-30T16:37:15.781Z level=info logger=cbdc.consensus msg=committed height=991 round=0 "
+        "txs=141 hash=6d69372610fddfee wait_ms=100 propose_ms=52 prevote_ms=9 precommit_ms=11 "
+        "commit_ms=14 execute_ms=31\n"
+        '{"ts":"x","level":"info","logger":"cbdc.consensus","msg":"committed","height":992,"round":1,'
+        '"txs":3,"hash":"ab","wait_ms":0,"propose_ms":1200,"prevote_ms":3,"precommit_ms":4,'
+        '"commit_ms":5,"execute_ms":6}\n'
+        "ts=2026-11-30T16:37:16.000Z level=info logger=cbdc.consensus msg=committed height=993 round=0 "
+        "txs=1 hash=cd\n"  # a node from before phases were logged: skipped
+    )
+    phases = height_phases(log)
+    assert set(phases) == {991, 992}
+    assert phases[991] == dict(wait=100, propose=52, prevote=9, precommit=11, commit=14, execute=31)
+    assert phases[992]["propose"] == 1200
+    assert height_phases(tmp_path / "missing.log") == {}

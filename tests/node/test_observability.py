@@ -68,6 +68,15 @@ def test_metrics_carry_process_build_and_per_validator_figures(net: Net) -> None
     assert samples[("cbdc_block_size_bytes_count", ())] == height
     assert samples[("cbdc_block_size_bytes_sum", ())] > 0
     assert samples[("cbdc_evidence_committed_total", ())] == 0
+    # Where its heights go: alone and idle, it waits out the heartbeat (2 s) before each one
+    # and then decides it at once; it builds every block it commits.
+    def step(phase: str, stat: str) -> float:
+        return samples[(f"cbdc_consensus_step_duration_seconds_{stat}", (("step", phase),))]
+
+    assert step("propose", "count") >= height - 1 and step("commit", "count") >= height - 1
+    assert step("wait", "sum") / step("wait", "count") > 1.0
+    assert step("propose", "sum") / step("propose", "count") < 0.5
+    assert samples[("cbdc_block_work_seconds_count", (("work", "build"),))] >= height - 1
 
 
 def test_log_levels_are_per_module_and_change_on_sighup(net: Net) -> None:
@@ -91,6 +100,11 @@ def test_log_levels_are_per_module_and_change_on_sighup(net: Net) -> None:
     assert committed["logger"] == "cbdc.consensus" and committed["height"] >= 3
     assert isinstance(committed["round"], int) and isinstance(committed["txs"], int)
     assert len(committed["hash"]) == 16
+    # And where the height's time went (node.height_clock): here the heartbeat's wait.
+    names = ("wait", "propose", "prevote", "precommit", "commit", "execute")
+    phases = {k: committed[f"{k}_ms"] for k in names}
+    assert all(isinstance(v, int) and v >= 0 for v in phases.values())
+    assert phases["wait"] >= 1000 and phases["execute"] <= phases["propose"] + 1
 
 
 def test_a_bad_log_config_on_sighup_changes_nothing(net: Net) -> None:

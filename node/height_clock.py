@@ -1,0 +1,66 @@
+"""Where a height's time goes at this validator: the phases it passed and how long each took.
+
+A validator's view of one height, in the order it passes them:
+
+    wait       after the previous commit, until this height started (timeout_commit, or
+               until enough transactions were pending, or a peer started it)
+    propose    until this validator prevoted: waiting for the proposal and executing it
+               (or building its own)
+    prevote    until it precommitted: two thirds of the prevotes
+    precommit  until the decision: two thirds of the precommits
+    commit     writing the block (one synced batch), updating the mempool, answering clients
+
+A later round of the same height adds to the same phases. `execute` is not a phase but the
+part of `propose` spent building or validating the block on the worker thread. The driver
+logs the phases with each commit and feeds them to the step histogram, so a slow height can be
+placed (a late proposal, a slow execution, a slow vote round) on a live network and in a
+benchmark's logs alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+PHASES = ("wait", "propose", "prevote", "precommit", "commit")
+
+
+class HeightClock:
+    def __init__(self, observe: Callable[[str, float], None] | None = None) -> None:
+        """`observe(phase, seconds)` is called as each phase ends (a metrics histogram)."""
+        self._observe = observe
+        self._phase: str | None = None
+        self._started = time.monotonic()
+        self._spent: dict[str, float] = {}
+
+    @property
+    def phase(self) -> str | None:
+        return self._phase
+
+    def enter(self, phase: str) -> None:
+        """End the current phase (adding its time to this height's) and start `phase`."""
+        now = time.monotonic()
+        if self._phase is not None:
+            seconds = now - self._started
+            self._spent[self._phase] = self._spent.get(self._phase, 0.0) + seconds
+            if self._observe is not None:
+                self._observe(self._phase, seconds)
+        self._phase, self._started = phase, now
+
+    def begin_height(self) -> None:
+        """A new height starts; the wait that preceded it is the first of its phases."""
+        self.enter("propose")
+
+    def end_height(self) -> dict[str, int]:
+        """The height is committed: its phases (whole milliseconds, for the commit log line);
+        the wait for the next one starts."""
+        self.enter("wait")
+        # Every phase, 0 where none passed (a lone validator goes from propose to decided
+        # within one step).
+        spent = {f"{p}_ms": round(self._spent.get(p, 0.0) * 1000) for p in (*PHASES, "execute")}
+        self._spent = {}
+        return spent
+
+    def executed(self, seconds: float) -> None:
+        """Time this height's block took to build or validate (part of `propose`)."""
+        self._spent["execute"] = self._spent.get("execute", 0.0) + seconds
