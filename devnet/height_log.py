@@ -11,9 +11,9 @@ from node.height_clock import PHASES
 _FIELDS = (*PHASES, "execute")
 
 
-def height_phases(log_path: Path) -> dict[int, dict[str, int]]:
+def height_phases(log_path: Path) -> dict[int, dict[str, float]]:
     """height -> {phase: milliseconds} for every `committed` line that carries phases."""
-    out: dict[int, dict[str, int]] = {}
+    out: dict[int, dict[str, float]] = {}
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
@@ -25,7 +25,7 @@ def height_phases(log_path: Path) -> dict[int, dict[str, int]]:
         if record.get("msg") != "committed" or "wait_ms" not in record:
             continue
         try:
-            out[int(record["height"])] = {f: int(record[f"{f}_ms"]) for f in _FIELDS}
+            out[int(record["height"])] = {f: float(record[f"{f}_ms"]) for f in _FIELDS}
         except (KeyError, ValueError):
             continue
     return out

@@ -51,7 +51,7 @@ def breakdown(
     submissions: dict[bytes, Submission],
     included: dict[bytes, int],
     blocks: list[SeenBlock],
-    phases: dict[int, dict[str, int]] | None = None,
+    phases: dict[int, dict[str, float]] | None = None,
 ) -> dict:
     """Component medians for every committed transaction and for the slowest 1%, with each
     component's share of the group's total latency. `included`: txid -> height; `phases`:
@@ -91,7 +91,7 @@ def breakdown(
 _PARTS = ("queued", "admission", "to_block", "finality")
 
 
-def _summary(rows: list[tuple], phases: dict[int, dict[str, int]] | None) -> dict:
+def _summary(rows: list[tuple], phases: dict[int, dict[str, float]] | None) -> dict:
     total = sum(r[0] for r in rows) or 1e-9
     heights = sorted({r[8] for r in rows})
     logged = {}
@@ -118,7 +118,7 @@ def _summary(rows: list[tuple], phases: dict[int, dict[str, int]] | None) -> dic
     }
 
 
-def _phase_medians(logged: list[dict[str, int]]) -> dict[str, float]:
+def _phase_medians(logged: list[dict[str, float]]) -> dict[str, float]:
     if not logged:
         return {}
     return {phase: median(entry[phase] for entry in logged) for phase in logged[0]}

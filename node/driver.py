@@ -444,7 +444,7 @@ class ConsensusDriver:
             self._taken_over.clear()
             self._clock.begin_height()
         effects = self.host.step(item)
-        if self._clock.phase in _VOTING:
+        if self._clock.phase in _VOTING_PHASES:
             phase = _VOTING[self.machine.step]
             if phase != self._clock.phase:
                 self._clock.enter(phase)
@@ -609,6 +609,7 @@ class ConsensusDriver:
 
 # The machine's step, as the phase of a height it names (node.height_clock).
 _VOTING = {Step.PROPOSE: "propose", Step.PREVOTE: "prevote", Step.PRECOMMIT: "precommit"}
+_VOTING_PHASES = frozenset(_VOTING.values())
 
 
 def _peer_message(effect: SendProposal | BroadcastVote | Heard) -> node_pb2.PeerMessage:

@@ -51,13 +51,13 @@ class HeightClock:
         """A new height starts; the wait that preceded it is the first of its phases."""
         self.enter("propose")
 
-    def end_height(self) -> dict[str, int]:
-        """The height is committed: its phases (whole milliseconds, for the commit log line);
-        the wait for the next one starts."""
+    def end_height(self) -> dict[str, float]:
+        """The height is committed: its phases (milliseconds to 0.1, for the commit log line;
+        a vote round on loopback can take under one); the wait for the next one starts."""
         self.enter("wait")
         # Every phase, 0 where none passed (a lone validator goes from propose to decided
         # within one step).
-        spent = {f"{p}_ms": round(self._spent.get(p, 0.0) * 1000) for p in (*PHASES, "execute")}
+        spent = {f"{p}_ms": round(self._spent.get(p, 0.0) * 1000, 1) for p in (*PHASES, "execute")}
         self._spent = {}
         return spent
 

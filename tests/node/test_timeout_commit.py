@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devnet.height_log import height_phases
 from devnet.network import CHAIN_ID
 from devnet.traffic import Nonces
 from node.client import txbuild
@@ -50,6 +51,17 @@ def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: P
             outcome_a, outcome_b = client.wait(a), client.wait(b)
         assert outcome_a.status == outcome_b.status == node_pb2.TX_STATUS_COMMITTED
         assert outcome_a.inclusion.height == outcome_b.inclusion.height == first.inclusion.height + 1
+        # Each validator logged where that height's time went (node.height_clock): the 2 s wait
+        # before it; then a vote round, which at least the first to vote had to wait for.
+        held = outcome_a.inclusion.height
+
+        def logged_everywhere() -> list[dict[str, float]] | None:
+            phases = [height_phases(n.log_path).get(held) for n in net.nodes]
+            return phases if all(phases) else None  # type: ignore[return-value]
+
+        logged = wait_for(logged_everywhere, 10, "every validator's commit line for the height")
+        assert all(p["wait"] >= 1500 for p in logged)
+        assert max(p["prevote"] for p in logged) > 0 and max(p["precommit"] for p in logged) > 0
     finally:
         stop_net(net)
 
