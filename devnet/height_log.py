@@ -11,9 +11,10 @@ from node.height_clock import PHASES
 _FIELDS = (*PHASES, "execute")
 
 
-def height_phases(log_path: Path) -> dict[int, dict[str, float]]:
-    """height -> {phase: milliseconds} for every `committed` line that carries phases."""
-    out: dict[int, dict[str, float]] = {}
+def height_phases(log_path: Path) -> dict[int, dict[str, float | None]]:
+    """height -> {phase: milliseconds} for every `committed` line that carries phases, with
+    `proposal_at` (None on the heights this node proposed)."""
+    out: dict[int, dict[str, float | None]] = {}
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
@@ -25,9 +26,12 @@ def height_phases(log_path: Path) -> dict[int, dict[str, float]]:
         if record.get("msg") != "committed" or "wait_ms" not in record:
             continue
         try:
-            out[int(record["height"])] = {f: float(record[f"{f}_ms"]) for f in _FIELDS}
-        except (KeyError, ValueError):
+            phases: dict[str, float | None] = {f: float(record[f"{f}_ms"]) for f in _FIELDS}
+        except (KeyError, TypeError, ValueError):
             continue
+        arrived = record.get("proposal_at_ms")
+        phases["proposal_at"] = None if arrived in (None, "null") else float(arrived)
+        out[int(record["height"])] = phases
     return out
 
 

@@ -51,7 +51,7 @@ def breakdown(
     submissions: dict[bytes, Submission],
     included: dict[bytes, int],
     blocks: list[SeenBlock],
-    phases: dict[int, dict[str, float]] | None = None,
+    phases: dict[int, dict[str, float | None]] | None = None,
 ) -> dict:
     """Component medians for every committed transaction and for the slowest 1%, with each
     component's share of the group's total latency. `included`: txid -> height; `phases`:
@@ -91,7 +91,7 @@ def breakdown(
 _PARTS = ("queued", "admission", "to_block", "finality")
 
 
-def _summary(rows: list[tuple], phases: dict[int, dict[str, float]] | None) -> dict:
+def _summary(rows: list[tuple], phases: dict[int, dict[str, float | None]] | None) -> dict:
     total = sum(r[0] for r in rows) or 1e-9
     heights = sorted({r[8] for r in rows})
     logged = {}
@@ -118,7 +118,10 @@ def _summary(rows: list[tuple], phases: dict[int, dict[str, float]] | None) -> d
     }
 
 
-def _phase_medians(logged: list[dict[str, float]]) -> dict[str, float]:
-    if not logged:
-        return {}
-    return {phase: median(entry[phase] for entry in logged) for phase in logged[0]}
+def _phase_medians(logged: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Each phase's median over the heights; `proposal_at` over those a peer proposed."""
+    out: dict[str, float | None] = {}
+    for phase in logged[0] if logged else ():
+        values = [v for entry in logged if (v := entry[phase]) is not None]
+        out[phase] = round(median(values), 1) if values else None
+    return out

@@ -233,7 +233,7 @@ class ConsensusDriver:
             )
         self._runner = asyncio.create_task(self._run(), name="consensus")
         self._spawn(self._repeat_while_stuck())
-        self._clock.begin_height()
+        self._clock.begin_height(start.height)
         await self._execute(effects)
         self._announce()
 
@@ -331,7 +331,9 @@ class ConsensusDriver:
         keeps the block only if the machine did (consensus.host)."""
         digest: bytes | None
         try:
-            digest = block_hash(decode_block(block)[0].header)
+            parsed, header = decode_block(block)
+            digest = block_hash(parsed.header)
+            self._clock.proposal_arrived(header.height)
         except LedgerError:
             digest = None
         self._queue.put_nowait(ProposalArrived(proposal, block, digest))
@@ -442,7 +444,7 @@ class ConsensusDriver:
     async def _step(self, item: Input) -> None:
         if isinstance(item, StartHeight):
             self._taken_over.clear()
-            self._clock.begin_height()
+            self._clock.begin_height(item.height)
         effects = self.host.step(item)
         if self._clock.phase in _VOTING_PHASES:
             phase = _VOTING[self.machine.step]

@@ -97,12 +97,14 @@ def test_height_phases_are_read_back_from_logfmt_and_json_logs(tmp_path) -> None
         "commit_ms=14 execute_ms=31\n"
         '{"ts":"x","level":"info","logger":"cbdc.consensus","msg":"committed","height":992,"round":1,'
         '"txs":3,"hash":"ab","wait_ms":0,"propose_ms":1200,"prevote_ms":3,"precommit_ms":4,'
-        '"commit_ms":5,"execute_ms":6}\n'
+        '"commit_ms":5,"execute_ms":6,"proposal_at_ms":12.5}\n'
         "ts=2026-11-30T16:37:16.000Z level=info logger=cbdc.consensus msg=committed height=993 round=0 "
         "txs=1 hash=cd\n"  # a node from before phases were logged: skipped
     )
     phases = height_phases(log)
     assert set(phases) == {991, 992}
-    assert phases[991] == dict(wait=100, propose=52, prevote=9, precommit=11, commit=14, execute=31)
-    assert phases[992]["propose"] == 1200
+    assert phases[991] == dict(
+        wait=100, propose=52, prevote=9, precommit=11, commit=14, execute=31, proposal_at=None
+    )
+    assert phases[992]["propose"] == 1200 and phases[992]["proposal_at"] == 12.5
     assert height_phases(tmp_path / "missing.log") == {}

@@ -62,6 +62,8 @@ def test_transactions_arriving_within_timeout_commit_share_one_block(tmp_path: P
         logged = wait_for(logged_everywhere, 10, "every validator's commit line for the height")
         assert all(p["wait"] >= 1500 for p in logged)
         assert max(p["prevote"] for p in logged) > 0 and max(p["precommit"] for p in logged) > 0
+        # The three that did not propose it timed the proposal's arrival; its proposer did not.
+        assert sum(1 for p in logged if p["proposal_at"] is not None) == 3
     finally:
         stop_net(net)
 
