@@ -107,22 +107,21 @@ class NodeMetrics:
             registry=r,
         )
         # CometBFT's consensus_step_duration_seconds, by this node's phases of a height.
-        self.step_duration = Histogram(
-            "consensus_step_duration_seconds",
-            "Time spent in each phase of a height: wait (before it starts), propose (until "
-            "this validator prevotes), prevote, precommit (until the decision), commit.",
-            ["step"],
-            namespace=NAMESPACE,
-            buckets=STEP_BUCKETS,
-            registry=r,
-        )
-        self.block_work = Histogram(
-            "block_work_seconds",
-            "Time to build a proposal or validate a received block (execution, state root).",
-            ["work"],
-            namespace=NAMESPACE,
-            buckets=STEP_BUCKETS,
-            registry=r,
+        self.step_duration, self.block_work = (
+            Histogram(name, doc, [label], namespace=NAMESPACE, buckets=STEP_BUCKETS, registry=r)
+            for name, doc, label in (
+                (
+                    "consensus_step_duration_seconds",
+                    "Time spent in each phase of a height: wait (before it starts), propose (until "
+                    "this validator prevotes), prevote, precommit (until the decision), commit.",
+                    "step",
+                ),
+                (
+                    "block_work_seconds",
+                    "Time to build a proposal or validate a received block (execution, state root).",
+                    "work",
+                ),
+            )
         )
         self.txs_committed = Counter(
             "txs_committed", "Transactions in committed blocks.", namespace=NAMESPACE, registry=r
