@@ -70,6 +70,10 @@ BLOCK_INTERVAL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 # validating a block: tens of milliseconds when healthy, a timeout (1 s and up) when not.
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# Garbage-collection pauses: a young collection takes well under a millisecond, a full one
+# over a large heap tens to hundreds.
+GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
 # Serialized block sizes: an empty heartbeat block is a few hundred bytes, a full one up to
 # block.max_bytes (4 MiB by default).
 BLOCK_SIZE_BUCKETS = (
@@ -122,6 +126,15 @@ class NodeMetrics:
                     "work",
                 ),
             )
+        )
+        # Beside python_gc_collections_total (how often): how long each stopped every thread.
+        self.gc_pause = Histogram(
+            "gc_pause_seconds",
+            "Duration of each garbage collection, by generation (all threads wait for it).",
+            ["generation"],
+            namespace=NAMESPACE,
+            buckets=GC_BUCKETS,
+            registry=r,
         )
         self.txs_committed = Counter(
             "txs_committed", "Transactions in committed blocks.", namespace=NAMESPACE, registry=r

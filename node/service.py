@@ -28,6 +28,7 @@ from proto import node_pb2, node_pb2_grpc
 
 from node.config import ConfigError, NodeConfig, load_config
 from node.driver import ConsensusDriver
+from node.gc_pauses import GcPauses
 from node.health import STARTING, Readiness, evaluate
 from node.hooks import FaultHooks
 from node.ledger.blocks import Certificate
@@ -242,6 +243,7 @@ class Node:
                 misbehave, key=nacl.signing.SigningKey(key.seed), driver=self.driver, peers=self.peers
             )
         self.metrics.export_consensus_drops(lambda: self.driver.machine.ignored)
+        self.gc_pauses = GcPauses(lambda gen, s: self.metrics.gc_pause.labels(generation=str(gen)).observe(s))
         self.syncer = Syncer(
             self.chain,
             self.driver,
@@ -263,6 +265,7 @@ class Node:
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self.gc_pauses.install()
         sync = SyncServicer(self.chain)
         api = NodeServicer(
             self.chain, status=self.status, syncing=lambda: self.syncer.syncing, peers_ahead=self.syncer.lag
@@ -324,6 +327,7 @@ class Node:
     async def stop(self) -> None:
         """Stop whatever `start` got to (it may have failed half-way)."""
         log.info("node stopping")
+        self.gc_pauses.remove()
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

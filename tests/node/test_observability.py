@@ -77,6 +77,8 @@ def test_metrics_carry_process_build_and_per_validator_figures(net: Net) -> None
     assert step("wait", "sum") / step("wait", "count") > 1.0
     assert step("propose", "sum") / step("propose", "count") < 0.5
     assert samples[("cbdc_block_work_seconds_count", (("work", "build"),))] >= height - 1
+    # Garbage collection: how long each one stopped the process (young ones happen all the time).
+    assert samples[("cbdc_gc_pause_seconds_count", (("generation", "0"),))] > 0
 
 
 def test_log_levels_are_per_module_and_change_on_sighup(net: Net) -> None:
