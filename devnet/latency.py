@@ -45,6 +45,7 @@ class SeenBlock:
     built: float  # header time, on the monotonic clock
     proposer: int  # index of the proposing node; -1 if none of ours
     seen: float  # the WatchBlocks stream delivered it
+    txs: int = 0
 
 
 def breakdown(

@@ -79,16 +79,22 @@ def _channel(api: str, access: Access | None) -> grpc.aio.Channel:
     return open_channel(api, _MAX_MESSAGE, tls.credentials(), tls.server_name or None)
 
 
+@dataclass
+class _Commits:
+    """What the WatchBlocks stream showed: each block, and each transaction's first sighting."""
+
+    blocks: list[SeenBlock] = field(default_factory=list)
+    seen: dict[bytes, float] = field(default_factory=dict)  # txid -> when its block arrived
+    included: dict[bytes, int] = field(default_factory=dict)  # txid -> that block's height
+
+
 async def _watch(
     api: str,
     from_height: int,
-    seen: dict[bytes, float],
-    blocks: list[tuple[float, int]],
     access: Access | None,
     chain_id: str,
     proposers: dict[bytes, int],
-    timeline: list[SeenBlock],
-    included: dict[bytes, int],
+    commits: _Commits,
 ) -> None:
     """Commits as they arrive; `proposers` maps validator keys to node indices."""
     wall_to_monotonic = time.monotonic() - time.time()
@@ -104,20 +110,15 @@ async def _watch(
                 ledger_pb2.CommittedBlock.FromString(msg.committed_block).block
             )
             header = ledger_pb2.BlockHeader.FromString(block.header)
-            blocks.append((now, len(block.txs)))
-            timeline.append(
-                SeenBlock(
-                    header.height,
-                    header.time_ms / 1000 + wall_to_monotonic,
-                    proposers.get(header.proposer, -1),
-                    now,
-                )
+            built = header.time_ms / 1000 + wall_to_monotonic  # the proposer's clock, ours too
+            commits.blocks.append(
+                SeenBlock(header.height, built, proposers.get(header.proposer, -1), now, len(block.txs))
             )
             for raw in block.txs:
                 txid = txid_of(raw)
-                if txid not in seen:
-                    seen[txid] = now
-                    included[txid] = header.height
+                if txid not in commits.seen:
+                    commits.seen[txid] = now
+                    commits.included[txid] = header.height
 
 
 async def _submit(
@@ -187,15 +188,11 @@ async def run_load(
     status = statuses[0]
     # Which node proposed a block, from its header: for the latency breakdown.
     proposers = {s.validator_key: index for index, s in enumerate(statuses) if s.validator_key}
-    seen: dict[bytes, float] = {}
-    blocks: list[tuple[float, int]] = []
-    timeline: list[SeenBlock] = []
-    included: dict[bytes, int] = {}
+    commits = _Commits()
+    seen = commits.seen
     submissions: dict[bytes, Submission] = {}
     watcher = asyncio.create_task(
-        _watch(
-            apis[0], status.height + 1, seen, blocks, access, status.chain_id, proposers, timeline, included
-        )
+        _watch(apis[0], status.height + 1, access, status.chain_id, proposers, commits)
     )
     await asyncio.sleep(0.2)  # let the watch stream open before the first commit
     t0 = time.monotonic() + 0.1
@@ -225,7 +222,7 @@ async def run_load(
     window_start = t0 + warmup_s
     window_end = max(end_offer, window_start + 1e-3)
     in_window = sum(1 for t in sent if t in seen and window_start <= seen[t] <= window_end)
-    window_blocks = [(at, n) for at, n in blocks if at >= t0]
+    window_blocks = [(b.seen, b.txs) for b in commits.blocks if b.seen >= t0]
     span = (window_blocks[-1][0] - window_blocks[0][0]) if len(window_blocks) > 1 else 0.0
     committed = sum(1 for t in sent if t in seen)
     return LoadReport(
@@ -248,7 +245,7 @@ async def run_load(
             "mean": sum(latencies) / len(latencies) if latencies else 0.0,
         },
         latency_breakdown=breakdown(
-            submissions, included, timeline, height_phases(watched_log) if watched_log else None
+            submissions, commits.included, commits.blocks, height_phases(watched_log) if watched_log else None
         ),
     )
 
