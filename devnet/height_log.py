@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from node.height_clock import PHASES
-
-_FIELDS = (*PHASES, "execute")
+from node.height_clock import LOGGED
 
 
 def height_phases(log_path: Path) -> dict[int, dict[str, float | None]]:
@@ -26,7 +24,7 @@ def height_phases(log_path: Path) -> dict[int, dict[str, float | None]]:
         if record.get("msg") != "committed" or "wait_ms" not in record:
             continue
         try:
-            phases: dict[str, float | None] = {f: float(record[f"{f}_ms"]) for f in _FIELDS}
+            phases: dict[str, float | None] = {f: float(record[f"{f}_ms"]) for f in LOGGED}
         except (KeyError, TypeError, ValueError):
             continue
         arrived = record.get("proposal_at_ms")

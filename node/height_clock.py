@@ -26,6 +26,9 @@ import time
 from collections.abc import Callable
 
 PHASES = ("wait", "propose", "prevote", "precommit", "commit")
+# What the commit log line carries, each as `<name>_ms` (devnet.height_log reads them back),
+# beside `proposal_at_ms`.
+LOGGED = (*PHASES, "execute")
 
 
 class HeightClock:
@@ -78,7 +81,7 @@ class HeightClock:
         # Every phase, 0 where none passed (a lone validator goes from propose to decided
         # within one step).
         spent: dict[str, float | None] = {
-            f"{p}_ms": round(self._spent.get(p, 0.0) * 1000, 1) for p in (*PHASES, "execute")
+            f"{p}_ms": round(self._spent.get(p, 0.0) * 1000, 1) for p in LOGGED
         }
         spent["proposal_at_ms"] = None if self._proposal_at is None else round(self._proposal_at * 1000, 1)
         self._spent = {}
