@@ -92,28 +92,50 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """Ports free right now (held open together so they are distinct), chosen at random
     below the kernel's ephemeral range: a port the kernel handed out for `bind(0)` lies in
     that range, where any outgoing connection can take it before the node binds it (seen as
-    "port ... is busy" when test networks start while others run)."""
+    "port ... is busy" when test networks start while others run).
+
+    A port handed out earlier by this process is not handed out again: a caller often asks
+    twice before anything binds (a test picks metrics ports, then the network picks its
+    own), and a port free at both asks would go to two listeners (seen in CI as a node
+    failing to start with "Address already in use")."""
     low = _ephemeral_low()
     rng = random.SystemRandom()
     sockets: list[socket.socket] = []
     try:
         tries = 0
         while len(sockets) < count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             tries += 1
+            port = rng.randrange(_PORTS_FROM, low) if tries < 50 * count else 0
+            if port in _HANDED_OUT:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s.bind((host, rng.randrange(_PORTS_FROM, low) if tries < 50 * count else 0))
+                s.bind((host, port))
             except OSError:
                 s.close()
                 continue
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+        ports = [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:
             s.close()
+    _remember(ports)
+    return ports
 
 
 _PORTS_FROM = 10_000
+# The ports this process handed out, oldest first; a bounded memory (a long test session
+# asks for a few thousand), so the random choice never runs out of candidates.
+_HANDED_OUT: dict[int, None] = {}
+_REMEMBERED = 8_000
+
+
+def _remember(ports: list[int]) -> None:
+    for port in ports:
+        _HANDED_OUT.pop(port, None)
+        _HANDED_OUT[port] = None
+    while len(_HANDED_OUT) > _REMEMBERED:
+        del _HANDED_OUT[next(iter(_HANDED_OUT))]
 
 
 def _ephemeral_low() -> int:
