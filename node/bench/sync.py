@@ -68,17 +68,19 @@ def _certify(store: Store, genesis: Genesis, blocks: list[bytes], key: nacl.sign
     return txs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _two_free_ports() -> tuple[int, int]:
+    # Held open together: two binds one after the other may be handed the same port.
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        return a.getsockname()[1], b.getsockname()[1]
 
 
 def _prepare_server(workdir: Path, txs: int, wallets: int, block_size: int) -> tuple[Path, Genesis, int, int]:
     (workdir / "scratch").mkdir()
     work = build_workload(str(workdir / "scratch"), txs, wallets, block_size)
     home = workdir / "server"
-    api_port, peer_port = _free_port(), _free_port()
+    api_port, peer_port = _two_free_ports()
     write_default_config(
         home,
         p2p={"listen": f"127.0.0.1:{peer_port}"},
