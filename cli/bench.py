@@ -117,13 +117,6 @@ def sync(txs: int, wallets: int, block_size: int) -> None:
     "early); default: the node's default.",
 )
 @click.option(
-    "--verify-processes",
-    default=None,
-    type=click.IntRange(0, 64),
-    help="The nodes' mempool.verify_processes (0: admission verifies signatures on threads and "
-    "on the event loop); default: the node's default.",
-)
-@click.option(
     "--insecure", is_flag=True,
     help="Plaintext channels ([tls] insecure = true), to compare with the default TLS run.",
 )
@@ -133,7 +126,6 @@ def devnet(
     rate: str,
     timeout_commit_ms: int | None,
     timeout_commit_txs: int | None,
-    verify_processes: int | None,
     insecure: bool,
 ) -> None:
     """Start a fresh devnet, offer pre-signed transfers open-loop, print a table and JSON."""
@@ -154,7 +146,6 @@ def devnet(
         rate=offered,
         timeout_commit_ms=timeout_commit_ms,
         timeout_commit_txs=timeout_commit_txs,
-        verify_processes=verify_processes,
         tls=not insecure,
         say=console.print,
     )
@@ -180,11 +171,6 @@ def devnet(
         "main-thread CPU per tx per validator",
         f"{s['main_thread_cpu_ms_per_tx_per_validator']:.3f} ms",
         f"target {lim['main_thread_cpu_ms_per_tx_per_validator_target']:.3f} ms (the GIL-holding event loop)",
-    )
-    table.add_row(
-        "of that, in verifier processes",
-        f"{s['verifier_processes_cpu_ms_per_tx_per_validator']:.3f} ms",
-        f"mempool.verify_processes = {result['verify_processes']} per validator",
     )
     table.add_row(
         "CPU: validators / load",

@@ -40,27 +40,9 @@ _MAIN_THREAD_TARGET_MS = 0.060
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a validator process and its running children (the signature
-    verifier processes, node.verifiers); psutil: portable, no /proc parsing."""
-    return _own_cpu_seconds(pid) + _children_cpu_seconds(pid)
-
-
-def _own_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a validator process (psutil: portable, no /proc parsing)."""
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
-
-
-def _children_cpu_seconds(pid: int) -> float:
-    """A child that ended meanwhile takes its CPU time along: a verifier process restarted
-    during a trial is under-counted (the node logs each restart)."""
-    total = 0.0
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _main_thread_cpu_seconds(pid: int) -> float:
@@ -83,9 +65,8 @@ def _rss_mb(pid: int) -> float:
 @dataclass
 class Trial:
     report: LoadReport
-    cpu_s_per_tx_per_validator: float  # the node process and its verifier processes
+    cpu_s_per_tx_per_validator: float
     main_thread_cpu_s_per_tx_per_validator: float
-    verifiers_cpu_s_per_tx_per_validator: float  # of that, the verifier processes'
     # Shares of the whole machine (all cores) over the trial: the validators together, and
     # this process offering the load, which competes with them for the same cores.
     validators_cpu_share: float
@@ -107,9 +88,6 @@ class Trial:
             "main_thread_cpu_ms_per_tx_per_validator": round(
                 self.main_thread_cpu_s_per_tx_per_validator * 1000, 3
             ),
-            "verifier_processes_cpu_ms_per_tx_per_validator": round(
-                self.verifiers_cpu_s_per_tx_per_validator * 1000, 3
-            ),
             "validators_cpu_share": round(self.validators_cpu_share, 3),
             "load_generator_cpu_share": round(self.load_generator_cpu_share, 3),
         }
@@ -119,7 +97,6 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     pids = [n.pid for n in record.nodes]
     before = [_cpu_seconds(p) for p in pids]
     main_before = [_main_thread_cpu_seconds(p) for p in pids]
-    children_before = [_children_cpu_seconds(p) for p in pids]
     own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
@@ -130,14 +107,12 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     )
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
     main_used = sum(_main_thread_cpu_seconds(p) - b for p, b in zip(pids, main_before, strict=True))
-    children_used = sum(_children_cpu_seconds(p) - b for p, b in zip(pids, children_before, strict=True))
     own, wall = time.process_time() - own_before, time.monotonic() - wall_before
     _drain(record)
     capacity = wall * (os.cpu_count() or 1)
     per_tx = used / len(pids) / report.committed if report.committed else 0.0
     main_per_tx = main_used / len(pids) / report.committed if report.committed else 0.0
-    children_per_tx = max(0.0, children_used) / len(pids) / report.committed if report.committed else 0.0
-    return Trial(report, per_tx, main_per_tx, children_per_tx, used / capacity, own / capacity)
+    return Trial(report, per_tx, main_per_tx, used / capacity, own / capacity)
 
 
 def _drain(record: DevnetRecord, timeout_s: float = 120.0) -> None:
@@ -162,13 +137,12 @@ def run(
     directory: Path | None = None,
     timeout_commit_ms: int | None = None,
     timeout_commit_txs: int | None = None,
-    verify_processes: int | None = None,
     tls: bool = True,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """Measure; `rate=None` searches for the best sustained rate first. `tls=False` runs the
     same devnet with plaintext channels (to measure what TLS costs). `timeout_commit_ms` /
-    `timeout_commit_txs` / `verify_processes`: None runs the nodes with their defaults."""
+    `timeout_commit_txs`: None runs the nodes with their defaults."""
     verify_per_s = ed25519_verifications_per_second()
     cores = os.cpu_count() or 1
     limit = cores * verify_per_s / validators
@@ -180,11 +154,9 @@ def run(
         validators,
         timeout_commit_ms=timeout_commit_ms,
         timeout_commit_txs=timeout_commit_txs,
-        verify_processes=verify_processes,
         tls=tls,
     )
-    node_config = load_config(Path(record.nodes[0].home))  # what the nodes run with
-    consensus = node_config.consensus
+    consensus = load_config(Path(record.nodes[0].home)).consensus  # what the nodes run with
     try:
         network.start(directory, record, wait_s=90)
         trials: list[tuple[str, Trial]] = []
@@ -253,7 +225,6 @@ def run(
         "duration_s": duration,
         "timeout_commit_ms": consensus.timeout_commit_ms,
         "timeout_commit_txs": consensus.timeout_commit_txs,
-        "verify_processes": node_config.mempool.verify_processes,
         "tls": tls,
         "sustained": result,
         "limit": {

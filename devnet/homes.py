@@ -50,8 +50,7 @@ class PlannedNode:
 
 @dataclass(frozen=True)
 class Plan:
-    """A network to write. `consensus`, `p2p` and `mempool` are config.toml overrides for every
-    home."""
+    """A network to write. `consensus` and `p2p` are config.toml overrides for every home."""
 
     chain_id: str
     nodes: tuple[PlannedNode, ...]
@@ -59,7 +58,6 @@ class Plan:
     open_reads: bool = False
     consensus: dict[str, Any] = field(default_factory=dict)
     p2p: dict[str, Any] = field(default_factory=dict)
-    mempool: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,6 +129,5 @@ def write_network(directory: Path, plan: Plan) -> Written:
             tls={"insecure": not plan.tls},
             metrics={"address": node.metrics},
             consensus=dict(plan.consensus),
-            **({"mempool": dict(plan.mempool)} if plan.mempool else {}),
         )
     return Written(genesis, homes, {name: key.public for name, key in node_keys.items()})

@@ -92,7 +92,6 @@ def create(
     timeouts_ms: tuple[int, int, int] = (1000, 500, 500),
     timeout_commit_ms: int | None = None,
     timeout_commit_txs: int | None = None,
-    verify_processes: int | None = None,
     tls: bool = True,
     open_reads: bool = False,
 ) -> DevnetRecord:
@@ -102,8 +101,7 @@ def create(
     (node.net.tls) and the members bundle of all validators; `tls=False` writes
     `[tls] insecure = true`. `open_reads` lets anyone read everything on the API (tests that
     read with unsigned clients); otherwise the devnet's auditor key reads everything.
-    `timeout_commit_ms` / `timeout_commit_txs` / `verify_processes`: None keeps the node's
-    defaults."""
+    `timeout_commit_ms` / `timeout_commit_txs`: None keeps the node's defaults."""
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     names = site_names(validators)
@@ -128,7 +126,6 @@ def create(
             "heartbeat_interval_s": 2,
             **commit_wait,
         },
-        mempool={} if verify_processes is None else {"verify_processes": verify_processes},
     ))
     records = [
         NodeRecord(

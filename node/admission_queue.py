@@ -10,9 +10,7 @@ queued batch (a client call or a gossip message), none per transaction.
 Why threads are enough: PyNaCl's libsodium bindings are cffi API-mode calls, which release
 the GIL around every C call (its extension calls PyEval_SaveThread at each of them), so a
 verification runs on another core while the loop goes on; only the few Python lines around
-each call need the GIL. What threads cost is that GIL hand-off after every verification, so
-small rounds stay on the loop. With verifier processes (node.verifiers, `mempool.
-verify_processes`) every round goes to them instead, for one write and one read on the loop.
+each call need the GIL.
 
 Bounded: at most `max_queued` transactions are queued or being verified. Callers check
 `room()` first and refuse what does not fit (mempool_full, retryable) instead of queueing it.
@@ -38,7 +36,6 @@ from node.ledger.mempool import MempoolFull
 from node.ledger.sigcache import SignatureCache
 from node.ledger.sigverify import verify_each
 from node.ledger.txcodec import DecodedTx
-from node.verifiers import Verifiers, VerifiersDown
 
 # A round's signature checks are split over at most this many pool threads, each given at
 # least _MIN_CHUNK transactions (a hand-off costs tens of microseconds of loop time).
@@ -83,14 +80,10 @@ class AdmissionQueue:
         chain_id: str,
         admit: Callable[[DecodedTx, bool], None],
         max_queued: int,
-        verifiers: Verifiers | None = None,
     ) -> None:
         """`admit(tx, gossip)` runs the rules and adds to the mempool, raising LedgerError or
-        MempoolFull; it is called on the loop, in arrival order, once the signature passed.
-        With `verifiers` (node.verifiers) every round's signatures are checked in those
-        processes, and on the thread pool or the loop only while none is running."""
+        MempoolFull; it is called on the loop, in arrival order, once the signature passed."""
         self._executor = executor
-        self._verifiers = verifiers
         self._sigcache = sigcache
         self._chain_id = chain_id
         self._admit = admit
@@ -169,12 +162,6 @@ class AdmissionQueue:
         todo = [i for i, tx in enumerate(txs) if not contains(tx, chain_id)]
         if not todo:
             return errors
-        if self._verifiers is not None:
-            found = await self._in_processes([txs[i] for i in todo])
-            if found is not None:
-                for i, err in zip(todo, found, strict=True):
-                    errors[i] = err
-                return errors
         if len(todo) < _INLINE_BELOW:
             chunks = [todo]
             results = [verify_each(self._sigcache, [txs[i] for i in todo], chain_id)]
@@ -187,20 +174,6 @@ class AdmissionQueue:
             for i, err in zip(chunk, found, strict=True):
                 errors[i] = err
         return errors
-
-    async def _in_processes(self, txs: list[DecodedTx]) -> list[LedgerError | None] | None:
-        """The verifier processes' verdicts, the successes recorded in the signature cache;
-        None when no process could answer (the caller verifies here)."""
-        assert self._verifiers is not None
-        try:
-            found = await self._verifiers.verify(txs, self._chain_id)
-        except VerifiersDown:
-            return None
-        mark, chain_id = self._sigcache.mark_verified, self._chain_id
-        for tx, err in zip(txs, found, strict=True):
-            if err is None:
-                mark(tx, chain_id)
-        return found
 
     async def _on_pool(self, txs: list[DecodedTx], chunks: list[list[int]]) -> list[list[LedgerError | None]]:
         """verify_each of every chunk on the pool; here when the pool is shut down (the node

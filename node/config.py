@@ -182,15 +182,6 @@ class MempoolConfig:
         "refused whole with RESOURCE_EXHAUSTED (mempool_full) instead of queued.",
         min=1,
     )
-    verify_processes: int = _opt(
-        1,
-        "Processes that verify the signatures of transactions being admitted, beside the node's "
-        "interpreter (one write and one read per round on its event loop, instead of a GIL hand-off "
-        "per signature on threads, or a whole verification on the loop for small rounds). "
-        "0: threads and the loop only.",
-        min=0,
-        max=64,
-    )
     max_backlog_ms: int = _opt(
         2000,
         "SubmitBatch admits while the mempool holds less than this many milliseconds of the node's "

@@ -43,7 +43,6 @@ from node.ledger.store import Store
 from node.ledger.transition import ExecutedBlock, build_block, validate_block
 from node.ledger.txcodec import DecodedTx, decode_tx
 from node.ledger.types import OutPoint
-from node.verifiers import Verifiers
 
 log = logging.getLogger("cbdc.chain")
 
@@ -159,7 +158,6 @@ class LedgerService:
         max_block_bytes: int | None = None,
         max_admitting: int = DEFAULT_MAX_ADMITTING,
         max_backlog_s: float = DEFAULT_MAX_BACKLOG_S,
-        verifiers: Verifiers | None = None,
     ) -> None:
         self.store = store
         self.genesis = genesis
@@ -181,9 +179,7 @@ class LedgerService:
         # of a round verified on the pool, then rules and mempool here in arrival order.
         self.max_backlog_s = max_backlog_s
         self._recent_commits: deque[tuple[float, int]] = deque()  # (monotonic time, txs)
-        self.admission = AdmissionQueue(
-            executor, sigcache, genesis.chain_id, self._admit, max_admitting, verifiers
-        )
+        self.admission = AdmissionQueue(executor, sigcache, genesis.chain_id, self._admit, max_admitting)
 
     # --- admission -----------------------------------------------------------------------
     def next_context(self) -> BlockContext:

@@ -69,7 +69,6 @@ from node.net.pass_on import PassOn
 from node.net.peers import PeerNetwork, peer_channel
 from node.net.tls import TlsError, TlsMaterial, peer_key
 from node.signer.client import RemoteSigner, SignerUnavailable
-from node.verifiers import Verifiers
 
 log = get_logger("node")
 
@@ -185,8 +184,6 @@ class Node:
             MempoolLimits(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_wallet)
         )
         self.sigcache = SignatureCache()
-        processes = config.mempool.verify_processes
-        self.verifiers = Verifiers(processes) if processes else None
         self.chain = LedgerService(
             store,
             genesis,
@@ -199,7 +196,6 @@ class Node:
             max_block_bytes=config.block.max_bytes,
             max_admitting=config.mempool.max_admitting,
             max_backlog_s=config.mempool.max_backlog_ms / 1000,
-            verifiers=self.verifiers,
         )
         self.tls = load_tls(config, key.public if key is not None else remote_signer.public_key)  # type: ignore[union-attr]
         self.peers = PeerNetwork.from_config(
@@ -270,8 +266,6 @@ class Node:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         self.gc_pauses.install()
-        if self.verifiers is not None:
-            self.verifiers.start()
         sync = SyncServicer(self.chain)
         api = NodeServicer(
             self.chain, status=self.status, syncing=lambda: self.syncer.syncing, peers_ahead=self.syncer.lag
@@ -352,8 +346,6 @@ class Node:
             await self.peer_server.stop(grace=0.5)
         if self._metrics_server is not None:
             self._metrics_server.close()
-        if self.verifiers is not None:
-            await self.verifiers.close()
         self.executor.shutdown(wait=True)
         if self.remote_signer is not None:
             self.remote_signer.close()

@@ -141,16 +141,11 @@ def verify_signatures(tx: DecodedTx, chain_id: str) -> None:
     digest = tx_sign_digest(chain_id, tx.body)
     for i, (signer, sig) in enumerate(zip(tx.signers, tx.signatures, strict=True)):
         if not verify(signer, digest, sig):
-            raise signature_failure(tx, i)
-
-
-def signature_failure(tx: DecodedTx, i: int) -> LedgerError:
-    """The refusal of `tx` whose signature `i` does not verify (wherever it was checked)."""
-    return LedgerError(
-        Code.BAD_SIGNATURE,
-        f"signature {i} (by {_addr(tx.signers[i])}) does not verify: made by another key, "
-        "for another chain, or over different body bytes",
-    )
+            raise LedgerError(
+                Code.BAD_SIGNATURE,
+                f"signature {i} (by {_addr(signer)}) does not verify: made by another key, "
+                "for another chain, or over different body bytes",
+            )
 
 
 # --- per kind ---------------------------------------------------------------------------

@@ -36,17 +36,11 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
         "mean_txs_per_block",
         "cpu_ms_per_tx_per_validator",
         "main_thread_cpu_ms_per_tx_per_validator",
-        "verifier_processes_cpu_ms_per_tx_per_validator",
         "validators_cpu_share",
         "load_generator_cpu_share",
     ):
         assert _positive(sustained[key]), key
     assert sustained["committed"] > 0
-    # Admission's signatures are checked in each node's verifier process (the default), whose
-    # CPU is counted with the node's (a 3 s run may give it under one clock tick: >= 0).
-    assert out["verify_processes"] == 1
-    verifiers_ms = sustained["verifier_processes_cpu_ms_per_tx_per_validator"]
-    assert 0 <= verifiers_ms < sustained["cpu_ms_per_tx_per_validator"]
     assert set(sustained["latency_ms"]) >= {"p50", "p95", "p99"}
     assert sustained["latency_ms"]["p50"] <= sustained["latency_ms"]["p99"]
     # The breakdown's parts add up to each transaction's latency, so their shares to 1.
