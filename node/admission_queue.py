@@ -12,6 +12,13 @@ the GIL around every C call (its extension calls PyEval_SaveThread at each of th
 verification runs on another core while the loop goes on; only the few Python lines around
 each call need the GIL.
 
+Inputs read ahead: a round that goes to the pool also reads the outputs its transactions
+spend (`prefetch`, the store's read cache) in the same task, so the rules on the loop find
+them cached. Those reads are LevelDB lookups (memtable, block cache, decompression), ~20 µs
+each when the output is older than the cache, as a wallet's coin usually is; on the loop they
+were a tenth of its busy time at 1,000 tx/s (devnet/PERFORMANCE.md, sixth session).
+Nothing is decided there: the rules read the same rows again, from the cache.
+
 Bounded: at most `max_queued` transactions are queued or being verified. Callers check
 `room()` first and refuse what does not fit (mempool_full, retryable) instead of queueing it.
 
@@ -80,10 +87,14 @@ class AdmissionQueue:
         chain_id: str,
         admit: Callable[[DecodedTx, bool], None],
         max_queued: int,
+        prefetch: Callable[[Sequence[DecodedTx]], None] | None = None,
     ) -> None:
         """`admit(tx, gossip)` runs the rules and adds to the mempool, raising LedgerError or
-        MempoolFull; it is called on the loop, in arrival order, once the signature passed."""
+        MempoolFull; it is called on the loop, in arrival order, once the signature passed.
+        `prefetch(txs)` reads what the rules will read into a cache; it runs on the pool, after
+        the signatures of a round handed there (see the module)."""
         self._executor = executor
+        self._prefetch = prefetch
         self._sigcache = sigcache
         self._chain_id = chain_id
         self._admit = admit
@@ -181,10 +192,16 @@ class AdmissionQueue:
         loop = asyncio.get_running_loop()
         subsets = [[txs[i] for i in chunk] for chunk in chunks]
         try:
-            futures = [
-                loop.run_in_executor(self._executor, verify_each, self._sigcache, subset, self._chain_id)
-                for subset in subsets
-            ]
+            futures = [loop.run_in_executor(self._executor, self._on_worker, subset) for subset in subsets]
         except RuntimeError:
             return [verify_each(self._sigcache, subset, self._chain_id) for subset in subsets]
         return list(await asyncio.gather(*futures))
+
+    def _on_worker(self, txs: list[DecodedTx]) -> list[LedgerError | None]:
+        errors = verify_each(self._sigcache, txs, self._chain_id)
+        if self._prefetch is not None:
+            # Only a cache is warmed: whatever goes wrong here (a store closing under a node
+            # that stops) must not cost the round its verdicts; the rules read it again.
+            with contextlib.suppress(Exception):
+                self._prefetch([tx for tx, err in zip(txs, errors, strict=True) if err is None])
+        return errors

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -179,7 +179,9 @@ class LedgerService:
         # of a round verified on the pool, then rules and mempool here in arrival order.
         self.max_backlog_s = max_backlog_s
         self._recent_commits: deque[tuple[float, int]] = deque()  # (monotonic time, txs)
-        self.admission = AdmissionQueue(executor, sigcache, genesis.chain_id, self._admit, max_admitting)
+        self.admission = AdmissionQueue(
+            executor, sigcache, genesis.chain_id, self._admit, max_admitting, prefetch=self._read_inputs
+        )
 
     # --- admission -----------------------------------------------------------------------
     def next_context(self) -> BlockContext:
@@ -192,6 +194,14 @@ class LedgerService:
 
     def _check(self, tx: DecodedTx) -> None:
         check_tx(self.store, tx, self.genesis, self.next_context())
+
+    def _read_inputs(self, txs: Sequence[DecodedTx]) -> None:
+        """Into the store's read cache: the outputs `txs` spend (on a worker thread, ahead of
+        the rules; node.admission_queue)."""
+        utxo = self.store.utxo
+        for tx in txs:
+            for outpoint in tx.inputs:
+                utxo(outpoint)
 
     def decode(self, raw: bytes) -> DecodedTx:
         return decode_tx(raw, self.genesis)
