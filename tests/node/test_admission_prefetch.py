@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from node.admission_queue import _INLINE_BELOW
+from node.admission_queue import _INLINE_BELOW, AdmissionQueue, Verdict
 from node.bench.ledger import _replay_setup, build_workload
 from node.ledger.genesis import Genesis
 from node.ledger.mempool import Mempool, MempoolLimits
 from node.ledger.sigcache import SignatureCache
 from node.ledger.store import P_UTXO, Store
+from node.ledger.txcodec import DecodedTx, decode_tx
 from node.ledger_service import LedgerService
 from proto import ledger_pb2
 
@@ -81,3 +82,30 @@ def test_a_small_round_stays_on_the_loop_with_its_reads(fresh) -> None:  # type:
     assert _admit(genesis, store, small) == {"admitted": len(small)}
     assert set(counting.utxo_reads) == {threading.get_ident()}
     assert counting.utxo_reads[threading.get_ident()] >= len(small)
+
+
+def test_a_failing_read_ahead_costs_the_round_nothing(fresh) -> None:  # type: ignore[no-untyped-def]
+    # It only warms a cache: a store that fails there (one closing under a stopping node)
+    # must leave every verdict as it would be, and the rules read for themselves.
+    genesis, transfers, _, _ = fresh
+    decoded = [decode_tx(raw, genesis) for raw in transfers]
+    forged = decoded[3]._replace(signatures=(bytes(64),), sig_key=b"\x01" * 32)
+    round_ = [*decoded[:3], forged, *decoded[4:]]
+
+    def failing(_: object) -> None:
+        raise RuntimeError("Database is closed")
+
+    async def run() -> list[Verdict]:
+        admitted: list[DecodedTx] = []
+        with ThreadPoolExecutor(2) as executor:
+            queue = AdmissionQueue(
+                executor, SignatureCache(), genesis.chain_id,
+                lambda tx, gossip: admitted.append(tx), 1000, prefetch=failing,
+            )
+            verdicts = await queue.admit(round_, gossip=True)
+        assert admitted == [tx for tx in round_ if tx is not forged]
+        return verdicts
+
+    verdicts = asyncio.run(run())
+    assert [i for i, v in enumerate(verdicts) if v.refused is not None] == [3]
+    assert verdicts[3].at_signature
