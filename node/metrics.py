@@ -161,6 +161,13 @@ class NodeMetrics:
         self.messages_sent = Counter(
             "peer_messages_sent", "Peer messages written, by kind.", ["kind"], namespace=NAMESPACE, registry=r
         )
+        self.peer_writes = Counter(
+            "peer_stream_writes",
+            "gRPC writes on this node's streams to peers; each carries one message or a bundle "
+            "of several (messages sent per write = peer_messages_sent / this).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.messages_received = Counter(
             "peer_messages_received",
             "Peer messages received from authenticated peers, by kind.",
