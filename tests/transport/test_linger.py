@@ -53,17 +53,26 @@ def test_a_lingering_message_leaves_with_the_next_urgent_one_in_the_same_write()
     asyncio.run(scenario())
 
 
+async def one_write_after(a: Member, b: Member, messages: list[tuple[bytes, float]]) -> float:
+    """Send each (payload, linger) as gossip from a to b; once all arrived, check they took one
+    write and return how long after the sends they arrived."""
+    loop = asyncio.get_running_loop()
+    before = writes(a.net)
+    queued_at = loop.time()
+    for payload, linger_s in messages:
+        assert a.net.send(b.key, gossip(payload), linger_s=linger_s)
+    await wait_until(lambda: len(b.inbox.messages) == len(messages), what="the lingering messages")
+    waited = loop.time() - queued_at
+    assert [m.tx_batch.txs[0] for _, m in b.inbox.messages] == [p for p, _ in messages]
+    assert writes(a.net) == before + 1
+    return waited
+
+
 def test_a_lingering_message_alone_leaves_when_its_linger_runs_out() -> None:
     async def scenario() -> None:
         a, b = await pair()
-        loop = asyncio.get_running_loop()
-        before = writes(a.net)
-        queued_at = loop.time()
-        a.net.send(b.key, gossip(b"g"), linger_s=0.3)
-        await wait_until(lambda: bool(b.inbox.messages), what="the lingering message")
-        waited = loop.time() - queued_at
+        waited = await one_write_after(a, b, [(b"g", 0.3)])
         assert waited >= 0.3, f"left after {waited:.3f} s, before its linger ran out"
-        assert writes(a.net) == before + 1
         await stop_all([a, b])
 
     asyncio.run(scenario())
@@ -72,18 +81,10 @@ def test_a_lingering_message_alone_leaves_when_its_linger_runs_out() -> None:
 def test_the_earliest_due_lingering_message_takes_the_others_with_it() -> None:
     async def scenario() -> None:
         a, b = await pair()
-        loop = asyncio.get_running_loop()
-        before = writes(a.net)
-        queued_at = loop.time()
         # A later message with a shorter linger brings the flush forward; one with a longer
-        # linger rides along with whatever is due first.
-        a.net.send(b.key, gossip(b"late"), linger_s=30)
-        a.net.send(b.key, gossip(b"soon"), linger_s=0.2)
-        a.net.send(b.key, gossip(b"later"), linger_s=60)
-        await wait_until(lambda: len(b.inbox.messages) == 3, what="all three")
-        assert loop.time() - queued_at >= 0.2
-        assert [m.tx_batch.txs[0] for _, m in b.inbox.messages] == [b"late", b"soon", b"later"]
-        assert writes(a.net) == before + 1
+        # linger rides along with whatever is due first. All three in one write, in order.
+        waited = await one_write_after(a, b, [(b"late", 30), (b"soon", 0.2), (b"later", 60)])
+        assert 0.2 <= waited < 30
         await stop_all([a, b])
 
     asyncio.run(scenario())
