@@ -68,24 +68,11 @@ from node.net.grpc_server import (
 from node.net.pass_on import PassOn
 from node.net.peers import PeerNetwork, peer_channel
 from node.net.tls import TlsError, TlsMaterial, peer_key
+from node.net.tx_gossip import TxGossip
 from node.signer.client import RemoteSigner, SignerUnavailable
 
 log = get_logger("node")
 
-# Client transactions are gossiped in batches: one peer message per this many, or per
-# this delay, whichever comes first. Each message costs the sender a stream write and every
-# peer a stream read and an admission round, whatever it holds, so the delay sets how many
-# messages a second each validator pays for at any load. Measured with bench devnet
-# (devnet/PERFORMANCE.md): 10 -> 30 ms took 8% off the CPU per transaction at 800 tx/s;
-# 30 -> 100 ms took 15-20% off the main thread's CPU per transaction and more under
-# overload, for ~40 ms more median latency (small beside timeout_commit, during which the
-# transactions reach the next proposer anyway).
-_GOSSIP_BATCH = 500
-_GOSSIP_DELAY_S = 0.100
-# A batch then waits up to this long to share a stream write with a vote or proposal
-# (node.net.peers.streams, "Lingering"): at 1,000 tx/s a validator's gossip was a third of
-# its writes, each written alone.
-_GOSSIP_LINGER_S = 0.050
 # Batches received from peers wait here for admission; beyond it they are dropped (the
 # sender's own mempool still holds them, and its proposals will carry them).
 _INBOUND_BATCHES = 256
@@ -128,31 +115,6 @@ def load_tls(config: NodeConfig, public_key: bytes, *, warn: bool = True) -> Tls
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet([(v.public_key, v.power) for v in genesis.validators])
-
-
-class TxGossip:
-    """Collects admitted client transactions and broadcasts them in batches."""
-
-    def __init__(self, broadcast) -> None:
-        self._broadcast = broadcast
-        self._pending: list[bytes] = []
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, raw: bytes) -> None:
-        self._pending.append(raw)
-        if len(self._pending) >= _GOSSIP_BATCH:
-            self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(_GOSSIP_DELAY_S, self.flush)
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._pending:
-            batch, self._pending = self._pending, []
-            message = node_pb2.PeerMessage(tx_batch=node_pb2.TxBatch(txs=batch))
-            self._broadcast(message, linger_s=_GOSSIP_LINGER_S)
 
 
 class Node:
@@ -213,7 +175,7 @@ class Node:
         )
         deciding = lambda: self.validators_at(self.store.height + 1)  # noqa: E731
         self.pass_on = PassOn(self.peers.send, deciding, self.public_key)
-        self.gossip = TxGossip(self.peers.broadcast)
+        self.gossip = TxGossip(self.peers.broadcast)  # consensus broadcasts take gossip along
         self.relay = CommitRelay(store, self.peers.send)
         # Test-only faults (node.hooks): no-ops unless node.testing.faults was loaded.
         self.faults = FaultHooks()
@@ -231,7 +193,7 @@ class Node:
             remote_signer=remote_signer,
             data_dir=data_dir,
             config=config.consensus.machine_config(),
-            broadcast=self.peers.broadcast,
+            broadcast=self.gossip.broadcast_with,
             announce=self._announce_status,
             pass_on=self.pass_on.pass_on,
             create_empty_blocks=config.consensus.create_empty_blocks,
@@ -402,7 +364,9 @@ class Node:
             self.driver.on_commit(msg.commit)
 
     def _announce_status(self, height: int, block_hash: bytes) -> None:
-        """Our tip, and the validators we hear nothing from (for peers to pass them on)."""
+        """Our tip, and the validators we hear nothing from (for peers to pass them on); the
+        pending gossip rides along (node.net.tx_gossip)."""
+        self.gossip.flush()
         self.peers.announce_status(height, block_hash, self.pass_on.unheard(self.peers.inbound_peers()))
 
     def _on_hearing_changed(self) -> None:

@@ -36,7 +36,6 @@ from node.net.tls import TlsMaterial, context_peer_key, key_name
 # a turn this often; alone, each message was a separate await on gRPC.
 _BUNDLE_YIELD_EVERY = 16
 
-
 MessageHandler = Callable[[bytes, node_pb2.PeerMessage], Awaitable[None]]
 ConnectedHandler = Callable[[bytes], Awaitable[None]]
 
@@ -266,33 +265,28 @@ class PeerNetwork:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def broadcast(self, msg: node_pb2.PeerMessage, *, linger_s: float = 0.0) -> int:
-        """Queue `msg` for every peer; returns how many queues took it. With `linger_s` it
-        may wait that long to share a write with the next message that cannot wait
-        (OutboundStream): for what is not urgent."""
+    def broadcast(self, msg: node_pb2.PeerMessage) -> int:
+        """Queue `msg` for every peer; returns how many queues took it."""
         data = self._encode(msg)
         if data is None:
             return 0
         kind = kind_of(msg)
-        return sum(out.enqueue(data, kind, linger_s) for out in self._outbound.values())
+        return sum(out.enqueue(data, kind) for out in self._outbound.values())
 
-    def send(self, peer_key: bytes, msg: node_pb2.PeerMessage, *, linger_s: float = 0.0) -> bool:
-        """Queue `msg` for one peer (`linger_s` as in broadcast). False if it is not a
-        configured peer or too large. A peer that is configured but disconnected gets it
-        when its stream is back (unless the queue overflows first)."""
+    def send(self, peer_key: bytes, msg: node_pb2.PeerMessage) -> bool:
+        """Queue `msg` for one peer. False if it is not a configured peer or too large.
+        A peer that is configured but disconnected gets it when its stream is back (unless
+        the queue overflows first)."""
         out = self._outbound.get(peer_key)
         if out is None:
             self.metrics.dropped("no_such_peer")
             return False
         data = self._encode(msg)
-        return data is not None and out.enqueue(data, kind_of(msg), linger_s)
+        return data is not None and out.enqueue(data, kind_of(msg))
 
     def announce_status(self, height: int, block_hash: bytes, unheard: Iterable[bytes] = ()) -> None:
         """Tell every peer our height now (and the validators we hear nothing from), and each
-        peer again whenever its stream (re)connects. It never lingers (OutboundStream): a
-        peer whose announced tip stays below ours for 0.1 s is pushed the next block
-        (node.net.commit_push), so a status late by a linger costs a block transfer (measured:
-        commit pushes rose eightfold with a 0.1 s linger)."""
+        peer again whenever its stream (re)connects."""
         status = node_pb2.StatusAnnouncement(height=height, block_hash=block_hash, unheard=sorted(unheard))
         msg = node_pb2.PeerMessage(status=status)
         self._status = msg.SerializeToString()

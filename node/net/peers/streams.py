@@ -107,15 +107,8 @@ class OutboundStream:
     Sending never blocks: messages go to a bounded queue that drops its oldest entry when
     the peer falls behind (consensus re-sends what matters on its timeouts; a stale vote is
     worth less than a fresh one), so a slow or dead peer only ever affects its own queue.
-
-    Lingering: a message that can wait (`linger_s` > 0: transaction gossip) is queued without
-    waking the writer; it leaves with the next message that cannot wait, in the same write,
-    or when its linger runs out. Each write costs both ends far more than its bytes (a
-    system call, a wake-up of the peer's poller and event loop: ~100-200 µs on a busy
-    validator), and a validator wrote one message per write (devnet/PERFORMANCE.md, seventh
-    session). The queue stays one FIFO, so nothing is ever reordered. CometBFT's connections
-    buffer every message and flush on a throttle (`flush_throttle_timeout`); here only what
-    can wait waits, and votes and proposals still leave at once."""
+    The writer takes everything queued when it runs: messages queued together (in one turn
+    of the event loop) share one write (node.net.peers.bundle)."""
 
     def __init__(self, network: PeerNetwork, key: bytes, address: str) -> None:
         self.network = network
@@ -127,7 +120,6 @@ class OutboundStream:
         self.last_error = ""
         self.log = network.log.bind(peer=key, address=address)
         self._wakeup = asyncio.Event()
-        self._flush: asyncio.TimerHandle | None = None  # when the oldest lingering message is due
         self._closing: str | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -136,39 +128,18 @@ class OutboundStream:
             loop = asyncio.get_running_loop()
             self._task = loop.create_task(self._run(), name=f"peer-{self.key.hex()[:8]}")
 
-    def enqueue(self, data: bytes, kind: str, linger_s: float = 0.0) -> bool:
-        """Queue one serialized message; with `linger_s` it may wait that long for company
-        (see the class)."""
+    def enqueue(self, data: bytes, kind: str) -> bool:
         if self._closing is not None:
             return False
         if len(self.queue) >= self.network.send_queue_size:
             self.queue.popleft()
             self.network.metrics.dropped("queue_full")
         self.queue.append((data, kind))
-        if linger_s <= 0:
-            self._wakeup.set()
-        else:
-            self._flush_by(linger_s)
-        return True
-
-    def _flush_by(self, delay_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + delay_s
-        if self._flush is not None:
-            if self._flush.when() <= due:
-                return  # an earlier message is due first and takes this one with it
-            self._flush.cancel()
-        self._flush = loop.call_at(due, self._flush_due)
-
-    def _flush_due(self) -> None:
-        self._flush = None
         self._wakeup.set()
+        return True
 
     async def stop(self, reason: str) -> None:
         self._closing = reason
-        if self._flush is not None:
-            self._flush.cancel()
-            self._flush = None
         self._wakeup.set()
         if self._task is None:
             return
@@ -293,9 +264,6 @@ class OutboundStream:
                 await self._wakeup.wait()
                 continue
             write = take(queue, budget)
-            if not queue and self._flush is not None:  # what lingered leaves in this write
-                self._flush.cancel()
-                self._flush = None
             await call.write(write.data)
             net._count_write()
             for sent_kind, count in write.kinds.items():
