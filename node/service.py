@@ -175,7 +175,7 @@ class Node:
         )
         deciding = lambda: self.validators_at(self.store.height + 1)  # noqa: E731
         self.pass_on = PassOn(self.peers.send, deciding, self.public_key)
-        self.gossip = TxGossip(self.peers.broadcast)  # consensus broadcasts take gossip along
+        self.gossip = TxGossip(self.peers.broadcast)
         self.relay = CommitRelay(store, self.peers.send)
         # Test-only faults (node.hooks): no-ops unless node.testing.faults was loaded.
         self.faults = FaultHooks()
@@ -193,7 +193,7 @@ class Node:
             remote_signer=remote_signer,
             data_dir=data_dir,
             config=config.consensus.machine_config(),
-            broadcast=self.gossip.broadcast_with,
+            broadcast=self.peers.broadcast,
             announce=self._announce_status,
             pass_on=self.pass_on.pass_on,
             create_empty_blocks=config.consensus.create_empty_blocks,
@@ -364,9 +364,7 @@ class Node:
             self.driver.on_commit(msg.commit)
 
     def _announce_status(self, height: int, block_hash: bytes) -> None:
-        """Our tip, and the validators we hear nothing from (for peers to pass them on); the
-        pending gossip rides along (node.net.tx_gossip)."""
-        self.gossip.flush()
+        """Our tip, and the validators we hear nothing from (for peers to pass them on)."""
         self.peers.announce_status(height, block_hash, self.pass_on.unheard(self.peers.inbound_peers()))
 
     def _on_hearing_changed(self) -> None:

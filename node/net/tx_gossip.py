@@ -1,18 +1,15 @@
-"""Gossip of client transactions: collected, and broadcast in batches that ride along with
-consensus messages.
+"""Gossip of client transactions: collected, and broadcast to every peer in batches.
 
-A batch goes out when the node broadcasts a consensus message (the batch first, then the
-message, so one stream write to each peer carries both: a stream's writer takes everything
-queued, node.net.peers.streams), or once the oldest pending transaction has waited
-GOSSIP_DELAY_S, or at GOSSIP_BATCH transactions, whichever comes first.
+A batch goes out once the oldest pending transaction has waited GOSSIP_DELAY_S, or at
+GOSSIP_BATCH transactions, whichever comes first. Each message costs the sender a stream
+write and every peer a stream read and an admission round, whatever it holds, so the delay
+sets how many messages a second each validator pays for at any load.
 
-Why: each write costs both ends far more than its bytes (a system call, a wake-up of the
-peer's gRPC poller and event loop: ~100-200 µs on a busy validator). At 1,000 tx/s a
-validator wrote one message per write, and gossip was a third of them (devnet/PERFORMANCE.md,
-seventh session). Votes go out about twice per height, so most batches find one within the
-delay and none waits longer than before: riding along only ever sends a batch sooner.
-Delaying gossip until a vote came instead (a linger on the stream) saved as many writes but
-added its linger to the median latency.
+Two ways of saving the write a batch costs were measured and not kept (devnet/PERFORMANCE.md,
+seventh session): a batch that lingered up to 50 ms on the stream for a vote to share its
+write (a quarter fewer writes, 3-7% less main-thread CPU per transaction, ~50 ms more median
+latency), and a batch sent ahead of every vote (smaller batches: more admission rounds at
+every peer, 5-10% more main-thread CPU).
 """
 
 from __future__ import annotations
@@ -22,17 +19,16 @@ from collections.abc import Callable
 
 from proto import node_pb2
 
-# At most this many transactions per batch, and the longest one waits for a consensus
-# message to ride with. Each message also costs every peer an admission round; measured
-# with bench devnet (devnet/PERFORMANCE.md): a 10 -> 30 ms delay took 8% off the CPU per
-# transaction at 800 tx/s, 30 -> 100 ms 15-20% off the main thread's, for ~40 ms more median
-# latency (small beside timeout_commit, during which transactions reach the next proposer).
+# Measured with bench devnet (devnet/PERFORMANCE.md): a 10 -> 30 ms delay took 8% off the CPU
+# per transaction at 800 tx/s; 30 -> 100 ms took 15-20% off the main thread's CPU per
+# transaction and more under overload, for ~40 ms more median latency (small beside
+# timeout_commit, during which the transactions reach the next proposer anyway).
 GOSSIP_BATCH = 500
 GOSSIP_DELAY_S = 0.100
 
 
 class TxGossip:
-    """`add` what clients submitted; broadcast consensus messages through `broadcast_with`."""
+    """`add` what clients submitted and this node admitted; it reaches every peer in batches."""
 
     def __init__(self, broadcast: Callable[[node_pb2.PeerMessage], object]) -> None:
         self._broadcast = broadcast
@@ -45,11 +41,6 @@ class TxGossip:
             self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(GOSSIP_DELAY_S, self.flush)
-
-    def broadcast_with(self, msg: node_pb2.PeerMessage) -> None:
-        """Broadcast a consensus message, with the pending batch ahead of it (same writes)."""
-        self.flush()
-        self._broadcast(msg)
 
     def flush(self) -> None:
         if self._timer is not None:
