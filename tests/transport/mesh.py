@@ -88,6 +88,15 @@ async def fully_connected(members: list[Member], timeout: float = 10.0) -> None:
     )
 
 
+async def pair(**kwargs: object) -> tuple[Member, Member]:
+    """Two members (started with `kwargs`), each the other's only peer, connected both ways."""
+    a, b = await start_member(**kwargs), await start_member(**kwargs)
+    a.net.update_peers([b.peer_config()])
+    b.net.update_peers([a.peer_config()])
+    await fully_connected([a, b])
+    return a, b
+
+
 async def stop_all(members: list[Member]) -> None:
     await asyncio.gather(*(m.net.stop() for m in members))
 

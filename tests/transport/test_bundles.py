@@ -18,7 +18,7 @@ from node.ledger.crypto import public_key
 from node.net.peers import BUNDLE_MAX_BYTES, BUNDLE_MAX_MESSAGES, PeerNetwork
 from proto import node_pb2
 
-from .mesh import Member, dial_by_hand, fully_connected, start_member, stop_all, vote, wait_until
+from .mesh import dial_by_hand, pair, start_member, stop_all, vote, wait_until
 
 
 def record_bundles(net: PeerNetwork) -> list[list[bytes]]:
@@ -50,14 +50,6 @@ def sample(kind: str, n: int) -> node_pb2.PeerMessage:
         ),
         "commit": lambda: node_pb2.PeerMessage(commit=b"commit" + tag),
     }[kind]()
-
-
-async def pair(**kwargs: object) -> tuple[Member, Member]:
-    a, b = await start_member(**kwargs), await start_member(**kwargs)
-    a.net.update_peers([b.peer_config()])
-    b.net.update_peers([a.peer_config()])
-    await fully_connected([a, b])
-    return a, b
 
 
 def test_messages_queued_together_arrive_one_by_one_in_order_and_are_counted_by_kind() -> None:

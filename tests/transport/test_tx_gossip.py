@@ -9,19 +9,11 @@ import asyncio
 from node.net.peers import PeerNetwork
 from node.net.tx_gossip import GOSSIP_BATCH, GOSSIP_DELAY_S, TxGossip
 
-from .mesh import Member, fully_connected, start_member, stop_all, wait_until
+from .mesh import Member, pair, stop_all, wait_until
 
 
 def writes(net: PeerNetwork) -> float:
     return net.metrics.registry.get_sample_value("cbdc_peer_stream_writes_total") or 0.0
-
-
-async def pair() -> tuple[Member, Member]:
-    a, b = await start_member(), await start_member()
-    a.net.update_peers([b.peer_config()])
-    b.net.update_peers([a.peer_config()])
-    await fully_connected([a, b])
-    return a, b
 
 
 def received(member: Member) -> list[tuple[str | None, list[bytes]]]:
