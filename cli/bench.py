@@ -1,11 +1,13 @@
-"""`cbdc bench ledger|consensus|sync|devnet`: benchmarks that print JSON with the machine's own
+"""`cbdc bench ledger|consensus|sync|devnet|locality`: benchmarks that print JSON with the machine's own
 limit beside each figure.
 
 - ledger: transfers applied per second against this machine's ed25519 limit, and (with
   --memory) peak RSS with a million UTXOs in the store;
 - consensus: decided heights/s and signature checks per height, simulated;
 - sync: how fast a fresh node catches up a long chain from a peer;
-- devnet: end-to-end throughput and finality of real node processes.
+- devnet: end-to-end throughput and finality of real node processes;
+- locality: one transaction's decode in a loop and amid other work, beside the machine's
+  caches (why the same code costs more inside a node than in the loops above).
 
 Each command imports what it measures only when it runs (plyvel, nacl, grpc, the devnet).
 """
@@ -94,6 +96,17 @@ def sync(txs: int, wallets: int, block_size: int) -> None:
     unwind_on_sigterm()
     click.echo("building and certifying the chain (untimed)...", err=True)
     _print_json(run(txs=txs, wallets=wallets, block_size=block_size))
+
+
+@bench.command()
+@click.option("--seconds", default=2.0, show_default=True, type=click.FloatRange(0.05, 600),
+              help="Seconds per measured point.")
+def locality(seconds: float) -> None:
+    """Time one transaction's decode per call (CPU time) in a tight loop, with other memory
+    read between calls, and in processes that sleep and wake (print JSON)."""
+    from node.bench.locality import run
+
+    _print_json(run(seconds=seconds))
 
 
 @bench.command()

@@ -94,3 +94,21 @@ def test_bench_ledger_and_consensus_print_their_figures() -> None:
     for key in ("decided_heights_per_second", "signature_verifications_per_height"):
         assert _positive(n4[key]), key
     assert _figure(n4["cpu_ms_per_height_beyond_signatures_per_validator"])
+
+
+def test_bench_locality_reports_each_surrounding_beside_the_caches() -> None:
+    out = _run("locality", "--seconds", "0.1")
+    assert _positive(out["limit"]["one_ed25519_verify_us"])
+    assert out["limit"]["caches"], "the kernel describes cpu0's caches"
+    points = out["between_calls"]
+    assert [p["objects_read_between_calls"] for p in points] == [0, 256, 1_024, 4_096, 16_384]
+    assert points[0]["times_tight_loop"] == 1.0
+    for point in points:
+        assert _positive(point["decode_cpu_us"]) and _positive(point["times_tight_loop"])
+    assert all(_positive(p["reading_them_cpu_us"]) for p in points[1:])
+    wakeups = out["wakeups"]
+    assert wakeups["alone"]["processes"] == 1 and wakeups["shared"]["processes"] == 2 * out["machine"]["cpus"]
+    for run in wakeups.values():
+        assert _positive(run["decode_cpu_us_median"]) and _positive(run["wakeups_per_s_per_process"])
+        low, high = run["decode_cpu_us_range"]
+        assert low <= run["decode_cpu_us_median"] <= high
