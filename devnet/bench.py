@@ -58,6 +58,23 @@ def _main_thread_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _main_thread_switches(pid: int) -> tuple[int, int]:
+    """How often a validator's main thread has blocked and woken (voluntary context switches:
+    it waited in epoll, for the GIL, for a lock) and been preempted (involuntary). Each is a
+    moment its caches may be taken by other work: `cbdc bench locality` measures what that
+    costs the same code. (0, 0) where /proc is missing."""
+    try:
+        status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    except OSError:
+        return 0, 0
+    counts = dict.fromkeys(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"), 0)
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name in counts:
+            counts[name] = int(value)
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
+
+
 def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / (1024 * 1024)
 
@@ -71,6 +88,9 @@ class Trial:
     # this process offering the load, which competes with them for the same cores.
     validators_cpu_share: float
     load_generator_cpu_share: float
+    # Per validator, per second of the trial: its main thread's wake-ups and preemptions.
+    main_thread_wakeups_per_s: float
+    main_thread_preemptions_per_s: float
 
     def summary(self) -> dict:
         r = self.report
@@ -90,6 +110,8 @@ class Trial:
             ),
             "validators_cpu_share": round(self.validators_cpu_share, 3),
             "load_generator_cpu_share": round(self.load_generator_cpu_share, 3),
+            "main_thread_wakeups_per_s": round(self.main_thread_wakeups_per_s),
+            "main_thread_preemptions_per_s": round(self.main_thread_preemptions_per_s),
         }
 
 
@@ -97,6 +119,7 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     pids = [n.pid for n in record.nodes]
     before = [_cpu_seconds(p) for p in pids]
     main_before = [_main_thread_cpu_seconds(p) for p in pids]
+    switches_before = [_main_thread_switches(p) for p in pids]
     own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
@@ -108,11 +131,14 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
     main_used = sum(_main_thread_cpu_seconds(p) - b for p, b in zip(pids, main_before, strict=True))
     own, wall = time.process_time() - own_before, time.monotonic() - wall_before
+    switches = [_main_thread_switches(p) for p in pids]
+    wakeups = sum(a[0] - b[0] for a, b in zip(switches, switches_before, strict=True)) / len(pids) / wall
+    preemptions = sum(a[1] - b[1] for a, b in zip(switches, switches_before, strict=True)) / len(pids) / wall
     _drain(record)
     capacity = wall * (os.cpu_count() or 1)
     per_tx = used / len(pids) / report.committed if report.committed else 0.0
     main_per_tx = main_used / len(pids) / report.committed if report.committed else 0.0
-    return Trial(report, per_tx, main_per_tx, used / capacity, own / capacity)
+    return Trial(report, per_tx, main_per_tx, used / capacity, own / capacity, wakeups, preemptions)
 
 
 def _drain(record: DevnetRecord, timeout_s: float = 120.0) -> None:

@@ -38,8 +38,10 @@ def test_bench_devnet_reports_every_figure_with_the_limit_beside_it() -> None:
         "main_thread_cpu_ms_per_tx_per_validator",
         "validators_cpu_share",
         "load_generator_cpu_share",
+        "main_thread_wakeups_per_s",
     ):
         assert _positive(sustained[key]), key
+    assert sustained["main_thread_preemptions_per_s"] >= 0
     assert sustained["committed"] > 0
     assert set(sustained["latency_ms"]) >= {"p50", "p95", "p99"}
     assert sustained["latency_ms"]["p50"] <= sustained["latency_ms"]["p99"]
