@@ -114,6 +114,9 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             except OSError:
                 s.close()
                 continue
+            if s.getsockname()[1] in _HANDED_OUT:  # the kernel's choice, when port is 0
+                s.close()
+                continue
             sockets.append(s)
         ports = [s.getsockname()[1] for s in sockets]
     finally:

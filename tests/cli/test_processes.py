@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from devnet import processes
 from devnet.processes import (
     NodeRecord,
     free_ports,
@@ -84,3 +88,29 @@ def test_free_ports_never_hands_out_a_port_twice() -> None:
     # random choice repeats one about 230 times.
     asked = [port for _ in range(400) for port in free_ports(8)]
     assert len(set(asked)) == len(asked)
+
+
+def test_free_ports_falls_back_to_the_kernel_without_repeating_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # When random tries keep failing (ports below the ephemeral range nearly all busy, or all
+    # handed out), free_ports binds port 0; the kernel may then pick a port handed out earlier.
+    earlier = free_ports(1)[0]
+
+    class AlwaysEarlier:  # every random try draws a handed-out port: straight to the fallback
+        def randrange(self, start: int, stop: int) -> int:
+            return earlier
+
+    class KernelPicksEarlierFirst(socket.socket):
+        redirected = False
+
+        def bind(self, address: tuple[str, int]) -> None:  # type: ignore[override]
+            host, port = address
+            if port == 0 and not KernelPicksEarlierFirst.redirected:
+                KernelPicksEarlierFirst.redirected = True
+                port = earlier  # what the kernel's own choice could have been
+            super().bind((host, port))
+
+    monkeypatch.setattr(processes.random, "SystemRandom", AlwaysEarlier)
+    monkeypatch.setattr(processes.socket, "socket", KernelPicksEarlierFirst)
+    ports = free_ports(2)
+    assert KernelPicksEarlierFirst.redirected  # the fallback ran and was offered `earlier`
+    assert earlier not in ports and len(set(ports)) == 2
