@@ -26,6 +26,7 @@ import nacl.signing
 from consensus.validators import ValidatorSet
 from proto import node_pb2, node_pb2_grpc
 
+from node import gc_policy
 from node.config import ConfigError, NodeConfig, load_config
 from node.driver import ConsensusDriver
 from node.gc_pauses import GcPauses
@@ -545,6 +546,7 @@ async def run(home: Path, misbehave: str | None = None) -> None:
     loaded only then or when the environment names a crash point or deaf heights."""
     config = load_config(home)
     configure_logging(config.log.level, config.log.format, modules=config.log.modules)
+    gc_policy.apply()  # process-wide: here, not in Node (tests run several in one process)
     faults = load_faults(misbehave)
     if faults is not None:
         faults.arm_crash_point()

@@ -12,9 +12,10 @@ core or for the GIL is not counted, in the surroundings it meets:
   it blocks and wakes on every message), in one process and then in 2 x cores processes at
   once (validators sharing the machine).
 
-The instructions executed per decode do not change between these (an instruction counter
-such as valgrind's callgrind shows the same count in a loop and between other work); the CPU
-time does. The machine's caches are printed beside the figures: they are the limit here.
+The instructions executed per decode do not change between these (valgrind's cachegrind
+counts ~80k per decode in a loop and between other reads: devnet/PERFORMANCE.md, eighth
+session); the CPU time does. The machine's caches are printed beside the figures: they are
+the limit here.
 """
 
 from __future__ import annotations
@@ -147,11 +148,11 @@ def _bursts(seconds: float) -> dict:
             time.sleep(_SLEEP_S)
     status = Path(f"/proc/{os.getpid()}/status")
     switches = {}
-    if status.exists():
+    if status.exists():  # (voluntary|nonvoluntary)_ctxt_switches: how often it slept and woke
         for line in status.read_text().splitlines():
-            if line.endswith(tuple("0123456789")) and "ctxt_switches" in line:
-                name, value = line.split(":")
-                switches[name.strip()] = int(value)
+            name, _, value = line.partition(":")
+            if name.endswith("ctxt_switches"):
+                switches[name] = int(value)
     return {"decode_cpu_us": round((total / calls - overhead_ns) / 1000, 2), "calls": calls, **switches}
 
 
