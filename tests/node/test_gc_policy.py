@@ -5,6 +5,7 @@ generation, whose growth starts full collections over the whole heap."""
 from __future__ import annotations
 
 import gc
+
 from node import gc_policy
 
 
