@@ -136,6 +136,10 @@ class NodeMetrics:
             buckets=GC_BUCKETS,
             registry=r,
         )
+        # Every generation exported from the start: with node.gc_policy's thresholds an idle
+        # node may not collect for a long time, and a missing series reads as a broken one.
+        for generation in ("0", "1", "2"):
+            self.gc_pause.labels(generation=generation)
         self.txs_committed = Counter(
             "txs_committed", "Transactions in committed blocks.", namespace=NAMESPACE, registry=r
         )
