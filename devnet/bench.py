@@ -23,7 +23,7 @@ from devnet.load import LoadReport, run_load
 from devnet.network import access_for, client_for
 from devnet.processes import DevnetRecord, stop
 from devnet.traffic import prepare_load
-from node.bench.limits import ed25519_verifications_per_second, machine
+from node.bench.limits import context_switches, ed25519_verifications_per_second, machine
 from node.config import load_config
 
 # The auto search: offered rates _FIRST_PROBE * _PROBE_STEP**i, _PROBE_S seconds each, until
@@ -56,23 +56,6 @@ def _main_thread_cpu_seconds(pid: int) -> float:
     # The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _main_thread_switches(pid: int) -> tuple[int, int]:
-    """How often a validator's main thread has blocked and woken (voluntary context switches:
-    it waited in epoll, for the GIL, for a lock) and been preempted (involuntary). Each is a
-    moment its caches may be taken by other work: `cbdc bench locality` measures what that
-    costs the same code. (0, 0) where /proc is missing."""
-    try:
-        status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
-    except OSError:
-        return 0, 0
-    counts = dict.fromkeys(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"), 0)
-    for line in status.splitlines():
-        name, _, value = line.partition(":")
-        if name in counts:
-            counts[name] = int(value)
-    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
 
 
 def _rss_mb(pid: int) -> float:
@@ -119,7 +102,9 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     pids = [n.pid for n in record.nodes]
     before = [_cpu_seconds(p) for p in pids]
     main_before = [_main_thread_cpu_seconds(p) for p in pids]
-    switches_before = [_main_thread_switches(p) for p in pids]
+    # The main thread's wake-ups and preemptions: each a moment its caches may be taken by
+    # other work (`cbdc bench locality` measures what that costs the same code).
+    switches_before = [context_switches(p, thread=p) for p in pids]
     own_before, wall_before = time.process_time(), time.monotonic()
     report = asyncio.run(
         run_load(
@@ -131,7 +116,7 @@ def _trial(record: DevnetRecord, txs: list[bytes], rate: float, duration: float)
     used = sum(_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
     main_used = sum(_main_thread_cpu_seconds(p) - b for p, b in zip(pids, main_before, strict=True))
     own, wall = time.process_time() - own_before, time.monotonic() - wall_before
-    switches = [_main_thread_switches(p) for p in pids]
+    switches = [context_switches(p, thread=p) for p in pids]
     wakeups = sum(a[0] - b[0] for a, b in zip(switches, switches_before, strict=True)) / len(pids) / wall
     preemptions = sum(a[1] - b[1] for a, b in zip(switches, switches_before, strict=True)) / len(pids) / wall
     _drain(record)

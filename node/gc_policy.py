@@ -35,4 +35,4 @@ def apply() -> tuple[int, int, int]:
     """Set the node's thresholds; returns the previous ones."""
     previous = gc.get_threshold()
     gc.set_threshold(YOUNG, MIDDLE, OLD)
-    return previous  # type: ignore[return-value]
+    return previous

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 
 import nacl.signing
 
@@ -35,3 +36,19 @@ def machine() -> dict:
         "platform": platform.platform(terse=True),
         "processor": platform.processor() or platform.machine(),
     }
+
+
+def context_switches(pid: int, thread: int | None = None) -> tuple[int, int]:
+    """How often a process (or one of its threads, by tid) has blocked and woken, and been
+    preempted: its voluntary and involuntary context switches. (0, 0) where /proc is missing."""
+    path = Path(f"/proc/{pid}/task/{thread}/status" if thread is not None else f"/proc/{pid}/status")
+    try:
+        status = path.read_text()
+    except OSError:
+        return 0, 0
+    counts = dict.fromkeys(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"), 0)
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name in counts:
+            counts[name] = int(value)
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from node.bench.limits import ed25519_verifications_per_second, machine
+from node.bench.limits import context_switches, ed25519_verifications_per_second, machine
 from node.client.txbuild import build_transfer
 from node.ledger.genesis import Genesis, make_genesis
 from node.ledger.keys import KeyPair
@@ -146,14 +146,9 @@ def _bursts(seconds: float) -> dict:
                 total += clock() - start
             calls += _BURST
             time.sleep(_SLEEP_S)
-    status = Path(f"/proc/{os.getpid()}/status")
-    switches = {}
-    if status.exists():  # (voluntary|nonvoluntary)_ctxt_switches: how often it slept and woke
-        for line in status.read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name.endswith("ctxt_switches"):
-                switches[name] = int(value)
-    return {"decode_cpu_us": round((total / calls - overhead_ns) / 1000, 2), "calls": calls, **switches}
+    wakeups, _ = context_switches(os.getpid())
+    decode_us = round((total / calls - overhead_ns) / 1000, 2)
+    return {"decode_cpu_us": decode_us, "calls": calls, "wakeups": wakeups}
 
 
 def _wakeups(seconds: float, processes: int) -> dict:
@@ -161,7 +156,7 @@ def _wakeups(seconds: float, processes: int) -> dict:
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         runs = pool.map(_bursts, [seconds] * processes)
     per_call = [r["decode_cpu_us"] for r in runs]
-    wakeups = statistics.median(r.get("voluntary_ctxt_switches", 0) for r in runs)
+    wakeups = statistics.median(r["wakeups"] for r in runs)
     return {
         "processes": processes,
         "decode_cpu_us_median": round(statistics.median(per_call), 2),
